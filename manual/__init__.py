@@ -1,0 +1,38 @@
+"""The homework's backprop, by hand, in NumPy alone (this package never imports torch)."""
+
+from . import functions
+from .functions import (
+    abs,
+    abs_grad,
+    l1,
+    l1_grad,
+    l2_squared,
+    l2_squared_grad,
+    log_softmax,
+    rect,
+    rect_grad,
+    relu,
+    relu_grad,
+    sigmoid,
+    sigmoid_grad,
+    sign,
+    sign_grad,
+    softmax,
+    softplus,
+    softplus_grad,
+    tanh,
+    tanh_grad,
+)
+from .finite_diff import finite_difference_grads, finite_difference_input_grad
+from .mlp import MLP, init_params
+
+__all__ = [
+    "MLP",
+    "init_params",
+    "functions",
+    "finite_difference_grads",
+    "finite_difference_input_grad",
+    "abs", "abs_grad", "l1", "l1_grad", "l2_squared", "l2_squared_grad", "log_softmax",
+    "rect", "rect_grad", "relu", "relu_grad", "sigmoid", "sigmoid_grad", "sign", "sign_grad",
+    "softmax", "softplus", "softplus_grad", "tanh", "tanh_grad",
+]
