@@ -1,6 +1,7 @@
 """The homework's backprop, by hand, in NumPy alone (this package never imports torch)."""
 
 from . import functions
+from .finite_diff import finite_difference_grads, finite_difference_input_grad
 from .functions import (
     abs,
     abs_grad,
@@ -23,7 +24,6 @@ from .functions import (
     tanh,
     tanh_grad,
 )
-from .finite_diff import finite_difference_grads, finite_difference_input_grad
 from .mlp import MLP, init_params
 
 __all__ = [

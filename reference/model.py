@@ -20,6 +20,21 @@ TORCH_ACTIVATIONS = {
 _NUMPY_DTYPE = {torch.float32: np.float32, torch.float64: np.float64}
 
 
+def torch_dtype(dtype) -> torch.dtype:
+    """torch.float32/float64, or their NumPy or string names, as a torch dtype."""
+    if isinstance(dtype, torch.dtype):
+        if dtype in _NUMPY_DTYPE:
+            return dtype
+    else:
+        try:
+            name = np.dtype(dtype).name
+        except TypeError:
+            name = None
+        if name in ("float32", "float64"):
+            return getattr(torch, name)
+    raise TypeError(f"dtype must be torch.float32 or torch.float64, got {dtype!r}")
+
+
 class TorchMLP(nn.Module):
     """``sizes = (d, h1, ..., m)``: Linear → activation → ... → Linear; ``forward`` returns logits.
 
@@ -30,8 +45,7 @@ class TorchMLP(nn.Module):
         super().__init__()
         self.sizes = check_sizes(sizes)
         self.activation_name = check_activation(activation)
-        if dtype not in _NUMPY_DTYPE:
-            raise TypeError(f"dtype must be torch.float32 or torch.float64, got {dtype!r}")
+        dtype = torch_dtype(dtype)
         self.layers = nn.ModuleList(
             nn.Linear(fan_in, fan_out, dtype=dtype)
             for fan_in, fan_out in zip(self.sizes[:-1], self.sizes[1:])

@@ -1,0 +1,223 @@
+"""The heart of the project: the hand-written gradients equal autograd's, everywhere.
+
+Tolerances (compare/diff.py states them once): float64 manual vs autograd ≤ 1e-10 relative
+(rounding only), losses ≤ 1e-12, centred finite differences ≤ 1e-6, float32 ≤ 1e-4.
+"""
+
+import itertools
+
+import numpy as np
+import pytest
+import torch
+
+from compare.diff import TOLERANCES, Tolerance, compare_arrays
+from manual import MLP, finite_difference_grads, finite_difference_input_grad
+from reference import TorchMLP, autograd_input_grad, autograd_loss_and_grads
+
+ACTIVATIONS = ("relu", "tanh", "sigmoid", "softplus")
+SIZES = ((5, 7, 3), (6, 4, 5, 3), (4, 6, 3, 5, 2))  # 1, 2 and 3 hidden layers
+
+
+def make_case(sizes, activation, K, with_lambdas, seed, dtype=np.float64):
+    rng = np.random.default_rng(1000 + seed)
+    net = MLP(sizes, activation=activation, seed=seed, dtype=dtype)
+    # Non-zero biases, so the bias paths are exercised away from the initial zeros.
+    for name, value in net.params.items():
+        if name.startswith("b"):
+            value[...] = rng.uniform(-0.5, 0.5, value.shape)
+    X = rng.standard_normal((K, sizes[0]))
+    y = rng.integers(0, sizes[-1], size=K)
+    n_layers = len(sizes) - 1
+    lambdas = list(rng.uniform(1e-3, 1e-1, 2 * n_layers)) if with_lambdas else None
+    torch_dtype = torch.float64 if dtype == np.float64 else torch.float32
+    twin = TorchMLP(sizes, activation=activation, dtype=torch_dtype).load_params(net.params)
+    return net, twin, X, y, lambdas
+
+
+def assert_close(actual, expected, tolerance, what):
+    diff = compare_arrays(actual, expected, tolerance)
+    assert diff.passed, (
+        f"{what}: max rel err {diff.max_rel_error:.3e} > {tolerance.rtol:g} at {diff.worst_index} "
+        f"({diff.actual_at_worst!r} vs {diff.expected_at_worst!r})"
+    )
+
+
+GRID = list(itertools.product(SIZES, ACTIVATIONS, (1, 10, 64), (False, True)))
+
+
+@pytest.mark.parametrize(("sizes", "activation", "K", "with_lambdas"), GRID)
+def test_float64_manual_equals_autograd(sizes, activation, K, with_lambdas):
+    seed = hash((sizes, activation, K, with_lambdas)) % 1000
+    net, twin, X, y, lambdas = make_case(sizes, activation, K, with_lambdas, seed)
+    ref_loss, ref_grads = autograd_loss_and_grads(twin, X, y, lambdas)
+    ref_input_grad = autograd_input_grad(twin, X, y)
+    for mode in ("matrix", "loop"):
+        loss, grads = net.loss_and_grads(X, y, lambdas, mode=mode)
+        assert abs(loss - ref_loss) <= 1e-12 * max(1.0, abs(ref_loss)), (mode, loss, ref_loss)
+        assert list(grads) == list(net.params)
+        for name in net.params:
+            assert grads[name].shape == net.params[name].shape
+            assert grads[name].dtype == np.float64
+            assert_close(grads[name], ref_grads[name], TOLERANCES["float64"], f"{mode} {name}")
+        assert_close(net.input_grad(X, y, mode=mode), ref_input_grad, TOLERANCES["float64"], f"{mode} dL/dX")
+
+
+@pytest.mark.parametrize("sizes", [(2, 2, 2), *SIZES])
+@pytest.mark.parametrize("activation", ACTIVATIONS)
+@pytest.mark.parametrize("K", [1, 10])
+def test_finite_differences_agree(sizes, activation, K):
+    net, _, X, y, lambdas = make_case(sizes, activation, K, True, seed=K)
+    _, grads = net.loss_and_grads(X, y, lambdas)
+    estimates = finite_difference_grads(lambda _: net.loss(X, y, lambdas), net.params, eps=1e-6)
+    for name in net.params:
+        assert_close(grads[name], estimates[name], TOLERANCES["finite-diff"], f"finite diff {name}")
+    estimate_X = finite_difference_input_grad(lambda Xp: net.loss(Xp, y), X)
+    assert_close(net.input_grad(X, y), estimate_X, TOLERANCES["finite-diff"], "finite diff dL/dX")
+
+
+def test_finite_difference_checker_restores_params_and_works_on_any_function():
+    params = {"a": np.array([1.0, -2.0, 3.0]), "B": np.arange(6.0).reshape(2, 3)}
+    before = {k: v.copy() for k, v in params.items()}
+
+    def f(p):  # f = Σ a³ + Σ sin(B)
+        return np.sum(p["a"] ** 3) + np.sum(np.sin(p["B"]))
+
+    est = finite_difference_grads(f, params)
+    for k in params:
+        np.testing.assert_array_equal(params[k], before[k])
+    np.testing.assert_allclose(est["a"], 3 * params["a"] ** 2, rtol=1e-8)
+    np.testing.assert_allclose(est["B"], np.cos(params["B"]), rtol=1e-7, atol=1e-9)
+    with pytest.raises(ValueError, match="eps"):
+        finite_difference_grads(f, params, eps=0)
+
+
+@pytest.mark.parametrize("activation", ACTIVATIONS)
+def test_loop_equals_matrix(activation):
+    """Homework 3.7: same seed, same batch → the same gradients from both versions."""
+    net, _, X, y, lambdas = make_case((8, 6, 5, 4), activation, 32, True, seed=7)
+    loss_m, grads_m = net.loss_and_grads(X, y, lambdas, mode="matrix")
+    loss_l, grads_l = net.loss_and_grads(X, y, lambdas, mode="loop")
+    assert loss_l == pytest.approx(loss_m, rel=1e-13)
+    # The same formulas summed in a different order: 1e-12 relative leaves ~100× rounding margin.
+    same = Tolerance(1e-12, 1e-15, "loop vs matrix: summation order only")
+    for name in grads_m:
+        assert_close(grads_l[name], grads_m[name], same, f"loop vs matrix {name}")
+
+
+@pytest.mark.parametrize("activation", ACTIVATIONS)
+def test_float32_manual_equals_float32_autograd(activation):
+    net, twin, X, y, lambdas = make_case((784, 100, 10), activation, 64, True, seed=3, dtype=np.float32)
+    X = X.astype(np.float32)
+    ref_loss, ref_grads = autograd_loss_and_grads(twin, X, y, lambdas)
+    loss, grads = net.loss_and_grads(X, y, lambdas)
+    assert loss == pytest.approx(ref_loss, rel=1e-5)
+    for name in grads:
+        assert grads[name].dtype == np.float32
+        assert_close(grads[name], ref_grads[name], TOLERANCES["float32"], f"float32 {name}")
+
+
+def test_float32_net_holds_the_float64_values_rounded():
+    n64, n32 = MLP((5, 4, 3), seed=11), MLP((5, 4, 3), seed=11, dtype=np.float32)
+    for name in n64.params:
+        np.testing.assert_array_equal(n32.params[name], n64.params[name].astype(np.float32))
+
+
+# ----------------------------------------------------------------------------- stability
+def test_huge_logits_and_inputs_give_finite_losses_equal_to_torch():
+    net = MLP((3, 4, 3), seed=0)
+    net.params["W2"] *= 1000.0  # logits of order ±1000
+    X = np.array([[1e6, -1e6, 3e5], [2.0, -1.0, 0.5], [-1e6, 1e6, 1e6]])
+    y = np.array([0, 1, 2])
+    twin = TorchMLP((3, 4, 3)).load_params(net.params)
+    assert np.max(np.abs(net.logits(X))) > 1e3
+    ref_loss, ref_grads = autograd_loss_and_grads(twin, X, y)
+    for mode in ("matrix", "loop"):
+        with np.errstate(over="raise", invalid="raise", divide="raise"):  # underflow to 0 is fine
+            loss, grads = net.loss_and_grads(X, y, mode=mode)
+        assert np.isfinite(loss)
+        assert loss == pytest.approx(ref_loss, rel=1e-12)
+        for name in grads:
+            assert np.all(np.isfinite(grads[name]))
+            assert_close(grads[name], ref_grads[name], TOLERANCES["float64"], f"{mode} {name}")
+    probs = net.forward(X)
+    assert np.all(np.isfinite(probs)) and np.allclose(probs.sum(axis=1), 1.0)
+
+
+@pytest.mark.parametrize("activation", ACTIVATIONS)
+def test_saturating_activations_stay_finite(activation):
+    net = MLP((2, 3, 2), activation=activation, seed=1)
+    X = np.array([[1e6, -1e6], [-1e6, 1e6], [1e3, 1e3]])
+    y = np.array([0, 1, 1])
+    twin = TorchMLP((2, 3, 2), activation=activation).load_params(net.params)
+    ref_loss, ref_grads = autograd_loss_and_grads(twin, X, y)
+    with np.errstate(over="raise", invalid="raise"):
+        loss, grads = net.loss_and_grads(X, y)
+    assert loss == pytest.approx(ref_loss, rel=1e-12)
+    for name in grads:
+        assert_close(grads[name], ref_grads[name], TOLERANCES["float64"], name)
+
+
+# ----------------------------------------------------------------------------- API
+def test_homework_parameter_count_and_shapes():
+    d, d_h, m = 784, 10, 10
+    net = MLP((d, d_h, m))
+    assert net.n_params == d_h * d + d_h + m * d_h + m  # homework 2.5
+    assert {k: v.shape for k, v in net.params.items()} == {
+        "W1": (d_h, d), "b1": (d_h,), "W2": (m, d_h), "b2": (m,)
+    }
+
+
+def test_initialisation_is_the_homeworks_and_seeded():
+    net = MLP((400, 30, 10), seed=5)
+    for layer, fan_in in ((1, 400), (2, 30)):
+        W = net.params[f"W{layer}"]
+        assert np.all(np.abs(W) <= 1 / np.sqrt(fan_in))
+        assert np.abs(W).max() > 0.9 / np.sqrt(fan_in)  # really spans the interval
+        assert not np.any(net.params[f"b{layer}"])
+    assert np.array_equal(MLP((400, 30, 10), seed=5).params["W1"], net.params["W1"])
+    assert not np.array_equal(MLP((400, 30, 10), seed=6).params["W1"], net.params["W1"])
+
+
+def test_params_are_live():
+    net, twin, X, y, _ = make_case((5, 7, 3), "tanh", 4, False, seed=2)
+    before = net.loss(X, y)
+    net.params["W2"] *= 2.0  # in place
+    after_inplace = net.loss(X, y)
+    net.params["b2"] = net.params["b2"] + 1.0  # replaced
+    assert after_inplace != before
+    twin.load_params(net.params)
+    assert net.loss(X, y) == pytest.approx(autograd_loss_and_grads(twin, X, y)[0], rel=1e-12)
+
+
+def test_forward_predict_and_loss_agree_with_torch():
+    net, twin, X, y, lambdas = make_case((6, 4, 5, 3), "sigmoid", 10, True, seed=4)
+    logits = twin(torch.from_numpy(X)).detach().numpy()
+    np.testing.assert_allclose(net.logits(X), logits, rtol=1e-13)
+    np.testing.assert_allclose(net.forward(X), torch.softmax(torch.from_numpy(logits), 1).numpy(), rtol=1e-13)
+    np.testing.assert_array_equal(net.predict(X), logits.argmax(axis=1))
+    assert net.loss(X, y, lambdas) == pytest.approx(autograd_loss_and_grads(twin, X, y, lambdas)[0], rel=1e-12)
+
+
+def test_penalty_is_not_divided_by_K_and_spares_biases():
+    net = MLP((3, 2, 2), seed=0)
+    lambdas = [0.1, 0.2, 0.3, 0.4]
+    W1, W2 = net.params["W1"], net.params["W2"]
+    expected = 0.1 * np.abs(W1).sum() + 0.2 * (W1**2).sum() + 0.3 * np.abs(W2).sum() + 0.4 * (W2**2).sum()
+    assert net.penalty(lambdas) == pytest.approx(expected, rel=1e-15)
+    X, y = np.zeros((5, 3)), np.zeros(5, dtype=int)
+    _, with_penalty = net.loss_and_grads(X, y, lambdas)
+    _, without = net.loss_and_grads(X, y)
+    np.testing.assert_array_equal(with_penalty["b1"], without["b1"])
+    np.testing.assert_allclose(with_penalty["W1"] - without["W1"], 0.1 * np.sign(W1) + 0.4 * W1, rtol=1e-14)
+
+
+def test_twin_exports_what_it_loaded():
+    net = MLP((5, 4, 3), seed=9)
+    twin = TorchMLP((5, 4, 3)).load_params(net.params)
+    exported = twin.export_params()
+    for name in net.params:
+        np.testing.assert_array_equal(exported[name], net.params[name])
+    with pytest.raises(ValueError, match="W1"):
+        TorchMLP((5, 4, 3)).load_params({**net.params, "W1": np.zeros((5, 4))})
+    with pytest.raises(ValueError, match="keys"):
+        TorchMLP((5, 4, 3)).load_params({"W1": net.params["W1"]})
