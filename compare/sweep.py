@@ -1,0 +1,59 @@
+"""``--dataset circles --sweep``: decision regions over hidden units × weight decay × epochs.
+
+Homework 3.5 asks to see capacity at work: few hidden units or a strong weight decay
+underfit the two circles, more units and less decay fit them, and stopping early (fewer
+epochs) acts like a regulariser. Every cell is a full lockstep run of both twins (so each
+cell is also checked: ``max_param_diff``); the grid draws the manual twin's regions.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import sys
+from pathlib import Path
+
+from .plots import plot_sweep, region_grid
+from .training import Twins, train_lockstep
+
+
+def check_sweep_epochs(sweep_epochs, epochs: int) -> list:
+    """The epochs at which to draw: given, or E/20, E/4 and E; all within 1..E."""
+    if sweep_epochs is None:
+        sweep_epochs = [max(1, epochs // 20), max(1, epochs // 4), epochs]
+    sweep_epochs = sorted(set(int(e) for e in sweep_epochs))
+    if sweep_epochs[0] < 1 or sweep_epochs[-1] > epochs:
+        raise ValueError(f"--sweep-epochs must lie in 1..{epochs} (the --epochs), got {sweep_epochs}")
+    return sweep_epochs
+
+
+def run_sweep(config, data, out: Path, record_config: dict, hidden_sizes, decays, sweep_epochs,
+              write_json) -> int:
+    """Train every (hidden, decay) pair in lockstep; draw the manual twin at ``sweep_epochs``."""
+    xx, yy, points = region_grid(data.train.X)
+    panels, runs = {}, []
+    summary = {"config": record_config, "runs": runs}
+    for hidden in hidden_sizes:
+        for decay in decays:
+            cell = dataclasses.replace(config, hidden=(hidden,), lambdas=(0.0, decay, 0.0, decay),
+                                       epochs=sweep_epochs[-1], early_stopping=None, progress=False)
+            twins = Twins(cell, data.n_features, data.n_classes)
+            run = {"hidden": hidden, "weight_decay": decay, "epochs": []}
+            for record in train_lockstep(twins, data):
+                run["epochs"].append(record)
+                if record["epoch"] in sweep_epochs:
+                    caption = (f"train err {100 * record['manual']['train_error']:.1f}%, "
+                               f"test {100 * record['manual']['test_error']:.1f}%")
+                    panels[(hidden, (decay, record["epoch"]))] = (twins.manual.predict(points), caption)
+            runs.append(run)
+            write_json(out / "sweep.json", summary)
+            last = run["epochs"][-1]
+            print(f"hidden {hidden:>3}, λ {decay:<6g}: train error manual {100 * last['manual']['train_error']:5.1f}% "
+                  f"torch {100 * last['torch']['train_error']:5.1f}%, test {100 * last['manual']['test_error']:5.1f}% "
+                  f"/ {100 * last['torch']['test_error']:5.1f}%, max|Δθ| {last['max_param_diff']:.1e}", flush=True)
+    rows = [(f"{hidden} hidden", hidden) for hidden in hidden_sizes]
+    columns = [(f"λ={decay:g}, {epoch} epochs", (decay, epoch)) for decay in decays for epoch in sweep_epochs]
+    path = plot_sweep(panels, rows, columns, data.train.X, data.train.y, xx, yy, out / "sweep.png",
+                      title=f"circles (training points), manual twin: rows hidden units, columns "
+                            f"L2 weight decay λ and epochs; {config.optimizer} lr {config.lr}, batch {config.batch_size}")
+    print(f"files: {path.name}, sweep.json in {out}/", file=sys.stdout)
+    return 0

@@ -1,0 +1,266 @@
+"""Train the two twins in lockstep: same start, same minibatches in the same order.
+
+The manual twin (``manual.MLP`` + a hand-written optimiser from ``manual.optim``) and the
+torch twin (``reference.TorchMLP`` + the matching ``torch.optim`` class) start from the
+same parameters (torch loads the manual net's) and, batch after batch, take one step each
+on the very same rows. After every epoch both are evaluated on train/valid/test and the
+largest absolute difference between their parameters is measured: in float64 it stays at
+rounding level, which is the proof that the hand-written backprop *and* optimiser are
+torch's.
+
+Memory: the training set is shuffled once per epoch into one preallocated buffer
+(``np.take(..., out=buffer)``) and the minibatches are views (slices) of that buffer.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+from torch.nn import functional as torch_F
+
+from manual import MLP
+from manual import functions as F
+from manual.checks import check_activation, check_lambdas
+from manual.optim import OPTIMIZERS, make_optimizer
+from reference import TorchMLP
+
+TWINS = ("manual", "torch")
+LR_SCHEDULES = ("constant", "cosine")
+TORCH_DTYPES = {np.dtype(np.float32): torch.float32, np.dtype(np.float64): torch.float64}
+EVAL_CHUNK = 10_000  # rows per forward pass when evaluating a whole set
+
+
+@dataclass
+class TrainConfig:
+    """Everything a lockstep run depends on (the CLI's flags, already checked)."""
+
+    hidden: tuple = (800,)
+    activation: str = "relu"
+    optimizer: str = "nesterov"
+    lr: float = 0.1
+    momentum: float = 0.9
+    lr_schedule: str = "constant"
+    batch_size: int = 100
+    epochs: int = 10
+    lambdas: tuple | None = None
+    dtype: str = "float32"
+    seed: int = 0
+    device: str = "cpu"
+    early_stopping: int | None = None
+    progress: bool = True
+
+    def __post_init__(self):
+        self.hidden = tuple(self.hidden)
+        if not self.hidden or any(isinstance(h, bool) or not isinstance(h, int) or h <= 0 for h in self.hidden):
+            raise ValueError(f"hidden layer sizes must be positive ints, got {list(self.hidden)}")
+        check_activation(self.activation)
+        if self.optimizer not in OPTIMIZERS:
+            raise ValueError(f"unknown optimizer {self.optimizer!r}; choose one of {', '.join(OPTIMIZERS)}")
+        if self.lr_schedule not in LR_SCHEDULES:
+            raise ValueError(f"unknown lr schedule {self.lr_schedule!r}; choose one of {', '.join(LR_SCHEDULES)}")
+        if not (isinstance(self.lr, (int, float)) and math.isfinite(self.lr) and self.lr > 0):
+            raise ValueError(f"lr must be a finite number > 0, got {self.lr!r}")
+        if not 0 <= self.momentum < 1:
+            raise ValueError(f"momentum must be in [0, 1), got {self.momentum!r}")
+        for name in ("batch_size", "epochs"):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, int) or value <= 0:
+                raise ValueError(f"{name} must be a positive int, got {value!r}")
+        if self.early_stopping is not None and (
+            isinstance(self.early_stopping, bool) or not isinstance(self.early_stopping, int) or self.early_stopping <= 0
+        ):
+            raise ValueError(f"early-stopping patience must be a positive int, got {self.early_stopping!r}")
+        if np.dtype(self.dtype) not in TORCH_DTYPES:
+            raise TypeError(f"dtype must be float32 or float64, got {self.dtype!r}")
+        self.dtype = np.dtype(self.dtype).name
+        self.lambdas = check_lambdas(self.lambdas, len(self.hidden) + 1)
+        if self.device not in ("cpu", "cuda"):
+            raise ValueError(f"device must be 'cpu' or 'cuda', got {self.device!r}")
+
+
+def lr_at_epoch(config: TrainConfig, epoch: int) -> float:
+    """The learning rate of epoch ``epoch`` (1-based), the same for both twins.
+
+    constant: η_e = η.   cosine: η_e = η · ½ (1 + cos(π (e-1) / E)), from η down towards 0.
+    """
+    if config.lr_schedule == "cosine":
+        return config.lr * 0.5 * (1 + math.cos(math.pi * (epoch - 1) / config.epochs))
+    return config.lr
+
+
+def make_torch_optimizer(config: TrainConfig, parameters):
+    """The ``torch.optim`` twin of ``manual.optim.make_optimizer(config.optimizer, ...)``."""
+    if config.optimizer == "adam":
+        return torch.optim.Adam(parameters, lr=config.lr, betas=(0.9, 0.999), eps=1e-8)
+    momentum = 0.0 if config.optimizer == "sgd" else config.momentum
+    return torch.optim.SGD(parameters, lr=config.lr, momentum=momentum, dampening=0,
+                           nesterov=config.optimizer == "nesterov")
+
+
+class Twins:
+    """The manual net and its torch twin, each with its optimiser, starting from equal parameters."""
+
+    def __init__(self, config: TrainConfig, n_features: int, n_classes: int):
+        if config.device == "cuda" and not torch.cuda.is_available():
+            raise ValueError("--device cuda asked for, but torch sees no CUDA device here")
+        self.config = config
+        sizes = (n_features, *config.hidden, n_classes)
+        self.manual = MLP(sizes, activation=config.activation, seed=config.seed, dtype=config.dtype)
+        self.torch = TorchMLP(sizes, activation=config.activation, dtype=TORCH_DTYPES[np.dtype(config.dtype)])
+        self.torch.load_params(self.manual.params)  # the torch twin starts where the manual one does
+        self.torch.to(config.device)
+        self.device = torch.device(config.device)
+        self.manual_optimizer = make_optimizer(config.optimizer, config.lr, momentum=config.momentum)
+        self.torch_optimizer = make_torch_optimizer(config, self.torch.parameters())
+
+    def set_lr(self, lr: float) -> None:
+        self.manual_optimizer.lr = lr
+        for group in self.torch_optimizer.param_groups:
+            group["lr"] = lr
+
+    def manual_step(self, X, y) -> float:
+        loss, grads = self.manual.loss_and_grads(X, y, self.config.lambdas, mode="matrix")
+        self.manual_optimizer.step(self.manual.params, grads)
+        return loss
+
+    def torch_step(self, X_t, y_t) -> float:
+        self.torch_optimizer.zero_grad(set_to_none=True)
+        loss = self.torch.loss(X_t, y_t, self.config.lambdas)
+        loss.backward()
+        self.torch_optimizer.step()
+        return loss.detach()
+
+    def max_param_diff(self) -> float:
+        """max over all parameters of |θ_manual - θ_torch|."""
+        torch_params = self.torch.export_params()
+        return max(
+            float(np.max(np.abs(self.manual.params[name].astype(np.float64) - torch_params[name])))
+            for name in self.manual.params
+        )
+
+
+class ShuffledBatches:
+    """One seeded permutation per epoch, shared by both twins; batches are views of one buffer."""
+
+    def __init__(self, X: np.ndarray, y: np.ndarray, batch_size: int, seed: int, device="cpu"):
+        if batch_size > len(y):
+            raise ValueError(f"batch size {batch_size} is larger than the training set ({len(y)} examples)")
+        self.X, self.y, self.batch_size = X, y, batch_size
+        self.rng = np.random.default_rng([seed, 1])  # the minibatch order, independent of the init
+        self.X_buffer = np.empty_like(X)
+        self.y_buffer = np.empty_like(y)
+        # The torch twin reads the same buffer: shared memory on the CPU, one copy per epoch on a GPU.
+        self.device = torch.device(device)
+        if self.device.type == "cpu":
+            self.X_torch = torch.from_numpy(self.X_buffer)
+            self.y_torch = torch.from_numpy(self.y_buffer)
+        else:
+            self.X_torch = torch.empty(X.shape, dtype=TORCH_DTYPES[X.dtype], device=self.device)
+            self.y_torch = torch.empty(y.shape, dtype=torch.int64, device=self.device)
+
+    def __len__(self) -> int:
+        return math.ceil(len(self.y) / self.batch_size)
+
+    def shuffle(self) -> None:
+        order = self.rng.permutation(len(self.y))
+        np.take(self.X, order, axis=0, out=self.X_buffer)
+        np.take(self.y, order, out=self.y_buffer)
+        if self.device.type != "cpu":
+            self.X_torch.copy_(torch.from_numpy(self.X_buffer))
+            self.y_torch.copy_(torch.from_numpy(self.y_buffer))
+
+    def __iter__(self):
+        """(X, y, X_torch, y_torch) for each minibatch of the current order; the last may be smaller."""
+        for start in range(0, len(self.y), self.batch_size):
+            stop = start + self.batch_size
+            yield (self.X_buffer[start:stop], self.y_buffer[start:stop],
+                   self.X_torch[start:stop], self.y_torch[start:stop])
+
+
+def evaluate_manual(net: MLP, X, y, chunk=EVAL_CHUNK):
+    """(mean negative log-likelihood, error rate) of the manual net over a whole set."""
+    nll_sum, wrong = 0.0, 0
+    for start in range(0, len(y), chunk):
+        logits = net.logits(X[start : start + chunk])
+        labels = y[start : start + chunk]
+        log_probs = F.log_softmax(logits, axis=1)
+        nll_sum -= float(np.sum(log_probs[np.arange(len(labels)), labels], dtype=np.float64))
+        wrong += int(np.count_nonzero(np.argmax(logits, axis=1) != labels))
+    return nll_sum / len(y), wrong / len(y)
+
+
+@torch.no_grad()
+def evaluate_torch(model: TorchMLP, X, y, chunk=EVAL_CHUNK):
+    """(mean negative log-likelihood, error rate) of the torch twin over a whole set."""
+    nll_sum, wrong = 0.0, 0
+    for start in range(0, len(y), chunk):
+        X_t = torch.from_numpy(X[start : start + chunk]).to(model.device)
+        y_t = torch.from_numpy(y[start : start + chunk]).to(model.device)
+        logits = model(X_t)
+        nll_sum += float(torch_F.cross_entropy(logits, y_t, reduction="sum").to(torch.float64))
+        wrong += int((logits.argmax(dim=1) != y_t).sum())
+    return nll_sum / len(y), wrong / len(y)
+
+
+def _evaluate(evaluate, model, data) -> dict:
+    scores = {}
+    for part in ("train", "valid", "test"):
+        split = getattr(data, part)
+        scores[f"{part}_loss"], scores[f"{part}_error"] = evaluate(model, split.X, split.y)
+    return scores
+
+
+def train_lockstep(twins: Twins, data, progress=None):
+    """Train ``twins`` on ``data`` (a ``compare.data.DataSet``); yield one record per epoch.
+
+    A record is ``{"epoch", "lr", "manual": {...}, "torch": {...}, "max_param_diff"}`` where
+    each twin has train/valid/test mean loss (negative log-likelihood, penalty left out) and
+    error rate, and ``seconds``: its own time for the epoch (steps + evaluation).
+    With ``config.early_stopping = P`` it stops once the manual twin's validation error has
+    not improved for P epochs. ``progress(epoch, n_batches)``, if given, returns a bar
+    (``update()``, ``close()``) that advances once per minibatch, e.g. a ``tqdm``.
+    """
+    config = twins.config
+    batches = ShuffledBatches(data.train.X, data.train.y, config.batch_size, config.seed, config.device)
+    best_error, epochs_since_best = math.inf, 0
+    for epoch in range(1, config.epochs + 1):
+        lr = lr_at_epoch(config, epoch)
+        twins.set_lr(lr)
+        batches.shuffle()
+        seconds = {"manual": 0.0, "torch": 0.0}
+        bar = progress(epoch, len(batches)) if progress is not None else None
+        for X, y, X_t, y_t in batches:
+            start = time.perf_counter()
+            twins.manual_step(X, y)
+            middle = time.perf_counter()
+            twins.torch_step(X_t, y_t)
+            if config.device == "cuda":
+                torch.cuda.synchronize()
+            seconds["manual"] += middle - start
+            seconds["torch"] += time.perf_counter() - middle
+            if bar is not None:
+                bar.update()
+        if bar is not None:
+            bar.close()
+        record = {"epoch": epoch, "lr": lr}
+        for twin, evaluate, model in (("manual", evaluate_manual, twins.manual),
+                                      ("torch", evaluate_torch, twins.torch)):
+            start = time.perf_counter()
+            scores = _evaluate(evaluate, model, data)
+            scores["seconds"] = seconds[twin] + time.perf_counter() - start
+            record[twin] = scores
+        record["max_param_diff"] = twins.max_param_diff()
+        yield record
+
+        if config.early_stopping is not None:
+            valid_error = record["manual"]["valid_error"]
+            if valid_error < best_error:
+                best_error, epochs_since_best = valid_error, 0
+            else:
+                epochs_since_best += 1
+                if epochs_since_best >= config.early_stopping:
+                    return
