@@ -1,0 +1,221 @@
+"""Deliberately wrong implementations: each breaks exactly one step of ``student.StudentMLP``.
+
+``BUGS`` maps each class to a phrase the validator's diagnosis must contain (case-insensitive).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from student import StudentMLP, _sigmoid
+
+
+class SumNotMean(StudentMLP):
+    def average(self, total, K):
+        return dict(total)
+
+
+class MeanTwice(StudentMLP):
+    def average(self, total, K):
+        return {name: g / K / K for name, g in total.items()}
+
+
+class ReluGradAtZero(StudentMLP):
+    def act_grad(self, a):
+        return (a >= 0).astype(float) if self.activation == "relu" else super().act_grad(a)
+
+
+class ReluNoMask(StudentMLP):
+    def act_grad(self, a):
+        return np.ones_like(a) if self.activation == "relu" else super().act_grad(a)
+
+
+class BiasRegularised(StudentMLP):
+    def penalty(self, lambdas):
+        total = super().penalty(lambdas)
+        for layer in range(1, self.L + 1):
+            total += lambdas[2 * layer - 2] * np.abs(self.b(layer)).sum() + lambdas[2 * layer - 1] * (self.b(layer) ** 2).sum()
+        return total
+
+    def add_penalty(self, grads, lambdas):
+        super().add_penalty(grads, lambdas)
+        for layer in range(1, self.L + 1):
+            lam1, lam2 = lambdas[2 * layer - 2], lambdas[2 * layer - 1]
+            grads[f"b{layer}"] = grads[f"b{layer}"] + lam1 * np.sign(self.b(layer)) + 2 * lam2 * self.b(layer)
+
+
+class L2FactorTwo(StudentMLP):
+    def penalty_grad(self, layer, lam1, lam2):
+        return lam1 * np.sign(self.W(layer)) + lam2 * self.W(layer)  # λW instead of 2λW
+
+
+class L1Missing(StudentMLP):
+    def penalty_grad(self, layer, lam1, lam2):
+        return 2 * lam2 * self.W(layer)
+
+
+class PenaltyMissingFromGrad(StudentMLP):
+    def add_penalty(self, grads, lambdas):
+        pass
+
+
+class PenaltyMissingFromLoss(StudentMLP):
+    def penalty(self, lambdas):
+        return 0.0
+
+
+class NoPenaltyOnLayer2(StudentMLP):
+    """Regularises W1 only (loss and gradient)."""
+
+    def penalty(self, lambdas):
+        return lambdas[0] * np.abs(self.W(1)).sum() + lambdas[1] * (self.W(1) ** 2).sum()
+
+    def add_penalty(self, grads, lambdas):
+        grads["W1"] = grads["W1"] + self.penalty_grad(1, lambdas[0], lambdas[1])
+
+
+class LambdasSwapped(StudentMLP):
+    def penalty_grad(self, layer, lam1, lam2):
+        return lam2 * np.sign(self.W(layer)) + 2 * lam1 * self.W(layer)
+
+
+class TransposedW1(StudentMLP):
+    """Computes ∂L/∂W1 as inputᵀ·δ: the (in, out) transpose, returned as is."""
+
+    def loss_and_grads(self, X, y, lambdas):
+        loss, grads = super().loss_and_grads(X, y, lambdas)
+        grads["W1"] = grads["W1"].T.copy()
+        return loss, grads
+
+
+class NaiveSoftmax(StudentMLP):
+    def softmax(self, o):
+        e = np.exp(o)
+        return e / e.sum()
+
+    def nll(self, o, y):
+        return -np.log(self.softmax(o)[y])
+
+
+class SignFlipped(StudentMLP):
+    def grad_output(self, o, y):
+        return self.onehot(y, len(o)) - self.softmax(o)
+
+
+class SigmoidGradFromX(StudentMLP):
+    def act_grad(self, a):
+        return a * (1 - a) if self.activation == "sigmoid" else super().act_grad(a)
+
+
+class TanhGradNoSquare(StudentMLP):
+    def act_grad(self, a):
+        return 1 - np.tanh(a) if self.activation == "tanh" else super().act_grad(a)
+
+
+class SoftplusGradSign(StudentMLP):
+    def act_grad(self, a):
+        return _sigmoid(-a) if self.activation == "softplus" else super().act_grad(a)
+
+
+class LabelOffByOne(StudentMLP):
+    def grad_output(self, o, y):
+        return self.softmax(o) - self.onehot((y + 1) % len(o), len(o))
+
+
+class OnehotMissing(StudentMLP):
+    def grad_output(self, o, y):
+        return self.softmax(o)
+
+
+class LastExampleOnly(StudentMLP):
+    def accumulate(self, total, grads):
+        total.update(grads)  # = instead of +=
+
+
+class PreActivationAsInput(StudentMLP):
+    def weight_grad(self, layer, delta, inp, pre):
+        return np.outer(delta, pre if pre is not None else inp)
+
+
+class IgnoresParams(StudentMLP):
+    """Keeps its own copies of the parameters and never looks at ``params`` again."""
+
+    def __init__(self, sizes, activation="relu"):
+        super().__init__(sizes, activation)
+        self._own = {name: v.copy() for name, v in self.params.items()}
+
+    def W(self, layer):
+        return self._own[f"W{layer}"]
+
+    def b(self, layer):
+        return self._own[f"b{layer}"]
+
+
+class AccumulatesAcrossCalls(StudentMLP):
+    """Keeps its gradient buffers on the object and never resets them."""
+
+    def loss_and_grads(self, X, y, lambdas):
+        if not hasattr(self, "grads"):
+            self.grads = self.zeros()
+        K, loss = X.shape[0], 0.0
+        for i in range(K):
+            loss_i, grads_i = self.backprop_one(X[i], int(y[i]))
+            loss += loss_i / K
+            for name, g in grads_i.items():
+                self.grads[name] += g / K
+        self.add_penalty(self.grads, lambdas)
+        return loss + self.penalty(lambdas), dict(self.grads)
+
+
+class Float32(StudentMLP):
+    def backprop_one(self, x, y):
+        saved = self.params
+        self.params = {n: v.astype(np.float32) for n, v in saved.items()}
+        try:
+            loss, grads = super().backprop_one(x.astype(np.float32), y)
+        finally:
+            self.params = saved
+        return loss, {n: g.astype(np.float64) for n, g in grads.items()}
+
+
+class IgnoresActivation(StudentMLP):
+    """Accepts any activation name but always computes ReLU."""
+
+    def __init__(self, sizes, activation="relu"):
+        super().__init__(sizes, "relu")
+        self.asked = activation
+
+
+class LossSumNotMean(StudentMLP):
+    def reduce_loss(self, loss_sum, K):
+        return loss_sum
+
+
+# class name -> a phrase its diagnosis must contain
+BUGS = {
+    "SumNotMean": "sum over the examples instead of the mean",
+    "MeanTwice": "divided by k twice",
+    "ReluGradAtZero": "rect'(0)",
+    "ReluNoMask": "derivative is missing",
+    "BiasRegularised": "biases are regularised",
+    "L2FactorTwo": "l2 term is off by a factor 2",
+    "L1Missing": "l1 term",
+    "PenaltyMissingFromGrad": "penalty missing from the gradient",
+    "PenaltyMissingFromLoss": "loss has no penalty",
+    "NoPenaltyOnLayer2": "layer 2",
+    "LambdasSwapped": "uses λ12",
+    "TransposedW1": "transposed",
+    "NaiveSoftmax": "softmax overflow",
+    "SignFlipped": "wrong sign",
+    "SigmoidGradFromX": "x(1 - x)",
+    "TanhGradNoSquare": "1 - tanh(x),",
+    "SoftplusGradSign": "σ(-x)",
+    "LabelOffByOne": "off by one",
+    "OnehotMissing": "onehot(y) is not subtracted",
+    "LastExampleOnly": "only the last example",
+    "PreActivationAsInput": "pre-activation",
+    "IgnoresParams": "does not read the values written into `params`",
+    "AccumulatesAcrossCalls": "accumulate across calls",
+    "Float32": "float32",
+    "IgnoresActivation": "ignores its activation",
+    "LossSumNotMean": "loss is the sum over the batch",
+}
