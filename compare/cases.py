@@ -15,7 +15,7 @@ initialisation, decides the parameter values. Each case is built to expose one f
 | two-hidden   (4-5-3-3)    | more than one hidden layer (when the factory builds it)          |
 
 Biases are non-zero everywhere (a regularised bias shows), every hidden pre-activation stays
-within ±5 except the planned exact zeros (so sigmoid/tanh/softplus derivatives are
+within ±5 outside the relu-only integer case (so sigmoid/tanh/softplus derivatives are
 well-conditioned and torch's softplus threshold of 20 never matters), and the λs are chosen
 so that no two of them, or their doubles and halves, coincide: a wrong penalty term names
 the λ it used.

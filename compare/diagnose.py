@@ -84,13 +84,14 @@ class _WithDerivative(torch.autograd.Function):
 
 
 def altered_loss_and_grads(case: C.Case, *, activation=None, derivative=None, labels=None, rows=None,
-                           scale=None, params=None, lambdas=None, onehot=True):
+                           scale=None, params=None, lambdas=None, onehot=True, output_grad=None):
     """(loss, grads) autograd gives for the case's network altered in one way.
 
     ``activation``: another hidden activation; ``derivative(x)``: the activation's backward
     uses this instead of its true derivative; ``labels``: other labels; ``rows``: only these
     examples enter the loss, whose sum is multiplied by ``scale`` (default 1/K: the mean);
-    ``params``/``lambdas``: other values; ``onehot=False``: the NLL without its -o^a_y term.
+    ``params``/``lambdas``: other values; ``onehot=False``: the NLL without its -o^a_y term;
+    ``output_grad(logits, y)``: backprop starts from this ∂L/∂o^a (the loss is then unknown, NaN).
     """
     model = TorchMLP(case.sizes, activation or case.activation, dtype=torch.float64)
     model.load_params(case.params if params is None else params)
@@ -103,6 +104,15 @@ def altered_loss_and_grads(case: C.Case, *, activation=None, derivative=None, la
     for layer in model.layers[:-1]:
         h = act(layer(h))
     logits = model.layers[-1](h)
+    if output_grad is not None:
+        penalty = model.penalty(case.lambdas if lambdas is None else lambdas)
+        outputs, seeds = [logits], [output_grad(logits.detach(), y)]
+        if penalty.requires_grad:
+            outputs.append(penalty)
+            seeds.append(torch.ones_like(penalty))
+        torch.autograd.backward(outputs, seeds)
+        grads = {name: p.grad.detach().numpy().copy() for name, p in model.named_manual_parameters().items()}
+        return float("nan"), grads
     index = slice(None) if rows is None else list(rows)
     per_example = (F.cross_entropy(logits[index], y[index], reduction="none") if onehot
                    else torch.logsumexp(logits[index], dim=1))
@@ -240,6 +250,11 @@ HYPOTHESES = [
     Hypothesis("onehot-missing",
                "onehot(y) is not subtracted: you use ∂L/∂o^a = o^s, it is o^s - onehot(y) (homework 2.7)",
                _always, lambda ev: altered_loss_and_grads(ev.case, onehot=False)),
+    Hypothesis("softmax-axis",
+               "softmax over the wrong axis: your o^s is normalised over the batch (axis 0) instead of over "
+               "the classes of each example (axis 1 when X is (K, d))",
+               _always, lambda ev: altered_loss_and_grads(
+                   ev.case, output_grad=lambda o, y: (torch.softmax(o, dim=0) - F.one_hot(y, o.shape[1])) / len(y))),
     Hypothesis("last-example-only",
                "only the last example counts: the loop over the batch overwrites the gradient instead of "
                "accumulating it (grads = … instead of grads += …)",
@@ -411,6 +426,29 @@ def detect_scaled(p: ParamView):
     return None
 
 
+def _factor_name(c: float, K: int, m: int) -> str:
+    for value, name in ((K, "K, the batch size: a sum instead of a mean?"), (1 / K, "1/K: divided by K twice?"),
+                        (m, "m, the number of classes"), (1 / m, "1/m, one over the number of classes"),
+                        (2.0, "2"), (0.5, "1/2"), (-1.0, "-1: the wrong sign")):
+        if _close(c, value):
+            return f" (= {name})"
+    return ""
+
+
+def detect_constant_factor(p: ParamView):
+    """s = c·r, or s = c·(backprop part) + penalty, for some constant c."""
+    for base, rest, what in ((p.r, 0.0, "gradient"), (p.data, p.pen, "backprop part of the gradient")):
+        target = p.s - rest
+        norm = float(np.vdot(base, base))
+        if norm == 0:
+            continue
+        c = float(np.vdot(base, target)) / norm
+        if abs(c - 1) > 1e-4 and c != 0 and matches(target, c * base):  # c ≈ 1 is rounding, not a factor
+            return Finding("constant-factor", f"the {what} is exactly {c:.6g} times the right one"
+                                              f"{_factor_name(c, p.case.K, p.case.sizes[-1])}")
+    return None
+
+
 def _lambda_phrase(value, own_name, own_value, case, term, K):
     """Name the coefficient ``value`` that should be ``own_value`` (λ or 2λ): (key, phrase) or None."""
     if _close(value, own_value):
@@ -458,7 +496,8 @@ def detect_penalty_terms(p: ParamView):
     layer = p.layer
     phrases = []
     if not _close(c0, 1.0):
-        phrases.append(("data-scaled", f"the backprop part is {c0:.6g} times the right one"))
+        phrases.append(("constant-factor", f"the backprop part of the gradient is exactly {c0:.6g} times the right "
+                                           f"one{_factor_name(c0, p.case.K, p.case.sizes[-1])}"))
     if lam1 and _close(c1, 0.0, lam1) and _close(c2, 2 * lam2 + lam1):
         phrases.append(("l1-uses-W", f"the L1 gradient is λ{layer}1·W instead of λ{layer}1·sign(W) (abs'(x) = sign(x))"))
     else:
@@ -556,17 +595,18 @@ def detect_precision(p: ParamView):
 
 PARAM_DETECTORS = [
     detect_nonfinite,
+    detect_precision,
     detect_transposed,
     detect_sign,
     detect_scaled,
     detect_penalty_terms,
     detect_bias_regularised,
-    detect_accumulated,
     detect_hypotheses,
+    detect_accumulated,
+    detect_constant_factor,
     detect_all_zero,
     detect_preactivation_input,
     detect_zero_units,
-    detect_precision,
 ]
 
 

@@ -26,6 +26,7 @@ import subprocess
 import sys
 import tempfile
 import threading
+import time
 import traceback
 import warnings
 from collections.abc import Mapping, MutableMapping
@@ -286,14 +287,45 @@ class Host:
 
 
 # ----------------------------------------------------------------------------- runners
+class _Limits:
+    """A time limit per request and a budget for all requests together."""
+
+    def __init__(self, timeout: float, budget: float | None):
+        if not timeout > 0 or (budget is not None and not budget > 0):
+            raise ValueError(f"timeout and budget must be > 0 seconds, got {timeout!r} and {budget!r}")
+        self.timeout = float(timeout)
+        self.budget = None if budget is None else float(budget)
+        self.deadline = float("inf")
+
+    def begin(self):
+        if self.budget is not None:
+            self.deadline = time.monotonic() + self.budget
+
+    def limit(self, what: str, timeout: float | None = None) -> tuple[float, bool]:
+        """(seconds this request may take, whether the budget rather than the timeout sets it)."""
+        per_call = self.timeout if timeout is None else timeout
+        left = self.deadline - time.monotonic()
+        if left <= 0:
+            raise StudentError("timeout", f"the total time budget of {self.budget:g} s ran out before {what} "
+                                          "(far too slow: the whole battery takes a few seconds)")
+        return (left, True) if left < per_call else (per_call, False)
+
+    def expired(self, what: str, limit: float, by_budget: bool) -> StudentError:
+        if by_budget:
+            return StudentError("timeout", f"{what} did not return before the total time budget of "
+                                           f"{self.budget:g} s ran out (far too slow, or stuck in a loop?)")
+        return StudentError("timeout", f"{what} did not return within {limit:g} s (stuck in a loop, or far too slow?)")
+
+
 class InProcessRunner:
     """The host in this process; each request in a daemon thread joined with a time limit."""
 
-    def __init__(self, factory, timeout: float = 10.0):
+    def __init__(self, factory, timeout: float = 10.0, budget: float | None = None):
         self.host = Host(factory)
-        self.timeout = float(timeout)
+        self.limits = _Limits(timeout, budget)
 
     def __enter__(self):
+        self.limits.begin()
         return self
 
     def __exit__(self, *exc):
@@ -303,6 +335,8 @@ class InProcessRunner:
         self.host.objects.clear()
 
     def request(self, op: str, *args, what: str = ""):
+        what = what or op
+        limit, by_budget = self.limits.limit(what)
         box = {}
 
         def work():
@@ -313,26 +347,26 @@ class InProcessRunner:
             except StudentError as error:
                 box["error"] = error
             except BaseException as error:  # noqa: BLE001
-                box["error"] = StudentError("raised", f"{what or op} raised {describe_exception(error)}")
+                box["error"] = StudentError("raised", f"{what} raised {describe_exception(error)}")
 
         thread = threading.Thread(target=work, name=f"student-{op}", daemon=True)
         thread.start()
-        thread.join(self.timeout)
+        thread.join(limit)
         if thread.is_alive():
-            raise StudentError("timeout", f"{what or op} did not return within {self.timeout:g} s "
-                                          "(stuck in a loop, or far too slow?)")
+            raise self.limits.expired(what, limit, by_budget)
         if "error" in box:
             raise box["error"]
         return box["value"]
 
 
 class SubprocessRunner:
-    """The host in a fresh worker interpreter, killed when a request outlives ``timeout``."""
+    """The host in a fresh worker interpreter, killed when a request outlives its time limit."""
 
-    def __init__(self, spec: str, timeout: float = 10.0, load_timeout: float = LOAD_TIMEOUT):
+    def __init__(self, spec: str, timeout: float = 10.0, budget: float | None = None,
+                 load_timeout: float = LOAD_TIMEOUT):
         parse_spec(spec)  # a malformed spec fails here, before any process starts
         self.spec = spec
-        self.timeout = float(timeout)
+        self.limits = _Limits(timeout, budget)
         self.load_timeout = float(load_timeout)
         self.process = None
         self.conn = None
@@ -348,6 +382,7 @@ class SubprocessRunner:
     def start(self):
         from multiprocessing import Pipe
 
+        self.limits.begin()
         parent, child = Pipe(duplex=True)
         self._stderr = tempfile.TemporaryFile()
         env = dict(os.environ)
@@ -393,9 +428,9 @@ class SubprocessRunner:
 
     def request(self, op: str, *args, what: str = "", timeout: float | None = None):
         what = what or op
-        limit = self.timeout if timeout is None else timeout
         if self.conn is None:
             raise StudentError("died", f"the implementation's process is gone (before {what})")
+        limit, by_budget = self.limits.limit(what, timeout)
         try:
             self.conn.send((op, args))
             ready = self.conn.poll(limit)
@@ -403,8 +438,7 @@ class SubprocessRunner:
             raise self._died(what) from None
         if not ready:
             self.close()
-            raise StudentError("timeout", f"{what} did not return within {limit:g} s "
-                                          "(stuck in a loop, or far too slow?)")
+            raise self.limits.expired(what, limit, by_budget)
         try:
             status, payload = self.conn.recv()
         except (OSError, EOFError):

@@ -49,6 +49,7 @@ from .sandbox import InProcessRunner, StudentError, SubprocessRunner
 
 TOL = TOLERANCES["float64"]
 DEFAULT_TIMEOUT = 10.0  # seconds per call into the student's code
+DEFAULT_BUDGET = 25.0  # seconds for all of it (a correct implementation needs ~1 s)
 
 
 @dataclass
@@ -161,14 +162,14 @@ def _importable_spec(factory) -> str | None:
     return None
 
 
-def _runner(target, timeout):
+def _runner(target, timeout, budget):
     if isinstance(target, str):
-        return target, SubprocessRunner(target, timeout=timeout)
+        return target, SubprocessRunner(target, timeout=timeout, budget=budget)
     spec = _importable_spec(target)
     name = getattr(target, "__qualname__", repr(target))
     if spec is not None and os.name == "posix":
-        return spec, SubprocessRunner(spec, timeout=timeout)
-    return name, InProcessRunner(target, timeout=timeout)
+        return spec, SubprocessRunner(spec, timeout=timeout, budget=budget)
+    return name, InProcessRunner(target, timeout=timeout, budget=budget)
 
 
 def reference_loss_and_grads(case: C.Case):
@@ -247,20 +248,34 @@ def _run_battery(runner, report: Report, seed: int) -> None:
             report.cases.append(result)
 
 
-def validate(target, *, timeout: float = DEFAULT_TIMEOUT, seed: int = 0) -> Report:
+def validate(target, *, timeout: float = DEFAULT_TIMEOUT, budget: float | None = DEFAULT_BUDGET,
+             seed: int = 0) -> Report:
     """Run the battery on ``target`` (a 'module:factory' / 'file.py:factory' string, or a factory).
 
-    Never raises for anything the implementation does: a broken contract is ``report.error``
-    (exit code 2). Bad arguments to this function raise ``ValueError``/``TypeError``.
+    Each call into the implementation may take ``timeout`` seconds, all of them together
+    ``budget`` seconds (None: no total limit). Never raises for anything the implementation
+    does: a broken contract is ``report.error`` (exit code 2). Bad arguments to this function
+    raise ``ValueError``/``TypeError``.
     """
     if not (isinstance(timeout, int | float) and timeout > 0):
         raise ValueError(f"timeout must be a positive number of seconds, got {timeout!r}")
+    if budget is not None and not (isinstance(budget, int | float) and budget > 0):
+        raise ValueError(f"budget must be a positive number of seconds (or None), got {budget!r}")
     if not (isinstance(target, str) or callable(target)):
         raise TypeError(f"expected a factory (callable) or a 'module:factory' string, got {type(target).__name__}")
     start = time.perf_counter()
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)  # tiny tensors: extra threads only spin (10x slower on a busy machine)
+    try:
+        return _validate(target, timeout, budget, seed, start)
+    finally:
+        torch.set_num_threads(threads)
+
+
+def _validate(target, timeout, budget, seed, start) -> Report:
     report = Report(target=target if isinstance(target, str) else getattr(target, "__qualname__", repr(target)))
     try:
-        report.target, runner = _runner(target, timeout)
+        report.target, runner = _runner(target, timeout, budget)
         with runner:
             _run_battery(runner, report, seed)
     except StudentError as error:
@@ -312,7 +327,8 @@ def format_report(report: Report, brief: bool = False) -> str:
     return "\n\n".join(blocks + ["\n".join(tail)])
 
 
-def assert_matches_reference(factory, *, timeout: float = DEFAULT_TIMEOUT, seed: int = 0) -> Report:
+def assert_matches_reference(factory, *, timeout: float = DEFAULT_TIMEOUT,
+                             budget: float | None = DEFAULT_BUDGET, seed: int = 0) -> Report:
     """For a course's own pytest file: fail with the diagnosis unless ``factory`` passes every case.
 
         from compare.validate import assert_matches_reference
@@ -325,7 +341,7 @@ def assert_matches_reference(factory, *, timeout: float = DEFAULT_TIMEOUT, seed:
     in a worker process (killed after ``timeout`` s); others (closures, lambdas) run in this
     process, in a thread, where a runaway call can be abandoned but not killed.
     """
-    report = validate(factory, timeout=timeout, seed=seed)
+    report = validate(factory, timeout=timeout, budget=budget, seed=seed)
     if report.exit_code == 2:
         raise AssertionError(f"{report.target} breaks the contract: {report.error}")
     if report.exit_code == 1:
@@ -345,6 +361,8 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--json", metavar="PATH", help="also write the report as JSON (for graders)")
     parser.add_argument("--timeout", type=float, default=DEFAULT_TIMEOUT,
                         help=f"seconds allowed per call into the implementation (default {DEFAULT_TIMEOUT:g})")
+    parser.add_argument("--budget", type=float, default=DEFAULT_BUDGET,
+                        help=f"seconds allowed for all calls together (default {DEFAULT_BUDGET:g})")
     parser.add_argument("--seed", type=int, default=0, help="seed of the case battery (default 0)")
     parser.add_argument("--brief", action="store_true", help="print only the tables of failing cases")
     return parser
@@ -352,11 +370,11 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv=None) -> int:
     args = build_parser().parse_args(argv)
-    if not args.timeout > 0:
-        print(f"validate: error: --timeout must be > 0, got {args.timeout:g}", file=sys.stderr)
-        return 2
-    torch.set_num_threads(1)  # tiny tensors; the student's process does the rest
-    report = validate(args.spec, timeout=args.timeout, seed=args.seed)
+    for flag, value in (("--timeout", args.timeout), ("--budget", args.budget)):
+        if not value > 0:
+            print(f"validate: error: {flag} must be > 0, got {value:g}", file=sys.stderr)
+            return 2
+    report = validate(args.spec, timeout=args.timeout, budget=args.budget, seed=args.seed)
     try:
         if report.error is not None:
             print(f"validate: {args.spec}: {report.error}", file=sys.stderr)

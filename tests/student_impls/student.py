@@ -154,3 +154,32 @@ class OnlyRelu(StudentMLP):
 def make_mlp(sizes, activation):
     """A factory function (not a class) meets the contract too."""
     return StudentMLP(sizes, activation)
+
+
+class AliasingMLP(StudentMLP):
+    """Reads its parameters through attributes that alias the arrays of ``params``."""
+
+    def __init__(self, sizes, activation="relu"):
+        super().__init__(sizes, activation)
+        for name, value in self.params.items():
+            setattr(self, "_" + name, value)
+
+    def W(self, layer):
+        return getattr(self, f"_W{layer}")
+
+    def b(self, layer):
+        return getattr(self, f"_b{layer}")
+
+
+class Float32Params(StudentMLP):
+    """Starts with float32 parameters; computes in float64 from whatever ``params`` holds."""
+
+    def __init__(self, sizes, activation="relu"):
+        super().__init__(sizes, activation)
+        self.params = {name: value.astype(np.float32) for name, value in self.params.items()}
+
+    def W(self, layer):
+        return np.asarray(self.params[f"W{layer}"], dtype=np.float64)
+
+    def b(self, layer):
+        return np.asarray(self.params[f"b{layer}"], dtype=np.float64)

@@ -1,0 +1,497 @@
+"""compare.validate: anyone's backprop against autograd, with a diagnosis; exit codes 0/1/2.
+
+The implementations under test live in ``tests/student_impls/``: ``student.py`` (correct,
+written independently of ``manual/``), ``wrong.py`` (one bug each) and ``hostile.py`` (each
+breaks the contract). Most runs go through ``validate()`` in this process (the student code
+still runs in its own worker); a few go through the real CLI in a subprocess.
+"""
+
+from __future__ import annotations
+
+import importlib
+import json
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from compare import cases as C
+from compare import diagnose as D
+from compare.sandbox import Host, StudentError, parse_spec
+from compare.validate import assert_matches_reference, compare_case, main, validate
+from manual import MLP
+
+ROOT = Path(__file__).resolve().parent.parent
+IMPLS = Path(__file__).resolve().parent / "student_impls"
+STUDENT, WRONG, HOSTILE = (str(IMPLS / name) for name in ("student.py", "wrong.py", "hostile.py"))
+
+# wrong.py class -> a phrase the first (most likely) finding of its diagnosis must contain
+BUGS = {
+    "SumNotMean": "sum over the examples instead of the mean",
+    "MeanTwice": "divided by k twice",
+    "ReluGradAtZero": "rect'(0) = 1",
+    "ReluNoMask": "derivative is missing",
+    "BiasRegularised": "biases are regularised",
+    "L2FactorTwo": "l2 term is off by a factor 2",
+    "L1Missing": "l1 term (λ11·sign(w)) is missing",
+    "PenaltyMissingFromGrad": "penalty missing from the gradient",
+    "PenaltyMissingFromLoss": "loss has no penalty",
+    "NoPenaltyOnLayer2": "penalty missing from the gradient",
+    "LambdasSwapped": "the l1 term uses λ12",
+    "TransposedW1": "transposed",
+    "NaiveSoftmax": "softmax overflow",
+    "SignFlipped": "wrong sign",
+    "SigmoidGradFromX": "x(1 - x)",
+    "TanhGradNoSquare": "you use 1 - tanh(x),",
+    "SoftplusGradSign": "σ(-x)",
+    "LabelOffByOne": "off by one",
+    "OnehotMissing": "onehot(y) is not subtracted",
+    "LastExampleOnly": "only the last example",
+    "PreActivationAsInput": "pre-activation h^a",
+    "IgnoresParams": "does not read the values written into `params`",
+    "AccumulatesAcrossCalls": "accumulate across calls",
+    "Float32": "float32",
+    "IgnoresActivation": "ignores its activation",
+    "LossSumNotMean": "loss is the sum over the batch",
+    "MatrixSoftmaxAxis": "softmax over the wrong axis",
+    "GradientTimesM": "number of classes",
+}
+# ... and where the finding must point (a parameter or "loss"), when that is telling
+WHERE = {
+    "NoPenaltyOnLayer2": {"W2"},
+    "TransposedW1": {"W1"},
+    "ReluGradAtZero": {"W1", "b1"},
+    "PreActivationAsInput": {"W2"},
+    "PenaltyMissingFromLoss": {"loss"},
+    "LossSumNotMean": {"loss"},
+    "BiasRegularised": {"b1", "b2"},
+}
+
+# hostile.py factory -> a phrase its one-line reason must contain
+BROKEN = {
+    "NOT_A_FACTORY": "not a callable factory",
+    "raises": "raised RuntimeError: my network is not ready",
+    "returns_none": "without a `params` dict",
+    "NoLossAndGrads": "without a loss_and_grads method",
+    "ParamsTransposed": "like torch.nn.Linear.weight",
+    "RaisesInLossAndGrads": "raised ZeroDivisionError",
+    "ReturnsLossOnly": "must return a pair (loss, grads)",
+    "LossIsString": "the loss must be a real number",
+    "GradsAsList": "grads must be a dict",
+    "WrongKeys": "missing ['W1', 'b1', 'W2', 'b2']",
+    "ColumnBiases": "grads['b1'] has shape (2, 1), expected (2,)",
+    "ReturnsNaN": "NaN or inf in b1",
+    "MutatesX": "modified its input X in place",
+    "UpdatesParams": "changed params['W1']",
+    "ParamsCopies": "not writable",
+    "HangsOnHugeInput": "relu/mnist-width did not return within",
+    "HangsInC": "did not return within",
+    "Sleeps": "did not return within",
+    "SlowEveryCall": "total time budget",
+    "ExitsProcess": "exit code 3",
+    "CallsSysExit": "SystemExit",
+}
+
+
+@pytest.fixture
+def impls_on_path(monkeypatch):
+    """Import the student modules in this process (for factories passed as objects)."""
+    monkeypatch.syspath_prepend(str(IMPLS))
+    for name in ("student", "wrong", "hostile"):
+        sys.modules.pop(name, None)
+    yield lambda name: importlib.import_module(name)
+    for name in ("student", "wrong", "hostile"):
+        sys.modules.pop(name, None)
+
+
+# ----------------------------------------------------------------------------- the battery
+def test_battery_covers_the_issue():
+    all_cases = [c for act in C.ACTIVATIONS for c in C.battery(act)]
+    names = {c.name for c in all_cases}
+    assert {"relu/one-example", "relu/minibatch", "relu/regularised", "relu/zero-preactivation",
+            "relu/large-logits", "relu/large-negative-logits", "relu/mnist-width", "relu/two-hidden"} <= names
+    assert {c.activation for c in all_cases} == set(C.ACTIVATIONS)
+    assert any(c.K == 1 for c in all_cases) and any(c.K > 1 for c in all_cases)
+    assert any(c.sizes == (784, 32, 10) for c in all_cases)
+    assert any(c.sizes[1] == 2 for c in all_cases)
+    assert any(c.regularised for c in all_cases) and any(not c.regularised for c in all_cases)
+    for case in all_cases:
+        assert case.params["W1"].shape == (case.sizes[1], case.sizes[0])
+        assert not case.X.flags.writeable  # shared, never modified
+        assert all(np.all(b != 0) for k, b in case.params.items() if k.startswith("b") and C.ZERO_PREACT
+                   not in case.tags)
+        assert len(case.lambdas) == 2 * case.n_layers
+
+
+def test_battery_is_deterministic():
+    a, b = C.battery("tanh", seed=3), C.battery("tanh", seed=3)
+    for x, y in zip(a, b):
+        assert np.array_equal(x.X, y.X) and all(np.array_equal(x.params[k], y.params[k]) for k in x.params)
+
+
+def test_zero_preactivation_case_has_exact_zeros_that_matter():
+    case = C.zero_preactivation()
+    ev = D.Evidence(case, *compare_ref(case))
+    pre = ev.pre_activations[0]
+    assert (pre == 0).sum() >= 6 and (pre > 0).any()
+    # the rect'(0) = 1 convention gives different gradients on this batch
+    _, wrong = D.altered_loss_and_grads(case, derivative=lambda x: (x >= 0).to(x.dtype))
+    assert not np.allclose(wrong["W1"], ev.reference_grads["W1"], rtol=1e-6, atol=0)
+
+
+def test_large_logit_cases_overflow_a_naive_softmax_but_not_the_loss():
+    for sign in (+1, -1):
+        case = C.large_logits(sign=sign)
+        ev = D.Evidence(case, *compare_ref(case))
+        logits = ev.tape["pre"][-1]
+        assert np.all(np.abs(logits) > 990)
+        with np.errstate(over="ignore", invalid="ignore"):
+            naive = np.exp(logits) / np.exp(logits).sum(axis=1, keepdims=True)
+        assert not np.all(np.isfinite(naive))
+        assert np.isfinite(ev.reference_loss) and ev.reference_loss < 20
+
+
+def test_hidden_pre_activations_stay_moderate():
+    """So sigmoid/tanh derivatives are well-conditioned and torch's softplus threshold never matters."""
+    for act in C.ACTIVATIONS:
+        for case in C.battery(act):
+            if C.ZERO_PREACT in case.tags:
+                continue  # integers, relu only
+            ev = D.Evidence(case, *compare_ref(case))
+            assert max(float(np.abs(a).max()) for a in ev.pre_activations) < 5, case.name
+
+
+def compare_ref(case):
+    from compare.validate import reference_loss_and_grads
+
+    return reference_loss_and_grads(case)
+
+
+# ----------------------------------------------------------------------------- correct implementations
+@pytest.mark.parametrize("spec", ["manual:MLP", f"{STUDENT}:StudentMLP", f"{STUDENT}:make_mlp",
+                                  f"{STUDENT}:AliasingMLP", f"{STUDENT}:Float32Params", f"{HOSTILE}:PrintsALot"])
+def test_correct_implementations_pass(spec):
+    report = validate(spec)
+    assert report.exit_code == 0, report.verdict + "\n" + "\n".join(f.message for f in report.diagnosis)
+    assert len(report.cases) == 20 and not report.skipped and not report.diagnosis
+    assert report.elapsed_s < 30
+
+
+def test_unsupported_activations_and_depth_are_skipped_not_failed():
+    report = validate(f"{STUDENT}:OnlyRelu")
+    assert report.exit_code == 0, report.verdict
+    assert {c.case.activation for c in report.cases} == {"relu"}
+    skipped = "\n".join(report.skipped)
+    for what in ("'tanh'", "'sigmoid'", "'softplus'", "two hidden layers"):
+        assert what in skipped
+    assert "ValueError: only relu is implemented" in skipped
+
+
+def test_relu_is_required():
+    class NoRelu:
+        def __init__(self, sizes, activation):
+            raise ValueError(f"{activation} not implemented")
+
+    report = validate(NoRelu, timeout=5)
+    assert report.exit_code == 2 and "factory((2, 2, 2), 'relu') raised ValueError" in report.error
+
+
+# ----------------------------------------------------------------------------- wrong implementations
+@pytest.mark.parametrize("name", sorted(BUGS))
+def test_wrong_implementation_is_caught_and_diagnosed(name):
+    report = validate(f"{WRONG}:{name}")
+    assert report.exit_code == 1, report.verdict
+    assert report.diagnosis, "a failing run always says something"
+    first = report.diagnosis[0]
+    assert BUGS[name] in first.message.lower(), "\n".join(f.message for f in report.diagnosis)
+    if name in WHERE:
+        params = {w.partition(":")[2] for f in report.diagnosis[:2] for w in f.where}
+        assert WHERE[name] <= params, params
+
+
+def test_diagnosis_names_the_layer_for_a_one_layer_penalty_bug():
+    report = validate(f"{WRONG}:NoPenaltyOnLayer2")
+    text = "\n".join(f.message for f in report.diagnosis)
+    assert "no penalty on layer 2" in text
+    penalty = next(f for f in report.diagnosis if f.key == "penalty-missing-grad")
+    assert {w.split(":")[1] for w in penalty.where} <= {"W2", "W3"}  # never W1: it is regularised
+
+
+def test_failing_report_table_shows_errors_and_worst_index():
+    report = validate(f"{WRONG}:ReluGradAtZero")
+    (failed,) = report.failed_cases
+    assert failed.case.name == "relu/zero-preactivation"
+    rows = {row.name: row for row in failed.rows}
+    assert rows["loss"].passed and rows["W2"].passed and not rows["W1"].passed and not rows["b1"].passed
+    assert rows["W1"].diff.max_rel_error > 1e-3 and len(rows["W1"].diff.worst_index) == 2
+
+
+# ----------------------------------------------------------------------------- contract breakers
+@pytest.mark.parametrize("name", sorted(BROKEN))
+def test_contract_breakers_exit_2_with_a_reason(name):
+    fast = name in ("HangsOnHugeInput", "HangsInC", "Sleeps")
+    start = time.perf_counter()
+    report = validate(f"{HOSTILE}:{name}", timeout=1.5 if fast else 10, budget=3 if name == "SlowEveryCall" else 25)
+    assert report.exit_code == 2, report.verdict
+    assert BROKEN[name] in report.error
+    assert "\n" not in report.error and "Traceback" not in report.error
+    assert time.perf_counter() - start < 15
+
+
+@pytest.mark.parametrize("spec, reason", [
+    ("manual", "no colon"),
+    (":MLP", "names no module or file"),
+    ("manual:", "is not a Python name"),
+    ("no_such_module_xyz:MLP", "no module named 'no_such_module_xyz'"),
+    ("manual:NoSuchThing", "has no attribute 'NoSuchThing'"),
+    ("tests/student_impls/no_such_file.py:MLP", "no such file"),
+    ("manual.functions:ACTIVATIONS", "not a callable factory"),
+])
+def test_bad_specs_exit_2(spec, reason, capsys):
+    assert main([spec]) == 2
+    out, err = capsys.readouterr()
+    assert reason in err and err.count("\n") == 1 and "Traceback" not in err
+    assert out == ""
+
+
+def test_module_that_fails_to_import(tmp_path):
+    (tmp_path / "broken_student.py").write_text("import numpy as np\ndef make(:\n")
+    report = validate(f"{tmp_path / 'broken_student.py'}:make")
+    assert report.exit_code == 2 and "SyntaxError" in report.error
+    (tmp_path / "needs_jax.py").write_text("import jax_is_not_installed_here\n")
+    report = validate(f"{tmp_path / 'needs_jax.py'}:make")
+    assert report.exit_code == 2 and "No module named 'jax_is_not_installed_here'" in report.error
+
+
+def test_validate_rejects_bad_arguments():
+    with pytest.raises(ValueError, match="timeout"):
+        validate("manual:MLP", timeout=0)
+    with pytest.raises(TypeError, match="factory"):
+        validate(42)
+
+
+# ----------------------------------------------------------------------------- the CLI for real
+def _cli(*args, timeout=60):
+    return subprocess.run([sys.executable, "-m", "compare.validate", *args], cwd=ROOT, capture_output=True,
+                          text=True, timeout=timeout)
+
+
+def test_cli_pass_exit_0_within_30_seconds():
+    start = time.perf_counter()
+    result = _cli("manual:MLP")
+    elapsed = time.perf_counter() - start
+    assert result.returncode == 0, result.stderr
+    assert "verdict: PASS — all 20 cases" in result.stdout and "relu/mnist-width" in result.stdout
+    assert elapsed < 30
+
+
+def test_cli_fail_exit_1_prints_tables_and_diagnosis():
+    result = _cli("tests/student_impls/wrong.py:SumNotMean", "--brief")
+    assert result.returncode == 1, result.stderr
+    assert "max rel err" in result.stdout and "FAIL" in result.stdout
+    assert "diagnosis (most likely first):" in result.stdout and "sum over the examples" in result.stdout
+
+
+def test_cli_hostile_exit_2_one_line_no_traceback():
+    result = _cli("tests/student_impls/hostile.py:HangsInC", "--timeout", "1")
+    assert result.returncode == 2
+    assert result.stdout == "" and "Traceback" not in result.stderr
+    assert result.stderr.count("\n") == 1 and "did not return within 1 s" in result.stderr
+
+
+# ----------------------------------------------------------------------------- JSON for graders
+def test_json_report(tmp_path, capsys):
+    path = tmp_path / "report.json"
+    assert main([f"{WRONG}:L2FactorTwo", "--json", str(path)]) == 1
+    capsys.readouterr()
+    data = json.loads(path.read_text())
+    assert data["exit_code"] == 1 and data["verdict"] == "fail" and data["error"] is None
+    assert data["n_cases"] == 20 and data["n_failed"] == len([c for c in data["cases"] if not c["passed"]])
+    assert "off by a factor 2" in data["diagnosis"][0]["message"]
+    row = next(r for c in data["cases"] if not c["passed"] for r in c["rows"] if not r["passed"])
+    assert {"name", "max_abs_error", "max_rel_error", "worst_index", "passed"} <= set(row)
+
+
+def test_json_report_on_contract_error(tmp_path, capsys):
+    path = tmp_path / "report.json"
+    assert main([f"{HOSTILE}:MutatesX", "--json", str(path)]) == 2
+    capsys.readouterr()
+    data = json.loads(path.read_text())
+    assert data["exit_code"] == 2 and data["verdict"] == "error" and "in place" in data["error"]
+
+
+def test_json_report_is_strict_json_with_nan_results(tmp_path, capsys):
+    path = tmp_path / "report.json"
+    assert main([f"{WRONG}:NaiveSoftmax", "--json", str(path)]) == 1
+    capsys.readouterr()
+    def reject(constant):
+        raise AssertionError(f"non-standard JSON constant {constant}")
+
+    data = json.loads(path.read_text(), parse_constant=reject)
+    row = next(r for c in data["cases"] if c["name"] == "relu/large-logits" for r in c["rows"] if r["name"] == "W1")
+    assert row["max_abs_error"] is None and row["passed"] is False
+
+
+# ----------------------------------------------------------------------------- instructors' pytest helper
+def test_assert_matches_reference_passes_for_a_correct_class(impls_on_path):
+    student = impls_on_path("student")
+    report = assert_matches_reference(student.StudentMLP)
+    assert report.exit_code == 0
+
+
+def test_assert_matches_reference_fails_with_the_diagnosis(impls_on_path):
+    wrong = impls_on_path("wrong")
+    with pytest.raises(AssertionError, match="sum over the examples instead of the mean"):
+        assert_matches_reference(wrong.SumNotMean)
+
+
+def test_assert_matches_reference_contract_error(impls_on_path):
+    hostile = impls_on_path("hostile")
+    with pytest.raises(AssertionError, match="breaks the contract: .*modified its input X"):
+        assert_matches_reference(hostile.MutatesX)
+
+
+class _LoopMLP(MLP):
+    """manual.MLP in its loop mode: a closure-made factory runs in this process."""
+
+    def loss_and_grads(self, X, y, lambdas=None):
+        return super().loss_and_grads(X, y, lambdas, mode="loop")
+
+
+def test_in_process_factories_closure_and_lambda():
+    seed = 5
+    report = assert_matches_reference(lambda sizes, activation: _LoopMLP(sizes, activation, seed=seed))
+    assert report.exit_code == 0 and report.target.startswith("test_in_process")
+
+
+def test_in_process_runaway_call_is_abandoned():
+    class Stuck(MLP):
+        def loss_and_grads(self, X, y, lambdas=None):
+            time.sleep(30)
+
+    start = time.perf_counter()
+    report = validate(lambda sizes, activation: Stuck(sizes, activation), timeout=0.5)
+    assert report.exit_code == 2 and "did not return within 0.5 s" in report.error
+    assert time.perf_counter() - start < 5
+
+
+# ----------------------------------------------------------------------------- detectors, one by one
+def test_detect_scaled_sum_and_penalty_factors():
+    case = C.regularised("relu")
+    ev = D.Evidence(case, *compare_ref(case))
+    data, pen, K = ev.data[1]["W1"], ev.penalty_grads["W1"], case.K
+    for s, key in ((K * data + pen, "sum-not-mean"), (data / K + pen, "mean-twice"),
+                   (data + pen / K, "penalty-over-K"), (data, "penalty-missing-grad"),
+                   (-(data + pen), "sign-flipped")):
+        p = D.ParamView(case, "W1", s, ev.reference_grads["W1"], ev)
+        assert D.diagnose_param(p).key == key
+
+
+def test_detect_penalty_terms_reads_off_each_coefficient():
+    case = C.regularised("tanh")
+    ev = D.Evidence(case, *compare_ref(case))
+    W, r = case.params["W2"], ev.reference_grads["W2"]
+    lam21, lam22 = case.lambdas[2], case.lambdas[3]
+    for s, key in ((r - lam22 * W, "l2-factor-2"), (r - lam21 * np.sign(W), "l1-missing"),
+                   (r + lam21 * np.sign(W), "l1-factor-2"), (r - 2 * lam22 * W, "l2-missing"),
+                   (r - lam21 * np.sign(W) + lam21 * W, "l1-uses-W")):
+        finding = D.detect_penalty_terms(D.ParamView(case, "W2", s, r, ev))
+        assert finding is not None and finding.key == key, (key, finding)
+    uses_other = r - lam21 * np.sign(W) + case.lambdas[0] * np.sign(W)
+    assert "uses λ11" in D.detect_penalty_terms(D.ParamView(case, "W2", uses_other, r, ev)).message
+
+
+def test_detect_bias_regularised():
+    case = C.regularised("sigmoid")
+    ev = D.Evidence(case, *compare_ref(case))
+    b, r = case.params["b1"], ev.reference_grads["b1"]
+    s = r + case.lambdas[0] * np.sign(b) + 2 * case.lambdas[1] * b
+    assert D.diagnose_param(D.ParamView(case, "b1", s, r, ev)).key == "biases-regularised"
+
+
+def test_detect_transposed_and_precision():
+    case = C.minibatch("relu")
+    ev = D.Evidence(case, *compare_ref(case))
+    r = ev.reference_grads["W2"]
+    assert D.diagnose_param(D.ParamView(case, "W2", r.T.copy(), r, ev)).key == "transposed"
+    noisy = r * (1 + 1e-7)
+    assert D.diagnose_param(D.ParamView(case, "W2", noisy, r, ev, max_rel_error=1e-7)).key == "precision"
+
+
+def test_detect_zero_units_without_a_matching_hypothesis():
+    """rect'(0) = 0.5 matches no hypothesis, but the errors sit only in units with exact zeros."""
+    case = C.zero_preactivation()
+    _, wrong = D.altered_loss_and_grads(case, derivative=lambda x: (x > 0).to(x.dtype) + 0.5 * (x == 0).to(x.dtype))
+    ev = D.Evidence(case, *compare_ref(case))
+    finding = D.diagnose_param(D.ParamView(case, "b1", wrong["b1"], ev.reference_grads["b1"], ev))
+    assert finding.key == "relu-zero" and "exactly 0" in finding.message
+
+
+def test_detect_accumulated_across_calls():
+    case = C.minibatch("relu")
+    ev = D.Evidence(case, *compare_ref(case))
+    r, prev = ev.reference_grads["W1"], np.full((2, 2), 0.25)
+    p = D.ParamView(case, "W1", r + prev, r, ev, previous=prev)
+    assert D.diagnose_param(p).key == "accumulates-across-calls"
+
+
+def test_loss_detector():
+    case = C.regularised("relu")
+    ev = D.Evidence(case, *compare_ref(case))
+    nll = ev.data[0]
+    pen = ev.reference_loss - nll
+    assert D.diagnose_loss(ev, nll).key == "loss-no-penalty"
+    assert D.diagnose_loss(ev, case.K * nll + pen).key == "sum-not-mean"
+    assert D.diagnose_loss(ev, float("nan")).key == "nonfinite"
+    assert D.diagnose_loss(ev, ev.reference_loss + 1.2345) is None
+
+
+def test_patterns_name_the_narrowest_tag():
+    outcomes = []
+    for case in C.battery("relu"):
+        loss, grads = compare_ref(case)
+        if C.ZERO_PREACT in case.tags:
+            grads = {k: v + 1.0 for k, v in grads.items()}
+        outcomes.append(compare_case(case, loss, grads).outcome)
+    keys = [f.key for f in D._patterns(outcomes)]
+    assert keys == ["pattern-zero-preactivation"]
+
+
+def test_unrecognised_bug_still_gets_a_pointer():
+    case = C.minibatch("relu")
+    loss, grads = compare_ref(case)
+    rng = np.random.default_rng(0)
+    grads = {k: v + rng.normal(size=v.shape) for k, v in grads.items()}
+    findings = D.diagnose([compare_case(case, loss, grads).outcome])
+    assert findings and all(f.key not in ("sum-not-mean", "transposed") for f in findings)
+
+
+# ----------------------------------------------------------------------------- the sandbox's contract checks
+def test_host_normalise_accepts_scalars_and_array_likes():
+    shapes = {"W1": (2, 2), "b1": (2,)}
+    loss, grads = Host._normalise((np.float64(1.5), {"W1": [[1, 2], [3, 4]], "b1": np.zeros(2)}), shapes)
+    assert loss == 1.5 and grads["W1"].dtype == np.float64
+    loss, _ = Host._normalise((np.array([2.0]), {"W1": np.ones((2, 2)), "b1": np.zeros(2)}), shapes)
+    assert loss == 2.0
+    for bad, phrase in (((1.0,), "pair"), ((np.ones(3), {}), "one number"),
+                        ((1.0, {"W1": np.ones((2, 2)), "b1": "x"}), "array of numbers"),
+                        ((1.0, {"W1": np.ones((3, 3)), "b1": np.ones(2)}), "shape (3, 3)"),
+                        ((True, {}), "real number")):
+        with pytest.raises(StudentError, match=phrase.replace("(", r"\(").replace(")", r"\)")):
+            Host._normalise(bad, shapes)
+
+
+def test_parse_spec_accepts_paths_with_colons_in_them():
+    assert parse_spec("C:/course/student.py:make") == ("C:/course/student.py", "make")
+    assert parse_spec("pkg.mod:Factory.create") == ("pkg.mod", "Factory.create")
+
+
+def test_worker_does_not_import_torch():
+    """The worker runs only NumPy and the student's module: torch's thread pool does not survive fork."""
+    code = ("import runpy, sys; runpy.run_path('compare/sandbox.py', run_name='worker_check'); "
+            "print('torch' in sys.modules)")
+    result = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True)
+    assert result.stdout.strip() == "False"
