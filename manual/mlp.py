@@ -70,12 +70,14 @@ class MLP:
         h_pre, h_post = [], []
         h = X
         for layer in range(1, self.n_layers):
-            a = h @ p[f"W{layer}"].T + p[f"b{layer}"]  # H^a = X W1ᵀ + b1  (2.1)
+            a = h @ p[f"W{layer}"].T  # H^a = X W1ᵀ + b1  (2.1): one GEMM (Wᵀ is a view, no copy) ...
+            a += p[f"b{layer}"]  # ... and the bias added in place
             h = self._act(a)  # H^s = rect(H^a)
             h_pre.append(a)
             h_post.append(h)
         L = self.n_layers
-        logits = h @ p[f"W{L}"].T + p[f"b{L}"]  # O^a = H^s W2ᵀ + b2  (2.2)
+        logits = h @ p[f"W{L}"].T  # O^a = H^s W2ᵀ + b2  (2.2)
+        logits += p[f"b{L}"]
         return h_pre, h_post, logits
 
     def logits(self, X) -> np.ndarray:
@@ -155,29 +157,69 @@ class MLP:
             return np.stack([self._backprop_one(X[i], y[i])[2] / K for i in range(K)])
         return self._loss_and_grads_matrix(X, y, want_input_grad=True)[2]
 
-    def _loss_and_grads_matrix(self, X, y, want_input_grad):
-        """Vectorised bprop over the minibatch (homework 3.6); K examples at once."""
+    def loss_and_grads_into(self, grads, X, y, lambdas=None):
+        """``loss_and_grads(X, y, lambdas, mode="matrix")`` for the inner step of a training loop.
+
+        Same loss, same gradients (bit for bit), but:
+
+        - the gradients are written into ``grads``, the dict returned by the previous call
+          (``None`` the first time: then it is allocated), so an epoch reuses one set of arrays
+          instead of allocating ∂L/∂W_l (d_h·d numbers) at every minibatch; the returned dict
+          holds those same arrays, overwritten by the next call;
+        - X and y are trusted: only their dtype and shapes are checked (O(1)), not every
+          value. Check the data set once with ``manual.checks.check_X`` / ``check_y`` before
+          the epochs, then pass its rows (views of it) here.
+        """
+        d = self.sizes[0]
+        if not (isinstance(X, np.ndarray) and X.dtype == self.dtype and X.ndim == 2 and X.shape[1] == d):
+            raise TypeError(
+                f"loss_and_grads_into takes a checked X: a {self.dtype.name} array of shape (K, {d}); "
+                f"got {getattr(X, 'dtype', type(X).__name__)} {np.shape(X)} (use loss_and_grads)"
+            )
+        K = X.shape[0]
+        if not (isinstance(y, np.ndarray) and y.dtype.kind in "iu" and y.shape == (K,)):
+            raise TypeError(f"loss_and_grads_into takes checked integer labels of shape ({K},), got {np.shape(y)}")
+        lambdas = check_lambdas(lambdas, self.n_layers)
+        if grads is not None and [(n, g.shape, g.dtype) for n, g in grads.items()] != [
+            (n, v.shape, v.dtype) for n, v in self.params.items()
+        ]:
+            raise ValueError("grads must be the dict returned by a previous call on this net (or None)")
+        loss, grads, _ = self._loss_and_grads_matrix(X, y, want_input_grad=False, out=grads)
+        self._add_penalty_grads(grads, lambdas)
+        return loss + self.penalty(lambdas), grads
+
+    def _loss_and_grads_matrix(self, X, y, want_input_grad, out=None):
+        """Vectorised bprop over the minibatch (homework 3.6); K examples at once.
+
+        Each product is one BLAS call on the arrays as they are (a transpose is a view, never
+        a copy); elementwise steps work in place on arrays this call made; ∂L/∂X, a whole
+        extra (K, d_h)·(d_h, d) product, is only computed when asked for. ``out``: arrays to
+        write the parameter gradients into (``loss_and_grads_into``), else new ones.
+        """
         p = self.params
         K, L = X.shape[0], self.n_layers
+        out = {} if out is None else out
         h_pre, h_post, logits = self._forward(X)
         inputs = [X] + h_post  # inputs[l-1] is what layer l multiplies
 
         log_probs = F.log_softmax(logits, axis=1)
-        loss = float(-np.mean(log_probs[np.arange(K), y]))
+        rows = np.arange(K)
+        loss = float(-np.mean(log_probs[rows, y]))  # L = -log o^s_y  (2.4), batch mean
 
         # ∂L/∂O^a = (O^s - onehot(y)) / K   (2.7; the 1/K of the batch mean)
-        grad_a = np.exp(log_probs)
-        grad_a[np.arange(K), y] -= 1
+        grad_a = np.exp(log_probs, out=log_probs)
+        grad_a[rows, y] -= 1
         grad_a /= K
 
         grads = {}
         for layer in range(L, 0, -1):
-            grads[f"W{layer}"] = grad_a.T @ inputs[layer - 1]  # ∂L/∂W2 = Σ_i ∂L/∂o^a_i h^s_iᵀ  (2.10)
-            grads[f"b{layer}"] = grad_a.sum(axis=0)  # ∂L/∂b2 = Σ_i ∂L/∂o^a_i  (2.10)
+            W, b = f"W{layer}", f"b{layer}"
+            grads[W] = np.matmul(grad_a.T, inputs[layer - 1], out=out.get(W))  # ∂L/∂W2 = Σ_i ∂L/∂o^a_i h^s_iᵀ  (2.10)
+            grads[b] = np.sum(grad_a, axis=0, out=out.get(b))  # ∂L/∂b2 = Σ_i ∂L/∂o^a_i  (2.10)
             if layer > 1:
-                grad_h = grad_a @ p[f"W{layer}"]  # ∂L/∂h^s = W2ᵀ ∂L/∂o^a  (2.12)
-                grad_a = grad_h * self._act_grad(h_pre[layer - 2])  # ∂L/∂h^a = ∂L/∂h^s ⊙ rect'(h^a)  (2.14)
-        # ∂L/∂x = W1ᵀ ∂L/∂h^a  (2.17)
+                grad_h = grad_a @ p[W]  # ∂L/∂h^s = W2ᵀ ∂L/∂o^a  (2.12)
+                grad_a = np.multiply(grad_h, self._act_grad(h_pre[layer - 2]), out=grad_h)  # ∂L/∂h^a = ∂L/∂h^s ⊙ rect'(h^a)  (2.14)
+        # ∂L/∂x = W1ᵀ ∂L/∂h^a  (2.17): not needed to train, so only on request
         grad_X = grad_a @ p["W1"] if want_input_grad else None
         # Insertion order W1, b1, W2, b2, ... like params.
         grads = {name: grads[name] for name in p}

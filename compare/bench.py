@@ -1,0 +1,559 @@
+"""Homework 3.8, measured: one MNIST training epoch, manual loop vs manual matrix vs torch.
+
+    python -m compare.bench [--quick] [--json PATH] [--data-dir DIR] [--threads N]
+
+One *epoch* is forward + backward + SGD update (``p -= lr·g``) over every minibatch of the
+50,000 training images, the same work for every implementation:
+
+- ``loop``   the homework's per-example version (``MLP.loss_and_grads(mode="loop")``), the
+  teaching version; it is slow, so it is timed on a subset of whole minibatches and scaled
+  to the full epoch (said in the output);
+- ``matrix`` the manual minibatch version (``MLP.loss_and_grads(mode="matrix")``), updated
+  in place;
+- ``torch``  the ``reference.TorchMLP`` twin, autograd + ``torch.optim.SGD`` on the CPU;
+- ``torch-cuda`` the same on the GPU, when one is available.
+
+Both sides shuffle once per epoch into a preallocated buffer (one seeded permutation, the
+same for every implementation) and then take minibatches as views of it.
+
+FLOPs: only the matrix products are counted. Per example, a layer l with ``in → out``
+units costs 2·in·out in the forward pass, 2·in·out for ∂L/∂W_l and, for l > 1 only,
+2·in·out for ∂L/∂(its input) (nobody needs ∂L/∂X in training, and neither side computes
+it); so for sizes (d, d_h, m) one epoch of N examples is ``N · (4·d·d_h + 6·d_h·m)`` FLOPs.
+
+Ceilings: in the same run, each library's own GEMM throughput on exactly the matrix
+shapes (and transposes) of one minibatch step — NumPy's BLAS for the manual rows,
+torch's for the torch rows — timed in a tight loop on resident buffers. ``efficiency`` is
+a row's GFLOP/s over its library's ceiling. Every figure is the median of several timed
+epochs (or GEMM rounds) after a warm-up; the implementations are timed in turn, epoch by
+epoch, so that a noisy neighbour hits them alike.
+
+Threads: NumPy's BLAS and torch run with the same number of threads (``--threads``,
+default NumPy's current BLAS thread count), set through threadpoolctl when installed,
+else through OpenBLAS's own ``*_set_num_threads`` found in the loaded library; the output
+says which.
+"""
+
+from __future__ import annotations
+
+import argparse
+import ctypes
+import glob
+import json
+import os
+import platform
+import statistics
+import sys
+import time
+from dataclasses import dataclass
+
+import numpy as np
+
+from manual.mlp import MLP
+
+D_IN, N_CLASSES = 784, 10
+N_TRAIN = 50_000
+GRID = ((10, 100), (100, 64), (512, 64), (800, 128))  # (hidden, batch); (10, 100) is the homework's
+DTYPES = ("float32", "float64")
+LR = 0.01
+SEED = 0
+ROW_KEYS = (
+    "hidden", "batch_size", "dtype", "impl", "seconds_per_epoch", "gflops",
+    "ratio_to_torch", "gemm_ceiling_gflops", "efficiency",
+)
+# Targets of the issue (checked and printed, never asserted by the tests).
+TARGET_RATIO = 1.0          # manual matrix ≤ 1.0× torch CPU time ...
+TARGET_GAP_SLACK = 0.05     # ... or ≤ (torch/NumPy GEMM ceiling gap) + 5% where NumPy's BLAS is slower
+TARGET_EFFICIENCY = 0.80    # ≥ 80% of NumPy's GEMM ceiling at the large shapes
+EFFICIENCY_SHAPES = ((512, 64), (800, 128))
+
+
+# --------------------------------------------------------------------------- FLOPs
+def flops_per_example(sizes) -> int:
+    """Matmul FLOPs of one training example: Σ_l 2·in·out·(2 + [l > 1]).
+
+    Forward 2·in·out, ∂L/∂W_l 2·in·out, and ∂L/∂(input of layer l) 2·in·out for l > 1 (the
+    input gradient of layer 1, ∂L/∂X, is not computed in training). For (d, d_h, m):
+    4·d·d_h + 6·d_h·m.
+    """
+    total = 0
+    for layer, (fan_in, fan_out) in enumerate(zip(sizes[:-1], sizes[1:]), start=1):
+        total += 2 * fan_in * fan_out * (3 if layer > 1 else 2)
+    return total
+
+
+def epoch_flops(sizes, n_examples: int) -> int:
+    return n_examples * flops_per_example(sizes)
+
+
+# --------------------------------------------------------------------------- threads
+class _NumpyBlasThreads:
+    """Get/set the thread count of NumPy's BLAS: threadpoolctl if present, else OpenBLAS's API."""
+
+    def __init__(self):
+        self.how = "unavailable (left as is)"
+        self._get = self._set = None
+        try:
+            from threadpoolctl import ThreadpoolController
+
+            ctl = ThreadpoolController().select(user_api="blas")
+            numpy_libs = [lib for lib in ctl.lib_controllers if "numpy" in lib.filepath]
+            if numpy_libs:
+                lib = numpy_libs[0]
+                self._get = lambda: lib.num_threads
+                self._set = lib.set_num_threads
+                self.how = f"threadpoolctl ({lib.internal_api})"
+                return
+        except ImportError:
+            pass
+        libdir = os.path.join(os.path.dirname(os.path.dirname(np.__file__)), "numpy.libs")
+        for path in sorted(glob.glob(os.path.join(libdir, "*openblas*.so*"))):
+            lib = ctypes.CDLL(path)  # already loaded by NumPy: same handle
+            for get_name, set_name in (
+                ("scipy_openblas_get_num_threads64_", "scipy_openblas_set_num_threads64_"),
+                ("scipy_openblas_get_num_threads", "scipy_openblas_set_num_threads"),
+                ("openblas_get_num_threads64_", "openblas_set_num_threads64_"),
+                ("openblas_get_num_threads", "openblas_set_num_threads"),
+            ):
+                if hasattr(lib, get_name) and hasattr(lib, set_name):
+                    getter, setter = getattr(lib, get_name), getattr(lib, set_name)
+                    getter.restype = ctypes.c_int
+                    setter.argtypes = [ctypes.c_int]
+                    self._get, self._set = getter, setter
+                    self.how = f"OpenBLAS {set_name}() via ctypes (threadpoolctl not installed)"
+                    return
+
+    def get(self):
+        return int(self._get()) if self._get else None
+
+    def set(self, n: int):
+        if self._set:
+            self._set(int(n))
+
+
+def set_threads(n=None):
+    """Give NumPy's BLAS and torch the same thread count; returns (n, how)."""
+    import torch
+
+    blas = _NumpyBlasThreads()
+    if n is None:
+        n = blas.get() or torch.get_num_threads()
+    blas.set(n)
+    torch.set_num_threads(n)
+    got = blas.get()
+    if got is not None and got != n:
+        raise RuntimeError(f"asked NumPy's BLAS for {n} threads, it reports {got}")
+    return n, f"NumPy BLAS: {blas.how}; torch: torch.set_num_threads({n})"
+
+
+# --------------------------------------------------------------------------- data
+def resolve_data_dir(data_dir=None) -> str:
+    return data_dir or os.environ.get("COMPARE_DATA_DIR") or "./data"
+
+
+def load_train(data_dir, n: int):
+    """The first n MNIST training images as (X float64 in [0, 1], shape (n, 784); y; source).
+
+    Falls back to seeded random data of the same shape when the data directory has no MNIST.
+    """
+    try:
+        from torchvision.datasets import MNIST
+
+        ds = MNIST(data_dir, train=True, download=False)
+        X = ds.data[:n].reshape(-1, D_IN).numpy().astype(np.float64) / 255.0
+        y = ds.targets[:n].numpy().astype(np.intp)
+        if len(y) == n:
+            return X, y, f"MNIST from {os.path.abspath(data_dir)} (first {n} training images)"
+        why = f"it holds only {len(y)} training images"
+    except (RuntimeError, OSError, ImportError) as err:
+        why = str(err).splitlines()[0] if str(err) else type(err).__name__
+    rng = np.random.default_rng(SEED)
+    X = rng.random((n, D_IN))
+    y = rng.integers(0, N_CLASSES, n).astype(np.intp)
+    return X, y, f"RANDOM data of MNIST's shape ({n}, {D_IN}): no MNIST in {data_dir!r} ({why})"
+
+
+# --------------------------------------------------------------------------- timing helpers
+def _median_time(fn, rounds: int, min_round_s: float, sync=None) -> float:
+    """Median seconds per call of fn over `rounds` rounds, each repeating fn ≥ min_round_s."""
+    fn()
+    if sync:
+        sync()
+    reps = 1
+    while True:  # calibrate the repetitions of a round
+        t0 = time.perf_counter()
+        for _ in range(reps):
+            fn()
+        if sync:
+            sync()
+        elapsed = time.perf_counter() - t0
+        if elapsed >= min_round_s or reps >= 1 << 16:
+            break
+        reps = max(reps * 2, int(reps * min_round_s / max(elapsed, 1e-9)) + 1)
+    times = [elapsed / reps]
+    for _ in range(rounds - 1):
+        t0 = time.perf_counter()
+        for _ in range(reps):
+            fn()
+        if sync:
+            sync()
+        times.append((time.perf_counter() - t0) / reps)
+    return statistics.median(times)
+
+
+def _gemm_operands(sizes, batch, rng, dtype):
+    """The operands of one minibatch step's matmuls: (A, B, out) triples, A @ B -> out."""
+    ops = []
+    for layer, (fan_in, fan_out) in enumerate(zip(sizes[:-1], sizes[1:]), start=1):
+        A = rng.uniform(-1, 1, (batch, fan_in)).astype(dtype)     # layer input, (K, in)
+        W = rng.uniform(-1, 1, (fan_out, fan_in)).astype(dtype)   # weight, (out, in)
+        G = rng.uniform(-1, 1, (batch, fan_out)).astype(dtype)    # ∂L/∂(pre-activation), (K, out)
+        ops.append((A, W.T, np.empty((batch, fan_out), dtype)))   # forward: A Wᵀ
+        ops.append((G.T, A, np.empty((fan_out, fan_in), dtype)))  # ∂L/∂W = Gᵀ A
+        if layer > 1:
+            ops.append((G, W, np.empty((batch, fan_in), dtype)))  # ∂L/∂A = G W
+    return ops
+
+
+def numpy_gemm_ceiling(sizes, batch, dtype, rounds, min_round_s) -> float:
+    """GFLOP/s of NumPy's matmul on one minibatch step's shapes (out= buffers, warm caches)."""
+    ops = _gemm_operands(sizes, batch, np.random.default_rng(1), np.dtype(dtype))
+
+    def step():
+        for A, B, out in ops:
+            np.matmul(A, B, out=out)
+
+    seconds = _median_time(step, rounds, min_round_s)
+    return batch * flops_per_example(sizes) / seconds / 1e9
+
+
+def torch_gemm_ceiling(sizes, batch, dtype, rounds, min_round_s, device="cpu") -> float:
+    """GFLOP/s of torch.mm on the same shapes as `numpy_gemm_ceiling`, on `device`."""
+    import torch
+
+    ops = [  # the same arrays, transposed views included (from_numpy keeps the strides)
+        tuple(torch.from_numpy(a).to(device) for a in triple)
+        for triple in _gemm_operands(sizes, batch, np.random.default_rng(1), np.dtype(dtype))
+    ]
+
+    def step():
+        for A, B, out in ops:
+            torch.mm(A, B, out=out)
+
+    sync = torch.cuda.synchronize if device != "cpu" else None
+    with torch.no_grad():
+        seconds = _median_time(step, rounds, min_round_s, sync=sync)
+    return batch * flops_per_example(sizes) / seconds / 1e9
+
+
+# --------------------------------------------------------------------------- the runners
+class ManualRunner:
+    """The NumPy net, one epoch = shuffle into a buffer, then loss_and_grads + p -= lr·g per batch."""
+
+    def __init__(self, sizes, dtype, X, y, batch, mode, n_examples=None):
+        self.net = MLP(sizes, activation="relu", seed=SEED, dtype=dtype)
+        self.X, self.y, self.batch, self.mode = X, y, batch, mode
+        self.n = len(y) if n_examples is None else n_examples
+        self.X_buf = np.empty((self.n, X.shape[1]), dtype=X.dtype)
+        self.y_buf = np.empty(self.n, dtype=y.dtype)
+
+    def epoch(self, order):
+        order = order[: self.n]
+        np.take(self.X, order, axis=0, out=self.X_buf)  # shuffle once, into the preallocated buffer
+        np.take(self.y, order, out=self.y_buf)
+        params, batch, mode = self.net.params, self.batch, self.mode
+        for start in range(0, self.n, batch):
+            _, grads = self.net.loss_and_grads(
+                self.X_buf[start:start + batch], self.y_buf[start:start + batch], mode=mode
+            )
+            for name, g in grads.items():  # p -= lr·g, without a temporary
+                g *= LR
+                params[name] -= g
+
+
+class TorchRunner:
+    """The torch twin: zero_grad, cross_entropy, backward, SGD step per batch."""
+
+    def __init__(self, sizes, dtype, X, y, batch, device="cpu"):
+        import torch
+
+        from reference.model import TorchMLP
+
+        self.torch, self.device = torch, device
+        tdtype = {"float32": torch.float32, "float64": torch.float64}[np.dtype(dtype).name]
+        init = MLP(sizes, activation="relu", seed=SEED, dtype=dtype).params
+        self.model = TorchMLP(sizes, activation="relu", dtype=tdtype).to(device).load_params(init)
+        self.opt = torch.optim.SGD(self.model.parameters(), lr=LR)
+        self.X = torch.from_numpy(X).to(device)
+        self.y = torch.from_numpy(y.astype(np.int64)).to(device)
+        self.X_buf, self.y_buf = torch.empty_like(self.X), torch.empty_like(self.y)
+        self.batch, self.n = batch, len(y)
+
+    def epoch(self, order):
+        torch, F = self.torch, self.torch.nn.functional
+        index = torch.from_numpy(order).to(self.device)
+        torch.index_select(self.X, 0, index, out=self.X_buf)  # shuffle once, into the buffer
+        torch.index_select(self.y, 0, index, out=self.y_buf)
+        model, opt, batch = self.model, self.opt, self.batch
+        for start in range(0, self.n, batch):
+            opt.zero_grad(set_to_none=True)
+            loss = F.cross_entropy(model(self.X_buf[start:start + batch]), self.y_buf[start:start + batch])
+            loss.backward()
+            opt.step()
+        if self.device != "cpu":
+            torch.cuda.synchronize()
+
+
+# --------------------------------------------------------------------------- the bench
+@dataclass
+class Config:
+    grid: tuple = GRID
+    dtypes: tuple = DTYPES
+    n_train: int = N_TRAIN         # examples in the data set timed
+    n_scaled: int = N_TRAIN        # figures are per epoch of this many examples
+    repeats: int = 5               # timed epochs per figure (median)
+    warmup: int = 1
+    loop_examples: int = 1000      # the loop version runs on this many examples (whole batches)
+    gemm_rounds: int = 7
+    gemm_round_s: float = 0.05
+    threads: int | None = None
+    data_dir: str | None = None
+    cuda: bool | None = None       # None: when available
+    quick: bool = False
+    command: str = "python -m compare.bench"
+
+
+QUICK = dict(n_train=10_000, repeats=3, warmup=1, loop_examples=200, gemm_rounds=5, gemm_round_s=0.02)
+
+
+def bench_point(hidden, batch, dtype, X, y, cfg: Config, use_cuda: bool, log=print):
+    """Rows (dicts with ROW_KEYS) for one grid point, and the two CPU ceilings."""
+    sizes = (D_IN, hidden, N_CLASSES)
+    Xd = X.astype(dtype)  # once, outside the timings
+    scale = cfg.n_scaled / cfg.n_train
+    n_loop = min(cfg.n_train, batch * max(1, -(-cfg.loop_examples // batch)))
+    runners = {
+        "matrix": (ManualRunner(sizes, dtype, Xd, y, batch, "matrix"), scale),
+        "torch": (TorchRunner(sizes, dtype, Xd, y, batch), scale),
+    }
+    if use_cuda:
+        runners["torch-cuda"] = (TorchRunner(sizes, dtype, Xd, y, batch, device="cuda"), scale)
+    runners["loop"] = (ManualRunner(sizes, dtype, Xd, y, batch, "loop", n_examples=n_loop),
+                       cfg.n_scaled / n_loop)
+
+    rng = np.random.default_rng(SEED)
+    times = {name: [] for name in runners}
+    for r in range(cfg.warmup + cfg.repeats):
+        order = rng.permutation(cfg.n_train)  # the same minibatches for everyone this epoch
+        for name, (runner, _) in runners.items():
+            t0 = time.perf_counter()
+            runner.epoch(order)
+            if r >= cfg.warmup:
+                times[name].append(time.perf_counter() - t0)
+
+    ceilings = {
+        "numpy": numpy_gemm_ceiling(sizes, batch, dtype, cfg.gemm_rounds, cfg.gemm_round_s),
+        "torch": torch_gemm_ceiling(sizes, batch, dtype, cfg.gemm_rounds, cfg.gemm_round_s),
+    }
+    if use_cuda:
+        ceilings["torch-cuda"] = torch_gemm_ceiling(
+            sizes, batch, dtype, cfg.gemm_rounds, cfg.gemm_round_s, device="cuda")
+
+    flops = epoch_flops(sizes, cfg.n_scaled)
+    seconds = {name: statistics.median(ts) * runners[name][1] for name, ts in times.items()}
+    rows = []
+    for impl in ("loop", "matrix", "torch", "torch-cuda"):
+        if impl not in seconds:
+            continue
+        ceiling = ceilings["numpy" if impl in ("loop", "matrix") else impl]
+        gflops = flops / seconds[impl] / 1e9
+        rows.append({
+            "hidden": hidden, "batch_size": batch, "dtype": np.dtype(dtype).name, "impl": impl,
+            "seconds_per_epoch": seconds[impl], "gflops": gflops,
+            "ratio_to_torch": seconds[impl] / seconds["torch"],
+            "gemm_ceiling_gflops": ceiling, "efficiency": gflops / ceiling,
+        })
+    return rows, ceilings
+
+
+def check_targets(rows):
+    """The issue's targets for each matrix row: list of dicts (printed and saved, not asserted)."""
+    by = {(r["hidden"], r["batch_size"], r["dtype"], r["impl"]): r for r in rows}
+    checks = []
+    for r in rows:
+        if r["impl"] != "matrix":
+            continue
+        t = by[(r["hidden"], r["batch_size"], r["dtype"], "torch")]
+        gap = t["gemm_ceiling_gflops"] / r["gemm_ceiling_gflops"] - 1  # > 0: NumPy's GEMM is slower
+        allowed = TARGET_RATIO + (gap + TARGET_GAP_SLACK if gap > 0 else 0.0)
+        check = {
+            "hidden": r["hidden"], "batch_size": r["batch_size"], "dtype": r["dtype"],
+            "ratio_to_torch": r["ratio_to_torch"], "allowed_ratio": allowed,
+            "numpy_gemm_gflops": r["gemm_ceiling_gflops"], "torch_gemm_gflops": t["gemm_ceiling_gflops"],
+            "ratio_ok": r["ratio_to_torch"] <= allowed,
+        }
+        if (r["hidden"], r["batch_size"]) in EFFICIENCY_SHAPES:
+            check["efficiency"] = r["efficiency"]
+            check["efficiency_ok"] = r["efficiency"] >= TARGET_EFFICIENCY
+        checks.append(check)
+    return checks
+
+
+def blas_info() -> dict:
+    import torch
+
+    info = {"numpy_version": np.__version__, "torch_version": torch.__version__}
+    try:
+        blas = np.show_config(mode="dicts")["Build Dependencies"]["blas"]
+        info["numpy_blas"] = f"{blas.get('name')} {blas.get('version')}"
+    except Exception:  # noqa: BLE001 - older NumPy: no dict mode
+        info["numpy_blas"] = "unknown"
+    libdir = os.path.join(os.path.dirname(os.path.dirname(np.__file__)), "numpy.libs")
+    for path in glob.glob(os.path.join(libdir, "*openblas*.so*")):
+        lib = ctypes.CDLL(path)
+        for name in ("scipy_openblas_get_corename64_", "scipy_openblas_get_corename", "openblas_get_corename"):
+            if hasattr(lib, name):
+                getattr(lib, name).restype = ctypes.c_char_p
+                info["numpy_blas"] += f" (core: {getattr(lib, name)().decode()})"
+                break
+    cfg = torch.__config__.show().replace("\n", ",")
+    blas = [part.split("BLAS_INFO=", 1)[1].strip() for part in cfg.split(",") if "BLAS_INFO=" in part]
+    info["torch_blas"] = blas[0] if blas else "unknown"
+    info["torch_mkl"] = bool(torch.backends.mkl.is_available())
+    cpu = platform.processor()
+    try:
+        with open("/proc/cpuinfo") as f:
+            cpu = next((line.split(":", 1)[1].strip() for line in f if line.startswith("model name")), cpu)
+    except OSError:
+        pass
+    info["cpu"] = cpu
+    info["cpu_count"] = os.cpu_count()
+    info["python"] = platform.python_version()
+    return info
+
+
+def run(cfg: Config, log=print) -> dict:
+    """Run the whole grid; returns {"meta": {...}, "rows": [...], "targets": [...]}."""
+    import torch
+
+    threads, how = set_threads(cfg.threads)
+    use_cuda = torch.cuda.is_available() if cfg.cuda is None else cfg.cuda
+    data_dir = resolve_data_dir(cfg.data_dir)
+    X, y, source = load_train(data_dir, cfg.n_train)
+    n_loop_note = (f"loop: timed on ~{cfg.loop_examples} examples (whole minibatches) and scaled to "
+                   f"{cfg.n_scaled}")
+    scale_note = (f"epochs of {cfg.n_train} examples, scaled to {cfg.n_scaled}"
+                  if cfg.n_train != cfg.n_scaled else f"full epochs of {cfg.n_train} examples")
+    meta = {
+        "command": cfg.command,
+        "quick": cfg.quick, "threads": threads, "threads_how": how, "data": source,
+        "n_train": cfg.n_train, "epoch_examples": cfg.n_scaled, "timing": scale_note,
+        "loop": n_loop_note, "repeats": cfg.repeats, "warmup_epochs": cfg.warmup, "lr": LR,
+        "flops_formula": "per epoch N·Σ_l 2·in_l·out_l·(2 + [l>1]) = N·(4·d·d_h + 6·d_h·m), matmuls only",
+        "cuda": use_cuda, **blas_info(),
+    }
+    if use_cuda:
+        meta["cuda_device"] = torch.cuda.get_device_name()
+    log(f"data: {source}")
+    log(f"threads: {threads} ({how})")
+    log(f"numpy {meta['numpy_version']} [{meta['numpy_blas']}], torch {meta['torch_version']} "
+        f"[{meta['torch_blas']}], cpu: {meta['cpu']}")
+    log(f"timing: median of {cfg.repeats} {scale_note} after {cfg.warmup} warm-up; {n_loop_note}")
+    log(f"FLOPs: {meta['flops_formula']}")
+    rows = []
+    log(format_header())
+    for hidden, batch in cfg.grid:
+        for dtype in cfg.dtypes:
+            point_rows, _ = bench_point(hidden, batch, dtype, X, y, cfg, use_cuda, log)
+            for row in point_rows:
+                log(format_row(row))
+            rows.extend(point_rows)
+    targets = check_targets(rows)
+    log("")
+    for line in format_targets(targets):
+        log(line)
+    return {"meta": meta, "rows": rows, "targets": targets}
+
+
+# --------------------------------------------------------------------------- output
+def format_header() -> str:
+    return (f"{'hidden':>6} {'batch':>5} {'dtype':>7} {'impl':>10} {'s/epoch':>9} {'GFLOP/s':>8} "
+            f"{'×torch':>7} {'ceiling':>8} {'eff':>5}")
+
+
+def format_row(r) -> str:
+    return (f"{r['hidden']:>6} {r['batch_size']:>5} {r['dtype']:>7} {r['impl']:>10} "
+            f"{r['seconds_per_epoch']:>9.3f} {r['gflops']:>8.1f} {r['ratio_to_torch']:>7.2f} "
+            f"{r['gemm_ceiling_gflops']:>8.1f} {r['efficiency']:>5.0%}")
+
+
+def format_targets(targets) -> list:
+    lines = ["targets (manual matrix vs torch CPU):"]
+    for c in targets:
+        where = f"  ({c['hidden']}, {c['batch_size']}) {c['dtype']}:"
+        ratio = f"{c['ratio_to_torch']:.2f}× torch"
+        if c["allowed_ratio"] > TARGET_RATIO:
+            ratio += (f" ≤ {c['allowed_ratio']:.2f} allowed: NumPy's GEMM is slower than torch's here "
+                      f"({c['numpy_gemm_gflops']:.1f} vs {c['torch_gemm_gflops']:.1f} GFLOP/s), "
+                      f"gap + {TARGET_GAP_SLACK:.0%}")
+        else:
+            ratio += f" ≤ {TARGET_RATIO:.2f}"
+        line = f"{where} {'ok ' if c['ratio_ok'] else 'MISS'} {ratio}"
+        if "efficiency" in c:
+            line += (f"; {'ok' if c['efficiency_ok'] else 'MISS'} {c['efficiency']:.0%} of NumPy's GEMM "
+                     f"ceiling (≥ {TARGET_EFFICIENCY:.0%})")
+        lines.append(line)
+    return lines
+
+
+def _parse_grid(text):
+    try:
+        points = tuple(tuple(int(v) for v in item.lower().split("x")) for item in text.split(","))
+    except ValueError:
+        points = ()
+    if not points or any(len(p) != 2 or min(p) < 1 for p in points):
+        raise argparse.ArgumentTypeError(f"expected HIDDENxBATCH[,HIDDENxBATCH...], got {text!r}")
+    return points
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(
+        prog="python -m compare.bench",
+        description="Time one MNIST epoch: manual loop vs manual matrix vs torch (homework 3.8).")
+    parser.add_argument("--quick", action="store_true",
+                        help="short run: epochs of 10,000 examples scaled to 50,000, 3 repeats")
+    parser.add_argument("--json", metavar="PATH", help="also write the rows and metadata as JSON")
+    parser.add_argument("--data-dir", help="MNIST root (else $COMPARE_DATA_DIR, else ./data)")
+    parser.add_argument("--threads", type=int, help="threads for NumPy's BLAS and torch alike")
+    parser.add_argument("--repeats", type=int, help="timed epochs per figure")
+    parser.add_argument("--grid", type=_parse_grid, metavar="HxK,...",
+                        help="(hidden x batch) points, e.g. 512x64,800x128 (default: the four of the issue)")
+    parser.add_argument("--dtype", choices=DTYPES, action="append", help="only this dtype (repeatable)")
+    parser.add_argument("--n-train", type=int, metavar="N",
+                        help="examples per timed epoch (figures are scaled to 50,000)")
+    parser.add_argument("--no-cuda", action="store_true", help="skip torch-cuda even if available")
+    args = parser.parse_args(argv)
+    argv = sys.argv[1:] if argv is None else list(argv)
+    cfg = Config(**QUICK, quick=True) if args.quick else Config()
+    cfg.data_dir, cfg.threads = args.data_dir, args.threads
+    if args.repeats:
+        cfg.repeats = args.repeats
+    if args.no_cuda:
+        cfg.cuda = False
+    if args.grid:
+        cfg.grid = args.grid
+    if args.dtype:
+        cfg.dtypes = tuple(args.dtype)
+    if args.n_train:
+        cfg.n_train = min(args.n_train, N_TRAIN)
+    cfg.command = " ".join(["python -m compare.bench", *argv])
+    result = run(cfg)
+    if args.json:
+        with open(args.json, "w") as f:
+            json.dump(result, f, indent=1)
+        print(f"wrote {args.json}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

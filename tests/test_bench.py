@@ -1,0 +1,140 @@
+"""compare.bench and the fast training entry point: fast checks only, no timed assertion.
+
+Speed targets live in the benchmark's own output (``python -m compare.bench``); here we
+check what it counts, what it writes, and that the fast path computes exactly what the
+plain one does.
+"""
+
+import json
+
+import numpy as np
+import pytest
+
+from compare import bench
+from manual import MLP
+
+
+def test_flop_count_formula():
+    d, h, m = 784, 10, 10
+    assert bench.flops_per_example((d, h, m)) == 4 * d * h + 6 * h * m
+    assert bench.epoch_flops((d, h, m), 50_000) == 50_000 * (4 * d * h + 6 * h * m)
+    # Two hidden layers: every layer but the first also back-propagates to its input.
+    assert bench.flops_per_example((5, 7, 3, 2)) == 2 * (2 * 5 * 7 + 3 * 7 * 3 + 3 * 3 * 2)
+
+
+def test_gemm_operands_match_the_flop_count():
+    sizes, K = (6, 4, 5, 3), 7
+    ops = bench._gemm_operands(sizes, K, np.random.default_rng(0), np.dtype(np.float64))
+    flops = sum(2 * A.shape[0] * A.shape[1] * B.shape[1] for A, B, _ in ops)
+    assert flops == K * bench.flops_per_example(sizes)
+    for A, B, out in ops:
+        assert out.shape == (A.shape[0], B.shape[1])
+
+
+def test_grid_parser():
+    assert bench._parse_grid("512x64,800X128") == ((512, 64), (800, 128))
+    with pytest.raises(Exception, match="HIDDENxBATCH"):
+        bench._parse_grid("512-64")
+
+
+def test_tiny_run_writes_the_row_schema(tmp_path):
+    path = tmp_path / "bench.json"
+    code = bench.main([
+        "--grid", "10x100", "--n-train", "300", "--repeats", "1", "--no-cuda",
+        "--data-dir", str(tmp_path / "no-mnist-here"), "--json", str(path),
+    ])
+    assert code == 0
+    result = json.loads(path.read_text())
+    rows = result["rows"]
+    assert {row["impl"] for row in rows} == {"loop", "matrix", "torch"}
+    assert {row["dtype"] for row in rows} == {"float32", "float64"}
+    for row in rows:
+        assert set(row) == set(bench.ROW_KEYS)
+        assert (row["hidden"], row["batch_size"]) == (10, 100)
+        assert row["seconds_per_epoch"] > 0 and row["gflops"] > 0 and row["gemm_ceiling_gflops"] > 0
+        assert row["efficiency"] == pytest.approx(row["gflops"] / row["gemm_ceiling_gflops"])
+        if row["impl"] == "torch":
+            assert row["ratio_to_torch"] == 1.0
+    meta = result["meta"]
+    assert meta["data"].startswith("RANDOM")
+    assert meta["threads"] >= 1 and "torch.set_num_threads" in meta["threads_how"]
+    assert "4·d·d_h + 6·d_h·m" in meta["flops_formula"]
+    assert {c["dtype"] for c in result["targets"]} == {"float32", "float64"}
+
+
+def test_same_thread_count_for_numpy_and_torch():
+    import torch
+
+    before = torch.get_num_threads()
+    try:
+        n, how = bench.set_threads(1)
+        assert n == 1 and torch.get_num_threads() == 1
+        blas = bench._NumpyBlasThreads()
+        assert blas.get() in (None, 1), how
+    finally:
+        bench.set_threads(before)
+
+
+def _case(sizes, activation, K, dtype, seed):
+    rng = np.random.default_rng(seed)
+    net = MLP(sizes, activation=activation, seed=seed, dtype=dtype)
+    for name, value in net.params.items():
+        if name.startswith("b"):
+            value[...] = rng.uniform(-0.5, 0.5, value.shape)
+    X = rng.standard_normal((K, sizes[0])).astype(dtype)
+    y = rng.integers(0, sizes[-1], size=K)
+    lambdas = list(rng.uniform(1e-3, 1e-1, 2 * (len(sizes) - 1)))
+    return net, X, y, lambdas
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("activation", ["relu", "tanh", "sigmoid", "softplus"])
+@pytest.mark.parametrize("sizes", [(5, 7, 3), (6, 4, 5, 3)])
+def test_fast_path_equals_plain_path_exactly(sizes, activation, dtype):
+    net, X, y, lambdas = _case(sizes, activation, 16, dtype, seed=len(sizes))
+    grads = None
+    for start, lam in ((0, lambdas), (8, None), (3, lambdas)):  # reused buffers, varying batches
+        Xb, yb = X[start:start + 8], y[start:start + 8]
+        loss, plain = net.loss_and_grads(Xb, yb, lam, mode="matrix")
+        previous = grads
+        fast_loss, grads = net.loss_and_grads_into(grads, Xb, yb, lam)
+        assert fast_loss == loss
+        assert list(grads) == list(plain) == list(net.params)
+        for name in plain:
+            assert grads[name].dtype == plain[name].dtype
+            np.testing.assert_array_equal(grads[name], plain[name])
+            if previous is not None:
+                assert grads[name] is previous[name]  # written into the same arrays
+
+
+def test_fast_path_refuses_unchecked_input():
+    net = MLP((4, 3, 2), dtype=np.float32)
+    X = np.zeros((5, 4), dtype=np.float32)
+    y = np.zeros(5, dtype=np.intp)
+    with pytest.raises(TypeError, match="float32"):
+        net.loss_and_grads_into(None, X.astype(np.float64), y)
+    with pytest.raises(TypeError, match="shape"):
+        net.loss_and_grads_into(None, X[:, :3], y)
+    with pytest.raises(TypeError, match="labels"):
+        net.loss_and_grads_into(None, X, y[:4])
+    _, grads = net.loss_and_grads_into(None, X, y)
+    with pytest.raises(ValueError, match="previous call"):
+        net.loss_and_grads_into({"W1": grads["W1"]}, X, y)
+
+
+def test_bench_epoch_is_plain_sgd():
+    """One ManualRunner epoch equals loss_and_grads + p -= lr·g over the same minibatches."""
+    rng = np.random.default_rng(0)
+    X = rng.random((50, bench.D_IN))
+    y = rng.integers(0, bench.N_CLASSES, 50)
+    runner = bench.ManualRunner((bench.D_IN, 6, bench.N_CLASSES), np.float64, X, y, 16, "matrix")
+    order = rng.permutation(50)
+    net = MLP((bench.D_IN, 6, bench.N_CLASSES), seed=bench.SEED)
+    for start in range(0, 50, 16):
+        idx = order[start:start + 16]
+        _, grads = net.loss_and_grads(X[idx], y[idx], mode="matrix")
+        for name, g in grads.items():
+            net.params[name] -= bench.LR * g
+    runner.epoch(order)
+    for name in net.params:
+        np.testing.assert_allclose(runner.net.params[name], net.params[name], rtol=1e-13, atol=1e-15)
