@@ -83,15 +83,31 @@ class _WithDerivative(torch.autograd.Function):
         return grad * ctx.dfn(x), None, None
 
 
+class _LinearUntransposedBackward(torch.autograd.Function):
+    """``h Wᵀ + b`` forward, but backprop to ``h`` through W instead of Wᵀ (needs W square)."""
+
+    @staticmethod
+    def forward(ctx, h, weight, bias):
+        ctx.save_for_backward(h, weight)
+        return h @ weight.T + bias
+
+    @staticmethod
+    def backward(ctx, grad):
+        h, weight = ctx.saved_tensors
+        return grad @ weight.T, grad.T @ h, grad.sum(0)
+
+
 def altered_loss_and_grads(case: C.Case, *, activation=None, derivative=None, labels=None, rows=None,
-                           scale=None, params=None, lambdas=None, onehot=True, output_grad=None):
+                           scale=None, params=None, lambdas=None, onehot=True, output_grad=None,
+                           untransposed=False):
     """(loss, grads) autograd gives for the case's network altered in one way.
 
     ``activation``: another hidden activation; ``derivative(x)``: the activation's backward
     uses this instead of its true derivative; ``labels``: other labels; ``rows``: only these
     examples enter the loss, whose sum is multiplied by ``scale`` (default 1/K: the mean);
     ``params``/``lambdas``: other values; ``onehot=False``: the NLL without its -o^a_y term;
-    ``output_grad(logits, y)``: backprop starts from this ∂L/∂o^a (the loss is then unknown, NaN).
+    ``output_grad(logits, y)``: backprop starts from this ∂L/∂o^a (the loss is then unknown, NaN);
+    ``untransposed``: backprop into a hidden layer goes through W_l, not W_lᵀ (square W_l only).
     """
     model = TorchMLP(case.sizes, activation or case.activation, dtype=torch.float64)
     model.load_params(case.params if params is None else params)
@@ -100,10 +116,17 @@ def altered_loss_and_grads(case: C.Case, *, activation=None, derivative=None, la
     act = model.activation
     if derivative is not None:
         act = lambda a: _WithDerivative.apply(a, model.activation, derivative)  # noqa: E731
+
+    def linear(index, layer, h):
+        square = layer.weight.shape[0] == layer.weight.shape[1]
+        if untransposed and index > 0 and square:
+            return _LinearUntransposedBackward.apply(h, layer.weight, layer.bias)
+        return layer(h)
+
     h = X
-    for layer in model.layers[:-1]:
-        h = act(layer(h))
-    logits = model.layers[-1](h)
+    for index, layer in enumerate(model.layers[:-1]):
+        h = act(linear(index, layer, h))
+    logits = linear(len(model.layers) - 1, model.layers[-1], h)
     if output_grad is not None:
         penalty = model.penalty(case.lambdas if lambdas is None else lambdas)
         outputs, seeds = [logits], [output_grad(logits.detach(), y)]
@@ -133,10 +156,6 @@ class Hypothesis:
     compute: Callable  # (Evidence) -> (loss, grads)
 
 
-def _sig(x):
-    return torch.sigmoid(x)
-
-
 def _relu_has_zeros(case, ev):
     return case.activation == "relu" and any(np.any(a == 0) for a in ev.pre_activations)
 
@@ -160,8 +179,8 @@ def _derivative(fn):
 _TRUE_DERIVATIVE = {
     "relu": lambda x: (x > 0).to(x.dtype),
     "tanh": lambda x: 1 - torch.tanh(x) ** 2,
-    "sigmoid": lambda x: _sig(x) * (1 - _sig(x)),
-    "softplus": lambda x: _sig(x),
+    "sigmoid": lambda x: torch.sigmoid(x) * (1 - torch.sigmoid(x)),
+    "softplus": lambda x: torch.sigmoid(x),
 }
 _FUNCTION = {"relu": torch.relu, "tanh": torch.tanh, "sigmoid": torch.sigmoid, "softplus": F.softplus}
 
@@ -220,10 +239,10 @@ HYPOTHESES = [
                _is("sigmoid"), _derivative(lambda x: x * (1 - x))),
     Hypothesis("sigmoid-derivative-missing-factor",
                "sigmoid derivative: you use σ(x), it is σ'(x) = σ(x)(1 - σ(x))",
-               _is("sigmoid"), _derivative(_sig)),
+               _is("sigmoid"), _derivative(torch.sigmoid)),
     Hypothesis("sigmoid-derivative-tanh-formula",
                "sigmoid derivative: you use 1 - σ(x)² (tanh's formula), it is σ'(x) = σ(x)(1 - σ(x))",
-               _is("sigmoid"), _derivative(lambda x: 1 - _sig(x) ** 2)),
+               _is("sigmoid"), _derivative(lambda x: 1 - torch.sigmoid(x) ** 2)),
     Hypothesis("tanh-derivative-from-x",
                "tanh derivative written from x: you use 1 - x² on the pre-activation, it is "
                "tanh'(x) = 1 - tanh(x)² (homework 1.4)",
@@ -233,7 +252,7 @@ HYPOTHESES = [
                _is("tanh"), _derivative(lambda x: 1 - torch.tanh(x))),
     Hypothesis("softplus-derivative-sign",
                "softplus derivative: you use σ(-x) = 1/(1 + e^x), it is softplus'(x) = σ(x) = 1/(1 + e^-x)",
-               _is("softplus"), _derivative(lambda x: _sig(-x))),
+               _is("softplus"), _derivative(lambda x: torch.sigmoid(-x))),
     Hypothesis("derivative-at-output",
                "activation derivative evaluated at h^s (after the activation) instead of at h^a: "
                "e.g. σ'(h^s) where σ'(h^a) = h^s(1 - h^s) is meant",
@@ -250,6 +269,11 @@ HYPOTHESES = [
     Hypothesis("onehot-missing",
                "onehot(y) is not subtracted: you use ∂L/∂o^a = o^s, it is o^s - onehot(y) (homework 2.7)",
                _always, lambda ev: altered_loss_and_grads(ev.case, onehot=False)),
+    Hypothesis("untransposed-weight-in-backprop",
+               "backprop into the hidden layer goes through W instead of Wᵀ: ∂L/∂h^s = W2ᵀ ∂L/∂o^a "
+               "(homework 2.12; batched: δ W2); the shapes only agree because this W2 is square",
+               lambda case, ev: any(case.sizes[i] == case.sizes[i + 1] for i in range(1, case.n_layers)),
+               lambda ev: altered_loss_and_grads(ev.case, untransposed=True)),
     Hypothesis("softmax-axis",
                "softmax over the wrong axis: your o^s is normalised over the batch (axis 0) instead of over "
                "the classes of each example (axis 1 when X is (K, d))",
@@ -301,20 +325,18 @@ class Evidence:
 
     @cached_property
     def tape(self) -> dict:
-        """Pre-activations a_l, layer inputs, and deltas δ_l = ∂NLL/∂a_l (a_L are the logits)."""
+        """Pre-activations a_l and deltas δ_l = ∂NLL/∂a_l of every layer (a_L are the logits)."""
         model = TorchMLP(self.case.sizes, self.case.activation, dtype=torch.float64).load_params(self.case.params)
         h = torch.from_numpy(np.array(self.case.X, dtype=np.float64))
-        inputs, pre = [], []
+        pre = []
         for index, layer in enumerate(model.layers):
-            inputs.append(h)
             a = layer(h)
             a.retain_grad()
             pre.append(a)
             h = model.activation(a) if index < len(model.layers) - 1 else a
         F.cross_entropy(h, torch.from_numpy(np.array(self.case.y, dtype=np.int64))).backward()
         as_np = lambda t: t.detach().numpy().copy()  # noqa: E731
-        return {"pre": [as_np(a) for a in pre], "inputs": [as_np(x) for x in inputs],
-                "delta": [as_np(a.grad) for a in pre]}
+        return {"pre": [as_np(a) for a in pre], "delta": [as_np(a.grad) for a in pre]}
 
     @property
     def pre_activations(self) -> list:
@@ -374,11 +396,17 @@ def detect_nonfinite(p: ParamView):
     return Finding("nonfinite", "the gradient holds NaN or inf on an ordinary batch")
 
 
+def transposed_message(name: str, shape=None) -> str:
+    layer = name[1:]
+    below = "x" if layer == "1" else f"h^s{int(layer) - 1}"
+    what = f"grads[{name!r}] has the transposed shape {shape}" if shape else f"your ∂L/∂{name} is the transpose of the right one"
+    return (f"transposed weight gradient: {what}; W is (out, in) like nn.Linear.weight, so "
+            f"∂L/∂{name} = δ {below}ᵀ (batched: δᵀ·{'X' if layer == '1' else 'H^s'}), not {below} δᵀ")
+
+
 def detect_transposed(p: ParamView):
     if p.is_weight and p.s.shape == p.r.T.shape and matches(p.s.T, p.r):
-        return Finding("transposed",
-                       "transposed weight gradient: your ∂L/∂W is the transpose of the right one; W is "
-                       "(out, in) like nn.Linear.weight, so ∂L/∂W1 = ∂L/∂h^a xᵀ (batched: δᵀ X), not x ∂L/∂h^aᵀ")
+        return Finding("transposed", transposed_message(p.name))
     return None
 
 
@@ -750,10 +778,8 @@ def diagnose_case(o: CaseOutcome) -> list:
     """Findings for one failing case: per parameter, the loss, then case-level hints."""
     findings, explained = [], set()
     for name in o.transposed_shape:
-        findings.append(Finding("transposed",
-                                f"transposed weight gradient: grads[{name!r}] has shape (in, out) "
-                                f"{tuple(o.student_grads[name].shape[::-1])}; W is (out, in) like nn.Linear.weight, "
-                                f"so ∂L/∂W{name[1:]} = δᵀ·input, not inputᵀ·δ", rank=1, where=[f"{o.case.name}:{name}"]))
+        findings.append(Finding("transposed", transposed_message(name, tuple(o.student_grads[name].shape[::-1])),
+                                rank=1, where=[f"{o.case.name}:{name}"]))
         explained.add(name)
     for name, ok in o.passed.items():
         if ok or name == "loss":
@@ -781,7 +807,8 @@ def diagnose_case(o: CaseOutcome) -> list:
 
 
 PATTERNS = [
-    # (tag test, message): "fails only where ..." when every failing case has it and some passing case lacks it.
+    # (test of a case, key, message): "it fails only where ..." when every failing case passes the
+    # test and some passing case does not.
     (lambda c: c.stress, "pattern-large-logits",
      "it fails only at large logits (|o^a| ≈ 1000): a numerically unstable softmax / log-softmax (subtract the max)"),
     (lambda c: C.ZERO_PREACT in c.tags, "pattern-zero-preactivation",
@@ -833,7 +860,13 @@ def diagnose(outcomes: list) -> list:
             else:
                 grouped[finding.key] = Finding(finding.key, finding.message, finding.rank, list(finding.where))
                 order.append(finding.key)
-    specific = sorted((grouped[k] for k in order), key=lambda f: f.rank)
+    # Parameter and loss detectors first, the cause seen in most cases first (a coincidental
+    # match rarely repeats), then by specificity; case-level hints after them.
+    def order_key(f):
+        tier = 0 if f.rank <= len(PARAM_DETECTORS) else 1
+        return tier, -len({w.partition(":")[0] for w in f.where}), f.rank
+
+    specific = sorted((grouped[k] for k in order), key=order_key)
     patterns = _patterns(outcomes)
     for finding in patterns:
         finding.rank = len(PARAM_DETECTORS) + 2

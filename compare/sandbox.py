@@ -450,11 +450,23 @@ class SubprocessRunner:
 
 
 # ----------------------------------------------------------------------------- worker side
+def _die_with_parent() -> None:
+    """Linux: have the kernel kill this worker if the validator dies (even mid-C-loop)."""
+    try:
+        import ctypes
+        import signal
+
+        ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
+    except Exception:  # noqa: BLE001 - not Linux: the socket's EOF still ends an idle worker
+        pass
+
+
 def serve(fd: int) -> None:
     """The worker's loop: answer requests on the socket ``fd`` until it closes."""
     from multiprocessing.connection import Connection
 
     conn = Connection(fd)
+    _die_with_parent()
     warnings.simplefilter("ignore")  # student RuntimeWarnings are noise here
     host = None
     while True:

@@ -45,7 +45,7 @@ from reference import TorchMLP, autograd_loss_and_grads
 from . import cases as C
 from .diagnose import CaseOutcome, Evidence, Finding, diagnose
 from .diff import TOLERANCES, ArrayDiff, compare_arrays
-from .sandbox import InProcessRunner, StudentError, SubprocessRunner
+from .sandbox import InProcessRunner, StudentError, SubprocessRunner, load_factory
 
 TOL = TOLERANCES["float64"]
 DEFAULT_TIMEOUT = 10.0  # seconds per call into the student's code
@@ -164,6 +164,8 @@ def _importable_spec(factory) -> str | None:
 
 def _runner(target, timeout, budget):
     if isinstance(target, str):
+        if os.name != "posix":  # no fd passing: load it here and run it in a thread
+            return target, InProcessRunner(load_factory(target), timeout=timeout, budget=budget)
         return target, SubprocessRunner(target, timeout=timeout, budget=budget)
     spec = _importable_spec(target)
     name = getattr(target, "__qualname__", repr(target))
@@ -280,6 +282,11 @@ def _validate(target, timeout, budget, seed, start) -> Report:
             _run_battery(runner, report, seed)
     except StudentError as error:
         report.error = str(error)
+        if report.failed_cases:  # what the cases that did run already show
+            report.diagnosis = diagnose([c.outcome for c in report.cases])
+            if report.diagnosis:
+                report.error += (f"; before that, {len(report.failed_cases)} of {len(report.cases)} cases "
+                                 f"disagreed with the reference: {report.diagnosis[0].message}")
     else:
         report.diagnosis = diagnose([c.outcome for c in report.cases])
     report.elapsed_s = time.perf_counter() - start

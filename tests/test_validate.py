@@ -220,6 +220,14 @@ def test_diagnosis_names_the_layer_for_a_one_layer_penalty_bug():
     assert {w.split(":")[1] for w in penalty.where} <= {"W2", "W3"}  # never W1: it is regularised
 
 
+def test_crash_after_failures_exits_2_but_still_names_the_bug():
+    """W δ instead of Wᵀ δ works while W2 is square (2-2-2), then the student's code crashes (5-4-3)."""
+    report = validate(f"{WRONG}:UntransposedBackprop")
+    assert report.exit_code == 2
+    assert "raised ValueError" in report.error and "[case relu/regularised]" in report.error
+    assert "goes through W instead of Wᵀ" in report.error and "\n" not in report.error
+
+
 def test_failing_report_table_shows_errors_and_worst_index():
     report = validate(f"{WRONG}:ReluGradAtZero")
     (failed,) = report.failed_cases

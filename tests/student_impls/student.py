@@ -83,6 +83,10 @@ class StudentMLP:
         """∂L/∂W_l = δ inpᵀ  (2.10, 2.16); ``pre`` is the pre-activation of the input, if any."""
         return np.outer(delta, inp)
 
+    def backprop_matrix(self, layer):
+        """∂L/∂h^s = W_lᵀ δ  (2.12)."""
+        return self.W(layer).T
+
     def penalty(self, lambdas):
         total = 0.0
         for layer in range(1, self.L + 1):
@@ -112,7 +116,7 @@ class StudentMLP:
             grads[f"W{layer}"] = self.weight_grad(layer, delta, hs[layer - 1], pre[layer - 1])
             grads[f"b{layer}"] = delta.copy()
             if layer > 1:
-                delta = (self.W(layer).T @ delta) * self.act_grad(pre[layer - 1])
+                delta = (self.backprop_matrix(layer) @ delta) * self.act_grad(pre[layer - 1])
         return loss, grads
 
     def zeros(self):

@@ -219,3 +219,10 @@ class GradientTimesM(StudentMLP):
     def average(self, total, K):
         m = self.sizes[-1]
         return {name: g / K * m for name, g in total.items()}
+
+
+class UntransposedBackprop(StudentMLP):
+    """∂L/∂h^s = W δ instead of Wᵀ δ: runs while W2 is square, then crashes on its own."""
+
+    def backprop_matrix(self, layer):
+        return self.W(layer)
