@@ -12,6 +12,7 @@ initialisation, decides the parameter values. Each case is built to expose one f
 | zero-preactivation (relu) | rect'(0): integer X, W1, b1 make some h^a exactly 0.0            |
 | large-logits ±1000 (relu) | softmax/log-softmax overflow (o^a ≈ ±1000, moderate gaps)        |
 | mnist-width (784-32-10)   | MNIST-sized layers, sparse pixel-like inputs                     |
+| large-batch (K=1024)      | a full-sized minibatch at MNIST width (code that is O(K²), hangs)|
 | two-hidden   (4-5-3-3)    | more than one hidden layer (when the factory builds it)          |
 
 Biases are non-zero everywhere (a regularised bias shows), every hidden pre-activation stays
@@ -202,12 +203,22 @@ def mnist_width(activation="relu", seed=0) -> Case:
                  labels(rng, K, 10), LAMBDAS_MNIST, params, {BATCH, REGULARISED, MNIST})
 
 
+def large_batch(activation="relu", seed=0) -> Case:
+    """A full-sized minibatch, K=1024 at MNIST width: the validator's largest input."""
+    rng = _rng(seed, activation, 8)
+    sizes = (784, 32, 10)
+    K = 1024
+    X = rng.uniform(0, 1, size=(K, 784)) * (rng.uniform(size=(K, 784)) < 0.3)
+    return _case("large-batch", "a large minibatch: K=1024 of 784-32-10", sizes, activation, X,
+                 labels(rng, K, 10), (0.0,) * 4, random_params(rng, sizes, weight_scale=3.0), {BATCH, MNIST})
+
+
 def battery(activation, seed=0, two_hidden_layers=True) -> list:
     """The cases for one activation, smallest first; relu also gets the special cases."""
     cases = [one_example(activation, seed), minibatch(activation, seed), regularised(activation, seed)]
     if activation == "relu":
         cases += [zero_preactivation(activation, seed), large_logits(activation, +1, seed),
-                  large_logits(activation, -1, seed), mnist_width(activation, seed)]
+                  large_logits(activation, -1, seed), mnist_width(activation, seed), large_batch(activation, seed)]
     if two_hidden_layers:
         cases.append(two_hidden(activation, seed))
     return cases

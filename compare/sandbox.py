@@ -255,8 +255,9 @@ class Host:
             got = f"a {type(result).__name__}" + (f" of length {len(result)}" if isinstance(result, tuple | list) else "")
             raise StudentError("contract", f"loss_and_grads must return a pair (loss, grads), got {got}")
         loss, grads = result
-        if isinstance(loss, str | bytes | bool) or loss is None:
-            raise StudentError("contract", f"the loss must be a real number, got {type(loss).__name__}")
+        if isinstance(loss, bool) or not isinstance(loss, int | float | np.number | np.ndarray):
+            kind = f"{type(loss).__module__}.{type(loss).__name__}".removeprefix("builtins.")
+            raise StudentError("contract", f"the loss must be a real number (float or NumPy scalar), got {kind}")
         loss_array = _as_float_array(loss, "the loss")
         if loss_array.size != 1:
             raise StudentError("contract", f"the loss must be one number, got an array of shape "
@@ -272,8 +273,12 @@ class Host:
         out = {}
         for name, shape in shapes.items():
             value = grads[name]
-            raw_shape = np.shape(value) if isinstance(value, np.ndarray) else None
-            if raw_shape is not None and raw_shape not in (tuple(shape), tuple(shape)[::-1]):
+            if not isinstance(value, np.ndarray):
+                kind = f"{type(value).__module__}.{type(value).__name__}".removeprefix("builtins.")
+                raise StudentError("contract", f"grads[{name!r}] is a {kind}, not a NumPy array "
+                                               "(return np.ndarray gradients)")
+            raw_shape = value.shape
+            if raw_shape not in (tuple(shape), tuple(shape)[::-1]):
                 # Say it before copying: a wrong shape may be a huge one.
                 raise StudentError("contract", f"grads[{name!r}] has shape {_fmt_shape(raw_shape)}, expected "
                                                f"{_fmt_shape(shape)} (the shape of params[{name!r}])")

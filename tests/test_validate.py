@@ -81,6 +81,7 @@ BROKEN = {
     "ReturnsLossOnly": "must return a pair (loss, grads)",
     "LossIsString": "the loss must be a real number",
     "GradsAsList": "grads must be a dict",
+    "GradsAsLists": "grads['W1'] is a list, not a NumPy array",
     "WrongKeys": "missing ['W1', 'b1', 'W2', 'b2']",
     "ColumnBiases": "grads['b1'] has shape (2, 1), expected (2,)",
     "ReturnsNaN": "NaN or inf in b1",
@@ -88,6 +89,7 @@ BROKEN = {
     "UpdatesParams": "changed params['W1']",
     "ParamsCopies": "not writable",
     "HangsOnHugeInput": "relu/mnist-width did not return within",
+    "HangsOnLargeBatch": "relu/large-batch did not return within",
     "HangsInC": "did not return within",
     "Sleeps": "did not return within",
     "SlowEveryCall": "total time budget",
@@ -112,10 +114,11 @@ def test_battery_covers_the_issue():
     all_cases = [c for act in C.ACTIVATIONS for c in C.battery(act)]
     names = {c.name for c in all_cases}
     assert {"relu/one-example", "relu/minibatch", "relu/regularised", "relu/zero-preactivation",
-            "relu/large-logits", "relu/large-negative-logits", "relu/mnist-width", "relu/two-hidden"} <= names
+            "relu/large-logits", "relu/large-negative-logits", "relu/mnist-width", "relu/large-batch",
+            "relu/two-hidden"} <= names
     assert {c.activation for c in all_cases} == set(C.ACTIVATIONS)
     assert any(c.K == 1 for c in all_cases) and any(c.K > 1 for c in all_cases)
-    assert any(c.sizes == (784, 32, 10) for c in all_cases)
+    assert any(c.sizes == (784, 32, 10) for c in all_cases) and max(c.K for c in all_cases) >= 1000
     assert any(c.sizes[1] == 2 for c in all_cases)
     assert any(c.regularised for c in all_cases) and any(not c.regularised for c in all_cases)
     for case in all_cases:
@@ -176,7 +179,7 @@ def compare_ref(case):
 def test_correct_implementations_pass(spec):
     report = validate(spec)
     assert report.exit_code == 0, report.verdict + "\n" + "\n".join(f.message for f in report.diagnosis)
-    assert len(report.cases) == 20 and not report.skipped and not report.diagnosis
+    assert len(report.cases) == 21 and not report.skipped and not report.diagnosis
     assert report.elapsed_s < 30
 
 
@@ -240,7 +243,7 @@ def test_failing_report_table_shows_errors_and_worst_index():
 # ----------------------------------------------------------------------------- contract breakers
 @pytest.mark.parametrize("name", sorted(BROKEN))
 def test_contract_breakers_exit_2_with_a_reason(name):
-    fast = name in ("HangsOnHugeInput", "HangsInC", "Sleeps")
+    fast = name in ("HangsOnHugeInput", "HangsOnLargeBatch", "HangsInC", "Sleeps")
     start = time.perf_counter()
     report = validate(f"{HOSTILE}:{name}", timeout=1.5 if fast else 10, budget=3 if name == "SlowEveryCall" else 25)
     assert report.exit_code == 2, report.verdict
@@ -292,7 +295,7 @@ def test_cli_pass_exit_0_within_30_seconds():
     result = _cli("manual:MLP")
     elapsed = time.perf_counter() - start
     assert result.returncode == 0, result.stderr
-    assert "verdict: PASS — all 20 cases" in result.stdout and "relu/mnist-width" in result.stdout
+    assert "verdict: PASS — all 21 cases" in result.stdout and "relu/mnist-width" in result.stdout
     assert elapsed < 30
 
 
@@ -317,7 +320,7 @@ def test_json_report(tmp_path, capsys):
     capsys.readouterr()
     data = json.loads(path.read_text())
     assert data["exit_code"] == 1 and data["verdict"] == "fail" and data["error"] is None
-    assert data["n_cases"] == 20 and data["n_failed"] == len([c for c in data["cases"] if not c["passed"]])
+    assert data["n_cases"] == 21 and data["n_failed"] == len([c for c in data["cases"] if not c["passed"]])
     assert "off by a factor 2" in data["diagnosis"][0]["message"]
     row = next(r for c in data["cases"] if not c["passed"] for r in c["rows"] if not r["passed"])
     assert {"name", "max_abs_error", "max_rel_error", "worst_index", "passed"} <= set(row)
@@ -480,12 +483,15 @@ def test_unrecognised_bug_still_gets_a_pointer():
 # ----------------------------------------------------------------------------- the sandbox's contract checks
 def test_host_normalise_accepts_scalars_and_array_likes():
     shapes = {"W1": (2, 2), "b1": (2,)}
-    loss, grads = Host._normalise((np.float64(1.5), {"W1": [[1, 2], [3, 4]], "b1": np.zeros(2)}), shapes)
+    loss, grads = Host._normalise((np.float64(1.5), {"W1": np.array([[1, 2], [3, 4]]), "b1": np.zeros(2)}), shapes)
     assert loss == 1.5 and grads["W1"].dtype == np.float64
     loss, _ = Host._normalise((np.array([2.0]), {"W1": np.ones((2, 2)), "b1": np.zeros(2)}), shapes)
     assert loss == 2.0
     for bad, phrase in (((1.0,), "pair"), ((np.ones(3), {}), "one number"),
-                        ((1.0, {"W1": np.ones((2, 2)), "b1": "x"}), "array of numbers"),
+                        ((1.0, {"W1": np.ones((2, 2)), "b1": "x"}), "str, not a NumPy array"),
+                        ((1.0, {"W1": np.ones((2, 2)), "b1": [0.0, 1.0]}), "list, not a NumPy array"),
+                        ((1.0, {"W1": np.ones((2, 2)), "b1": np.array(["a", "b"])}), "real numbers"),
+                        (("0.5", {}), "real number"), (([0.5], {}), "real number"),
                         ((1.0, {"W1": np.ones((3, 3)), "b1": np.ones(2)}), "shape (3, 3)"),
                         ((True, {}), "real number")):
         with pytest.raises(StudentError, match=phrase.replace("(", r"\(").replace(")", r"\)")):

@@ -57,6 +57,12 @@ class GradsAsList(StudentMLP):
         return loss, list(grads.values())
 
 
+class GradsAsLists(StudentMLP):
+    def loss_and_grads(self, X, y, lambdas):
+        loss, grads = super().loss_and_grads(X, y, lambdas)
+        return loss, {k: v.tolist() for k, v in grads.items()}
+
+
 class WrongKeys(StudentMLP):
     def loss_and_grads(self, X, y, lambdas):
         loss, grads = super().loss_and_grads(X, y, lambdas)
@@ -115,6 +121,15 @@ class HangsOnHugeInput(StudentMLP):
         if X.shape[1] > 100:
             while True:
                 pass
+        return super().loss_and_grads(X, y, lambdas)
+
+
+class HangsOnLargeBatch(StudentMLP):
+    """Fine on small batches; from K = 500 on it never returns."""
+
+    def loss_and_grads(self, X, y, lambdas):
+        if X.shape[0] >= 500:
+            time.sleep(3600)
         return super().loss_and_grads(X, y, lambdas)
 
 
