@@ -756,10 +756,13 @@ def _layer_localisation(o: CaseOutcome, explained: set) -> list:
                 f"the loss is right but the output layer's gradients ({', '.join(failing)}) are wrong while the layers "
                 f"below are right: check ∂L/∂W{L} = ∂L/∂o^a · h^sᵀ and ∂L/∂b{L} = ∂L/∂o^a"))
         elif len(layers) > 1:
+            top = max(layers)
+            where = ("the output layer, where backprop starts" if top == L
+                     else f"layer {top} (the layers above it are right)")
             out.append(Finding(
                 "grads-wrong-loss-right",
                 f"the loss is right but the gradients of layers {', '.join(map(str, layers))} are wrong "
-                f"({', '.join(failing)}): the error starts at layer {max(layers)}, the first one backprop reaches"))
+                f"({', '.join(failing)}): the error enters at {where} and propagates down"))
     for layer in range(1, L + 1):
         w, b = f"W{layer}", f"b{layer}"
         if not o.passed[w] and o.passed[b] and w not in explained and w not in o.transposed_shape:
