@@ -863,11 +863,11 @@ def diagnose(outcomes: list) -> list:
             else:
                 grouped[finding.key] = Finding(finding.key, finding.message, finding.rank, list(finding.where))
                 order.append(finding.key)
-    # Parameter and loss detectors first, the cause seen in most cases first (a coincidental
-    # match rarely repeats), then by specificity; case-level hints after them.
+    # The cause seen in most cases first (a coincidental match rarely repeats), then parameter
+    # and loss detectors before case-level hints, then by specificity.
     def order_key(f):
         tier = 0 if f.rank <= len(PARAM_DETECTORS) else 1
-        return tier, -len({w.partition(":")[0] for w in f.where}), f.rank
+        return -len({w.partition(":")[0] for w in f.where}), tier, f.rank
 
     specific = sorted((grouped[k] for k in order), key=order_key)
     patterns = _patterns(outcomes)
