@@ -49,6 +49,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from manual.checks import check_X, check_y
 from manual.mlp import MLP
 
 D_IN, N_CLASSES = 784, 10
@@ -173,34 +174,7 @@ def load_train(data_dir, n: int):
     return X, y, f"RANDOM data of MNIST's shape ({n}, {D_IN}): no MNIST in {data_dir!r} ({why})"
 
 
-# --------------------------------------------------------------------------- timing helpers
-def _median_time(fn, rounds: int, min_round_s: float, sync=None) -> float:
-    """Median seconds per call of fn over `rounds` rounds, each repeating fn ≥ min_round_s."""
-    fn()
-    if sync:
-        sync()
-    reps = 1
-    while True:  # calibrate the repetitions of a round
-        t0 = time.perf_counter()
-        for _ in range(reps):
-            fn()
-        if sync:
-            sync()
-        elapsed = time.perf_counter() - t0
-        if elapsed >= min_round_s or reps >= 1 << 16:
-            break
-        reps = max(reps * 2, int(reps * min_round_s / max(elapsed, 1e-9)) + 1)
-    times = [elapsed / reps]
-    for _ in range(rounds - 1):
-        t0 = time.perf_counter()
-        for _ in range(reps):
-            fn()
-        if sync:
-            sync()
-        times.append((time.perf_counter() - t0) / reps)
-    return statistics.median(times)
-
-
+# --------------------------------------------------------------------------- GEMM ceilings
 def _gemm_operands(sizes, batch, rng, dtype):
     """The operands of one minibatch step's matmuls: (A, B, out) triples, A @ B -> out."""
     ops = []
@@ -215,60 +189,106 @@ def _gemm_operands(sizes, batch, rng, dtype):
     return ops
 
 
-def numpy_gemm_ceiling(sizes, batch, dtype, rounds, min_round_s) -> float:
-    """GFLOP/s of NumPy's matmul on one minibatch step's shapes (out= buffers, warm caches)."""
-    ops = _gemm_operands(sizes, batch, np.random.default_rng(1), np.dtype(dtype))
+class GemmCeiling:
+    """A library's GEMM throughput on one minibatch step's shapes, sampled round by round.
 
-    def step():
-        for A, B, out in ops:
-            np.matmul(A, B, out=out)
+    ``library``: "numpy" (np.matmul) or "torch" (torch.mm) with ``device``. Operands are
+    resident, outputs preallocated (``out=``), transposes are views as in the training code.
+    ``sample()`` times one round (≥ ``round_s`` seconds of back-to-back steps) so that the
+    bench can interleave rounds with the epochs it compares them to.
+    """
 
-    seconds = _median_time(step, rounds, min_round_s)
-    return batch * flops_per_example(sizes) / seconds / 1e9
+    def __init__(self, library, sizes, batch, dtype, round_s=0.05, device="cpu"):
+        self.flops = batch * flops_per_example(sizes)
+        ops = _gemm_operands(sizes, batch, np.random.default_rng(1), np.dtype(dtype))
+        self.sync = None
+        if library == "numpy":
+            def step():
+                for A, B, out in ops:
+                    np.matmul(A, B, out=out)
+        else:
+            import torch
+
+            # The same arrays, transposed views included (from_numpy keeps the strides).
+            tops = [tuple(torch.from_numpy(a).to(device) for a in triple) for triple in ops]
+
+            def step():
+                with torch.no_grad():
+                    for A, B, out in tops:
+                        torch.mm(A, B, out=out)
+
+            if device != "cpu":
+                self.sync = torch.cuda.synchronize
+        self.step, self.samples = step, []
+        self.reps = self._calibrate(round_s)
+
+    def _round(self, reps) -> float:
+        t0 = time.perf_counter()
+        for _ in range(reps):
+            self.step()
+        if self.sync:
+            self.sync()
+        return time.perf_counter() - t0
+
+    def _calibrate(self, round_s) -> int:
+        self._round(1)  # warm-up
+        reps = 1
+        while True:
+            elapsed = self._round(reps)
+            if elapsed >= round_s or reps >= 1 << 16:
+                return reps
+            reps = max(reps * 2, int(reps * round_s / max(elapsed, 1e-9)) + 1)
+
+    def sample(self, rounds=1) -> None:
+        for _ in range(rounds):
+            self.samples.append(self._round(self.reps) / self.reps)
+
+    @property
+    def gflops(self) -> float:
+        return self.flops / statistics.median(self.samples) / 1e9
 
 
-def torch_gemm_ceiling(sizes, batch, dtype, rounds, min_round_s, device="cpu") -> float:
-    """GFLOP/s of torch.mm on the same shapes as `numpy_gemm_ceiling`, on `device`."""
-    import torch
-
-    ops = [  # the same arrays, transposed views included (from_numpy keeps the strides)
-        tuple(torch.from_numpy(a).to(device) for a in triple)
-        for triple in _gemm_operands(sizes, batch, np.random.default_rng(1), np.dtype(dtype))
-    ]
-
-    def step():
-        for A, B, out in ops:
-            torch.mm(A, B, out=out)
-
-    sync = torch.cuda.synchronize if device != "cpu" else None
-    with torch.no_grad():
-        seconds = _median_time(step, rounds, min_round_s, sync=sync)
-    return batch * flops_per_example(sizes) / seconds / 1e9
+def gemm_ceiling(library, sizes, batch, dtype, rounds=5, round_s=0.05, device="cpu") -> float:
+    """GFLOP/s of a library's GEMM on one minibatch step's shapes: median of `rounds` rounds."""
+    ceiling = GemmCeiling(library, sizes, batch, dtype, round_s, device)
+    ceiling.sample(rounds)
+    return ceiling.gflops
 
 
 # --------------------------------------------------------------------------- the runners
 class ManualRunner:
-    """The NumPy net, one epoch = shuffle into a buffer, then loss_and_grads + p -= lr·g per batch."""
+    """The NumPy net; one epoch = shuffle into a buffer, then a gradient and p -= lr·g per minibatch.
+
+    ``matrix`` takes the training fast path, ``MLP.loss_and_grads_into``: the data set is
+    checked once here (``check_X``/``check_y``), and one set of gradient arrays serves every
+    minibatch. ``loop`` is the homework's ``loss_and_grads(mode="loop")``, as written.
+    """
 
     def __init__(self, sizes, dtype, X, y, batch, mode, n_examples=None):
         self.net = MLP(sizes, activation="relu", seed=SEED, dtype=dtype)
-        self.X, self.y, self.batch, self.mode = X, y, batch, mode
+        self.X = check_X(X, sizes[0], self.net.dtype)  # validate the data set once, not per minibatch
+        self.y = check_y(y, len(self.X), sizes[-1])
+        self.batch, self.mode = batch, mode
         self.n = len(y) if n_examples is None else n_examples
-        self.X_buf = np.empty((self.n, X.shape[1]), dtype=X.dtype)
-        self.y_buf = np.empty(self.n, dtype=y.dtype)
+        self.X_buf = np.empty((self.n, X.shape[1]), dtype=self.X.dtype)
+        self.y_buf = np.empty(self.n, dtype=self.y.dtype)
+        self.grads = None  # reused from minibatch to minibatch (matrix mode)
 
     def epoch(self, order):
         order = order[: self.n]
         np.take(self.X, order, axis=0, out=self.X_buf)  # shuffle once, into the preallocated buffer
         np.take(self.y, order, out=self.y_buf)
-        params, batch, mode = self.net.params, self.batch, self.mode
+        net, params, batch, grads = self.net, self.net.params, self.batch, self.grads
         for start in range(0, self.n, batch):
-            _, grads = self.net.loss_and_grads(
-                self.X_buf[start:start + batch], self.y_buf[start:start + batch], mode=mode
-            )
+            X, y = self.X_buf[start:start + batch], self.y_buf[start:start + batch]  # views
+            if self.mode == "loop":
+                _, grads = net.loss_and_grads(X, y, mode="loop")
+            else:
+                _, grads = net.loss_and_grads_into(grads, X, y)
             for name, g in grads.items():  # p -= lr·g, without a temporary
                 g *= LR
                 params[name] -= g
+        self.grads = grads if self.mode == "matrix" else None
 
 
 class TorchRunner:
@@ -314,7 +334,7 @@ class Config:
     repeats: int = 5               # timed epochs per figure (median)
     warmup: int = 1
     loop_examples: int = 1000      # the loop version runs on this many examples (whole batches)
-    gemm_rounds: int = 7
+    gemm_rounds: int = 2           # GEMM rounds per library after each timed epoch (median of all)
     gemm_round_s: float = 0.05
     threads: int | None = None
     data_dir: str | None = None
@@ -323,7 +343,7 @@ class Config:
     command: str = "python -m compare.bench"
 
 
-QUICK = dict(n_train=10_000, repeats=3, warmup=1, loop_examples=200, gemm_rounds=5, gemm_round_s=0.02)
+QUICK = dict(n_train=10_000, repeats=3, warmup=1, loop_examples=200, gemm_rounds=2, gemm_round_s=0.02)
 
 
 def bench_point(hidden, batch, dtype, X, y, cfg: Config, use_cuda: bool, log=print):
@@ -341,6 +361,13 @@ def bench_point(hidden, batch, dtype, X, y, cfg: Config, use_cuda: bool, log=pri
     runners["loop"] = (ManualRunner(sizes, dtype, Xd, y, batch, "loop", n_examples=n_loop),
                        cfg.n_scaled / n_loop)
 
+    ceilings = {
+        "numpy": GemmCeiling("numpy", sizes, batch, dtype, cfg.gemm_round_s),
+        "torch": GemmCeiling("torch", sizes, batch, dtype, cfg.gemm_round_s),
+    }
+    if use_cuda:
+        ceilings["torch-cuda"] = GemmCeiling("torch", sizes, batch, dtype, cfg.gemm_round_s, "cuda")
+
     rng = np.random.default_rng(SEED)
     times = {name: [] for name in runners}
     for r in range(cfg.warmup + cfg.repeats):
@@ -350,14 +377,10 @@ def bench_point(hidden, batch, dtype, X, y, cfg: Config, use_cuda: bool, log=pri
             runner.epoch(order)
             if r >= cfg.warmup:
                 times[name].append(time.perf_counter() - t0)
-
-    ceilings = {
-        "numpy": numpy_gemm_ceiling(sizes, batch, dtype, cfg.gemm_rounds, cfg.gemm_round_s),
-        "torch": torch_gemm_ceiling(sizes, batch, dtype, cfg.gemm_rounds, cfg.gemm_round_s),
-    }
-    if use_cuda:
-        ceilings["torch-cuda"] = torch_gemm_ceiling(
-            sizes, batch, dtype, cfg.gemm_rounds, cfg.gemm_round_s, device="cuda")
+        if r >= cfg.warmup:  # ceilings sampled between the epochs, under the same conditions
+            for ceiling in ceilings.values():
+                ceiling.sample(cfg.gemm_rounds)
+    ceilings = {name: c.gflops for name, c in ceilings.items()}
 
     flops = epoch_flops(sizes, cfg.n_scaled)
     seconds = {name: statistics.median(ts) * runners[name][1] for name, ts in times.items()}
