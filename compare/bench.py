@@ -276,8 +276,10 @@ class ManualRunner:
 
     def epoch(self, order):
         order = order[: self.n]
-        np.take(self.X, order, axis=0, out=self.X_buf)  # shuffle once, into the preallocated buffer
-        np.take(self.y, order, out=self.y_buf)
+        # Shuffle once, into the preallocated buffer. mode="clip" (the indices are valid anyway):
+        # with the default mode="raise", np.take first gathers into a temporary, then copies.
+        np.take(self.X, order, axis=0, out=self.X_buf, mode="clip")
+        np.take(self.y, order, out=self.y_buf, mode="clip")
         net, params, batch, grads = self.net, self.net.params, self.batch, self.grads
         for start in range(0, self.n, batch):
             X, y = self.X_buf[start:start + batch], self.y_buf[start:start + batch]  # views
@@ -459,6 +461,7 @@ def run(cfg: Config, log=print) -> dict:
     """Run the whole grid; returns {"meta": {...}, "rows": [...], "targets": [...]}."""
     import torch
 
+    busy = _ForeignLoad()
     threads, how = set_threads(cfg.threads)
     use_cuda = torch.cuda.is_available() if cfg.cuda is None else cfg.cuda
     data_dir = resolve_data_dir(cfg.data_dir)
@@ -495,7 +498,39 @@ def run(cfg: Config, log=print) -> dict:
     log("")
     for line in format_targets(targets):
         log(line)
+    foreign = busy.foreign_cpus()
+    if foreign is not None:
+        meta["other_processes_cpus"] = foreign
+        log(f"other processes kept {foreign:.2f} of {os.cpu_count()} CPUs busy on average during the run"
+            + (" — timings are disturbed; rerun on a quiet machine" if foreign > 0.1 else ""))
     return {"meta": meta, "rows": rows, "targets": targets}
+
+
+class _ForeignLoad:
+    """How many CPUs other processes kept busy meanwhile: (all busy jiffies - ours) / elapsed (Linux)."""
+
+    def __init__(self):
+        self.start = self._sample()
+
+    @staticmethod
+    def _sample():
+        try:
+            with open("/proc/stat") as f:
+                fields = [int(v) for v in f.readline().split()[1:]]
+            busy = sum(fields) - fields[3] - (fields[4] if len(fields) > 4 else 0)  # minus idle, iowait
+            own = os.times()
+            return busy, own.user + own.system + own.children_user + own.children_system, time.monotonic()
+        except (OSError, ValueError, IndexError):
+            return None
+
+    def foreign_cpus(self):
+        end = self._sample()
+        if self.start is None or end is None:
+            return None
+        hz = os.sysconf("SC_CLK_TCK")
+        busy = (end[0] - self.start[0]) / hz
+        own = end[1] - self.start[1]
+        return max(0.0, busy - own) / max(end[2] - self.start[2], 1e-9)
 
 
 # --------------------------------------------------------------------------- output
