@@ -113,6 +113,8 @@ class TorchMLP(nn.Module):
 def to_tensors(model: TorchMLP, X, y=None):
     """Check a NumPy batch like the manual twin does and move it to the model's dtype/device."""
     X = check_X(X, model.sizes[0], _NUMPY_DTYPE[model.dtype])
+    if not X.flags.writeable:  # torch.from_numpy warns on read-only memory; copy those
+        X = X.copy()
     X_t = torch.from_numpy(np.ascontiguousarray(X)).to(model.device)
     if y is None:
         return X_t
