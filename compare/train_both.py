@@ -24,18 +24,25 @@ import time
 from pathlib import Path
 
 import numpy as np
+import torch
 
 from manual.functions import ACTIVATIONS
 from manual.optim import OPTIMIZERS
 
 from .data import DATA_DIR_ENV, DATASETS, DataMissingError, load_dataset, resolve_data_dir
-from .training import LR_SCHEDULES
+from .training import LR_SCHEDULES, TrainConfig, Twins
 
 # Per-dataset defaults, chosen by experiment (see README). Flags override them one by one.
+# A default ``lambdas`` is one (L1, L2) pair, applied to every layer of the chosen --hidden.
 DEFAULTS = {
-    "mnist": dict(hidden=[800], activation="relu", optimizer="nesterov", momentum=0.9, lr=0.05,
-                  lr_schedule="cosine", batch_size=100, epochs=30, lambdas=None, dtype="float32"),
-    "fashion-mnist": dict(hidden=[800], activation="relu", optimizer="nesterov", momentum=0.9, lr=0.05,
+    # MNIST: 98.5% test for both twins in ~4 min on 2 cores (README). Weight decay on both
+    # weight layers (λ12 = λ22 = 1e-4) plus a cosine-decayed Nesterov step did it; without the
+    # penalty the net fits the training set exactly and stops at ~98.2%.
+    "mnist": dict(hidden=[800], activation="relu", optimizer="nesterov", momentum=0.9, lr=0.1,
+                  lr_schedule="cosine", batch_size=50, epochs=30, lambdas=(0.0, 1e-4), dtype="float32"),
+    # Fashion-MNIST: Adam with a cosine decay, no penalty: ~90% test (README). The MNIST settings
+    # underfit it (η = 0.1 is too large for this harder set: 87% after 17 epochs).
+    "fashion-mnist": dict(hidden=[800], activation="relu", optimizer="adam", momentum=0.9, lr=1e-3,
                           lr_schedule="cosine", batch_size=100, epochs=30, lambdas=None, dtype="float32"),
     # The homework's circles settings (3.5): d_h = 4, K = 10, 200 epochs, η = 0.03, plain SGD.
     "circles": dict(hidden=[4], activation="relu", optimizer="sgd", momentum=0.9, lr=0.03,
@@ -54,6 +61,16 @@ class _Parser(argparse.ArgumentParser):
         raise UsageError(message)
 
 
+def _defaults(name: str) -> str:
+    """'mnist 0.1, fashion-mnist 0.001, circles 0.03': a flag's default for each dataset, for --help."""
+    def show(value):
+        if value is None:
+            return "none"
+        return " ".join(map(str, value)) if isinstance(value, (list, tuple)) else str(value)
+
+    return ", ".join(f"{dataset} {show(settings[name])}" for dataset, settings in DEFAULTS.items())
+
+
 def build_parser() -> argparse.ArgumentParser:
     p = _Parser(
         prog="python -m compare.train_both",
@@ -62,18 +79,18 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--dataset", choices=DATASETS, default="mnist", help="data set (default: mnist)")
     p.add_argument("--data-dir", help=f"folder holding MNIST/raw/ and FashionMNIST/raw/ (default: ${DATA_DIR_ENV}, else ./data)")
     p.add_argument("--circles-file", help="the course's circles file, 'x1 x2 label' per line (default: a seeded generated set)")
-    p.add_argument("--hidden", type=int, nargs="+", metavar="N", help="hidden layer sizes (mnist: 800; circles: 4)")
+    p.add_argument("--hidden", type=int, nargs="+", metavar="N", help="hidden layer sizes (" + _defaults("hidden") + ")")
     p.add_argument("--activation", choices=sorted(ACTIVATIONS), help="hidden activation (default: relu)")
-    p.add_argument("--lr", type=float, help="learning rate η (mnist: 0.05; circles: 0.03)")
+    p.add_argument("--lr", type=float, help="learning rate η (" + _defaults("lr") + ")")
     p.add_argument("--lr-schedule", choices=LR_SCHEDULES,
-                   help="constant, or cosine: η_e = η·½(1+cos(π(e-1)/E)) over the E epochs (mnist: cosine)")
+                   help="constant, or cosine: η_e = η·½(1+cos(π(e-1)/E)) over the E epochs (" + _defaults("lr_schedule") + ")")
     p.add_argument("--momentum", type=float, help="μ for --optimizer momentum/nesterov (default: 0.9)")
-    p.add_argument("--batch-size", type=int, help="minibatch size K (mnist: 100; circles: 10)")
-    p.add_argument("--epochs", type=int, help="number of epochs (mnist: 30; circles: 200)")
+    p.add_argument("--batch-size", type=int, help="minibatch size K (" + _defaults("batch_size") + ")")
+    p.add_argument("--epochs", type=int, help="number of epochs (" + _defaults("epochs") + ")")
     p.add_argument("--lambdas", type=float, nargs="+", metavar="L",
-                   help="elastic-net weights L11 L12 L21 L22 ...: L1 then L2 for each layer (default: none)")
-    p.add_argument("--optimizer", choices=OPTIMIZERS, help="update rule (mnist: nesterov; circles: sgd)")
-    p.add_argument("--dtype", choices=("float32", "float64"), help="both twins' dtype (mnist: float32; circles: float64)")
+                   help="elastic-net weights L11 L12 L21 L22 ...: L1 then L2 for each layer (per layer: " + _defaults("lambdas") + ")")
+    p.add_argument("--optimizer", choices=OPTIMIZERS, help="update rule (" + _defaults("optimizer") + ")")
+    p.add_argument("--dtype", choices=("float32", "float64"), help="both twins' dtype (" + _defaults("dtype") + ")")
     p.add_argument("--seed", type=int, default=0, help="seeds the initial weights and the minibatch order (default: 0)")
     p.add_argument("--device", choices=("cpu", "cuda"), default="cpu", help="the torch twin's device (default: cpu)")
     p.add_argument("--early-stopping", type=int, metavar="PATIENCE",
@@ -101,6 +118,8 @@ def resolve_config(args) -> dict:
         value = getattr(args, name)
         if value is not None:
             settings[name] = value
+    if args.lambdas is None and settings["lambdas"] is not None:
+        settings["lambdas"] = list(settings["lambdas"]) * (len(settings["hidden"]) + 1)
     settings["seed"] = args.seed
     settings["device"] = args.device
     settings["early_stopping"] = args.early_stopping
@@ -181,10 +200,6 @@ def main(argv=None) -> int:
         if any(not np.isfinite(d) or d < 0 for d in args.sweep_decays):
             raise UsageError(f"--sweep-decays must be finite and >= 0, got {args.sweep_decays}")
 
-        import torch  # after the flags are checked: a bad flag answers at once
-
-        from .training import TrainConfig, Twins
-
         torch.set_num_threads(args.torch_threads)
         config = TrainConfig(**settings, progress=not args.no_progress)
         data = load_dataset(args.dataset, data_dir=args.data_dir, circles_file=args.circles_file,
@@ -198,11 +213,8 @@ def main(argv=None) -> int:
             sweep_epochs = check_sweep_epochs(args.sweep_epochs, config.epochs)
         else:
             twins = Twins(config, data.n_features, data.n_classes)
-    except UsageError as error:
-        print(f"train_both: error: {error}", file=sys.stderr)
-        return 2
-    except (ValueError, TypeError, DataMissingError) as error:
-        print(f"train_both: error: {error}", file=sys.stderr)
+    except (UsageError, ValueError, TypeError, DataMissingError) as error:
+        print(f"train_both: error: {error}", file=sys.stderr)  # one line, no traceback
         return 2
 
     out = Path(args.out) if args.out else default_out(args.dataset, args.sweep)
@@ -233,7 +245,7 @@ def main(argv=None) -> int:
 
 def run_one(twins, data, out: Path, record_config: dict, started: float, progress) -> int:
     from .plots import plot_curves, plot_decision_regions
-    from .training import train_lockstep
+    from .training import torch_predictor, train_lockstep
 
     metrics = {"config": record_config, "epochs": []}
     write_json_atomic(out / "metrics.json", metrics)
@@ -260,24 +272,13 @@ def run_one(twins, data, out: Path, record_config: dict, started: float, progres
         plot_curves(metrics["epochs"], out / "curves.png", title=title)
         if data.name == "circles":
             plot_decision_regions(
-                {"manual": twins.manual.predict, "torch": _torch_predict(twins.torch)},
+                {"manual": twins.manual.predict, "torch": torch_predictor(twins.torch)},
                 data.train.X, data.train.y, out / "decision_regions.png",
                 title=f"circles, training points; {title} ({metrics['epochs'][-1]['epoch']} epochs)",
             )
         print(summary_line(metrics["summary"]))
     print(f"files: {', '.join(sorted(p.name for p in out.iterdir() if not p.name.startswith('.')))} in {out}/")
     return 130 if interrupted else 0
-
-
-def _torch_predict(model):
-    import torch
-
-    @torch.no_grad()
-    def predict(points):
-        X = torch.from_numpy(np.ascontiguousarray(points, dtype=np.dtype(str(model.dtype).split(".")[1])))
-        return model(X.to(model.device)).argmax(dim=1).cpu().numpy()
-
-    return predict
 
 
 def summarise(epochs: list, started: float, interrupted: bool = False) -> dict:

@@ -206,6 +206,18 @@ def evaluate_torch(model: TorchMLP, X, y, chunk=EVAL_CHUNK):
     return nll_sum / len(y), wrong / len(y)
 
 
+def torch_predictor(model: TorchMLP):
+    """``predict(points) -> labels`` (NumPy in, NumPy out) for the torch twin, like ``MLP.predict``."""
+    numpy_dtype = {torch_dtype: numpy_dtype for numpy_dtype, torch_dtype in TORCH_DTYPES.items()}[model.dtype]
+
+    @torch.no_grad()
+    def predict(points):
+        X = torch.from_numpy(np.ascontiguousarray(points, dtype=numpy_dtype)).to(model.device)
+        return model(X).argmax(dim=1).cpu().numpy()
+
+    return predict
+
+
 def _evaluate(evaluate, model, data) -> dict:
     scores = {}
     for part in ("train", "valid", "test"):
