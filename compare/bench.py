@@ -26,7 +26,9 @@ shapes (and transposes) of one minibatch step — NumPy's BLAS for the manual ro
 torch's for the torch rows — timed in a tight loop on resident buffers. ``efficiency`` is
 a row's GFLOP/s over its library's ceiling. Every figure is the median of several timed
 epochs (or GEMM rounds) after a warm-up; the implementations are timed in turn, epoch by
-epoch, so that a noisy neighbour hits them alike.
+epoch, so that a noisy neighbour hits them alike, with a short pause before each (after a
+GEMM, OpenBLAS's idle threads spin for a while and would slow down the next torch timing).
+The output says how busy other processes kept the CPUs meanwhile.
 
 Threads: NumPy's BLAS and torch run with the same number of threads (``--threads``,
 default NumPy's current BLAS thread count), set through threadpoolctl when installed,
@@ -338,6 +340,10 @@ class Config:
     loop_examples: int = 1000      # the loop version runs on this many examples (whole batches)
     gemm_rounds: int = 2           # GEMM rounds per library after each timed epoch (median of all)
     gemm_round_s: float = 0.05
+    # Pause before each timed segment. After a GEMM, OpenBLAS's worker threads keep spinning
+    # for ~0.1 s; torch timed in that window ran up to 2-3x slower here (its threads share the
+    # 2 cores with the spinning ones). A user's training loop runs one library, not both.
+    settle_s: float = 0.25
     threads: int | None = None
     data_dir: str | None = None
     cuda: bool | None = None       # None: when available
@@ -375,12 +381,14 @@ def bench_point(hidden, batch, dtype, X, y, cfg: Config, use_cuda: bool, log=pri
     for r in range(cfg.warmup + cfg.repeats):
         order = rng.permutation(cfg.n_train)  # the same minibatches for everyone this epoch
         for name, (runner, _) in runners.items():
+            time.sleep(cfg.settle_s)  # let the previous library's worker threads go to sleep
             t0 = time.perf_counter()
             runner.epoch(order)
             if r >= cfg.warmup:
                 times[name].append(time.perf_counter() - t0)
         if r >= cfg.warmup:  # ceilings sampled between the epochs, under the same conditions
             for ceiling in ceilings.values():
+                time.sleep(cfg.settle_s)
                 ceiling.sample(cfg.gemm_rounds)
     ceilings = {name: c.gflops for name, c in ceilings.items()}
 
@@ -589,6 +597,8 @@ def main(argv=None) -> int:
     parser.add_argument("--dtype", choices=DTYPES, action="append", help="only this dtype (repeatable)")
     parser.add_argument("--n-train", type=int, metavar="N",
                         help="examples per timed epoch (figures are scaled to 50,000)")
+    parser.add_argument("--settle", type=float, metavar="S",
+                        help="seconds of pause before each timed segment (default 0.25)")
     parser.add_argument("--no-cuda", action="store_true", help="skip torch-cuda even if available")
     args = parser.parse_args(argv)
     argv = sys.argv[1:] if argv is None else list(argv)
@@ -598,6 +608,8 @@ def main(argv=None) -> int:
         cfg.repeats = args.repeats
     if args.no_cuda:
         cfg.cuda = False
+    if args.settle is not None:
+        cfg.settle_s = args.settle
     if args.grid:
         cfg.grid = args.grid
     if args.dtype:

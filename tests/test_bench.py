@@ -40,7 +40,7 @@ def test_grid_parser():
 def test_tiny_run_writes_the_row_schema(tmp_path):
     path = tmp_path / "bench.json"
     code = bench.main([
-        "--grid", "10x100", "--n-train", "300", "--repeats", "1", "--no-cuda",
+        "--grid", "10x100", "--n-train", "300", "--repeats", "1", "--no-cuda", "--settle", "0",
         "--data-dir", str(tmp_path / "no-mnist-here"), "--json", str(path),
     ])
     assert code == 0
