@@ -167,8 +167,10 @@ class ShuffledBatches:
 
     def shuffle(self) -> None:
         order = self.rng.permutation(len(self.y))
-        np.take(self.X, order, axis=0, out=self.X_buffer)
-        np.take(self.y, order, out=self.y_buffer)
+        # mode="clip": with the default mode="raise" NumPy fills a hidden temporary as large as
+        # the buffer before copying it to `out`. A permutation has no out-of-range index to clip.
+        np.take(self.X, order, axis=0, out=self.X_buffer, mode="clip")
+        np.take(self.y, order, out=self.y_buffer, mode="clip")
         if self.device.type != "cpu":
             self.X_torch.copy_(torch.from_numpy(self.X_buffer))
             self.y_torch.copy_(torch.from_numpy(self.y_buffer))

@@ -234,3 +234,9 @@ def test_torch_twin_on_cuda_stays_in_lockstep():
                          device="cuda", progress=False)
     records = list(train_lockstep(Twins(config, 2, 2), data))
     assert records[-1]["max_param_diff"] <= 1e-9
+
+
+@pytest.mark.skipif(torch.cuda.is_available(), reason="this machine has CUDA")
+def test_cuda_asked_for_without_a_gpu_exits_2(capsys, tmp_path):
+    code, _, stderr = run_cli(capsys, "--dataset", "circles", "--device", "cuda", "--out", str(tmp_path / "never"))
+    assert code == 2 and stderr.count("\n") == 1 and "no CUDA device" in stderr
