@@ -36,3 +36,9 @@ __all__ = [
     "rect", "rect_grad", "relu", "relu_grad", "sigmoid", "sigmoid_grad", "sign", "sign_grad",
     "softmax", "softplus", "softplus_grad", "tanh", "tanh_grad",
 ]
+
+# The hand-written optimisers (torch.optim's SGD, momentum, Nesterov and Adam, step for step).
+from . import optim  # noqa: E402
+from .optim import SGD, Adam, make_optimizer  # noqa: E402
+
+__all__ += ["optim", "SGD", "Adam", "make_optimizer"]
