@@ -125,3 +125,12 @@ def test_bad_options_are_refused():
         opt.step({"w": np.zeros(2)}, {"v": np.zeros(2)})
     with pytest.raises(ValueError, match=r"grads\['w'\] has shape"):
         opt.step({"w": np.zeros(2)}, {"w": np.zeros(3)})
+
+
+def test_manual_optim_never_imports_torch():
+    import subprocess
+    import sys
+
+    code = "import sys, manual.optim, manual; assert 'torch' not in sys.modules, 'manual imported torch'"
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    assert result.returncode == 0, result.stderr
