@@ -16,6 +16,7 @@ The data directory is ``--data-dir``, else ``$COMPARE_DATA_DIR``, else ``./data`
 from __future__ import annotations
 
 import os
+import re
 import stat
 from dataclasses import dataclass
 from pathlib import Path
@@ -121,6 +122,15 @@ def _missing_message(name: str, folder: str, raw: Path, missing: list, why: str)
     )
 
 
+def _download_reason(error: Exception) -> str:
+    """The gist of torchvision's download error, on one short line (e.g. the urlopen error)."""
+    text = " ".join(str(error).split())
+    match = re.search(r"<urlopen error [^>]*>", text)
+    if match:
+        return f"no network? {match.group(0)}"
+    return (text[:150] + "…" if len(text) > 150 else text) or type(error).__name__
+
+
 def _torchvision_dataset(name: str, root: Path, train: bool, download: bool):
     import torchvision  # imported here: only the image data sets need it
 
@@ -151,9 +161,8 @@ def load_image_dataset(name: str, data_dir=None, dtype=np.float32, download: boo
         try:
             _download(name, root)
         except Exception as error:  # torchvision wraps network failures in RuntimeError
-            reason = " ".join(str(error).split()) or type(error).__name__
             raise DataMissingError(
-                _missing_message(name, folder, raw, missing, f"download failed, no network? {reason[:200]}")
+                _missing_message(name, folder, raw, missing, f"download failed: {_download_reason(error)}")
             ) from error
     try:
         train_full = _torchvision_dataset(name, root, train=True, download=False)
