@@ -76,7 +76,7 @@ class MLP:
             h_pre.append(a)
             h_post.append(h)
         L = self.n_layers
-        logits = h @ p[f"W{L}"].T  # O^a = H^s W2ᵀ + b2  (2.2)
+        logits = h @ p[f"W{L}"].T  # O^a = H^s W2ᵀ + b2  (2.2), the same way
         logits += p[f"b{L}"]
         return h_pre, h_post, logits
 
