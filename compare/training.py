@@ -24,7 +24,7 @@ from torch.nn import functional as torch_F
 
 from manual import MLP
 from manual import functions as F
-from manual.checks import check_activation, check_lambdas
+from manual.checks import check_activation, check_lambdas, check_X, check_y
 from manual.optim import OPTIMIZERS, make_optimizer
 from reference import TorchMLP
 
@@ -115,6 +115,7 @@ class Twins:
         self.torch.to(config.device)
         self.device = torch.device(config.device)
         self.manual_optimizer = make_optimizer(config.optimizer, config.lr, momentum=config.momentum)
+        self._grads = None  # the manual twin's gradient arrays, reused from step to step
         self.torch_optimizer = make_torch_optimizer(config, self.torch.parameters())
 
     def set_lr(self, lr: float) -> None:
@@ -123,8 +124,13 @@ class Twins:
             group["lr"] = lr
 
     def manual_step(self, X, y) -> float:
-        loss, grads = self.manual.loss_and_grads(X, y, self.config.lambdas, mode="matrix")
-        self.manual_optimizer.step(self.manual.params, grads)
+        """One step of the manual twin on rows of the training set (checked once in ``train_lockstep``).
+
+        ``loss_and_grads_into`` is ``loss_and_grads(mode="matrix")`` bit for bit, but writes into
+        the previous step's gradient arrays and skips re-checking every value of every batch.
+        """
+        loss, self._grads = self.manual.loss_and_grads_into(self._grads, X, y, self.config.lambdas)
+        self.manual_optimizer.step(self.manual.params, self._grads)
         return loss
 
     def torch_step(self, X_t, y_t) -> float:
@@ -239,6 +245,10 @@ def train_lockstep(twins: Twins, data, progress=None):
     (``update()``, ``close()``) that advances once per minibatch, e.g. a ``tqdm``.
     """
     config = twins.config
+    # Check every value of the training set once (shape, dtype, finite, labels in range),
+    # so the steps can trust its rows.
+    check_X(data.train.X, twins.manual.sizes[0], twins.manual.dtype)
+    check_y(data.train.y, len(data.train.X), twins.manual.sizes[-1])
     batches = ShuffledBatches(data.train.X, data.train.y, config.batch_size, config.seed, config.device)
     best_error, epochs_since_best = math.inf, 0
     for epoch in range(1, config.epochs + 1):
