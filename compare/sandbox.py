@@ -141,6 +141,19 @@ def _fmt_shape(shape) -> str:
     return str(tuple(int(s) for s in shape))
 
 
+def _first_not_holding(params, values: dict):
+    """The first name whose entry in the student's ``params`` no longer equals ``values[name]``, else None."""
+    for name, value in values.items():
+        got = params.get(name) if isinstance(params, Mapping) else None
+        try:
+            same = got is not None and np.array_equal(np.asarray(got, dtype=np.float64), value)
+        except Exception:  # noqa: BLE001 - a student's object may raise anything
+            same = False
+        if not same:
+            return name
+    return None
+
+
 class Host:
     """Holds the student's objects and performs requests on them (in whichever process).
 
@@ -206,16 +219,10 @@ class Host:
             else:
                 raise StudentError("contract", "params is read-only; the validator must be able to "
                                                f"write params[{name!r}]")
-        reread = obj.params
-        for name, value in values.items():
-            got = reread.get(name) if isinstance(reread, Mapping) else None
-            try:
-                same = got is not None and np.array_equal(np.asarray(got, dtype=np.float64), value)
-            except Exception:  # noqa: BLE001
-                same = False
-            if not same:
-                raise StudentError("contract", f"params is not writable: params[{name!r}] does not keep the values "
-                                               "written into it (is `params` a property returning copies?)")
+        name = _first_not_holding(obj.params, values)
+        if name is not None:
+            raise StudentError("contract", f"params is not writable: params[{name!r}] does not keep the values "
+                                           "written into it (is `params` a property returning copies?)")
         self.written[key] = values
 
     def call(self, key, X, y, lambdas, shapes: dict):
@@ -238,16 +245,10 @@ class Host:
         if list(lambdas_arg) != list(lambdas):
             raise StudentError("contract", f"loss_and_grads modified its lambdas list in place "
                                            f"({list(lambdas)} became {list(lambdas_arg)})")
-        params = self.objects[key].params
-        for name, value in self.written[key].items():
-            got = params.get(name) if isinstance(params, Mapping) else None
-            try:
-                same = got is not None and np.array_equal(np.asarray(got, dtype=np.float64), value)
-            except Exception:  # noqa: BLE001
-                same = False
-            if not same:
-                raise StudentError("contract", f"loss_and_grads changed params[{name!r}]: it must compute the "
-                                               "loss and gradients, not update the parameters")
+        name = _first_not_holding(self.objects[key].params, self.written[key])
+        if name is not None:
+            raise StudentError("contract", f"loss_and_grads changed params[{name!r}]: it must compute the "
+                                           "loss and gradients, not update the parameters")
 
     @staticmethod
     def _normalise(result, shapes: dict):
