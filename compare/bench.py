@@ -54,6 +54,8 @@ import numpy as np
 from manual.checks import check_X, check_y
 from manual.mlp import MLP
 
+from .data import DataMissingError, load_image_dataset, resolve_data_dir
+
 D_IN, N_CLASSES = 784, 10
 N_TRAIN = 50_000
 GRID = ((10, 100), (100, 64), (512, 64), (800, 128))  # (hidden, batch); (10, 100) is the homework's
@@ -150,30 +152,24 @@ def set_threads(n=None):
 
 
 # --------------------------------------------------------------------------- data
-def resolve_data_dir(data_dir=None) -> str:
-    return data_dir or os.environ.get("COMPARE_DATA_DIR") or "./data"
-
-
 def load_train(data_dir, n: int):
     """The first n MNIST training images as (X float64 in [0, 1], shape (n, 784); y; source).
 
-    Falls back to seeded random data of the same shape when the data directory has no MNIST.
+    Read through ``compare.data`` (the course split's training part, never downloading);
+    falls back to seeded random data of the same shape when the data directory has no MNIST.
     """
+    root = os.path.abspath(resolve_data_dir(data_dir))
     try:
-        from torchvision.datasets import MNIST
-
-        ds = MNIST(data_dir, train=True, download=False)
-        X = ds.data[:n].reshape(-1, D_IN).numpy().astype(np.float64) / 255.0
-        y = ds.targets[:n].numpy().astype(np.intp)
-        if len(y) == n:
-            return X, y, f"MNIST from {os.path.abspath(data_dir)} (first {n} training images)"
-        why = f"it holds only {len(y)} training images"
-    except (RuntimeError, OSError, ImportError) as err:
-        why = str(err).splitlines()[0] if str(err) else type(err).__name__
+        train = load_image_dataset("mnist", root, dtype=np.float64, download=False).train
+        if len(train) >= n:
+            return train.X[:n], train.y[:n].astype(np.intp), f"MNIST from {root} (first {n} training images)"
+        why = f"its training set holds only {len(train)} images"
+    except (DataMissingError, ValueError) as err:
+        why = str(err).splitlines()[0]
     rng = np.random.default_rng(SEED)
     X = rng.random((n, D_IN))
     y = rng.integers(0, N_CLASSES, n).astype(np.intp)
-    return X, y, f"RANDOM data of MNIST's shape ({n}, {D_IN}): no MNIST in {data_dir!r} ({why})"
+    return X, y, f"RANDOM data of MNIST's shape ({n}, {D_IN}): no MNIST in {root!r} ({why})"
 
 
 # --------------------------------------------------------------------------- GEMM ceilings
@@ -472,8 +468,7 @@ def run(cfg: Config, log=print) -> dict:
     busy = _ForeignLoad()
     threads, how = set_threads(cfg.threads)
     use_cuda = torch.cuda.is_available() if cfg.cuda is None else cfg.cuda
-    data_dir = resolve_data_dir(cfg.data_dir)
-    X, y, source = load_train(data_dir, cfg.n_train)
+    X, y, source = load_train(cfg.data_dir, cfg.n_train)
     n_loop_note = (f"loop: timed on ~{cfg.loop_examples} examples (whole minibatches) and scaled to "
                    f"{cfg.n_scaled}")
     scale_note = (f"epochs of {cfg.n_train} examples, scaled to {cfg.n_scaled}"
