@@ -300,9 +300,8 @@ class TorchRunner:
         from reference.model import TorchMLP
 
         self.torch, self.device = torch, device
-        tdtype = {"float32": torch.float32, "float64": torch.float64}[np.dtype(dtype).name]
         init = MLP(sizes, activation="relu", seed=SEED, dtype=dtype).params
-        self.model = TorchMLP(sizes, activation="relu", dtype=tdtype).to(device).load_params(init)
+        self.model = TorchMLP(sizes, activation="relu", dtype=dtype).to(device).load_params(init)
         self.opt = torch.optim.SGD(self.model.parameters(), lr=LR)
         self.X = torch.from_numpy(X).to(device)
         self.y = torch.from_numpy(y.astype(np.int64)).to(device)

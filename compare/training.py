@@ -26,11 +26,10 @@ from manual import MLP
 from manual import functions as F
 from manual.checks import check_activation, check_lambdas, check_X, check_y
 from manual.optim import OPTIMIZERS, make_optimizer
-from reference import TorchMLP
+from reference import TorchMLP, to_tensors, torch_dtype
 
 TWINS = ("manual", "torch")
 LR_SCHEDULES = ("constant", "cosine")
-TORCH_DTYPES = {np.dtype(np.float32): torch.float32, np.dtype(np.float64): torch.float64}
 EVAL_CHUNK = 10_000  # rows per forward pass when evaluating a whole set
 
 
@@ -74,7 +73,7 @@ class TrainConfig:
             isinstance(self.early_stopping, bool) or not isinstance(self.early_stopping, int) or self.early_stopping <= 0
         ):
             raise ValueError(f"early-stopping patience must be a positive int, got {self.early_stopping!r}")
-        if np.dtype(self.dtype) not in TORCH_DTYPES:
+        if np.dtype(self.dtype) not in (np.float32, np.float64):
             raise TypeError(f"dtype must be float32 or float64, got {self.dtype!r}")
         self.dtype = np.dtype(self.dtype).name
         self.lambdas = check_lambdas(self.lambdas, len(self.hidden) + 1)
@@ -110,7 +109,7 @@ class Twins:
         self.config = config
         sizes = (n_features, *config.hidden, n_classes)
         self.manual = MLP(sizes, activation=config.activation, seed=config.seed, dtype=config.dtype)
-        self.torch = TorchMLP(sizes, activation=config.activation, dtype=TORCH_DTYPES[np.dtype(config.dtype)])
+        self.torch = TorchMLP(sizes, activation=config.activation, dtype=config.dtype)
         self.torch.load_params(self.manual.params)  # the torch twin starts where the manual one does
         self.torch.to(config.device)
         self.device = torch.device(config.device)
@@ -165,7 +164,7 @@ class ShuffledBatches:
             self.X_torch = torch.from_numpy(self.X_buffer)
             self.y_torch = torch.from_numpy(self.y_buffer)
         else:
-            self.X_torch = torch.empty(X.shape, dtype=TORCH_DTYPES[X.dtype], device=self.device)
+            self.X_torch = torch.empty(X.shape, dtype=torch_dtype(X.dtype), device=self.device)
             self.y_torch = torch.empty(y.shape, dtype=torch.int64, device=self.device)
 
     def __len__(self) -> int:
@@ -216,12 +215,9 @@ def evaluate_torch(model: TorchMLP, X, y, chunk=EVAL_CHUNK):
 
 def torch_predictor(model: TorchMLP):
     """``predict(points) -> labels`` (NumPy in, NumPy out) for the torch twin, like ``MLP.predict``."""
-    numpy_dtype = {torch_dtype: numpy_dtype for numpy_dtype, torch_dtype in TORCH_DTYPES.items()}[model.dtype]
-
     @torch.no_grad()
     def predict(points):
-        X = torch.from_numpy(np.ascontiguousarray(points, dtype=numpy_dtype)).to(model.device)
-        return model(X).argmax(dim=1).cpu().numpy()
+        return model(to_tensors(model, points)).argmax(dim=1).cpu().numpy()
 
     return predict
 
