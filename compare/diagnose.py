@@ -67,6 +67,19 @@ class Finding:
         return {"key": self.key, "message": self.message, "where": list(self.where)}
 
 
+# ----------------------------------------------------------------------------- the reference
+def reference_model(case: C.Case, activation=None, params=None) -> TorchMLP:
+    """reference.TorchMLP in float64 holding the case's parameters (or ``params``)."""
+    model = TorchMLP(case.sizes, activation or case.activation, dtype=torch.float64)
+    return model.load_params(case.params if params is None else params)
+
+
+def reference_loss_and_grads(case: C.Case, with_penalty: bool = True):
+    """Autograd on the reference, the case's own parameters; the NLL alone if not ``with_penalty``."""
+    lambdas = case.lambdas if with_penalty else None
+    return autograd_loss_and_grads(reference_model(case), np.array(case.X), np.array(case.y), lambdas)
+
+
 # ----------------------------------------------------------------------------- autograd of altered nets
 class _WithDerivative(torch.autograd.Function):
     """``fn(x)`` forward, but ``grad · dfn(x)`` backward: an activation with a chosen derivative."""
@@ -109,8 +122,7 @@ def altered_loss_and_grads(case: C.Case, *, activation=None, derivative=None, la
     ``output_grad(logits, y)``: backprop starts from this ∂L/∂o^a (the loss is then unknown, NaN);
     ``untransposed``: backprop into a hidden layer goes through W_l, not W_lᵀ (square W_l only).
     """
-    model = TorchMLP(case.sizes, activation or case.activation, dtype=torch.float64)
-    model.load_params(case.params if params is None else params)
+    model = reference_model(case, activation, params)
     X = torch.from_numpy(np.array(case.X, dtype=np.float64))
     y = torch.from_numpy(np.array(case.y if labels is None else labels, dtype=np.int64))
     act = model.activation
@@ -316,8 +328,7 @@ class Evidence:
     @cached_property
     def data(self):
         """(NLL, grads of the NLL) without the penalty."""
-        model = TorchMLP(self.case.sizes, self.case.activation, dtype=torch.float64).load_params(self.case.params)
-        return autograd_loss_and_grads(model, np.array(self.case.X), np.array(self.case.y), None)
+        return reference_loss_and_grads(self.case, with_penalty=False)
 
     @cached_property
     def penalty_grads(self) -> dict:
@@ -326,7 +337,7 @@ class Evidence:
     @cached_property
     def tape(self) -> dict:
         """Pre-activations a_l and deltas δ_l = ∂NLL/∂a_l of every layer (a_L are the logits)."""
-        model = TorchMLP(self.case.sizes, self.case.activation, dtype=torch.float64).load_params(self.case.params)
+        model = reference_model(self.case)
         h = torch.from_numpy(np.array(self.case.X, dtype=np.float64))
         pre = []
         for index, layer in enumerate(model.layers):

@@ -40,10 +40,8 @@ from dataclasses import dataclass, field
 import numpy as np
 import torch
 
-from reference import TorchMLP, autograd_loss_and_grads
-
 from . import cases as C
-from .diagnose import CaseOutcome, Evidence, Finding, diagnose
+from .diagnose import CaseOutcome, Evidence, Finding, diagnose, reference_loss_and_grads
 from .diff import TOLERANCES, ArrayDiff, compare_arrays
 from .sandbox import InProcessRunner, StudentError, SubprocessRunner, load_factory
 
@@ -172,12 +170,6 @@ def _runner(target, timeout, budget):
     if spec is not None and os.name == "posix":
         return spec, SubprocessRunner(spec, timeout=timeout, budget=budget)
     return name, InProcessRunner(target, timeout=timeout, budget=budget)
-
-
-def reference_loss_and_grads(case: C.Case):
-    """Autograd on reference.TorchMLP, float64, the case's own parameters."""
-    model = TorchMLP(case.sizes, case.activation, dtype=torch.float64).load_params(case.params)
-    return autograd_loss_and_grads(model, np.array(case.X), np.array(case.y), case.lambdas)
 
 
 def compare_case(case: C.Case, loss: float, grads: dict, initial_params=None, previous=None) -> CaseReport:
