@@ -99,9 +99,9 @@ relu_grad = rect_grad
 
 
 def l2_squared(x):
-    """‖x‖₂² = Σ x_i²."""
+    """‖x‖₂² = Σ x_i² = x·x (one BLAS dot, no temporary x*x: it runs on W1 every step)."""
     x = np.asarray(x)
-    return np.sum(x * x)
+    return np.vdot(x, x)
 
 
 def l2_squared_grad(x):
