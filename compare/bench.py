@@ -8,8 +8,9 @@ One *epoch* is forward + backward + SGD update (``p -= lr·g``) over every minib
 - ``loop``   the homework's per-example version (``MLP.loss_and_grads(mode="loop")``), the
   teaching version; it is slow, so it is timed on a subset of whole minibatches and scaled
   to the full epoch (said in the output);
-- ``matrix`` the manual minibatch version (``MLP.loss_and_grads(mode="matrix")``), updated
-  in place;
+- ``matrix`` the manual minibatch version: ``MLP.sgd_step``, the gradient of
+  ``MLP.loss_and_grads(mode="matrix")`` with η folded into bprop, then one in-place
+  subtraction per parameter (torch's SGD does the same: ``p.add_(g, alpha=-lr)``);
 - ``torch``  the ``reference.TorchMLP`` twin, autograd + ``torch.optim.SGD`` on the CPU;
 - ``torch-cuda`` the same on the GPU, when one is available.
 
@@ -28,7 +29,10 @@ a row's GFLOP/s over its library's ceiling. Every figure is the median of severa
 epochs (or GEMM rounds) after a warm-up; the implementations are timed in turn, epoch by
 epoch, so that a noisy neighbour hits them alike, with a short pause before each (after a
 GEMM, OpenBLAS's idle threads spin for a while and would slow down the next torch timing).
-The output says how busy other processes kept the CPUs meanwhile.
+The output says how busy other processes kept the CPUs meanwhile, and which rows had epochs
+more than 30% apart (on a shared host, bursts of a few seconds slow an epoch 1.5-2×; the
+median of 7 stays put while fewer than half of them are hit). Each JSON row also carries
+its timed epochs (``epoch_seconds``) and the ceiling's samples (``gemm_ceiling_samples``).
 
 Threads: NumPy's BLAS and torch run with the same number of threads (``--threads``,
 default NumPy's current BLAS thread count), set through threadpoolctl when installed,
@@ -66,6 +70,10 @@ ROW_KEYS = (
     "hidden", "batch_size", "dtype", "impl", "seconds_per_epoch", "gflops",
     "ratio_to_torch", "gemm_ceiling_gflops", "efficiency",
 )
+# Also in every row, for whoever wants their own statistics: each timed epoch (scaled like
+# seconds_per_epoch) and the ceiling's samples, in GFLOP/s.
+EXTRA_ROW_KEYS = ("epoch_seconds", "gemm_ceiling_samples")
+NOISY_SPREAD = 1.3  # slowest / fastest timed epoch above this: say the machine was noisy
 # Targets of the issue (checked and printed, never asserted by the tests).
 TARGET_RATIO = 1.0          # manual matrix ≤ 1.0× torch CPU time ...
 TARGET_GAP_SLACK = 0.05     # ... or ≤ (torch/NumPy GEMM ceiling gap) + 5% where NumPy's BLAS is slower
@@ -242,8 +250,12 @@ class GemmCeiling:
             self.samples.append(self._round(self.reps) / self.reps)
 
     @property
+    def gflops_samples(self) -> list:
+        return [self.flops / seconds / 1e9 for seconds in self.samples]
+
+    @property
     def gflops(self) -> float:
-        return self.flops / statistics.median(self.samples) / 1e9
+        return statistics.median(self.gflops_samples)
 
 
 def gemm_ceiling(library, sizes, batch, dtype, rounds=5, round_s=0.05, device="cpu") -> float:
@@ -257,9 +269,9 @@ def gemm_ceiling(library, sizes, batch, dtype, rounds=5, round_s=0.05, device="c
 class ManualRunner:
     """The NumPy net; one epoch = shuffle into a buffer, then a gradient and p -= lr·g per minibatch.
 
-    ``matrix`` takes the training fast path, ``MLP.loss_and_grads_into``: the data set is
-    checked once here (``check_X``/``check_y``), and one set of gradient arrays serves every
-    minibatch. ``loop`` is the homework's ``loss_and_grads(mode="loop")``, as written.
+    ``matrix`` takes the training fast path, ``MLP.sgd_step``: the data set is checked once
+    here (``check_X``/``check_y``), one set of step arrays serves every minibatch, and η is
+    folded into bprop. ``loop`` is the homework's ``loss_and_grads(mode="loop")``, as written.
     """
 
     def __init__(self, sizes, dtype, X, y, batch, mode, n_examples=None):
@@ -270,7 +282,6 @@ class ManualRunner:
         self.n = len(y) if n_examples is None else n_examples
         self.X_buf = np.empty((self.n, X.shape[1]), dtype=self.X.dtype)
         self.y_buf = np.empty(self.n, dtype=self.y.dtype)
-        self.grads = None  # reused from minibatch to minibatch (matrix mode)
 
     def epoch(self, order):
         order = order[: self.n]
@@ -278,17 +289,15 @@ class ManualRunner:
         # with the default mode="raise", np.take first gathers into a temporary, then copies.
         np.take(self.X, order, axis=0, out=self.X_buf, mode="clip")
         np.take(self.y, order, out=self.y_buf, mode="clip")
-        net, params, batch, grads = self.net, self.net.params, self.batch, self.grads
+        net, params, batch = self.net, self.net.params, self.batch
         for start in range(0, self.n, batch):
             X, y = self.X_buf[start:start + batch], self.y_buf[start:start + batch]  # views
             if self.mode == "loop":
                 _, grads = net.loss_and_grads(X, y, mode="loop")
+                for name, g in grads.items():  # θ ← θ - η g
+                    params[name] -= LR * g
             else:
-                _, grads = net.loss_and_grads_into(grads, X, y)
-            for name, g in grads.items():  # p -= lr·g, without a temporary
-                g *= LR
-                params[name] -= g
-        self.grads = grads if self.mode == "matrix" else None
+                net.sgd_step(X, y, LR)  # the same, η folded into bprop (one pass per parameter)
 
 
 class TorchRunner:
@@ -330,7 +339,7 @@ class Config:
     dtypes: tuple = DTYPES
     n_train: int = N_TRAIN         # examples in the data set timed
     n_scaled: int = N_TRAIN        # figures are per epoch of this many examples
-    repeats: int = 5               # timed epochs per figure (median)
+    repeats: int = 7               # timed epochs per figure (median: robust to < half disturbed)
     warmup: int = 1
     loop_examples: int = 1000      # the loop version runs on this many examples (whole batches)
     gemm_rounds: int = 2           # GEMM rounds per library after each timed epoch (median of all)
@@ -385,23 +394,36 @@ def bench_point(hidden, batch, dtype, X, y, cfg: Config, use_cuda: bool, log=pri
             for ceiling in ceilings.values():
                 time.sleep(cfg.settle_s)
                 ceiling.sample(cfg.gemm_rounds)
+    samples = {name: c.gflops_samples for name, c in ceilings.items()}
     ceilings = {name: c.gflops for name, c in ceilings.items()}
 
     flops = epoch_flops(sizes, cfg.n_scaled)
-    seconds = {name: statistics.median(ts) * runners[name][1] for name, ts in times.items()}
+    epochs = {name: [t * runners[name][1] for t in ts] for name, ts in times.items()}
+    seconds = {name: statistics.median(ts) for name, ts in epochs.items()}
     rows = []
     for impl in ("loop", "matrix", "torch", "torch-cuda"):
         if impl not in seconds:
             continue
-        ceiling = ceilings["numpy" if impl in ("loop", "matrix") else impl]
+        library = "numpy" if impl in ("loop", "matrix") else impl
         gflops = flops / seconds[impl] / 1e9
         rows.append({
             "hidden": hidden, "batch_size": batch, "dtype": np.dtype(dtype).name, "impl": impl,
             "seconds_per_epoch": seconds[impl], "gflops": gflops,
             "ratio_to_torch": seconds[impl] / seconds["torch"],
-            "gemm_ceiling_gflops": ceiling, "efficiency": gflops / ceiling,
+            "gemm_ceiling_gflops": ceilings[library], "efficiency": gflops / ceilings[library],
+            "epoch_seconds": epochs[impl], "gemm_ceiling_samples": samples[library],
         })
     return rows, ceilings
+
+
+def noisy_rows(rows) -> list:
+    """'(hidden, batch) dtype impl ×spread' for every row whose epochs spread over NOISY_SPREAD."""
+    noisy = []
+    for r in rows:
+        spread = max(r["epoch_seconds"]) / min(r["epoch_seconds"])
+        if spread > NOISY_SPREAD:
+            noisy.append(f"({r['hidden']}, {r['batch_size']}) {r['dtype']} {r['impl']} ×{spread:.2f}")
+    return noisy
 
 
 def check_targets(rows):
@@ -500,6 +522,12 @@ def run(cfg: Config, log=print) -> dict:
     log("")
     for line in format_targets(targets):
         log(line)
+    noisy = noisy_rows(rows)
+    meta["noisy_rows"] = noisy
+    if noisy:
+        log(f"epoch times varied by more than {NOISY_SPREAD - 1:.0%} (slowest / fastest) at: "
+            + ", ".join(noisy) + " — the machine was noisy; a median holds while fewer than "
+            "half of the epochs are disturbed, else rerun (--grid, --dtype for one point)")
     foreign = busy.foreign_cpus()
     if foreign is not None:
         meta["other_processes_cpus"] = foreign

@@ -127,7 +127,10 @@ class Twins:
 
         ``loss_and_grads_into`` is ``loss_and_grads(mode="matrix")`` bit for bit, but writes into
         the previous step's gradient arrays and skips re-checking every value of every batch.
+        Plain SGD takes ``MLP.sgd_step``: the same step with η folded into bprop.
         """
+        if self.config.optimizer == "sgd":
+            return self.manual.sgd_step(X, y, self.manual_optimizer.lr, self.config.lambdas)
         loss, self._grads = self.manual.loss_and_grads_into(self._grads, X, y, self.config.lambdas)
         self.manual_optimizer.step(self.manual.params, self._grads)
         return loss

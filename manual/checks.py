@@ -47,6 +47,16 @@ def check_mode(mode) -> str:
     return mode
 
 
+def check_positive(name, value) -> float:
+    """A finite number > 0 (a learning rate, eps, ...), as a float; the error names ``name``."""
+    if isinstance(value, bool) or not isinstance(value, numbers.Real):
+        raise TypeError(f"{name} must be a number, got {value!r}")
+    value = float(value)
+    if not np.isfinite(value) or value <= 0:
+        raise ValueError(f"{name} must be a finite number > 0, got {value!r}")
+    return value
+
+
 def check_lambdas(lambdas, n_layers: int) -> tuple[float, ...]:
     """The homework's flat list (λ11, λ12, λ21, λ22, ...): L1 then L2 weight per layer.
 

@@ -22,16 +22,9 @@ import numbers
 
 import numpy as np
 
+from .checks import check_positive
+
 OPTIMIZERS = ("sgd", "momentum", "nesterov", "adam")
-
-
-def _check_positive(name, value) -> float:
-    if isinstance(value, bool) or not isinstance(value, numbers.Real):
-        raise TypeError(f"{name} must be a number, got {value!r}")
-    value = float(value)
-    if not np.isfinite(value) or value <= 0:
-        raise ValueError(f"{name} must be a finite number > 0, got {value!r}")
-    return value
 
 
 def _check_fraction(name, value) -> float:
@@ -47,7 +40,7 @@ class _Optimizer:
     """Shared bookkeeping: the learning rate and the check that grads match params."""
 
     def __init__(self, lr):
-        self.lr = _check_positive("lr", lr)
+        self.lr = check_positive("lr", lr)
         self.steps = 0  # t, the number of updates done
 
     def step(self, params: dict, grads: dict) -> None:
@@ -76,11 +69,12 @@ class SGD(_Optimizer):
         if self.nesterov and self.momentum == 0:
             raise ValueError("nesterov=True needs a momentum > 0")
         self.velocity = {}  # b, one buffer per parameter, created at the first step
+        self._buffers = {}
 
     def _update(self, name, p, g):
         lr, mu = self.lr, self.momentum
         if mu == 0:
-            p -= lr * g  # θ ← θ - η g  (homework 2.6)
+            p -= np.multiply(g, lr, out=self._scratch(name, p))  # θ ← θ - η g  (homework 2.6)
             return
         b = self.velocity.get(name)
         if b is None:
@@ -89,9 +83,19 @@ class SGD(_Optimizer):
             b *= mu
             b += g  # b_t = μ b_{t-1} + g_t  (dampening 0)
         if self.nesterov:
-            p -= lr * (g + mu * b)  # θ ← θ - η (g_t + μ b_t)
+            step = np.multiply(b, mu, out=self._scratch(name, p))
+            step += g
+            step *= lr
+            p -= step  # θ ← θ - η (g_t + μ b_t)
         else:
-            p -= lr * b  # θ ← θ - η b_t
+            p -= np.multiply(b, lr, out=self._scratch(name, p))  # θ ← θ - η b_t
+
+    def _scratch(self, name, p):
+        """A work array shaped like p, kept from step to step (no temporaries over W1 per step)."""
+        buf = self._buffers.get(name)
+        if buf is None or buf.shape != p.shape or buf.dtype != p.dtype:
+            buf = self._buffers[name] = np.empty_like(p)
+        return buf
 
 
 class Adam(_Optimizer):
@@ -102,7 +106,7 @@ class Adam(_Optimizer):
         beta1, beta2 = betas
         self.beta1 = _check_fraction("beta1", beta1)
         self.beta2 = _check_fraction("beta2", beta2)
-        self.eps = _check_positive("eps", eps)
+        self.eps = check_positive("eps", eps)
         self.m = {}  # first moment, per parameter
         self.v = {}  # second moment, per parameter
 

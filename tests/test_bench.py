@@ -49,7 +49,9 @@ def test_tiny_run_writes_the_row_schema(tmp_path):
     assert {row["impl"] for row in rows} == {"loop", "matrix", "torch"}
     assert {row["dtype"] for row in rows} == {"float32", "float64"}
     for row in rows:
-        assert set(row) == set(bench.ROW_KEYS)
+        assert set(row) == set(bench.ROW_KEYS) | set(bench.EXTRA_ROW_KEYS)
+        assert row["seconds_per_epoch"] == pytest.approx(float(np.median(row["epoch_seconds"])))
+        assert row["gemm_ceiling_gflops"] == pytest.approx(float(np.median(row["gemm_ceiling_samples"])))
         assert (row["hidden"], row["batch_size"]) == (10, 100)
         assert row["seconds_per_epoch"] > 0 and row["gflops"] > 0 and row["gemm_ceiling_gflops"] > 0
         assert row["efficiency"] == pytest.approx(row["gflops"] / row["gemm_ceiling_gflops"])
@@ -138,3 +140,67 @@ def test_bench_epoch_is_plain_sgd():
     runner.epoch(order)
     for name in net.params:
         np.testing.assert_allclose(runner.net.params[name], net.params[name], rtol=1e-13, atol=1e-15)
+
+
+@pytest.mark.parametrize("dtype, rtol", [(np.float64, 1e-13), (np.float32, 1e-6)])
+@pytest.mark.parametrize("activation", ["relu", "tanh"])
+@pytest.mark.parametrize("sizes", [(5, 7, 3), (6, 4, 5, 3)])
+def test_sgd_step_is_loss_and_grads_then_update(sizes, activation, dtype, rtol):
+    """sgd_step == loss_and_grads + θ -= η g, up to where η is multiplied in.
+
+    η·(g/K) instead of (η/K)·g and the penalty's η·λ·W instead of λ·W then ×η: a few ulp of
+    each step η g, far below the ulp of θ itself, hence rtol 1e-13 in float64 and 1e-6 in
+    float32 (≈ 8 ulp of θ).
+    """
+    net, X, y, lambdas = _case(sizes, activation, 16, dtype, seed=7)
+    ref = MLP(sizes, activation=activation, seed=0, dtype=dtype)
+    ref.params = {name: value.copy() for name, value in net.params.items()}
+    lr = 0.05
+    for start, lam in ((0, lambdas), (8, None), (3, lambdas)):
+        Xb, yb = X[start:start + 8], y[start:start + 8]
+        expected_loss, grads = ref.loss_and_grads(Xb, yb, lam)
+        for name, g in grads.items():
+            ref.params[name] -= lr * g
+        loss = net.sgd_step(Xb, yb, lr, lam)
+        assert loss == pytest.approx(expected_loss, rel=rtol)  # the loss before the step
+        for name in ref.params:
+            assert net.params[name].dtype == np.dtype(dtype)
+            np.testing.assert_allclose(net.params[name], ref.params[name], rtol=rtol, atol=rtol * 1e-3)
+
+
+def test_sgd_step_keeps_params_apart_from_its_buffers():
+    net, X, y, _ = _case((5, 7, 3), "relu", 8, np.float64, seed=1)
+    net.sgd_step(X, y, 0.1)
+    before = {name: value.copy() for name, value in net.params.items()}
+    net.params = {name: value.copy() for name, value in net.params.items()}  # user swaps arrays
+    net.sgd_step(X, y, 0.1)
+    for name, value in net.params.items():
+        assert not np.shares_memory(value, net._sgd_buffers[name])
+        assert not np.array_equal(value, before[name])
+
+
+@pytest.mark.parametrize("lr, error, match", [
+    (0.0, ValueError, "lr must be a finite number > 0, got 0.0"),
+    (-0.1, ValueError, "got -0.1"),
+    (float("nan"), ValueError, "got nan"),
+    (float("inf"), ValueError, "got inf"),
+    (True, TypeError, "lr must be a number, got True"),
+    ("0.1", TypeError, "got '0.1'"),
+])
+def test_sgd_step_rejects_bad_learning_rates(lr, error, match):
+    net, X, y, _ = _case((5, 7, 3), "relu", 8, np.float64, seed=1)
+    before = {name: value.copy() for name, value in net.params.items()}
+    with pytest.raises(error, match=match):
+        net.sgd_step(X, y, lr)
+    for name, value in net.params.items():  # nothing was updated
+        np.testing.assert_array_equal(value, before[name])
+
+
+def test_sgd_step_refuses_unchecked_input():
+    net, X, y, _ = _case((5, 7, 3), "relu", 8, np.float64, seed=1)
+    with pytest.raises(TypeError, match="sgd_step takes a checked X: a float64 array"):
+        net.sgd_step(X.astype(np.float32), y, 0.1)
+    with pytest.raises(TypeError, match="integer labels"):
+        net.sgd_step(X, y.astype(float), 0.1)
+    with pytest.raises(ValueError, match="expected 4 lambdas"):
+        net.sgd_step(X, y, 0.1, lambdas=[0.1])
