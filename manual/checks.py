@@ -49,6 +49,8 @@ def check_mode(mode) -> str:
 
 def check_positive(name, value) -> float:
     """A finite number > 0 (a learning rate, eps, ...), as a float; the error names ``name``."""
+    if type(value) is float and 0.0 < value < float("inf"):  # the common case, checked fast (every step)
+        return value
     if isinstance(value, bool) or not isinstance(value, numbers.Real):
         raise TypeError(f"{name} must be a number, got {value!r}")
     value = float(value)
