@@ -44,6 +44,7 @@ class MLP:
             raise TypeError(f"dtype must be float32 or float64, got {self.dtype}")
         self.n_layers = len(self.sizes) - 1
         self.params = init_params(self.sizes, seed=seed, dtype=self.dtype)
+        self._sgd_buffers = None  # sgd_step's η ∂L/∂θ arrays, reused from step to step
 
     # ----------------------------------------------------------------- description
     @property
@@ -191,7 +192,7 @@ class MLP:
         self._check_trusted_batch(X, y, "sgd_step")
         lr = check_positive("lr", lr)
         lambdas = check_lambdas(lambdas, self.n_layers)
-        buffers = getattr(self, "_sgd_buffers", None)
+        buffers = self._sgd_buffers
         if buffers is not None and not self._grad_buffers_match(buffers):
             buffers = None  # params were replaced by arrays of another shape or dtype
         loss, steps, _ = self._loss_and_grads_matrix(X, y, want_input_grad=False, out=buffers, scale=lr)
