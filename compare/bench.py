@@ -525,9 +525,11 @@ def run(cfg: Config, log=print) -> dict:
     noisy = noisy_rows(rows)
     meta["noisy_rows"] = noisy
     if noisy:
-        log(f"epoch times varied by more than {NOISY_SPREAD - 1:.0%} (slowest / fastest) at: "
-            + ", ".join(noisy) + " — the machine was noisy; a median holds while fewer than "
-            "half of the epochs are disturbed, else rerun (--grid, --dtype for one point)")
+        worst = max(noisy, key=lambda row: float(row.rsplit("×", 1)[1]))
+        log(f"epoch times varied by more than {NOISY_SPREAD - 1:.0%} (slowest / fastest) in {len(noisy)} of "
+            f"{len(rows)} rows (worst: {worst}; all in the JSON's meta.noisy_rows): the machine was noisy. "
+            "A median holds while fewer than half of the epochs are disturbed; else rerun "
+            "(--grid and --dtype time one point)")
     foreign = busy.foreign_cpus()
     if foreign is not None:
         meta["other_processes_cpus"] = foreign

@@ -204,3 +204,12 @@ def test_sgd_step_refuses_unchecked_input():
         net.sgd_step(X, y.astype(float), 0.1)
     with pytest.raises(ValueError, match="expected 4 lambdas"):
         net.sgd_step(X, y, 0.1, lambdas=[0.1])
+
+
+def test_noisy_rows_names_rows_whose_epochs_spread_beyond_the_threshold():
+    def row(impl, epochs):
+        return {"hidden": 512, "batch_size": 64, "dtype": "float64", "impl": impl, "epoch_seconds": epochs}
+
+    rows = [row("matrix", [1.2, 2.5, 1.25]), row("torch", [1.4, 1.5, 1.45]),
+            row("loop", [1.0, bench.NOISY_SPREAD])]  # exactly at the threshold: not noisy
+    assert bench.noisy_rows(rows) == ["(512, 64) float64 matrix ×2.08"]
