@@ -32,7 +32,9 @@ GEMM, OpenBLAS's idle threads spin for a while and would slow down the next torc
 The output says how busy other processes kept the CPUs meanwhile, and which rows had epochs
 more than 30% apart (on a shared host, bursts of a few seconds slow an epoch 1.5-2×; the
 median of 7 stays put while fewer than half of them are hit). Each JSON row also carries
-its timed epochs (``epoch_seconds``) and the ceiling's samples (``gemm_ceiling_samples``).
+The JSON's ``"rows"`` hold exactly ``ROW_KEYS``; its ``"samples"`` list, one entry per row, holds
+the timed epochs behind each median (``epoch_seconds``) and the ceiling's rounds
+(``gemm_ceiling_samples``), for whoever wants other statistics.
 
 Threads: NumPy's BLAS and torch run with the same number of threads (``--threads``,
 default NumPy's current BLAS thread count), set through threadpoolctl when installed,
@@ -70,9 +72,9 @@ ROW_KEYS = (
     "hidden", "batch_size", "dtype", "impl", "seconds_per_epoch", "gflops",
     "ratio_to_torch", "gemm_ceiling_gflops", "efficiency",
 )
-# Also in every row, for whoever wants their own statistics: each timed epoch (scaled like
-# seconds_per_epoch) and the ceiling's samples, in GFLOP/s.
-EXTRA_ROW_KEYS = ("epoch_seconds", "gemm_ceiling_samples")
+# The JSON's "samples": per row, each timed epoch (scaled like seconds_per_epoch) and the
+# ceiling's rounds in GFLOP/s, for whoever wants other statistics than the median.
+SAMPLE_KEYS = ("hidden", "batch_size", "dtype", "impl", "epoch_seconds", "gemm_ceiling_samples")
 NOISY_SPREAD = 1.3  # slowest / fastest timed epoch above this: say the machine was noisy
 # Targets of the issue (checked and printed, never asserted by the tests).
 TARGET_RATIO = 1.0          # manual matrix ≤ 1.0× torch CPU time ...
@@ -359,7 +361,7 @@ QUICK = dict(n_train=10_000, repeats=3, warmup=1, loop_examples=200, gemm_rounds
 
 
 def bench_point(hidden, batch, dtype, X, y, cfg: Config, use_cuda: bool, log=print):
-    """Rows (dicts with ROW_KEYS) for one grid point, and the two CPU ceilings."""
+    """Rows (dicts with ROW_KEYS) for one grid point, and their samples (dicts with SAMPLE_KEYS)."""
     sizes = (D_IN, hidden, N_CLASSES)
     Xd = X.astype(dtype)  # once, outside the timings
     scale = cfg.n_scaled / cfg.n_train
@@ -400,26 +402,26 @@ def bench_point(hidden, batch, dtype, X, y, cfg: Config, use_cuda: bool, log=pri
     flops = epoch_flops(sizes, cfg.n_scaled)
     epochs = {name: [t * runners[name][1] for t in ts] for name, ts in times.items()}
     seconds = {name: statistics.median(ts) for name, ts in epochs.items()}
-    rows = []
+    rows, row_samples = [], []
     for impl in ("loop", "matrix", "torch", "torch-cuda"):
         if impl not in seconds:
             continue
         library = "numpy" if impl in ("loop", "matrix") else impl
         gflops = flops / seconds[impl] / 1e9
+        where = {"hidden": hidden, "batch_size": batch, "dtype": np.dtype(dtype).name, "impl": impl}
         rows.append({
-            "hidden": hidden, "batch_size": batch, "dtype": np.dtype(dtype).name, "impl": impl,
-            "seconds_per_epoch": seconds[impl], "gflops": gflops,
+            **where, "seconds_per_epoch": seconds[impl], "gflops": gflops,
             "ratio_to_torch": seconds[impl] / seconds["torch"],
             "gemm_ceiling_gflops": ceilings[library], "efficiency": gflops / ceilings[library],
-            "epoch_seconds": epochs[impl], "gemm_ceiling_samples": samples[library],
         })
-    return rows, ceilings
+        row_samples.append({**where, "epoch_seconds": epochs[impl], "gemm_ceiling_samples": samples[library]})
+    return rows, row_samples
 
 
-def noisy_rows(rows) -> list:
+def noisy_rows(samples) -> list:
     """'(hidden, batch) dtype impl ×spread' for every row whose epochs spread over NOISY_SPREAD."""
     noisy = []
-    for r in rows:
+    for r in samples:
         spread = max(r["epoch_seconds"]) / min(r["epoch_seconds"])
         if spread > NOISY_SPREAD:
             noisy.append(f"({r['hidden']}, {r['batch_size']}) {r['dtype']} {r['impl']} ×{spread:.2f}")
@@ -483,7 +485,7 @@ def blas_info() -> dict:
 
 
 def run(cfg: Config, log=print) -> dict:
-    """Run the whole grid; returns {"meta": {...}, "rows": [...], "targets": [...]}."""
+    """Run the whole grid; returns {"meta": {...}, "rows": [...], "targets": [...], "samples": [...]}."""
     import torch
 
     busy = _ForeignLoad()
@@ -510,19 +512,20 @@ def run(cfg: Config, log=print) -> dict:
         f"[{meta['torch_blas']}], cpu: {meta['cpu']}")
     log(f"timing: median of {cfg.repeats} {scale_note} after {cfg.warmup} warm-up; {n_loop_note}")
     log(f"FLOPs: {meta['flops_formula']}")
-    rows = []
+    rows, samples = [], []
     log(format_header())
     for hidden, batch in cfg.grid:
         for dtype in cfg.dtypes:
-            point_rows, _ = bench_point(hidden, batch, dtype, X, y, cfg, use_cuda, log)
+            point_rows, point_samples = bench_point(hidden, batch, dtype, X, y, cfg, use_cuda, log)
             for row in point_rows:
                 log(format_row(row))
             rows.extend(point_rows)
+            samples.extend(point_samples)
     targets = check_targets(rows)
     log("")
     for line in format_targets(targets):
         log(line)
-    noisy = noisy_rows(rows)
+    noisy = noisy_rows(samples)
     meta["noisy_rows"] = noisy
     if noisy:
         worst = max(noisy, key=lambda row: float(row.rsplit("×", 1)[1]))
@@ -535,7 +538,7 @@ def run(cfg: Config, log=print) -> dict:
         meta["other_processes_cpus"] = foreign
         log(f"other processes kept {foreign:.2f} of {os.cpu_count()} CPUs busy on average during the run"
             + (" — timings are disturbed; rerun on a quiet machine" if foreign > 0.1 else ""))
-    return {"meta": meta, "rows": rows, "targets": targets}
+    return {"meta": meta, "rows": rows, "targets": targets, "samples": samples}
 
 
 class _ForeignLoad:
@@ -590,7 +593,7 @@ def format_targets(targets) -> list:
             ratio += f" ≤ {TARGET_RATIO:.2f}"
         line = f"{where} {'ok ' if c['ratio_ok'] else 'MISS'} {ratio}"
         if "efficiency" in c:
-            line += (f"; {'ok' if c['efficiency_ok'] else 'MISS'} {c['efficiency']:.0%} of NumPy's GEMM "
+            line += (f"; {'ok' if c['efficiency_ok'] else 'MISS'} {c['efficiency']:.1%} of NumPy's GEMM "
                      f"ceiling (≥ {TARGET_EFFICIENCY:.0%})")
         lines.append(line)
     return lines

@@ -49,14 +49,20 @@ def test_tiny_run_writes_the_row_schema(tmp_path):
     assert {row["impl"] for row in rows} == {"loop", "matrix", "torch"}
     assert {row["dtype"] for row in rows} == {"float32", "float64"}
     for row in rows:
-        assert set(row) == set(bench.ROW_KEYS) | set(bench.EXTRA_ROW_KEYS)
-        assert row["seconds_per_epoch"] == pytest.approx(float(np.median(row["epoch_seconds"])))
-        assert row["gemm_ceiling_gflops"] == pytest.approx(float(np.median(row["gemm_ceiling_samples"])))
+        assert set(row) == set(bench.ROW_KEYS)  # exactly: other tools read these rows
         assert (row["hidden"], row["batch_size"]) == (10, 100)
         assert row["seconds_per_epoch"] > 0 and row["gflops"] > 0 and row["gemm_ceiling_gflops"] > 0
         assert row["efficiency"] == pytest.approx(row["gflops"] / row["gemm_ceiling_gflops"])
         if row["impl"] == "torch":
             assert row["ratio_to_torch"] == 1.0
+    assert len(result["samples"]) == len(rows)
+    for row, sample in zip(rows, result["samples"]):
+        assert set(sample) == set(bench.SAMPLE_KEYS)
+        assert [sample[k] for k in ("hidden", "batch_size", "dtype", "impl")] == [
+            row[k] for k in ("hidden", "batch_size", "dtype", "impl")]
+        assert len(sample["epoch_seconds"]) == 1  # --repeats 1
+        assert row["seconds_per_epoch"] == pytest.approx(float(np.median(sample["epoch_seconds"])))
+        assert row["gemm_ceiling_gflops"] == pytest.approx(float(np.median(sample["gemm_ceiling_samples"])))
     meta = result["meta"]
     assert meta["data"].startswith("RANDOM")
     assert meta["threads"] >= 1 and "torch.set_num_threads" in meta["threads_how"]
