@@ -354,14 +354,18 @@ class Config:
     data_dir: str | None = None
     cuda: bool | None = None       # None: when available
     quick: bool = False
+    progress: bool = False         # a tqdm bar over the timed rounds, on stderr
     command: str = "python -m compare.bench"
 
 
 QUICK = dict(n_train=10_000, repeats=3, warmup=1, loop_examples=200, gemm_rounds=2, gemm_round_s=0.02)
 
 
-def bench_point(hidden, batch, dtype, X, y, cfg: Config, use_cuda: bool, log=print):
-    """Rows (dicts with ROW_KEYS) for one grid point, and their samples (dicts with SAMPLE_KEYS)."""
+def bench_point(hidden, batch, dtype, X, y, cfg: Config, use_cuda: bool, log=print, advance=None):
+    """Rows (dicts with ROW_KEYS) for one grid point, and their samples (dicts with SAMPLE_KEYS).
+
+    ``advance()``, when given, is called after each round (a progress bar's ``update``).
+    """
     sizes = (D_IN, hidden, N_CLASSES)
     Xd = X.astype(dtype)  # once, outside the timings
     scale = cfg.n_scaled / cfg.n_train
@@ -396,6 +400,8 @@ def bench_point(hidden, batch, dtype, X, y, cfg: Config, use_cuda: bool, log=pri
             for ceiling in ceilings.values():
                 time.sleep(cfg.settle_s)
                 ceiling.sample(cfg.gemm_rounds)
+        if advance:
+            advance()
     samples = {name: c.gflops_samples for name, c in ceilings.items()}
     ceilings = {name: c.gflops for name, c in ceilings.items()}
 
@@ -514,13 +520,24 @@ def run(cfg: Config, log=print) -> dict:
     log(f"FLOPs: {meta['flops_formula']}")
     rows, samples = [], []
     log(format_header())
+    bar = None
+    if cfg.progress:
+        from tqdm import tqdm
+
+        bar = tqdm(total=len(cfg.grid) * len(cfg.dtypes) * (cfg.warmup + cfg.repeats), unit="round",
+                   desc="bench", leave=False, file=sys.stderr, dynamic_ncols=True)
     for hidden, batch in cfg.grid:
         for dtype in cfg.dtypes:
-            point_rows, point_samples = bench_point(hidden, batch, dtype, X, y, cfg, use_cuda, log)
+            if bar is not None:
+                bar.set_postfix_str(f"d_h={hidden} K={batch} {dtype}")
+            point_rows, point_samples = bench_point(hidden, batch, dtype, X, y, cfg, use_cuda, log,
+                                                    advance=bar.update if bar is not None else None)
             for row in point_rows:
-                log(format_row(row))
+                (bar.write if bar is not None else log)(format_row(row))
             rows.extend(point_rows)
             samples.extend(point_samples)
+    if bar is not None:
+        bar.close()
     targets = check_targets(rows)
     log("")
     for line in format_targets(targets):
@@ -616,6 +633,9 @@ def main(argv=None) -> int:
     parser.add_argument("--quick", action="store_true",
                         help="short run: epochs of 10,000 examples scaled to 50,000, 3 repeats")
     parser.add_argument("--json", metavar="PATH", help="also write the rows and metadata as JSON")
+    parser.add_argument("--plot", metavar="PATH",
+                        help="also draw seconds per epoch and share of the GEMM ceiling as a PNG")
+    parser.add_argument("--no-progress", action="store_true", help="no progress bar")
     parser.add_argument("--data-dir", help="MNIST root (else $COMPARE_DATA_DIR, else ./data)")
     parser.add_argument("--threads", type=int, help="threads for NumPy's BLAS and torch alike")
     parser.add_argument("--repeats", type=int, help="timed epochs per figure")
@@ -644,11 +664,18 @@ def main(argv=None) -> int:
     if args.n_train:
         cfg.n_train = min(args.n_train, N_TRAIN)
     cfg.command = " ".join(["python -m compare.bench", *argv])
+    cfg.progress = not args.no_progress
     result = run(cfg)
     if args.json:
         with open(args.json, "w") as f:
             json.dump(result, f, indent=1)
         print(f"wrote {args.json}")
+    if args.plot:
+        from .plots import plot_bench
+
+        plot_bench(result["rows"], args.plot, target_efficiency=TARGET_EFFICIENCY,
+                   title=f"one MNIST epoch, {result['meta']['threads']} threads ({result['meta']['cpu']})")
+        print(f"wrote {args.plot}")
     return 0
 
 

@@ -5,6 +5,8 @@
 - ``plot_decision_regions``: for a 2-D set, each twin's decision regions side by side with
   the points (homework 3.5).
 - ``plot_sweep``: a grid of decision regions over hidden units, weight decay and epochs.
+- ``plot_bench``: seconds per epoch of each implementation at each grid point of
+  ``compare.bench``, and each one's share of its library's GEMM ceiling.
 
 No torch here: a twin is given as a ``predict(points) -> labels`` function. Every file is
 written atomically (a temporary file, then ``os.replace``), so an interrupted run never
@@ -117,6 +119,47 @@ def plot_sweep(panels: dict, rows: list, columns: list, X: np.ndarray, y: np.nda
                 axes[i, j].set_title(f"{column_label}\n{caption}", fontsize=8)
             if j == 0:
                 axes[i, j].set_ylabel(row_label, fontsize=9)
+    if title:
+        figure.suptitle(title)
+    return save_figure(figure, path)
+
+
+BENCH_COLOURS = {"loop": "tab:gray", "matrix": "tab:blue", "torch": "tab:orange", "torch-cuda": "tab:green"}
+
+
+def plot_bench(rows: list, path, title: str = "", target_efficiency: float | None = None) -> Path:
+    """``compare.bench`` rows as two bar charts over the grid points (hidden, batch, dtype).
+
+    Top: seconds per epoch, log scale (the loop version is 10-30× slower). Bottom: each
+    implementation's GFLOP/s as a share of its own library's GEMM ceiling, with the target
+    as a dashed line when given.
+    """
+    points = list(dict.fromkeys((r["hidden"], r["batch_size"], r["dtype"]) for r in rows))
+    impls = [impl for impl in BENCH_COLOURS if any(r["impl"] == impl for r in rows)]
+    by = {(r["hidden"], r["batch_size"], r["dtype"], r["impl"]): r for r in rows}
+    x = np.arange(len(points))
+    width = 0.8 / len(impls)
+    figure = Figure(figsize=(max(6.0, 1.1 * len(points) + 2), 7))
+    ax_time, ax_eff = figure.subplots(2, 1, sharex=True)
+    for k, impl in enumerate(impls):
+        offset = (k - (len(impls) - 1) / 2) * width
+        seconds = [by[(*p, impl)]["seconds_per_epoch"] if (*p, impl) in by else np.nan for p in points]
+        share = [100 * by[(*p, impl)]["efficiency"] if (*p, impl) in by else np.nan for p in points]
+        ax_time.bar(x + offset, seconds, width, label=impl, color=BENCH_COLOURS[impl])
+        ax_eff.bar(x + offset, share, width, label=impl, color=BENCH_COLOURS[impl])
+    ax_time.set_yscale("log")
+    ax_time.set_ylabel("seconds per epoch (log)")
+    ax_time.legend(fontsize=8, ncol=len(impls), loc="upper left")
+    ax_time.grid(axis="y", which="both", alpha=0.3)
+    ax_eff.set_ylabel("% of own GEMM ceiling")
+    ax_eff.set_ylim(0, max(110.0, 1.15 * np.nanmax([100 * r["efficiency"] for r in rows])))
+    if target_efficiency is not None:
+        ax_eff.axhline(100 * target_efficiency, color="black", linestyle="--", linewidth=1,
+                       label=f"target {target_efficiency:.0%}")
+        ax_eff.legend(fontsize=8, ncol=len(impls) + 1, loc="upper left")
+    ax_eff.grid(axis="y", alpha=0.3)
+    ax_eff.set_xticks(x)
+    ax_eff.set_xticklabels([f"d_h={h}\nK={k}\n{dtype}" for h, k, dtype in points], fontsize=8)
     if title:
         figure.suptitle(title)
     return save_figure(figure, path)

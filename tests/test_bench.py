@@ -41,9 +41,11 @@ def test_tiny_run_writes_the_row_schema(tmp_path):
     path = tmp_path / "bench.json"
     code = bench.main([
         "--grid", "10x100", "--n-train", "300", "--repeats", "1", "--no-cuda", "--settle", "0",
-        "--data-dir", str(tmp_path / "no-mnist-here"), "--json", str(path),
+        "--data-dir", str(tmp_path / "no-mnist-here"), "--json", str(path), "--plot", str(tmp_path / "bench.png"),
+        "--no-progress",
     ])
     assert code == 0
+    assert (tmp_path / "bench.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     result = json.loads(path.read_text())
     rows = result["rows"]
     assert {row["impl"] for row in rows} == {"loop", "matrix", "torch"}
