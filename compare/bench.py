@@ -31,10 +31,10 @@ epoch, so that a noisy neighbour hits them alike, with a short pause before each
 GEMM, OpenBLAS's idle threads spin for a while and would slow down the next torch timing).
 The output says how busy other processes kept the CPUs meanwhile, and which rows had epochs
 more than 30% apart (on a shared host, bursts of a few seconds slow an epoch 1.5-2×; the
-median of 7 stays put while fewer than half of them are hit). Each JSON row also carries
-The JSON's ``"rows"`` hold exactly ``ROW_KEYS``; its ``"samples"`` list, one entry per row, holds
-the timed epochs behind each median (``epoch_seconds``) and the ceiling's rounds
-(``gemm_ceiling_samples``), for whoever wants other statistics.
+median of 7 stays put while fewer than half of them are hit). The JSON's ``"rows"`` hold
+exactly ``ROW_KEYS``; its ``"samples"`` list, one entry per row, holds the timed epochs
+behind each median (``epoch_seconds``) and the ceiling's rounds (``gemm_ceiling_samples``),
+for whoever wants other statistics.
 
 Threads: NumPy's BLAS and torch run with the same number of threads (``--threads``,
 default NumPy's current BLAS thread count), set through threadpoolctl when installed,
@@ -361,7 +361,7 @@ class Config:
 QUICK = dict(n_train=10_000, repeats=3, warmup=1, loop_examples=200, gemm_rounds=2, gemm_round_s=0.02)
 
 
-def bench_point(hidden, batch, dtype, X, y, cfg: Config, use_cuda: bool, log=print, advance=None):
+def bench_point(hidden, batch, dtype, X, y, cfg: Config, use_cuda: bool, advance=None):
     """Rows (dicts with ROW_KEYS) for one grid point, and their samples (dicts with SAMPLE_KEYS).
 
     ``advance()``, when given, is called after each round (a progress bar's ``update``).
@@ -425,13 +425,13 @@ def bench_point(hidden, batch, dtype, X, y, cfg: Config, use_cuda: bool, log=pri
 
 
 def noisy_rows(samples) -> list:
-    """'(hidden, batch) dtype impl ×spread' for every row whose epochs spread over NOISY_SPREAD."""
-    noisy = []
-    for r in samples:
-        spread = max(r["epoch_seconds"]) / min(r["epoch_seconds"])
-        if spread > NOISY_SPREAD:
-            noisy.append(f"({r['hidden']}, {r['batch_size']}) {r['dtype']} {r['impl']} ×{spread:.2f}")
-    return noisy
+    """'(hidden, batch) dtype impl ×spread' for every row whose epochs spread over NOISY_SPREAD, worst first."""
+    spreads = [(max(r["epoch_seconds"]) / min(r["epoch_seconds"]), r) for r in samples]
+    return [
+        f"({r['hidden']}, {r['batch_size']}) {r['dtype']} {r['impl']} ×{spread:.2f}"
+        for spread, r in sorted(spreads, key=lambda pair: -pair[0])
+        if spread > NOISY_SPREAD
+    ]
 
 
 def check_targets(rows):
@@ -530,7 +530,7 @@ def run(cfg: Config, log=print) -> dict:
         for dtype in cfg.dtypes:
             if bar is not None:
                 bar.set_postfix_str(f"d_h={hidden} K={batch} {dtype}")
-            point_rows, point_samples = bench_point(hidden, batch, dtype, X, y, cfg, use_cuda, log,
+            point_rows, point_samples = bench_point(hidden, batch, dtype, X, y, cfg, use_cuda,
                                                     advance=bar.update if bar is not None else None)
             for row in point_rows:
                 (bar.write if bar is not None else log)(format_row(row))
@@ -545,9 +545,8 @@ def run(cfg: Config, log=print) -> dict:
     noisy = noisy_rows(samples)
     meta["noisy_rows"] = noisy
     if noisy:
-        worst = max(noisy, key=lambda row: float(row.rsplit("×", 1)[1]))
         log(f"epoch times varied by more than {NOISY_SPREAD - 1:.0%} (slowest / fastest) in {len(noisy)} of "
-            f"{len(rows)} rows (worst: {worst}; all in the JSON's meta.noisy_rows): the machine was noisy. "
+            f"{len(rows)} rows (worst: {noisy[0]}; all in the JSON's meta.noisy_rows): the machine was noisy. "
             "A median holds while fewer than half of the epochs are disturbed; else rerun "
             "(--grid and --dtype time one point)")
     foreign = busy.foreign_cpus()
@@ -626,6 +625,26 @@ def _parse_grid(text):
     return points
 
 
+def _positive_int(text):
+    try:
+        value = int(text)
+    except ValueError:
+        value = 0
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"expected a whole number > 0, got {text!r}")
+    return value
+
+
+def _non_negative_float(text):
+    try:
+        value = float(text)
+    except ValueError:
+        value = -1.0
+    if not 0 <= value < float("inf"):
+        raise argparse.ArgumentTypeError(f"expected a number of seconds >= 0, got {text!r}")
+    return value
+
+
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(
         prog="python -m compare.bench",
@@ -637,17 +656,21 @@ def main(argv=None) -> int:
                         help="also draw seconds per epoch and share of the GEMM ceiling as a PNG")
     parser.add_argument("--no-progress", action="store_true", help="no progress bar")
     parser.add_argument("--data-dir", help="MNIST root (else $COMPARE_DATA_DIR, else ./data)")
-    parser.add_argument("--threads", type=int, help="threads for NumPy's BLAS and torch alike")
-    parser.add_argument("--repeats", type=int, help="timed epochs per figure")
+    parser.add_argument("--threads", type=_positive_int, help="threads for NumPy's BLAS and torch alike")
+    parser.add_argument("--repeats", type=_positive_int, help="timed epochs per figure")
     parser.add_argument("--grid", type=_parse_grid, metavar="HxK,...",
                         help="(hidden x batch) points, e.g. 512x64,800x128 (default: the four of the issue)")
     parser.add_argument("--dtype", choices=DTYPES, action="append", help="only this dtype (repeatable)")
-    parser.add_argument("--n-train", type=int, metavar="N",
+    parser.add_argument("--n-train", type=_positive_int, metavar="N",
                         help="examples per timed epoch (figures are scaled to 50,000)")
-    parser.add_argument("--settle", type=float, metavar="S",
+    parser.add_argument("--settle", type=_non_negative_float, metavar="S",
                         help="seconds of pause before each timed segment (default 0.25)")
     parser.add_argument("--no-cuda", action="store_true", help="skip torch-cuda even if available")
     args = parser.parse_args(argv)
+    for flag, path in (("--json", args.json), ("--plot", args.plot)):  # before minutes of timing, not after
+        folder = os.path.dirname(os.path.abspath(path)) if path else None
+        if folder and not os.path.isdir(folder):
+            parser.error(f"{flag} {path}: there is no folder {folder!r} to write it into")
     argv = sys.argv[1:] if argv is None else list(argv)
     cfg = Config(**QUICK, quick=True) if args.quick else Config()
     cfg.data_dir, cfg.threads = args.data_dir, args.threads
@@ -666,16 +689,20 @@ def main(argv=None) -> int:
     cfg.command = " ".join(["python -m compare.bench", *argv])
     cfg.progress = not args.no_progress
     result = run(cfg)
-    if args.json:
-        with open(args.json, "w") as f:
-            json.dump(result, f, indent=1)
-        print(f"wrote {args.json}")
-    if args.plot:
-        from .plots import plot_bench
+    try:
+        if args.json:
+            with open(args.json, "w") as f:
+                json.dump(result, f, indent=1)
+            print(f"wrote {args.json}")
+        if args.plot:
+            from .plots import plot_bench
 
-        plot_bench(result["rows"], args.plot, target_efficiency=TARGET_EFFICIENCY,
-                   title=f"one MNIST epoch, {result['meta']['threads']} threads ({result['meta']['cpu']})")
-        print(f"wrote {args.plot}")
+            plot_bench(result["rows"], args.plot, target_efficiency=TARGET_EFFICIENCY,
+                       title=f"one MNIST epoch, {result['meta']['threads']} threads ({result['meta']['cpu']})")
+            print(f"wrote {args.plot}")
+    except OSError as error:
+        print(f"python -m compare.bench: error: cannot write {error.filename}: {error.strerror}", file=sys.stderr)
+        return 2
     return 0
 
 

@@ -218,6 +218,27 @@ def test_noisy_rows_names_rows_whose_epochs_spread_beyond_the_threshold():
     def row(impl, epochs):
         return {"hidden": 512, "batch_size": 64, "dtype": "float64", "impl": impl, "epoch_seconds": epochs}
 
-    rows = [row("matrix", [1.2, 2.5, 1.25]), row("torch", [1.4, 1.5, 1.45]),
+    rows = [row("torch", [1.0, 1.5, 1.45]), row("matrix", [1.2, 2.5, 1.25]), row("torch-cuda", [1.4, 1.5]),
             row("loop", [1.0, bench.NOISY_SPREAD])]  # exactly at the threshold: not noisy
-    assert bench.noisy_rows(rows) == ["(512, 64) float64 matrix ×2.08"]
+    assert bench.noisy_rows(rows) == ["(512, 64) float64 matrix ×2.08", "(512, 64) float64 torch ×1.50"]
+
+
+@pytest.mark.parametrize("argv, message", [
+    (["--repeats", "0"], "--repeats: expected a whole number > 0, got '0'"),
+    (["--repeats", "-3"], "got '-3'"),
+    (["--n-train", "ten"], "--n-train: expected a whole number > 0, got 'ten'"),
+    (["--threads", "0"], "--threads: expected a whole number > 0"),
+    (["--settle", "-1"], "--settle: expected a number of seconds >= 0, got '-1'"),
+    (["--settle", "nan"], "got 'nan'"),
+    (["--grid", "512"], "expected HIDDENxBATCH"),
+    (["--dtype", "float16"], "invalid choice: 'float16'"),
+    (["--json", "/no/such/folder/bench.json"], "--json /no/such/folder/bench.json: there is no folder '/no/such/folder'"),
+    (["--plot", "/no/such/folder/b.png"], "there is no folder '/no/such/folder'"),
+])
+def test_bad_flags_exit_2_with_one_message_before_any_timing(argv, message, capsys):
+    with pytest.raises(SystemExit) as exit_info:
+        bench.main(argv)
+    assert exit_info.value.code == 2
+    err = capsys.readouterr().err
+    assert message in err
+    assert "Traceback" not in err
