@@ -31,7 +31,8 @@ epoch, so that a noisy neighbour hits them alike, with a short pause before each
 GEMM, OpenBLAS's idle threads spin for a while and would slow down the next torch timing).
 The output says how busy other processes kept the CPUs meanwhile, and which rows had epochs
 more than 30% apart (on a shared host, bursts of a few seconds slow an epoch 1.5-2×; the
-median of 7 stays put while fewer than half of them are hit). The JSON's ``"rows"`` hold
+median of 7 stays put while fewer than half of them are hit; when 40% are, the point takes
+one more round at a time, up to 14). The JSON's ``"rows"`` hold
 exactly ``ROW_KEYS``; its ``"samples"`` list, one entry per row, holds the timed epochs
 behind each median (``epoch_seconds``) and the ceiling's rounds (``gemm_ceiling_samples``),
 for whoever wants other statistics.
@@ -342,6 +343,7 @@ class Config:
     n_train: int = N_TRAIN         # examples in the data set timed
     n_scaled: int = N_TRAIN        # figures are per epoch of this many examples
     repeats: int = 7               # timed epochs per figure (median: robust to < half disturbed)
+    max_repeats: int = 14          # ... more, one at a time, while median_at_risk (bursts)
     warmup: int = 1
     loop_examples: int = 1000      # the loop version runs on this many examples (whole batches)
     gemm_rounds: int = 2           # GEMM rounds per library after each timed epoch (median of all)
@@ -358,13 +360,16 @@ class Config:
     command: str = "python -m compare.bench"
 
 
-QUICK = dict(n_train=10_000, repeats=3, warmup=1, loop_examples=200, gemm_rounds=2, gemm_round_s=0.02)
+QUICK = dict(n_train=10_000, repeats=3, max_repeats=6, warmup=1, loop_examples=200, gemm_rounds=2,
+             gemm_round_s=0.02)
 
 
-def bench_point(hidden, batch, dtype, X, y, cfg: Config, use_cuda: bool, advance=None):
+def bench_point(hidden, batch, dtype, X, y, cfg: Config, use_cuda: bool, progress=None):
     """Rows (dicts with ROW_KEYS) for one grid point, and their samples (dicts with SAMPLE_KEYS).
 
-    ``advance()``, when given, is called after each round (a progress bar's ``update``).
+    ``cfg.repeats`` rounds are timed, each an epoch of every implementation then the ceilings;
+    while ``median_at_risk`` for the matrix or torch epochs, one more round, up to
+    ``cfg.max_repeats``. ``progress`` (a tqdm bar, say) is updated after each round.
     """
     sizes = (D_IN, hidden, N_CLASSES)
     Xd = X.astype(dtype)  # once, outside the timings
@@ -388,7 +393,8 @@ def bench_point(hidden, batch, dtype, X, y, cfg: Config, use_cuda: bool, advance
 
     rng = np.random.default_rng(SEED)
     times = {name: [] for name in runners}
-    for r in range(cfg.warmup + cfg.repeats):
+    rounds, r = cfg.warmup + cfg.repeats, 0
+    while r < rounds:
         order = rng.permutation(cfg.n_train)  # the same minibatches for everyone this epoch
         for name, (runner, _) in runners.items():
             time.sleep(cfg.settle_s)  # let the previous library's worker threads go to sleep
@@ -400,8 +406,14 @@ def bench_point(hidden, batch, dtype, X, y, cfg: Config, use_cuda: bool, advance
             for ceiling in ceilings.values():
                 time.sleep(cfg.settle_s)
                 ceiling.sample(cfg.gemm_rounds)
-        if advance:
-            advance()
+        r += 1
+        if progress is not None:
+            progress.update()
+        if (r == rounds and r - cfg.warmup < cfg.max_repeats
+                and any(median_at_risk(times[name]) for name in ("matrix", "torch"))):
+            rounds += 1  # a burst hit too many epochs for the median to stand on quiet ones: one more round
+            if progress is not None:
+                progress.total += 1
     samples = {name: c.gflops_samples for name, c in ceilings.items()}
     ceilings = {name: c.gflops for name, c in ceilings.items()}
 
@@ -422,6 +434,17 @@ def bench_point(hidden, batch, dtype, X, y, cfg: Config, use_cuda: bool, advance
         })
         row_samples.append({**where, "epoch_seconds": epochs[impl], "gemm_ceiling_samples": samples[library]})
     return rows, row_samples
+
+
+def median_at_risk(seconds) -> bool:
+    """True when ≥ 40% of the timed epochs ran NOISY_SPREAD× slower than the fastest.
+
+    The median is then at most one disturbed epoch away from being a disturbed epoch itself.
+    """
+    if not seconds:
+        return False
+    slow = sum(t > NOISY_SPREAD * min(seconds) for t in seconds)
+    return slow >= 0.4 * len(seconds)
 
 
 def noisy_rows(samples) -> list:
@@ -506,7 +529,7 @@ def run(cfg: Config, log=print) -> dict:
         "command": cfg.command,
         "quick": cfg.quick, "threads": threads, "threads_how": how, "data": source,
         "n_train": cfg.n_train, "epoch_examples": cfg.n_scaled, "timing": scale_note,
-        "loop": n_loop_note, "repeats": cfg.repeats, "warmup_epochs": cfg.warmup, "lr": LR,
+        "loop": n_loop_note, "repeats": cfg.repeats, "max_repeats": cfg.max_repeats, "warmup_epochs": cfg.warmup, "lr": LR,
         "flops_formula": "per epoch N·Σ_l 2·in_l·out_l·(2 + [l>1]) = N·(4·d·d_h + 6·d_h·m), matmuls only",
         "cuda": use_cuda, **blas_info(),
     }
@@ -516,7 +539,8 @@ def run(cfg: Config, log=print) -> dict:
     log(f"threads: {threads} ({how})")
     log(f"numpy {meta['numpy_version']} [{meta['numpy_blas']}], torch {meta['torch_version']} "
         f"[{meta['torch_blas']}], cpu: {meta['cpu']}")
-    log(f"timing: median of {cfg.repeats} {scale_note} after {cfg.warmup} warm-up; {n_loop_note}")
+    log(f"timing: median of {cfg.repeats} {scale_note} (up to {cfg.max_repeats} while a burst has hit "
+        f"40% of them) after {cfg.warmup} warm-up; {n_loop_note}")
     log(f"FLOPs: {meta['flops_formula']}")
     rows, samples = [], []
     log(format_header())
@@ -530,8 +554,7 @@ def run(cfg: Config, log=print) -> dict:
         for dtype in cfg.dtypes:
             if bar is not None:
                 bar.set_postfix_str(f"d_h={hidden} K={batch} {dtype}")
-            point_rows, point_samples = bench_point(hidden, batch, dtype, X, y, cfg, use_cuda,
-                                                    advance=bar.update if bar is not None else None)
+            point_rows, point_samples = bench_point(hidden, batch, dtype, X, y, cfg, use_cuda, progress=bar)
             for row in point_rows:
                 (bar.write if bar is not None else log)(format_row(row))
             rows.extend(point_rows)
@@ -675,7 +698,7 @@ def main(argv=None) -> int:
     cfg = Config(**QUICK, quick=True) if args.quick else Config()
     cfg.data_dir, cfg.threads = args.data_dir, args.threads
     if args.repeats:
-        cfg.repeats = args.repeats
+        cfg.repeats, cfg.max_repeats = args.repeats, 2 * args.repeats
     if args.no_cuda:
         cfg.cuda = False
     if args.settle is not None:

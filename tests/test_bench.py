@@ -242,3 +242,23 @@ def test_bad_flags_exit_2_with_one_message_before_any_timing(argv, message, caps
     err = capsys.readouterr().err
     assert message in err
     assert "Traceback" not in err
+
+
+def test_median_at_risk_counts_epochs_hit_by_a_burst():
+    quiet = [1.20, 1.24, 1.18, 1.23]
+    assert not bench.median_at_risk(quiet)
+    assert not bench.median_at_risk([1.2, 2.5, 1.2, 1.2, 1.2, 1.2, 1.2])  # 1 of 7
+    assert not bench.median_at_risk([1.24, 2.58, 2.52, 1.18, 1.23, 1.2, 1.2])  # 2 of 7
+    assert bench.median_at_risk([1.24, 2.58, 2.52, 2.52, 1.18, 1.23, 1.2])  # 3 of 7 ≥ 40%
+    assert not bench.median_at_risk([])
+
+
+@pytest.mark.parametrize("at_risk, expected_epochs", [(False, 2), (True, 4)])
+def test_a_point_takes_more_rounds_while_its_median_is_at_risk(monkeypatch, at_risk, expected_epochs):
+    monkeypatch.setattr(bench, "median_at_risk", lambda seconds: at_risk)
+    cfg = bench.Config(grid=((6, 50),), dtypes=("float64",), n_train=100, repeats=2, max_repeats=4,
+                       loop_examples=50, gemm_rounds=1, gemm_round_s=0.001, settle_s=0.0, cuda=False)
+    X, y, _ = bench.load_train("/no/mnist/here", cfg.n_train)
+    rows, samples = bench.bench_point(6, 50, "float64", X, y, cfg, use_cuda=False)
+    assert [len(s["epoch_seconds"]) for s in samples] == [expected_epochs] * 3  # loop, matrix, torch
+    assert {r["impl"] for r in rows} == {"loop", "matrix", "torch"}
