@@ -648,24 +648,22 @@ def _parse_grid(text):
     return points
 
 
-def _positive_int(text):
-    try:
-        value = int(text)
-    except ValueError:
-        value = 0
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"expected a whole number > 0, got {text!r}")
-    return value
+def _bounded(convert, acceptable, expected):
+    """An argparse ``type``: ``convert(text)``, refused with one message unless ``acceptable``."""
+    def parse(text):
+        try:
+            value = convert(text)
+        except ValueError:
+            value = None
+        if value is None or not acceptable(value):
+            raise argparse.ArgumentTypeError(f"expected {expected}, got {text!r}")
+        return value
+
+    return parse
 
 
-def _non_negative_float(text):
-    try:
-        value = float(text)
-    except ValueError:
-        value = -1.0
-    if not 0 <= value < float("inf"):
-        raise argparse.ArgumentTypeError(f"expected a number of seconds >= 0, got {text!r}")
-    return value
+_positive_int = _bounded(int, lambda v: v >= 1, "a whole number > 0")
+_non_negative_float = _bounded(float, lambda v: 0 <= v < float("inf"), "a number of seconds >= 0")
 
 
 def main(argv=None) -> int:
