@@ -24,7 +24,7 @@ from torch.nn import functional as torch_F
 
 from manual import MLP
 from manual import functions as F
-from manual.checks import check_activation, check_lambdas, check_X, check_y
+from manual.checks import check_activation, check_lambdas, check_positive, check_X, check_y
 from manual.optim import OPTIMIZERS, make_optimizer
 from reference import TorchMLP, to_tensors, torch_dtype
 
@@ -61,8 +61,7 @@ class TrainConfig:
             raise ValueError(f"unknown optimizer {self.optimizer!r}; choose one of {', '.join(OPTIMIZERS)}")
         if self.lr_schedule not in LR_SCHEDULES:
             raise ValueError(f"unknown lr schedule {self.lr_schedule!r}; choose one of {', '.join(LR_SCHEDULES)}")
-        if not (isinstance(self.lr, (int, float)) and math.isfinite(self.lr) and self.lr > 0):
-            raise ValueError(f"lr must be a finite number > 0, got {self.lr!r}")
+        self.lr = check_positive("lr", self.lr)
         if not 0 <= self.momentum < 1:
             raise ValueError(f"momentum must be in [0, 1), got {self.momentum!r}")
         for name in ("batch_size", "epochs"):
