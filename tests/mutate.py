@@ -1,0 +1,364 @@
+"""Mutation testing, small and stdlib-only: would the tests notice a deliberate bug?
+
+    python tests/mutate.py manual/optim.py -t tests/test_optim.py [-t tests/test_twins.py ...]
+    python tests/mutate.py manual/optim.py -t tests/test_optim.py --list       # the mutants only
+    python tests/mutate.py manual/optim.py -t tests/test_optim.py --only 3 17  # rerun some
+
+Each mutant is the module with ONE small change made on its syntax tree (an operator
+swapped, a comparison moved by one, a constant changed, a check deleted, ...). The
+repository is copied once to a scratch folder (``--workdir``, default a new temporary
+folder); every mutant is written into that copy only, the chosen test files run there with
+``pytest -x`` under a time limit, and the original text is written back in a ``finally``.
+The working tree this script is started from is never written to.
+
+A mutant is *killed* when the tests fail (or run past ``--timeout``), *survives* when they
+pass. A surviving mutant is a bug the tests would let through, unless it is *equivalent*
+(it computes the same thing, so no test can tell): those are listed in ``EQUIVALENT`` below
+with the argument, and reported apart. Not collected by pytest (no ``test_`` prefix).
+"""
+
+from __future__ import annotations
+
+import argparse
+import ast
+import copy
+import json
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parent.parent
+
+# Operator swaps: each is the bug a slip of the pen would make.
+BINOP_SWAPS = {
+    ast.Add: [ast.Sub], ast.Sub: [ast.Add], ast.Mult: [ast.Div], ast.Div: [ast.Mult],
+    ast.FloorDiv: [ast.Div], ast.Pow: [ast.Mult], ast.Mod: [ast.FloorDiv],
+}
+COMPARE_SWAPS = {
+    ast.Lt: [ast.LtE], ast.LtE: [ast.Lt], ast.Gt: [ast.GtE], ast.GtE: [ast.Gt],
+    ast.Eq: [ast.NotEq], ast.NotEq: [ast.Eq], ast.Is: [ast.IsNot], ast.IsNot: [ast.Is],
+    ast.In: [ast.NotIn], ast.NotIn: [ast.In],
+}
+# Functions mixed up for their twin (by the last part of the dotted name).
+NAME_SWAPS = {
+    "max": "min", "min": "max", "maximum": "minimum", "minimum": "maximum",
+    "argmax": "argmin", "argmin": "argmax", "any": "all", "all": "any",
+    "zeros": "ones", "zeros_like": "ones_like", "ones_like": "zeros_like",
+    "exp": "log", "log": "exp", "log1p": "log", "sqrt": "abs", "abs": "sqrt", "sign": "abs",
+    "tanh": "sign",
+}
+
+# Mutants argued equivalent: key (see Mutant.key) -> why no test can tell them apart.
+EQUIVALENT: dict[str, str] = {}
+
+
+@dataclass
+class Mutant:
+    index: int  # position in the walk of the syntax tree
+    kind: str
+    line: int
+    function: str
+    before: str
+    after: str
+    number: int = 0  # 1, 2, ... in the order listed
+    status: str = ""  # killed, survived, timeout, equivalent (survived, argued)
+    seconds: float = 0.0
+    detail: str = ""
+
+    @property
+    def key(self) -> str:
+        """Stable across edits elsewhere in the file: where (function) and what changed."""
+        return f"{self.function}: {self.before} -> {self.after}"
+
+
+def _skipped_nodes(tree) -> set:
+    """Nodes never mutated: docstrings, f-strings, annotations, imports, error messages, __all__."""
+    skip = set()
+
+    def mark(node):
+        for sub in ast.walk(node):
+            skip.add(id(sub))
+
+    for node in ast.walk(tree):
+        body = getattr(node, "body", None)
+        if isinstance(body, list) and body and isinstance(body[0], ast.Expr) \
+                and isinstance(body[0].value, ast.Constant) and isinstance(body[0].value.value, str):
+            mark(body[0])  # docstring
+        if isinstance(node, ast.JoinedStr | ast.Import | ast.ImportFrom):
+            mark(node)
+        if isinstance(node, ast.arg) and node.annotation is not None:
+            mark(node.annotation)
+        if isinstance(node, ast.FunctionDef) and node.returns is not None:
+            mark(node.returns)
+        if isinstance(node, ast.AnnAssign):
+            mark(node.annotation)
+        if isinstance(node, ast.Raise) and node.exc is not None:
+            mark(node.exc)  # the message; deleting the whole raise is a mutant of its own
+        if isinstance(node, ast.Assign) and any(isinstance(t, ast.Name) and t.id == "__all__" for t in node.targets):
+            mark(node)
+        if isinstance(node, ast.AugAssign) and isinstance(node.target, ast.Name) and node.target.id == "__all__":
+            mark(node)
+    return skip
+
+
+def _functions(tree) -> dict:
+    """id(node) -> name of the innermost function or class holding it."""
+    owner = {}
+
+    def visit(node, name):
+        for child in ast.iter_child_nodes(node):
+            inner = name
+            if isinstance(child, ast.FunctionDef | ast.ClassDef):
+                inner = f"{name}.{child.name}" if name != "<module>" else child.name
+            owner[id(child)] = inner
+            visit(child, inner)
+
+    visit(tree, "<module>")
+    return owner
+
+
+def _candidates(node, parent_field):
+    """(kind, function that mutates a fresh copy of ``node`` in place or returns a replacement)."""
+    out = []
+    if isinstance(node, ast.BinOp | ast.AugAssign):
+        for new in BINOP_SWAPS.get(type(node.op), []):
+            out.append((f"operator {type(node.op).__name__}->{new.__name__}",
+                        lambda n, new=new: setattr(n, "op", new())))
+    if isinstance(node, ast.Compare):
+        for i, op in enumerate(node.ops):
+            for new in COMPARE_SWAPS.get(type(op), []):
+                out.append((f"comparison {type(op).__name__}->{new.__name__}",
+                            lambda n, i=i, new=new: n.ops.__setitem__(i, new())))
+    if isinstance(node, ast.BoolOp):
+        new = ast.Or if isinstance(node.op, ast.And) else ast.And
+        out.append((f"boolean ->{new.__name__}", lambda n, new=new: setattr(n, "op", new())))
+    if isinstance(node, ast.UnaryOp) and isinstance(node.op, ast.USub | ast.Not):
+        out.append((f"drop {type(node.op).__name__}", lambda n: n.operand))
+    if isinstance(node, ast.Constant) and parent_field != "kind":
+        v = node.value
+        if isinstance(v, bool):
+            out.append(("constant bool", lambda n: setattr(n, "value", not n.value)))
+        elif isinstance(v, int):
+            out.append(("constant +1", lambda n: setattr(n, "value", n.value + 1)))
+            if v not in (0, 1):
+                out.append(("constant -1", lambda n: setattr(n, "value", n.value - 1)))
+        elif isinstance(v, float):
+            if v == 0.0:
+                out.append(("constant 0->1", lambda n: setattr(n, "value", 1.0)))
+            else:
+                out.append(("constant x10", lambda n: setattr(n, "value", n.value * 10)))
+                out.append(("constant /10", lambda n: setattr(n, "value", n.value / 10)))
+    if isinstance(node, ast.Call):
+        func = node.func
+        name = func.attr if isinstance(func, ast.Attribute) else getattr(func, "id", None)
+        if name in NAME_SWAPS:
+            new = NAME_SWAPS[name]
+            field = "attr" if isinstance(func, ast.Attribute) else "id"
+            out.append((f"call {name}->{new}", lambda n, field=field, new=new: setattr(n.func, field, new)))
+    if isinstance(node, ast.Call):
+        for i, kw in enumerate(node.keywords):
+            if kw.arg in ("out", "keepdims", "copy", "dtype", "axis"):
+                out.append((f"drop keyword {kw.arg}", lambda n, i=i: n.keywords.pop(i) and None))
+    if isinstance(node, ast.Raise | ast.AugAssign | ast.Expr) or (
+        isinstance(node, ast.Assign) and not all(isinstance(t, ast.Name) for t in node.targets)
+    ):
+        out.append(("delete statement", lambda n: ast.Pass()))
+    if isinstance(node, ast.If):
+        out.append(("condition True", lambda n: setattr(n, "test", ast.Constant(True))))
+        out.append(("condition False", lambda n: setattr(n, "test", ast.Constant(False))))
+    return out
+
+
+def _walk_with_fields(tree):
+    """Every node once, in a fixed order, with the field name it hangs from in its parent."""
+    order = []
+
+    def visit(node, field):
+        order.append((node, field))
+        for name, value in ast.iter_fields(node):
+            if isinstance(value, ast.AST):
+                visit(value, name)
+            elif isinstance(value, list):
+                for item in value:
+                    if isinstance(item, ast.AST):
+                        visit(item, name)
+
+    visit(tree, None)
+    return order
+
+
+def _replace(tree, target, replacement):
+    """Put ``replacement`` where ``target`` is in ``tree`` (in a field or a list of its parent)."""
+    for parent in ast.walk(tree):
+        for name, value in ast.iter_fields(parent):
+            if value is target:
+                setattr(parent, name, replacement)
+                return
+            if isinstance(value, list):
+                for i, item in enumerate(value):
+                    if item is target:
+                        value[i] = replacement
+                        return
+    raise RuntimeError("node not found")
+
+
+def make_mutants(source: str) -> list[tuple[Mutant, str]]:
+    """Every single-change mutant of ``source``: (description, mutated source)."""
+    tree = ast.parse(source)
+    skip = _skipped_nodes(tree)
+    owners = _functions(tree)
+    baseline = ast.unparse(tree)
+    seen = {baseline}
+    mutants = []
+    order = _walk_with_fields(tree)
+    for index, (node, field) in enumerate(order):
+        if id(node) in skip:
+            continue
+        for c, (kind, mutate) in enumerate(_candidates(node, field)):
+            fresh = ast.parse(source)
+            target = _walk_with_fields(fresh)[index][0]
+            twin = copy.deepcopy(target)
+            result = _candidates(target, field)[c][1](twin)
+            replacement = result if isinstance(result, ast.AST) else twin
+            _replace(fresh, target, replacement)
+            ast.fix_missing_locations(fresh)
+            try:
+                text = ast.unparse(fresh)
+                compile(text, "<mutant>", "exec")
+            except (SyntaxError, ValueError):
+                continue
+            if text in seen:
+                continue
+            seen.add(text)
+            before = ast.get_source_segment(source, node) or ast.unparse(node)
+            before = " ".join(before.split())
+            after = " ".join(ast.unparse(replacement).split())
+            line = getattr(node, "lineno", 0)
+            mutants.append((Mutant(index, kind, line, owners.get(id(node), "<module>"), before[:120], after[:120]),
+                            text))
+    for number, (mutant, _) in enumerate(mutants, start=1):
+        mutant.number = number
+    return mutants
+
+
+def copy_repository(workdir: Path) -> Path:
+    """The working tree's files (tracked and untracked-but-not-ignored) copied into ``workdir``."""
+    listing = subprocess.run(
+        ["git", "ls-files", "--cached", "--others", "--exclude-standard", "-z"],
+        cwd=REPO, capture_output=True, text=True,
+    )
+    if listing.returncode == 0:
+        listed = listing.stdout.split("\0")
+    else:  # not a git checkout (e.g. an exported commit): everything but caches and the venv
+        ignored = {".git", ".venv", "__pycache__", ".pytest_cache", ".ruff_cache", "runs", "data"}
+        listed = [str(p.relative_to(REPO)) for p in REPO.rglob("*")
+                  if p.is_file() and not ignored.intersection(p.relative_to(REPO).parts)]
+    for rel in filter(None, listed):
+        src = REPO / rel
+        if src.is_file():
+            dst = workdir / rel
+            dst.parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy2(src, dst)
+    return workdir
+
+
+def test_env(workdir: Path) -> dict:
+    env = dict(os.environ)
+    env["PYTHONPATH"] = str(workdir) + (os.pathsep + env["PYTHONPATH"] if env.get("PYTHONPATH") else "")
+    env["PYTHONDONTWRITEBYTECODE"] = "1"  # a mutant of the same size and mtime must not reuse a .pyc
+    env.setdefault("MPLBACKEND", "Agg")
+    return env
+
+
+def check_copy_is_imported(workdir: Path, module: str, env: dict) -> None:
+    """The copy must shadow the editable install of the repository (else mutants change nothing)."""
+    name = module.removesuffix(".py").replace("/", ".")
+    code = f"import {name} as m; print(m.__file__)"
+    where = subprocess.run([sys.executable, "-c", code], cwd=workdir, env=env, capture_output=True,
+                           text=True, check=True).stdout.strip()
+    if Path(where).resolve() != (workdir / module).resolve():
+        raise SystemExit(f"mutate: {name} is imported from {where}, not from the copy {workdir}")
+    print(f"# {name} imported from the copy: {where}", flush=True)
+
+
+def run_tests(workdir: Path, tests: list[str], env: dict, timeout: float) -> tuple[str, float, str]:
+    cmd = [sys.executable, "-m", "pytest", "-x", "-q", "-p", "no:cacheprovider", *tests]
+    start = time.perf_counter()
+    try:
+        result = subprocess.run(cmd, cwd=workdir, env=env, capture_output=True, text=True, timeout=timeout)
+    except subprocess.TimeoutExpired:
+        return "timeout", time.perf_counter() - start, ""
+    seconds = time.perf_counter() - start
+    lines = [line for line in result.stdout.splitlines() if line.startswith("FAILED") or line.startswith("ERROR")]
+    return ("survived" if result.returncode == 0 else "killed"), seconds, (lines[0] if lines else result.stdout[-200:])
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("module", help="the file to mutate, relative to the repository root")
+    parser.add_argument("-t", "--tests", action="append", required=True, help="a test file to run (repeatable)")
+    parser.add_argument("--timeout", type=float, default=120, help="seconds per mutant (default 120)")
+    parser.add_argument("--workdir", help="where to copy the repository (default: a new temporary folder)")
+    parser.add_argument("--only", type=int, nargs="+", help="run only these mutant numbers")
+    parser.add_argument("--list", action="store_true", help="list the mutants, run nothing")
+    parser.add_argument("--json", help="write the results here")
+    args = parser.parse_args(argv)
+
+    source = (REPO / args.module).read_text()
+    mutants = make_mutants(source)
+    if args.list:
+        for m, _ in mutants:
+            print(f"{m.number:4d}  line {m.line:4d}  {m.function:<30} {m.kind:<26} {m.before}  ->  {m.after}")
+        return 0
+    chosen = [(m, text) for m, text in mutants if not args.only or m.number in args.only]
+
+    workdir = Path(args.workdir or tempfile.mkdtemp(prefix="mutate-"))
+    if REPO.resolve() in (workdir.resolve(), *workdir.resolve().parents):
+        raise SystemExit("mutate: --workdir must be outside the repository")
+    workdir.mkdir(parents=True, exist_ok=True)
+    copy_repository(workdir)
+    target = workdir / args.module
+    env = test_env(workdir)
+    check_copy_is_imported(workdir, args.module, env)
+
+    original = target.read_text()
+    try:
+        target.write_text(ast.unparse(ast.parse(source)))  # the unparsed original must pass
+        status, seconds, detail = run_tests(workdir, args.tests, env, args.timeout)
+        if status != "survived":
+            raise SystemExit(f"mutate: the tests fail on the unmutated (unparsed) module: {detail}")
+        print(f"# baseline passes in {seconds:.1f} s; {len(chosen)} of {len(mutants)} mutants", flush=True)
+        for m, text in chosen:
+            target.write_text(text)
+            m.status, m.seconds, m.detail = run_tests(workdir, args.tests, env, args.timeout)
+            if m.status == "survived" and m.key in EQUIVALENT:
+                m.status = "equivalent"
+            print(f"{m.number:4d} {m.status:<10} {m.seconds:5.1f}s line {m.line:4d} {m.function:<28} "
+                  f"{m.kind:<24} {m.before}  ->  {m.after}", flush=True)
+    finally:
+        target.write_text(original)
+
+    ran = [m for m, _ in chosen]
+    counts = {s: sum(m.status == s for m in ran) for s in ("killed", "timeout", "survived", "equivalent")}
+    real = len(ran) - counts["equivalent"]
+    caught = counts["killed"] + counts["timeout"]
+    print(f"# {args.module}: {caught}/{real} non-equivalent mutants caught "
+          f"({100 * caught / max(real, 1):.1f}%), {counts['equivalent']} equivalent, "
+          f"{counts['survived']} survived")
+    for m in ran:
+        if m.status == "survived":
+            print(f"#   SURVIVED {m.number}: line {m.line} {m.key}")
+        elif m.status == "equivalent":
+            print(f"#   equivalent {m.number}: line {m.line} {m.key} -- {EQUIVALENT[m.key]}")
+    if args.json:
+        Path(args.json).write_text(json.dumps([asdict(m) | {"key": m.key} for m in ran], indent=1))
+    return 0 if counts["survived"] == 0 else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
