@@ -29,21 +29,27 @@ an ordinary batch, modifies its inputs, too slow) — one line says why.
 from __future__ import annotations
 
 import argparse
-import importlib.util
 import json
 import math
 import os
 import sys
+import tempfile
 import time
 from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
-import torch
 
 from . import cases as C
-from .diagnose import CaseOutcome, Evidence, Finding, diagnose, reference_loss_and_grads
 from .diff import TOLERANCES, ArrayDiff, compare_arrays
-from .sandbox import InProcessRunner, StudentError, SubprocessRunner, load_factory
+from .grading.errors import StudentError, clean_text
+from .grading.isolation import Limits
+from .grading.runner import InProcessRunner, WorkerRunner
+from .grading.submission import resolve
+
+if TYPE_CHECKING:
+    from .diagnose import CaseOutcome, Finding
 
 TOL = TOLERANCES["float64"]
 DEFAULT_TIMEOUT = 10.0  # seconds per call into the student's code
@@ -86,6 +92,9 @@ class Report:
     skipped: list = field(default_factory=list)  # one line each: what was not run and why
     diagnosis: list = field(default_factory=list)  # Findings, most likely first
     error: str | None = None  # set when the implementation broke the contract
+    error_kind: str | None = None  # StudentError.kind: load, forbidden, raised, contract, timeout, died
+    isolation: str | None = None  # how the implementation was run (bubblewrap, process, in-process)
+    notes: list = field(default_factory=list)  # e.g. files too large to copy into the sandbox
     elapsed_s: float = 0.0
 
     @property
@@ -115,6 +124,9 @@ class Report:
             "verdict": "error" if self.error is not None else ("fail" if self.failed_cases else "pass"),
             "summary": self.verdict,
             "error": self.error,
+            "error_kind": self.error_kind,
+            "isolation": self.isolation,
+            "notes": list(self.notes),
             "tolerance": {"rtol": TOL.rtol, "atol": TOL.atol, "why": TOL.why},
             "n_cases": len(self.cases),
             "n_failed": len(self.failed_cases),
@@ -147,33 +159,55 @@ def _importable_spec(factory) -> str | None:
     obj = module
     for part in qualname.split("."):
         obj = getattr(obj, part, None)
-    if obj is not factory:
+    if obj is not factory or not getattr(module, "__file__", None):
         return None
-    try:
-        found = importlib.util.find_spec(module_name)
-    except (ImportError, ValueError):
-        found = None
-    if found is not None and found.origin == getattr(module, "__file__", None):
-        return f"{module_name}:{qualname}"
-    if getattr(module, "__file__", None):
-        return f"{module.__file__}:{qualname}"
-    return None
+    return f"{module.__file__}:{qualname}"
 
 
-def _runner(target, timeout, budget):
-    if isinstance(target, str):
-        if os.name != "posix":  # no fd passing: load it here and run it in a thread
-            return target, InProcessRunner(load_factory(target), timeout=timeout, budget=budget)
-        return target, SubprocessRunner(target, timeout=timeout, budget=budget)
-    spec = _importable_spec(target)
-    name = getattr(target, "__qualname__", repr(target))
-    if spec is not None and os.name == "posix":
-        return spec, SubprocessRunner(spec, timeout=timeout, budget=budget)
-    return name, InProcessRunner(target, timeout=timeout, budget=budget)
+def _runner(target, options: dict):
+    """(the target's name, a runner): a spec, or a factory importable by name, runs in an isolated
+    worker; any other callable (a closure, a lambda) is trusted code and runs in this process."""
+    if not isinstance(target, str):
+        spec = _importable_spec(target)
+        if spec is None:
+            name = getattr(target, "__qualname__", repr(target))
+            return name, InProcessRunner(target, timeout=options["timeout"], budget=options["budget"])
+        target = spec
+    submission = resolve(target)
+    return target, WorkerRunner(submission, **options)
+
+
+def _check_params(initial: dict, shapes: dict, call: str) -> None:
+    """The factory's params: the contract's names, each of the contract's shape."""
+    if set(initial) != set(shapes):
+        raise StudentError("contract", f"params of {call} has keys {sorted(initial)}, expected {sorted(shapes)}")
+    for name, shape in shapes.items():
+        if initial[name].shape != tuple(shape):
+            layout = " (out, in), like torch.nn.Linear.weight" if name.startswith("W") else ""
+            raise StudentError("contract", f"params[{name!r}] of {call} has shape {tuple(initial[name].shape)}, "
+                                           f"expected {tuple(shape)}{layout}")
+
+
+def _check_grads(grads: dict, shapes: dict, method: str) -> None:
+    """The gradients: exactly the params' names, each of its param's shape (a weight's transpose is let
+    through: the diagnosis names it)."""
+    missing = [name for name in shapes if name not in grads]
+    extra = sorted(name for name in grads if name not in shapes)
+    if missing or extra:
+        parts = ([f"missing {missing}"] if missing else []) + ([f"unexpected keys {extra}"] if extra else [])
+        raise StudentError("contract", f"grads has keys {sorted(grads)}: {'; '.join(parts)} "
+                                       f"(expected {list(shapes)})")
+    for name, shape in shapes.items():
+        got = grads[name].shape
+        if got != tuple(shape) and not (len(got) == 2 and got == tuple(shape)[::-1]):
+            raise StudentError("contract", f"grads[{name!r}] has shape {got}, expected "
+                                           f"{tuple(shape)} (the shape of params[{name!r}])")
 
 
 def compare_case(case: C.Case, loss: float, grads: dict, initial_params=None, previous=None) -> CaseReport:
     """Compare one answer with autograd. Raises StudentError on NaN/inf outside a stress case."""
+    from .diagnose import CaseOutcome, Evidence, reference_loss_and_grads
+
     ref_loss, ref_grads = reference_loss_and_grads(case)
     bad = (["loss"] if not np.isfinite(loss) else []) + [n for n, g in grads.items() if not np.all(np.isfinite(g))]
     if bad and not case.stress:
@@ -184,7 +218,7 @@ def compare_case(case: C.Case, loss: float, grads: dict, initial_params=None, pr
     for name, ref in ref_grads.items():
         g = grads[name]
         note = ""
-        if g.shape != ref.shape:  # the sandbox lets only the transpose of a weight through
+        if g.shape != ref.shape:  # only the transpose of a weight gets here
             g, note = g.T, f"returned with the transposed shape {tuple(ref.shape[::-1])}"
             transposed.append(name)
         rows.append(Row(name, compare_arrays(g, ref, TOL), note))
@@ -215,14 +249,17 @@ def _run_battery(runner, report: Report, seed: int) -> None:
                 continue
             key = f"{activation}:{case.sizes}"
             shapes = {name: tuple(v.shape) for name, v in case.params.items()}
+            call = f"factory({case.sizes}, {activation!r})"
             try:
                 if key not in made:
-                    made[key] = runner.request("make", key, case.sizes, activation, shapes,
-                                               what=f"factory({case.sizes}, {activation!r})")
-                runner.request("set_params", key, {k: np.array(v) for k, v in case.params.items()},
-                               what=f"writing params for case {case.name}")
-                loss, grads = runner.request("call", key, np.array(case.X), np.array(case.y), list(case.lambdas),
-                                             shapes, what=f"loss_and_grads on case {case.name}")
+                    made[key] = runner.make(key, call, [list(case.sizes), activation], "loss_and_grads")
+                    _check_params(made[key], shapes, call)
+                runner.set_params(key, {k: np.array(v) for k, v in case.params.items()},
+                                  what=f"writing params for case {case.name}")
+                loss, grads = runner.call(key, "loss_and_grads", [("X", np.array(case.X)), ("y", np.array(case.y)),
+                                                                   ("lambdas", list(case.lambdas))],
+                                          what=f"loss_and_grads on case {case.name}")
+                _check_grads(grads, shapes, "loss_and_grads")
             except StudentError as error:
                 optional = deep or (activation != "relu" and activation not in working)
                 if optional and error.kind in ("raised", "contract"):
@@ -243,37 +280,57 @@ def _run_battery(runner, report: Report, seed: int) -> None:
 
 
 def validate(target, *, timeout: float = DEFAULT_TIMEOUT, budget: float | None = DEFAULT_BUDGET,
-             seed: int = 0) -> Report:
-    """Run the battery on ``target`` (a 'module:factory' / 'file.py:factory' string, or a factory).
+             seed: int = 0, memory_mb: int = 2048, allow_imports=(), isolation: str = "auto") -> Report:
+    """Run the battery on ``target``: a 'module:factory' / 'path/file.py:factory' string (or a factory
+    importable by name), run in an isolated worker; any other callable is trusted code, run here.
 
     Each call into the implementation may take ``timeout`` seconds, all of them together
-    ``budget`` seconds (None: no total limit). Never raises for anything the implementation
-    does: a broken contract is ``report.error`` (exit code 2). Bad arguments to this function
-    raise ``ValueError``/``TypeError``.
+    ``budget`` seconds (None: no total limit); the worker may use ``memory_mb`` of address space
+    and import NumPy, its own files and ``allow_imports`` only. Never raises for anything the
+    implementation does: a broken contract is ``report.error`` (exit code 2). Bad arguments to
+    this function raise ``ValueError``/``TypeError``.
     """
-    if not (isinstance(timeout, int | float) and timeout > 0):
+    if isinstance(timeout, bool) or not (isinstance(timeout, int | float) and timeout > 0):
         raise ValueError(f"timeout must be a positive number of seconds, got {timeout!r}")
-    if budget is not None and not (isinstance(budget, int | float) and budget > 0):
+    if budget is not None and (isinstance(budget, bool) or not (isinstance(budget, int | float) and budget > 0)):
         raise ValueError(f"budget must be a positive number of seconds (or None), got {budget!r}")
     if not (isinstance(target, str) or callable(target)):
         raise TypeError(f"expected a factory (callable) or a 'module:factory' string, got {type(target).__name__}")
+    if isinstance(allow_imports, str) or not all(isinstance(n, str) and n.isidentifier() for n in allow_imports):
+        raise ValueError(f"allow_imports must be a list of module names, got {allow_imports!r}")
+    limits = Limits(memory_mb=memory_mb, cpu_seconds=int(math.ceil((budget or 600) + LOAD_CPU_SECONDS)))
+    options = {"timeout": timeout, "budget": budget, "limits": limits, "allow_imports": tuple(allow_imports),
+               "isolation": isolation}
+    import torch
+
     start = time.perf_counter()
     threads = torch.get_num_threads()
     torch.set_num_threads(1)  # tiny tensors: extra threads only spin (10x slower on a busy machine)
     try:
-        return _validate(target, timeout, budget, seed, start)
+        return _validate(target, options, seed, start)
     finally:
         torch.set_num_threads(threads)
 
 
-def _validate(target, timeout, budget, seed, start) -> Report:
+LOAD_CPU_SECONDS = 35  # CPU seconds on top of the budget: importing the module, NumPy, start-up
+
+
+def _validate(target, options, seed, start) -> Report:
+    from .diagnose import diagnose
+
     report = Report(target=target if isinstance(target, str) else getattr(target, "__qualname__", repr(target)))
     try:
-        report.target, runner = _runner(target, timeout, budget)
-        with runner:
-            _run_battery(runner, report, seed)
+        report.target, runner = _runner(target, options)
+        if isinstance(runner, WorkerRunner):
+            report.notes = runner.submission.notes
+        try:
+            with runner:
+                _run_battery(runner, report, seed)
+        finally:
+            report.isolation = runner.level
     except StudentError as error:
-        report.error = str(error)
+        report.error = clean_text(str(error), 1000)
+        report.error_kind = error.kind
         if report.failed_cases:  # what the cases that did run already show
             report.diagnosis = diagnose([c.outcome for c in report.cases])
             if report.diagnosis:
@@ -326,21 +383,23 @@ def format_report(report: Report, brief: bool = False) -> str:
     return "\n\n".join(blocks + ["\n".join(tail)])
 
 
-def assert_matches_reference(factory, *, timeout: float = DEFAULT_TIMEOUT,
-                             budget: float | None = DEFAULT_BUDGET, seed: int = 0) -> Report:
-    """For a course's own pytest file: fail with the diagnosis unless ``factory`` passes every case.
+def assert_matches_reference(spec, *, timeout: float = DEFAULT_TIMEOUT, budget: float | None = DEFAULT_BUDGET,
+                             seed: int = 0, memory_mb: int = 2048, allow_imports=()) -> Report:
+    """For a course's own pytest file: fail with the diagnosis unless the implementation passes every case.
 
         from compare.validate import assert_matches_reference
-        from student import make_mlp
 
         def test_backprop():
-            assert_matches_reference(make_mlp)
+            assert_matches_reference("submissions/alice/mlp.py:make_mlp")
 
-    ``factory`` is a callable (or a 'module:factory' string). A factory importable by name runs
-    in a worker process (killed after ``timeout`` s); others (closures, lambdas) run in this
-    process, in a thread, where a runaway call can be abandoned but not killed.
+    ``spec`` names the implementation ('path/to/file.py:NAME' or 'module:NAME'); it is loaded
+    and run only in an isolated worker, never imported into the test process (an import alone
+    could change the grader). A callable is accepted for trusted code only (a course's own
+    reference, a closure): unless importable by name, it runs in this process, where a runaway
+    call can be abandoned but not killed.
     """
-    report = validate(factory, timeout=timeout, budget=budget, seed=seed)
+    report = validate(spec, timeout=timeout, budget=budget, seed=seed, memory_mb=memory_mb,
+                      allow_imports=allow_imports)
     if report.exit_code == 2:
         raise AssertionError(f"{report.target} breaks the contract: {report.error}")
     if report.exit_code == 1:
@@ -349,43 +408,130 @@ def assert_matches_reference(factory, *, timeout: float = DEFAULT_TIMEOUT,
     return report
 
 
+# ----------------------------------------------------------------------------- the command line
+EXIT_INTERNAL = 3  # the validator itself failed: never a verdict on the implementation
+
+
+class UsageError(Exception):
+    """A bad command line: one line on stderr, exit 2."""
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message):
+        raise UsageError(message)
+
+
+def _positive(convert, what):
+    def parse(text):
+        try:
+            value = convert(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"expected {what}, got {text!r}") from None
+        if not value > 0 or value != value or value == float("inf"):
+            raise argparse.ArgumentTypeError(f"expected {what}, got {text!r}")
+        return value
+    return parse
+
+
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
-        prog="python -m compare.validate",
+    parser = _Parser(
+        prog="backprop-validate",
         description="Check an implementation of the course MLP (factory(sizes, activation) -> object with "
                     "params and loss_and_grads(X, y, lambdas)) against autograd, and diagnose mismatches. "
-                    "Exit 0: all agree; 1: mismatch; 2: cannot load, or breaks the contract.",
+                    "The implementation runs isolated in a worker (bubblewrap where installed). "
+                    "Exit 0: all agree; 1: mismatch; 2: cannot load, or breaks the contract; "
+                    "3: the validator itself failed.",
     )
-    parser.add_argument("spec", help="MODULE:FACTORY (e.g. manual:MLP) or path/to/file.py:FACTORY")
-    parser.add_argument("--json", metavar="PATH", help="also write the report as JSON (for graders)")
-    parser.add_argument("--timeout", type=float, default=DEFAULT_TIMEOUT,
+    parser.add_argument("spec", help="path/to/file.py:FACTORY or MODULE:FACTORY (e.g. manual:MLP)")
+    parser.add_argument("--json", metavar="PATH", help="also write the report as JSON ('-': only the JSON, "
+                                                       "on stdout)")
+    parser.add_argument("--timeout", type=_positive(float, "a positive number of seconds"), default=DEFAULT_TIMEOUT,
                         help=f"seconds allowed per call into the implementation (default {DEFAULT_TIMEOUT:g})")
-    parser.add_argument("--budget", type=float, default=DEFAULT_BUDGET,
+    parser.add_argument("--budget", type=_positive(float, "a positive number of seconds"), default=DEFAULT_BUDGET,
                         help=f"seconds allowed for all calls together (default {DEFAULT_BUDGET:g})")
+    parser.add_argument("--memory", type=_positive(int, "a whole number of MiB ≥ 256"), default=2048,
+                        metavar="MIB", help="address space the implementation may use (default 2048 MiB)")
+    parser.add_argument("--allow-import", action="append", default=[], metavar="MODULE",
+                        help="let the implementation import MODULE (by default only NumPy: torch, jax, "
+                             "tensorflow, autograd and this project's answer key are refused); repeatable")
+    parser.add_argument("--isolation", choices=("auto", "bubblewrap", "process"), default="auto",
+                        help="bubblewrap (read-only filesystem, no network, own PID namespace), process "
+                             "(rlimits and a private folder only), or auto: the best available (default)")
     parser.add_argument("--seed", type=int, default=0, help="seed of the case battery (default 0)")
     parser.add_argument("--brief", action="store_true", help="print only the tables of failing cases")
     return parser
 
 
+def own_modules_first() -> None:
+    """``python -m`` puts the current folder first on sys.path, so a student's ``reference.py`` or
+    ``manual/`` there would be imported by the grader instead of the project's. Drop that entry
+    (the project is found through its installation); the console script never adds it."""
+    project = Path(__file__).resolve().parent.parent
+    cwd = Path.cwd().resolve()
+    if cwd != project:
+        sys.path[:] = [p for p in sys.path if p not in ("", ".") and Path(p).resolve() != cwd]
+
+
+def write_json_atomic(path: str, data: dict) -> None:
+    """Write ``data`` to ``path`` in one step (a temporary file beside it, then a rename)."""
+    folder = os.path.dirname(os.path.abspath(path))
+    fd, tmp = tempfile.mkstemp(prefix=".report-", suffix=".json", dir=folder)
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as fh:
+            json.dump(data, fh, indent=2, allow_nan=False)
+            fh.write("\n")
+        os.replace(tmp, path)
+    except BaseException:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+        raise
+
+
 def main(argv=None) -> int:
-    args = build_parser().parse_args(argv)
-    for flag, value in (("--timeout", args.timeout), ("--budget", args.budget)):
-        if not value > 0:
-            print(f"validate: error: {flag} must be > 0, got {value:g}", file=sys.stderr)
-            return 2
-    report = validate(args.spec, timeout=args.timeout, budget=args.budget, seed=args.seed)
+    try:
+        return _main(argv)
+    except KeyboardInterrupt:
+        print("validate: interrupted", file=sys.stderr)
+        return 130
+    except Exception as error:  # noqa: BLE001 - the validator's own failure is never a verdict
+        print(f"validate: internal error (not a verdict on the implementation): {type(error).__name__}: "
+              f"{clean_text(error, 300)}", file=sys.stderr)
+        return EXIT_INTERNAL
+
+
+def _main(argv) -> int:
+    try:
+        args = build_parser().parse_args(argv)
+    except UsageError as error:
+        print(f"validate: error: {error}", file=sys.stderr)
+        return 2
+    own_modules_first()
+    to_stdout = args.json in ("-", "/dev/stdout")
+    if args.json and not to_stdout and not os.path.isdir(os.path.dirname(os.path.abspath(args.json))):
+        print(f"validate: error: --json {args.json}: its folder does not exist", file=sys.stderr)
+        return 2
+    try:
+        report = validate(args.spec, timeout=args.timeout, budget=args.budget, seed=args.seed,
+                          memory_mb=args.memory, allow_imports=args.allow_import, isolation=args.isolation)
+    except ValueError as error:
+        print(f"validate: error: {error}", file=sys.stderr)
+        return 2
+    except RuntimeError as error:  # e.g. --isolation bubblewrap where bwrap is missing
+        print(f"validate: error: {error}", file=sys.stderr)
+        return 2
+    # The worker and all it started are dead here: nothing but the grader writes from now on.
     try:
         if report.error is not None:
             print(f"validate: {args.spec}: {report.error}", file=sys.stderr)
-        else:
+        elif not to_stdout:
             print(format_report(report, brief=args.brief), flush=True)
     except BrokenPipeError:  # e.g. piped into `head`
         sys.stderr.close()
-    if args.json:
+    if to_stdout:
+        print(json.dumps(report.to_dict(), indent=2, allow_nan=False), flush=True)
+    elif args.json:
         try:
-            with open(args.json, "w", encoding="utf-8") as fh:
-                json.dump(report.to_dict(), fh, indent=2, allow_nan=False)
-                fh.write("\n")
+            write_json_atomic(args.json, report.to_dict())
         except OSError as error:
             print(f"validate: cannot write {args.json}: {error.strerror or error}", file=sys.stderr)
             return 2

@@ -1,0 +1,289 @@
+"""The grader's side of a worker: one request at a time, one deadline each, every reply re-checked.
+
+``WorkerRunner`` starts an isolated worker (``isolation``) on a submission and sends it
+requests (``wire`` frames). It never blocks on the worker: it polls the channel and the
+worker's stderr until a whole reply frame is in or the request's deadline passes (a partial
+frame is a timeout, not a hang). A reply that is malformed, over a cap, out of order or one
+too many is the implementation's fault ("contract"). Whatever ends the run, ``close()`` kills
+the worker and everything it started before anything is reported.
+
+``InProcessRunner`` calls a factory object in this process, in a thread with the same time
+limits — for trusted code only (a course's own closures): student code must go through a
+``WorkerRunner``, since in-process code can change the grader itself.
+
+Both answer the same three requests: ``make``, ``set_params`` and ``call``.
+"""
+
+from __future__ import annotations
+
+import os
+import select
+import threading
+import time
+import warnings
+
+import numpy as np
+
+from . import wire
+from .errors import StudentError, clean_text
+from .host import Host
+from .isolation import Limits, start_worker
+from .submission import Submission
+
+LOAD_TIMEOUT = 30.0  # seconds to import the student's module (it may do work at import time)
+STDERR_TAIL = 4096  # bytes of the worker's stderr kept (the last ones)
+KINDS = ("load", "forbidden", "raised", "contract", "timeout", "died")
+
+
+class Budget:
+    """A time limit per request and a budget for all requests together."""
+
+    def __init__(self, timeout: float, budget: float | None):
+        if not timeout > 0 or (budget is not None and not budget > 0):
+            raise ValueError(f"timeout and budget must be > 0 seconds, got {timeout!r} and {budget!r}")
+        self.timeout = float(timeout)
+        self.budget = None if budget is None else float(budget)
+        self.deadline = float("inf")
+
+    def begin(self):
+        if self.budget is not None:
+            self.deadline = time.monotonic() + self.budget
+
+    def limit(self, what: str, timeout: float | None = None) -> tuple[float, bool]:
+        """(seconds this request may take, whether the budget rather than the timeout sets it)."""
+        per_call = self.timeout if timeout is None else timeout
+        left = self.deadline - time.monotonic()
+        if left <= 0:
+            raise StudentError("timeout", f"the total time budget of {self.budget:g} s ran out before {what} "
+                                          "(far too slow: the whole battery takes a few seconds)")
+        return (left, True) if left < per_call else (per_call, False)
+
+    def expired(self, what: str, limit: float, by_budget: bool) -> StudentError:
+        if by_budget:
+            return StudentError("timeout", f"{what} did not return before the total time budget of "
+                                           f"{self.budget:g} s ran out (far too slow, or stuck in a loop?)")
+        return StudentError("timeout", f"{what} did not return within {limit:g} s (stuck in a loop, or far too slow?)")
+
+
+def _signature(args: list) -> str:
+    return ", ".join(name for name, _ in args)
+
+
+class WorkerRunner:
+    """A submission loaded in an isolated worker, answering requests under time limits."""
+
+    def __init__(self, submission: Submission, *, timeout: float = 10.0, budget: float | None = None,
+                 load_timeout: float = LOAD_TIMEOUT, limits: Limits | None = None, allow_imports=(),
+                 isolation: str = "auto"):
+        self.submission = submission
+        self.budget = Budget(timeout, budget)
+        self.load_timeout = float(load_timeout)
+        self.limits = limits or Limits()
+        self.allow_imports = tuple(allow_imports)
+        self.isolation = isolation
+        self.worker = None
+        self.level = None
+        self.reader = wire.FrameReader()
+        self.seq = 0
+        self.stderr_tail = b""
+
+    # -------------------------------------------------------------- life
+    def __enter__(self):
+        self.start()
+        return self
+
+    def __exit__(self, *exc):
+        self.close()
+
+    def start(self) -> None:
+        self.budget.begin()
+        self.worker = start_worker(self.submission, self.limits, self.allow_imports, self.isolation)
+        self.level = self.worker.describe()
+        sub = self.submission
+        root = self.worker.root_inside
+        header = {"module": sub.module, "attr": sub.attr, "sys_path": [root], "cwd": root,
+                  "file": f"{root}/{sub.file}" if sub.file else None, "module_name": sub.module_name}
+        self._request("load", header, what=f"loading {sub.spec}", timeout=self.load_timeout)
+
+    def close(self) -> None:
+        if self.worker is not None:
+            self.worker.kill()
+            self.worker = None
+
+    # -------------------------------------------------------------- requests
+    def make(self, key: str, call: str, args: list, method: str) -> dict:
+        header, arrays = self._request("make", {"key": key, "call": call, "args": args, "method": method},
+                                       what=call)
+        names = header.get("names")
+        if not isinstance(names, list) or sorted(names) != sorted(arrays):
+            raise StudentError("contract", "the worker's reply to make does not list its params")
+        return {name: arrays[name] for name in names}
+
+    def set_params(self, key: str, values: dict, what: str) -> None:
+        self._request("set_params", {"key": key}, values, what=what)
+
+    def call(self, key: str, method: str, args: list, what: str):
+        """``method(*args)`` where ``args`` is [(name, value)]; returns (loss, {name: float64 array})."""
+        arrays = {name: value for name, value in args if isinstance(value, np.ndarray)}
+        listed = [{"array": name} if isinstance(value, np.ndarray) else {"value": value} for name, value in args]
+        header, out = self._request("call", {"key": key, "method": method, "signature": _signature(args),
+                                             "args": listed}, arrays, what=what)
+        names = header.get("names")
+        expected = {"loss", *(f"g:{n}" for n in names)} if isinstance(names, list) else None
+        if expected != set(out) or out["loss"].dtype != np.float64 or out["loss"].shape != ():
+            raise StudentError("contract", "the worker's reply does not hold one loss and the gradients it lists")
+        grads = {name: out[f"g:{name}"] for name in names}
+        if any(g.dtype != np.float64 for g in grads.values()):
+            raise StudentError("contract", "the worker's reply holds gradients that are not float64")
+        return float(out["loss"]), grads
+
+    def _request(self, op: str, header: dict, arrays: dict | None = None, *, what: str,
+                 timeout: float | None = None):
+        if self.worker is None:
+            raise StudentError("died", f"the implementation's process is gone (before {what})")
+        limit, by_budget = self.budget.limit(what, timeout)
+        deadline = time.monotonic() + limit
+        self.seq += 1
+        try:
+            self._send(wire.encode({"seq": self.seq, "op": op, **header}, arrays), deadline, what)
+            reply, out = self._receive(deadline, what)
+        except TimeoutError:
+            self.close()
+            raise self.budget.expired(what, limit, by_budget) from None
+        except wire.WireError as error:
+            self.close()
+            raise StudentError("contract", f"the implementation's process sent a malformed reply during {what} "
+                                           f"({clean_text(error, 120)})") from None
+        if reply.get("seq") != self.seq or reply.get("status") not in ("ok", "error"):
+            self.close()
+            raise StudentError("contract", f"the implementation's process sent a reply out of order during {what} "
+                                           "(does the code write to the grader's channel?)")
+        if reply["status"] == "error":
+            kind = reply.get("kind") if reply.get("kind") in KINDS else "contract"
+            exc_type = reply.get("exc_type") if isinstance(reply.get("exc_type"), str) else None
+            raise StudentError(kind, clean_text(reply.get("message", "(no message)"), 600),
+                               clean_text(exc_type, 60) if exc_type else None)
+        return reply, out
+
+    def _send(self, data: bytes, deadline: float, what: str) -> None:
+        view = memoryview(data)
+        sock = self.worker.sock
+        while view:
+            left = deadline - time.monotonic()
+            if left <= 0:
+                raise TimeoutError
+            _, writable, _ = select.select([], [sock], [], left)
+            if not writable:
+                continue
+            try:
+                sent = sock.send(view)
+            except BlockingIOError:
+                continue
+            except OSError:
+                raise self._died(what) from None
+            view = view[sent:]
+
+    def _receive(self, deadline: float, what: str):
+        sock, err = self.worker.sock, self.worker.stderr_fd
+        watched = [sock, err]
+        while True:
+            left = deadline - time.monotonic()
+            if left <= 0:
+                raise TimeoutError
+            readable, _, _ = select.select(watched, [], [], left)
+            if err in readable:
+                self._drain_stderr()
+            if sock in readable:
+                try:
+                    data = sock.recv(min(self.reader.needed(), 1 << 20))
+                except BlockingIOError:
+                    continue
+                except OSError:
+                    data = b""
+                if not data:
+                    raise self._died(what)
+                frames = self.reader.feed(data)
+                if len(frames) > 1 or (frames and self.reader.buffer):
+                    raise wire.WireError("more than one reply to one request")
+                if frames:
+                    return frames[0]
+
+    def _drain_stderr(self) -> None:
+        try:
+            while True:
+                chunk = os.read(self.worker.stderr_fd, 65536)
+                if not chunk:
+                    return
+                self.stderr_tail = (self.stderr_tail + chunk)[-STDERR_TAIL:]
+        except (BlockingIOError, OSError):
+            return
+
+    def _died(self, what: str) -> StudentError:
+        process = self.worker.process
+        try:
+            code = process.wait(timeout=2)
+        except Exception:  # noqa: BLE001 - still running: it closed its end of the channel
+            code = None
+        self._drain_stderr()
+        if code is None:
+            how = "it closed the grader's channel"
+        elif code >= 0:
+            how = f"exit code {code}"
+        else:
+            how = f"killed by signal {-code}" + {24: ", its CPU time limit", 9: ""}.get(-code, "")
+        lines = [line for line in self.stderr_tail.decode(errors="replace").splitlines() if line.strip()]
+        tail = f": {clean_text(lines[-1], 200)}" if lines else ""
+        self.close()
+        return StudentError("died", f"the implementation's process ended during {what} ({how}){tail}")
+
+
+class InProcessRunner:
+    """A factory object called in this process, each request in a daemon thread joined with a time
+    limit. For trusted code only: code run here can change the grader itself, and a runaway call
+    is abandoned, not killed."""
+
+    level = "in-process (trusted code: no isolation)"
+
+    def __init__(self, factory, *, timeout: float = 10.0, budget: float | None = None):
+        self.host = Host(factory)
+        self.budget = Budget(timeout, budget)
+
+    def __enter__(self):
+        self.budget.begin()
+        return self
+
+    def __exit__(self, *exc):
+        self.host.objects.clear()
+
+    def make(self, key: str, call: str, args: list, method: str) -> dict:
+        return self._run(call, self.host.make, key, call, args, method)
+
+    def set_params(self, key: str, values: dict, what: str) -> None:
+        self._run(what, self.host.set_params, key, {k: np.array(v, dtype=np.float64) for k, v in values.items()})
+
+    def call(self, key: str, method: str, args: list, what: str):
+        loss, grads = self._run(what, self.host.call, key, method, _signature(args), [v for _, v in args])
+        return float(loss), grads
+
+    def _run(self, what: str, fn, *args):
+        limit, by_budget = self.budget.limit(what)
+        box = {}
+
+        def work():
+            try:
+                with warnings.catch_warnings():
+                    warnings.simplefilter("ignore")
+                    box["value"] = fn(*args)
+            except StudentError as error:
+                box["error"] = error
+            except BaseException as error:  # noqa: BLE001
+                box["error"] = StudentError("raised", f"{what} raised {type(error).__name__}: {clean_text(error)}")
+
+        thread = threading.Thread(target=work, name="trusted-call", daemon=True)
+        thread.start()
+        thread.join(limit)
+        if thread.is_alive():
+            raise self.budget.expired(what, limit, by_budget)
+        if "error" in box:
+            raise box["error"]
+        return box["value"]

@@ -1,0 +1,149 @@
+"""What a spec names, found without running it, and its bounded copy into a private folder.
+
+``path/to/file.py:NAME`` names a file (its folder is the submission: sibling modules and data
+files come along); ``pkg.module:NAME`` names a module found from the current folder or the
+grader's ``sys.path`` — a package is copied whole, a single module with its folder. Finding a
+module never imports it: only the finders' path lookups run, no code of the submission's.
+"""
+
+from __future__ import annotations
+
+import importlib.machinery
+import importlib.util
+import os
+import shutil
+import sys
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from .errors import StudentError
+
+# Never copied into a sandbox (unless it is the submission itself): the answer key and torch.
+ANSWER_KEY = ("manual", "reference", "compare", "torch")
+MAX_COPY_BYTES = 64 * 1024 * 1024
+MAX_COPY_FILES = 2000
+MAX_COPY_DEPTH = 4
+
+
+@dataclass
+class Submission:
+    spec: str  # as the user wrote it
+    root: Path  # the folder copied into the sandbox
+    attr: str  # the factory's name (dotted: Class.create)
+    module: str | None = None  # import by dotted name from the copy of root ...
+    file: str | None = None  # ... or load this file (relative to root)
+    package: str | None = None  # the submission's own top-level package (copied, never denied)
+    only: tuple | None = None  # copy only these entries of root
+    notes: list = field(default_factory=list)  # what the copy left out, for the report
+
+    @property
+    def module_name(self) -> str:
+        """The name the file is loaded under: its stem, so siblings that import it share it."""
+        stem = Path(self.file).stem if self.file else ""
+        return stem if stem.isidentifier() else "submission"
+
+
+def parse_spec(spec: str) -> tuple[str, str]:
+    """'pkg.module:factory' or 'path/to/file.py:factory' → (target, attribute path)."""
+    if not isinstance(spec, str) or ":" not in spec:
+        raise StudentError("load", f"expected MODULE:FACTORY or path/to/file.py:FACTORY, got {spec!r} (no colon)")
+    target, attr = spec.rsplit(":", 1)
+    if not target.strip():
+        raise StudentError("load", f"{spec!r} names no module or file before the colon")
+    if not attr.strip() or not all(part.isidentifier() for part in attr.split(".")):
+        raise StudentError("load", f"{spec!r}: {attr!r} after the colon is not a Python name")
+    return target, attr
+
+
+def is_path(target: str) -> bool:
+    return target.endswith((".py", ".ipynb")) or os.sep in target or "/" in target
+
+
+def _find_top_level(top: str, cwd: Path):
+    """The ModuleSpec of a top-level module, from cwd first, then sys.path, then any other finder."""
+    try:
+        found = importlib.machinery.PathFinder.find_spec(top, [str(cwd)] + [p for p in sys.path if p])
+        return found or importlib.util.find_spec(top)
+    except (ImportError, ValueError):
+        return None
+
+
+def resolve(spec: str, cwd: str | os.PathLike | None = None) -> Submission:
+    """The ``Submission`` a spec names; ``StudentError("load", ...)`` when there is none."""
+    target, attr = parse_spec(spec)
+    cwd = Path(cwd or os.getcwd())
+    if is_path(target):
+        path = (cwd / target).resolve()
+        if not path.is_file():
+            raise StudentError("load", f"no such file: {target}")
+        if path.suffix not in (".py", ".ipynb"):
+            raise StudentError("load", f"cannot load {path.name} as a Python module (expected .py or .ipynb)")
+        return Submission(spec, path.parent, attr, file=path.name)
+    if not all(part.isidentifier() for part in target.split(".")):
+        raise StudentError("load", f"{target!r} is not a module name (nor a path to a .py file)")
+    top = target.split(".")[0]
+    found = _find_top_level(top, cwd)
+    if found is None or found.origin in (None, "built-in", "frozen"):
+        raise StudentError("load", f"no module named {top!r} (from {spec!r})")
+    if found.submodule_search_locations:
+        package_dir = Path(next(iter(found.submodule_search_locations))).resolve()
+        return Submission(spec, package_dir.parent, attr, module=target, package=top, only=(package_dir.name,))
+    return Submission(spec, Path(found.origin).resolve().parent, attr, module=target, package=top)
+
+
+def _skip(entry: os.DirEntry, depth: int, own: str | None) -> bool:
+    name = entry.name
+    if name.startswith(".") or name == "__pycache__" or entry.is_symlink():
+        return True
+    if entry.is_dir(follow_symlinks=False):
+        if depth >= MAX_COPY_DEPTH or os.path.exists(os.path.join(entry.path, "pyvenv.cfg")):
+            return True
+        if name in ANSWER_KEY and name != own:
+            return True
+    elif Path(name).stem in ANSWER_KEY and name.endswith(".py") and Path(name).stem != own:
+        return True
+    return not (entry.is_dir(follow_symlinks=False) or entry.is_file(follow_symlinks=False))
+
+
+def copy_submission(sub: Submission, dest: Path) -> None:
+    """Copy ``sub.root`` into ``dest`` (regular files and folders only, no links), within the caps.
+
+    The submission's own file is copied first, so a cap never leaves it out; what the caps
+    leave out is added to ``sub.notes``.
+    """
+    dest.mkdir(parents=True, exist_ok=True)
+    budget = {"bytes": MAX_COPY_BYTES, "files": MAX_COPY_FILES}
+    left_out = []
+
+    def copy_file(src: Path, to: Path) -> None:
+        size = src.stat().st_size
+        if size > budget["bytes"] or budget["files"] <= 0:
+            left_out.append(str(src.relative_to(sub.root)))
+            return
+        to.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(src, to, follow_symlinks=False)
+        budget["bytes"] -= size
+        budget["files"] -= 1
+
+    def walk(folder: Path, to: Path, depth: int) -> None:
+        try:
+            entries = sorted(os.scandir(folder), key=lambda e: e.name)
+        except OSError:
+            return
+        for entry in entries:
+            if depth == 0 and sub.only is not None and entry.name not in sub.only:
+                continue
+            if _skip(entry, depth, sub.package):
+                continue
+            if entry.is_dir(follow_symlinks=False):
+                walk(Path(entry.path), to / entry.name, depth + 1)
+            elif not (to / entry.name).exists():
+                copy_file(Path(entry.path), to / entry.name)
+
+    if sub.file is not None:
+        copy_file(sub.root / sub.file, dest / sub.file)
+    walk(sub.root, dest, 0)
+    if left_out:
+        shown = ", ".join(left_out[:5]) + (f" (+{len(left_out) - 5} more)" if len(left_out) > 5 else "")
+        sub.notes.append(f"the submission's folder is over {MAX_COPY_BYTES >> 20} MiB or {MAX_COPY_FILES} "
+                         f"files; not copied into the sandbox: {shown}")
