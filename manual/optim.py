@@ -28,10 +28,15 @@ OPTIMIZERS = ("sgd", "momentum", "nesterov", "adam")
 
 
 def _check_fraction(name, value) -> float:
+    """A momentum or a β: a number in [0, 1), as a float; the error names ``name`` and the value.
+
+    1 is excluded: μ = 1 never forgets a gradient (b_t = Σ g), and in Adam β = 1 makes the
+    bias correction 1 - β^t zero (a division by zero at the first step).
+    """
     if isinstance(value, bool) or not isinstance(value, numbers.Real):
         raise TypeError(f"{name} must be a number, got {value!r}")
     value = float(value)
-    if not 0.0 <= value < 1.0:
+    if not 0.0 <= value < 1.0:  # also refuses NaN
         raise ValueError(f"{name} must be in [0, 1), got {value!r}")
     return value
 
@@ -44,16 +49,34 @@ class _Optimizer:
         self.steps = 0  # t, the number of updates done
 
     def step(self, params: dict, grads: dict) -> None:
-        """One update of every array of ``params`` (in place) from ``grads``."""
+        """One update of every array of ``params`` (in place) from ``grads``.
+
+        Everything is checked before any array is updated, so a refused step changes nothing.
+        """
         if set(params) != set(grads):
             raise ValueError(f"grads have keys {sorted(grads)}, params have {sorted(params)}")
         for name, p in params.items():
             g = grads[name]
             if np.shape(g) != p.shape:
                 raise ValueError(f"grads[{name!r}] has shape {np.shape(g)}, params[{name!r}] has {p.shape}")
+            # A parameter replaced by an array of another shape cannot carry its history over.
+            for state in self._states():
+                if name in state and state[name].shape != p.shape:
+                    raise ValueError(
+                        f"params[{name!r}] now has shape {p.shape}, but its optimiser state was made "
+                        f"for shape {state[name].shape}: make a new optimiser after replacing "
+                        "parameters by arrays of another shape"
+                    )
         self.steps += 1
         for name, p in params.items():
+            for state in self._states():  # a parameter replaced by another dtype: its state follows
+                if name in state and state[name].dtype != p.dtype:
+                    state[name] = state[name].astype(p.dtype)
             self._update(name, p, np.asarray(grads[name], dtype=p.dtype))
+
+    def _states(self) -> list:
+        """The dicts of per-parameter state carried from step to step (velocity, moments)."""
+        return []
 
     def _update(self, name, p, g):  # pragma: no cover - abstract
         raise NotImplementedError
@@ -90,8 +113,15 @@ class SGD(_Optimizer):
         else:
             p -= np.multiply(b, lr, out=self._scratch(name, p))  # θ ← θ - η b_t
 
+    def _states(self) -> list:
+        return [self.velocity]
+
     def _scratch(self, name, p):
-        """A work array shaped like p, kept from step to step (no temporaries over W1 per step)."""
+        """A work array shaped like p, kept from step to step (no temporaries over W1 per step).
+
+        Made again when p has been replaced by an array of another shape or dtype (a stale
+        buffer would not fit, or would round the step to its own dtype).
+        """
         buf = self._buffers.get(name)
         if buf is None or buf.shape != p.shape or buf.dtype != p.dtype:
             buf = self._buffers[name] = np.empty_like(p)
@@ -103,17 +133,25 @@ class Adam(_Optimizer):
 
     def __init__(self, lr=1e-3, betas=(0.9, 0.999), eps=1e-8):
         super().__init__(lr)
-        beta1, beta2 = betas
+        try:
+            beta1, beta2 = betas
+        except (TypeError, ValueError):
+            raise ValueError(f"betas must be a pair (beta1, beta2), got {betas!r}") from None
         self.beta1 = _check_fraction("beta1", beta1)
         self.beta2 = _check_fraction("beta2", beta2)
         self.eps = check_positive("eps", eps)
         self.m = {}  # first moment, per parameter
         self.v = {}  # second moment, per parameter
 
+    def _states(self) -> list:
+        return [self.m, self.v]
+
     def _update(self, name, p, g):
         b1, b2, t = self.beta1, self.beta2, self.steps
-        m = self.m.setdefault(name, np.zeros_like(p))
-        v = self.v.setdefault(name, np.zeros_like(p))
+        m, v = self.m.get(name), self.v.get(name)
+        if m is None:
+            m = self.m[name] = np.zeros_like(p)  # m_0 = 0
+            v = self.v[name] = np.zeros_like(p)  # v_0 = 0
         m += (1 - b1) * (g - m)  # m_t = β1 m_{t-1} + (1-β1) g_t   (computed as torch's lerp)
         v *= b2
         v += (1 - b2) * (g * g)  # v_t = β2 v_{t-1} + (1-β2) g_t²

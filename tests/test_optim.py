@@ -4,6 +4,7 @@ import numpy as np
 import pytest
 import torch
 
+from manual import MLP, init_params
 from manual.optim import OPTIMIZERS, SGD, Adam, make_optimizer
 
 N_STEPS = 6
@@ -97,34 +98,219 @@ def test_lr_can_change_between_steps_like_a_torch_param_group():
         np.testing.assert_allclose(manual_params[name], t.detach().numpy(), rtol=0, atol=1e-12)
 
 
-def test_make_optimizer_names():
-    assert set(OPTIMIZERS) == {"sgd", "momentum", "nesterov", "adam"}
-    assert isinstance(make_optimizer("adam", 1e-3), Adam)
-    nesterov = make_optimizer("nesterov", 0.1, momentum=0.5)
-    assert nesterov.nesterov and nesterov.momentum == 0.5
-    assert make_optimizer("sgd", 0.1).momentum == 0
-    with pytest.raises(ValueError, match="unknown optimizer 'rmsprop'"):
+def test_make_optimizer_names_and_defaults():
+    assert OPTIMIZERS == ("sgd", "momentum", "nesterov", "adam")
+    sgd = make_optimizer("sgd", 0.1)
+    assert type(sgd) is SGD and sgd.lr == 0.1 and sgd.momentum == 0.0 and not sgd.nesterov
+    momentum = make_optimizer("momentum", 0.2)  # torch has no default; ours is μ = 0.9
+    assert type(momentum) is SGD and momentum.lr == 0.2 and momentum.momentum == 0.9 and not momentum.nesterov
+    nesterov = make_optimizer("nesterov", 0.1)
+    assert nesterov.nesterov and nesterov.momentum == 0.9
+    assert make_optimizer("nesterov", 0.1, momentum=0.5).momentum == 0.5
+    assert make_optimizer("momentum", 0.1, momentum=0.3).momentum == 0.3
+    adam = make_optimizer("adam", 1e-3)
+    assert type(adam) is Adam and adam.lr == 1e-3
+    assert (adam.beta1, adam.beta2, adam.eps) == (0.9, 0.999, 1e-8)  # torch.optim.Adam's defaults
+    adam = make_optimizer("adam", 0.01, betas=(0.8, 0.99), eps=1e-6)
+    assert (adam.lr, adam.beta1, adam.beta2, adam.eps) == (0.01, 0.8, 0.99, 1e-6)
+    with pytest.raises(ValueError, match="unknown optimizer 'rmsprop'; choose one of sgd, momentum, nesterov, adam"):
         make_optimizer("rmsprop", 0.1)
+    with pytest.raises(ValueError, match=r"momentum must be in \[0, 1\), got 1.0"):
+        make_optimizer("momentum", 0.1, momentum=1.0)
+
+
+def test_constructor_defaults():
+    adam = Adam()
+    assert (adam.lr, adam.beta1, adam.beta2, adam.eps, adam.steps) == (1e-3, 0.9, 0.999, 1e-8, 0)
+    sgd = SGD(0.5)
+    assert (sgd.lr, sgd.momentum, sgd.nesterov, sgd.steps) == (0.5, 0.0, False, 0)
 
 
 @pytest.mark.parametrize("bad_lr", [0, -0.1, float("nan"), float("inf")])
 def test_bad_learning_rate_is_refused(bad_lr):
-    with pytest.raises(ValueError, match="lr must be a finite number > 0"):
+    with pytest.raises(ValueError, match=f"lr must be a finite number > 0, got {float(bad_lr)!r}"):
         SGD(bad_lr)
+    with pytest.raises(ValueError, match=f"lr must be a finite number > 0, got {float(bad_lr)!r}"):
+        Adam(bad_lr)
+
+
+# A momentum or β of exactly 1 is refused: μ = 1 never forgets, and Adam's bias correction
+# 1 - β^t would be 0 (division by zero at the first step). NaN fails every comparison.
+BAD_FRACTIONS = [
+    (1.0, ValueError, r"must be in \[0, 1\), got 1.0"),
+    (1, ValueError, r"must be in \[0, 1\), got 1.0"),
+    (1.5, ValueError, r"must be in \[0, 1\), got 1.5"),
+    (-0.1, ValueError, r"must be in \[0, 1\), got -0.1"),
+    (float("nan"), ValueError, r"must be in \[0, 1\), got nan"),
+    (float("inf"), ValueError, r"must be in \[0, 1\), got inf"),
+    (True, TypeError, r"must be a number, got True"),
+    ("0.9", TypeError, r"must be a number, got '0.9'"),
+]
+
+
+@pytest.mark.parametrize(("value", "error", "match"), BAD_FRACTIONS)
+def test_bad_momentum_and_betas_are_refused(value, error, match):
+    with pytest.raises(error, match="momentum " + match):
+        SGD(0.1, momentum=value)
+    with pytest.raises(error, match="momentum " + match):
+        SGD(0.1, momentum=value, nesterov=True)
+    with pytest.raises(error, match="beta1 " + match):
+        Adam(0.1, betas=(value, 0.999))
+    with pytest.raises(error, match="beta2 " + match):
+        Adam(0.1, betas=(0.9, value))
+
+
+def test_fractions_just_inside_the_range_are_accepted():
+    assert SGD(0.1, momentum=0.0).momentum == 0.0
+    assert SGD(0.1, momentum=0.999999).momentum == 0.999999
+    adam = Adam(0.1, betas=(0, 0.999999))
+    assert (adam.beta1, adam.beta2) == (0.0, 0.999999)
+    p = {"w": np.array([1.0, -1.0])}
+    adam.step(p, {"w": np.array([0.5, -2.0])})  # β1 = 0: m̂ = g, v̂ = g², a step of η·g/(|g| + ε)
+    np.testing.assert_allclose(p["w"], [1.0 - 0.1, -1.0 + 0.1], rtol=1e-7)
 
 
 def test_bad_options_are_refused():
-    with pytest.raises(ValueError, match="momentum must be in"):
-        SGD(0.1, momentum=1.5)
-    with pytest.raises(ValueError, match="nesterov=True needs a momentum"):
+    with pytest.raises(ValueError, match="nesterov=True needs a momentum > 0"):
         SGD(0.1, nesterov=True)
-    with pytest.raises(TypeError, match="lr must be a number"):
+    with pytest.raises(TypeError, match="lr must be a number, got 'fast'"):
         Adam("fast")
+    with pytest.raises(ValueError, match="eps must be a finite number > 0, got 0.0"):
+        Adam(0.1, eps=0)
+    for betas in (0.9, (0.9,), (0.9, 0.99, 0.999)):
+        with pytest.raises(ValueError, match=r"betas must be a pair \(beta1, beta2\), got "):
+            Adam(0.1, betas=betas)
+
+
+@pytest.mark.parametrize("optimizer", [SGD(0.1), SGD(0.1, momentum=0.9), Adam(0.1)], ids=["sgd", "momentum", "adam"])
+def test_mismatched_grads_are_refused_and_nothing_moves(optimizer):
+    params = {"w": np.zeros(2), "v": np.ones(3)}
+    with pytest.raises(ValueError, match=r"grads have keys \['u', 'w'\], params have \['v', 'w'\]"):
+        optimizer.step(params, {"w": np.zeros(2), "u": np.zeros(3)})
+    with pytest.raises(ValueError, match=r"grads\['v'\] has shape \(2,\), params\['v'\] has \(3,\)"):
+        optimizer.step(params, {"w": np.ones(2), "v": np.ones(2)})
+    np.testing.assert_array_equal(params["w"], np.zeros(2))  # the first parameter was not updated
+    assert optimizer.steps == 0
+
+
+def test_grads_are_cast_to_the_parameter_dtype():
+    p = {"w": np.ones(3, dtype=np.float32)}
+    SGD(0.5).step(p, {"w": [1.0, 2.0, 4.0]})  # a list, and float64 values
+    assert p["w"].dtype == np.float32
+    np.testing.assert_array_equal(p["w"], np.float32([0.5, 0.0, -1.0]))
+
+
+# ----------------------------------------------------------------------------- replaced params
+def test_sgd_scratch_buffer_follows_a_parameter_replaced_by_another_shape_or_dtype():
+    """Plain SGD keeps one work array per parameter: it must be made again, not reused stale."""
     opt = SGD(0.1)
-    with pytest.raises(ValueError, match="grads have keys"):
-        opt.step({"w": np.zeros(2)}, {"v": np.zeros(2)})
-    with pytest.raises(ValueError, match=r"grads\['w'\] has shape"):
-        opt.step({"w": np.zeros(2)}, {"w": np.zeros(3)})
+    p = {"w": np.ones(3, dtype=np.float32)}
+    opt.step(p, {"w": np.full(3, 2.0)})
+    buffer = opt._buffers["w"]
+    opt.step(p, {"w": np.full(3, 2.0)})
+    assert opt._buffers["w"] is buffer  # reused while the parameter keeps its shape and dtype
+    np.testing.assert_array_equal(p["w"], np.float32(1.0) - np.float32(0.2) - np.float32(0.2))
+    # another shape: a stale (3,) buffer cannot take a (4,) step
+    p["w"] = np.arange(4.0)
+    g = np.array([1.0, -2.0, 3.0, 0.5])
+    opt.step(p, {"w": g})
+    np.testing.assert_array_equal(p["w"], np.arange(4.0) - 0.1 * g)
+    # float64 after float32, same shape: a stale float32 buffer would round the step to float32
+    start = np.array([1.0, 2.0, 3.0, 4.0])
+    p["w"] = start.copy()
+    opt.step(p, {"w": np.full(4, 1 / 3)})
+    np.testing.assert_array_equal(p["w"], start - 0.1 * (1 / 3))  # exact in float64
+    assert p["w"][0] != start[0] - np.float64(np.float32(0.1 / 3))
+
+
+@pytest.mark.parametrize("nesterov", [False, True])
+def test_momentum_scratch_follows_a_new_dtype_and_state_refuses_a_new_shape(nesterov):
+    opt = SGD(0.1, momentum=0.5, nesterov=nesterov)
+    p = {"w": np.ones(2, dtype=np.float32), "b": np.zeros(1)}
+    grads = {"w": np.ones(2), "b": np.ones(1)}
+    opt.step(p, grads)
+    p["w"] = np.ones(2)  # float64 now, same shape: its velocity carries on
+    opt.step(p, grads)
+    # b₂ = 0.5·1 + 1 = 1.5; step η·b₂ (heavy ball) or η·(g + μ b₂) (Nesterov), exact in float64
+    second = 0.1 * (1 + 0.5 * 1.5) if nesterov else 0.1 * 1.5
+    np.testing.assert_array_equal(p["w"], 1.0 - second)
+    before = {name: value.copy() for name, value in p.items()}
+    p["w"] = np.zeros(3)
+    with pytest.raises(ValueError, match=r"params\['w'\] now has shape \(3,\), but its optimiser state was made "
+                       r"for shape \(2,\): make a new optimiser"):
+        opt.step(p, {"w": np.ones(3), "b": np.ones(1)})
+    np.testing.assert_array_equal(p["b"], before["b"])  # nothing moved
+    assert opt.steps == 2
+
+
+def test_adam_state_refuses_a_parameter_of_another_shape():
+    opt = Adam(0.1)
+    p = {"b": np.zeros(1), "w": np.zeros(2)}
+    opt.step(p, {"b": np.ones(1), "w": np.ones(2)})
+    p["w"] = np.zeros((2, 1))
+    with pytest.raises(ValueError, match=r"params\['w'\] now has shape \(2, 1\).*shape \(2,\)"):
+        opt.step(p, {"b": np.ones(1), "w": np.ones((2, 1))})
+    np.testing.assert_allclose(p["b"], [-0.1 / (1 + 1e-8)], rtol=1e-15)  # only the first step moved it
+    assert opt.steps == 1
+
+
+# ----------------------------------------------------------------------------- MLP.sgd_step
+def _sgd_reference(net, X, y, lr, lambdas):
+    """loss_and_grads then θ -= η g on a copy of net's params: what sgd_step must do."""
+    ref = MLP(net.sizes, activation=net.activation, dtype=net.dtype)
+    ref.params = {name: value.copy() for name, value in net.params.items()}
+    loss, grads = ref.loss_and_grads(X, y, lambdas)
+    for name, g in grads.items():
+        ref.params[name] -= lr * g
+    return loss, ref.params
+
+
+def _batch(d, m, K, seed):
+    rng = np.random.default_rng(seed)
+    return rng.standard_normal((K, d)), rng.integers(0, m, size=K)
+
+
+# sgd_step folds η into bprop (η·(g/K) instead of (η/K)·g): a few ulp of each step, below the
+# ulp of θ, hence rtol 1e-13 on θ. A stale float32 buffer would round every step to float32,
+# an error of ~1e-8 of the step, ~1e-10 of θ: 1000x over it.
+SGD_RTOL = 1e-13
+
+
+def test_sgd_step_reuses_its_buffers_and_remakes_them_for_new_shapes_or_dtypes():
+    net = MLP((4, 3, 2), activation="tanh", seed=1)
+    X, y = _batch(4, 2, 6, seed=2)
+    lambdas = [1e-3, 2e-3, 3e-3, 4e-3]
+    for _ in range(2):
+        expected_loss, expected = _sgd_reference(net, X, y, 0.1, lambdas)
+        assert net.sgd_step(X, y, 0.1, lambdas) == pytest.approx(expected_loss, rel=1e-14)
+        for name in expected:
+            np.testing.assert_allclose(net.params[name], expected[name], rtol=SGD_RTOL, atol=1e-16)
+    buffers = dict(net._sgd_buffers)
+    net.sgd_step(X, y, 0.1)
+    assert all(net._sgd_buffers[name] is buffers[name] for name in buffers)  # reused, not remade
+
+    # params replaced by a wider hidden layer: the (3, 4) buffers cannot hold (5, 4) steps
+    net.params = init_params((4, 5, 2), seed=3)
+    expected_loss, expected = _sgd_reference(net, X, y, 0.2, lambdas)
+    assert net.sgd_step(X, y, 0.2, lambdas) == pytest.approx(expected_loss, rel=1e-14)
+    for name in expected:
+        assert net.params[name].shape == expected[name].shape
+        np.testing.assert_allclose(net.params[name], expected[name], rtol=SGD_RTOL, atol=1e-16)
+
+
+def test_sgd_step_remakes_float32_buffers_for_float64_params():
+    net = MLP((4, 3, 2), activation="sigmoid", seed=4, dtype=np.float32)
+    X, y = _batch(4, 2, 5, seed=5)
+    X = X.astype(np.float32)
+    net.sgd_step(X, y, 0.1)
+    assert net._sgd_buffers["W1"].dtype == np.float32
+    net.params = {name: value.astype(np.float64) for name, value in net.params.items()}
+    for _ in range(2):
+        expected_loss, expected = _sgd_reference(net, X, y, 0.1, None)
+        assert net.sgd_step(X, y, 0.1) == pytest.approx(expected_loss, rel=1e-14)
+        for name in expected:
+            assert net.params[name].dtype == np.float64
+            np.testing.assert_allclose(net.params[name], expected[name], rtol=SGD_RTOL, atol=1e-16)
 
 
 def test_manual_optim_never_imports_torch():

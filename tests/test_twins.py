@@ -5,13 +5,14 @@ Tolerances (compare/diff.py states them once): float64 manual vs autograd ≤ 1e
 """
 
 import itertools
+import zlib
 
 import numpy as np
 import pytest
 import torch
 
 from compare.diff import TOLERANCES, Tolerance, compare_arrays
-from manual import MLP, finite_difference_grads, finite_difference_input_grad
+from manual import MLP, finite_difference_grads, finite_difference_input_grad, init_params
 from reference import TorchMLP, autograd_input_grad, autograd_loss_and_grads
 
 ACTIVATIONS = ("relu", "tanh", "sigmoid", "softplus")
@@ -47,7 +48,9 @@ GRID = list(itertools.product(SIZES, ACTIVATIONS, (1, 10, 64), (False, True)))
 
 @pytest.mark.parametrize(("sizes", "activation", "K", "with_lambdas"), GRID)
 def test_float64_manual_equals_autograd(sizes, activation, K, with_lambdas):
-    seed = hash((sizes, activation, K, with_lambdas)) % 1000
+    # From the test's own parameters, so a failure reruns from its id (hash() of a tuple with
+    # strings changes with PYTHONHASHSEED; crc32 of the repr does not).
+    seed = zlib.crc32(repr((sizes, activation, K, with_lambdas)).encode()) % 1000
     net, twin, X, y, lambdas = make_case(sizes, activation, K, with_lambdas, seed)
     ref_loss, ref_grads = autograd_loss_and_grads(twin, X, y, lambdas)
     ref_input_grad = autograd_input_grad(twin, X, y)
@@ -167,15 +170,44 @@ def test_homework_parameter_count_and_shapes():
     }
 
 
-def test_initialisation_is_the_homeworks_and_seeded():
-    net = MLP((400, 30, 10), seed=5)
-    for layer, fan_in in ((1, 400), (2, 30)):
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+def test_initialisation_is_the_homeworks_and_seeded(dtype):
+    """W_l ~ U(-1/√fan_in, 1/√fan_in): inside both bounds, reaching near both, centred, flat."""
+    net = MLP((400, 30, 10), seed=5, dtype=dtype)
+    for layer, fan_in, fan_out in ((1, 400, 30), (2, 30, 10)):
         W = net.params[f"W{layer}"]
-        assert np.all(np.abs(W) <= 1 / np.sqrt(fan_in))
-        assert np.abs(W).max() > 0.9 / np.sqrt(fan_in)  # really spans the interval
-        assert not np.any(net.params[f"b{layer}"])
-    assert np.array_equal(MLP((400, 30, 10), seed=5).params["W1"], net.params["W1"])
-    assert not np.array_equal(MLP((400, 30, 10), seed=6).params["W1"], net.params["W1"])
+        bound = 1 / np.sqrt(fan_in)
+        assert W.shape == (fan_out, fan_in) and W.dtype == dtype
+        assert np.all(W >= -bound) and np.all(W <= bound)  # never outside [-bound, bound] (a float32
+        # rounding of a value within 1 ulp of the bound stays ≤ the bound rounded the same way)
+        # reaching near both ends: with n draws the extremes are within (bound·2/n)·few of them;
+        # n = 300 or 12000 here, so 0.95·bound is > 7 gaps from the end (p < 1e-6 to miss).
+        assert W.max() > 0.95 * bound and W.min() < -0.95 * bound
+        # uniform on the interval: mean 0 and variance bound²/3; the sd of the sample mean is
+        # bound/√(3n) ≤ 0.034·bound, of the sample variance ≤ 0.05·bound²/3 (n = 300), so 5 sd:
+        assert abs(W.mean()) < 5 * bound / np.sqrt(3 * W.size)
+        assert W.var() == pytest.approx(bound**2 / 3, rel=5 * np.sqrt(0.8 / W.size))
+        b = net.params[f"b{layer}"]
+        assert b.shape == (fan_out,) and b.dtype == dtype and not np.any(b)
+    assert np.array_equal(MLP((400, 30, 10), seed=5, dtype=dtype).params["W1"], net.params["W1"])
+    assert not np.array_equal(MLP((400, 30, 10), seed=6, dtype=dtype).params["W1"], net.params["W1"])
+    # the homework's draw: default_rng(seed), W1 then W2, in float64, then cast
+    rng = np.random.default_rng(5)
+    W1 = rng.uniform(-1 / np.sqrt(400), 1 / np.sqrt(400), size=(30, 400))
+    W2 = rng.uniform(-1 / np.sqrt(30), 1 / np.sqrt(30), size=(10, 30))
+    np.testing.assert_array_equal(net.params["W1"], W1.astype(dtype))
+    np.testing.assert_array_equal(net.params["W2"], W2.astype(dtype))
+    assert list(net.params) == ["W1", "b1", "W2", "b2"]
+
+
+def test_init_params_is_the_mlps_initialisation():
+    params = init_params((3, 4, 5, 2), seed=8, dtype=np.float32)
+    net = MLP((3, 4, 5, 2), seed=8, dtype=np.float32)
+    assert list(params) == ["W1", "b1", "W2", "b2", "W3", "b3"]
+    for name in params:
+        assert params[name].dtype == np.float32
+        np.testing.assert_array_equal(params[name], net.params[name])
+    assert MLP((3, 4, 2)).params["W1"].tolist() == init_params((3, 4, 2), seed=0)["W1"].tolist()  # seed 0 default
 
 
 def test_params_are_live():
