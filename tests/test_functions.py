@@ -58,20 +58,70 @@ def test_softplus_follows_torch_threshold_not_the_textbook():
     np.testing.assert_allclose(F.softplus(x), textbook, rtol=0, atol=np.exp(-20))
 
 
+# Every value below lies in [0, 1] or is an O(1) difference of such values, where one ulp is
+# 2.2e-16: identities computed by two different routes agree to a couple of ulps *absolute*
+# (relative error is meaningless in the tails, where 1 - σ(x) cancels in both twins alike).
+ULPS_OF_ONE = 4.5e-16  # 2 ulp of 1
+
+
 def test_homework_identities():
+    """Questions 1.1-1.7, each checked against an independent formula, not the implementation's.
+
+    The code computes σ' as σ(1 - σ) and tanh' as 1 - tanh²; here they are compared with the
+    closed forms 1/(4 cosh²(x/2)) and 1/cosh²(x) (σ' = e^-x/(1 + e^-x)² and tanh' = sech²), and
+    the functions with identities that relate two different implementations.
+    """
     x = POINTS[np.abs(POINTS) <= 30]
     s = F.sigmoid(x)
-    np.testing.assert_allclose(s, (F.tanh(x / 2) + 1) / 2, rtol=1e-14, atol=1e-15)  # 1.1
-    # 1.2: log σ(x) = -softplus(-x): to rounding where -x ≤ 20; beyond, torch's softplus is -x
-    # itself and the identity holds to e^-20 ≈ 2.1e-9 only.
+    # 1.1: σ(x) = (tanh(x/2) + 1)/2 (tanh from NumPy; σ is computed from exp)
+    np.testing.assert_allclose(s, (np.tanh(x / 2) + 1) / 2, rtol=0, atol=ULPS_OF_ONE)
+    np.testing.assert_allclose(s + F.sigmoid(-x), 1.0, rtol=0, atol=ULPS_OF_ONE)  # σ(-x) = 1 - σ(x)
+    # 1.2: log σ(x) = -softplus(-x): to rounding (relative) where -x ≤ 20; beyond, torch's
+    # softplus is -x itself and the identity holds to e^-20 ≈ 2.1e-9 only.
     below = x >= -20
     np.testing.assert_allclose(np.log(s[below]), -F.softplus(-x[below]), rtol=1e-13, atol=1e-15)
     np.testing.assert_allclose(np.log(s), -F.softplus(-x), rtol=0, atol=np.exp(-20))
-    np.testing.assert_allclose(F.sigmoid_grad(x), s * (1 - s), rtol=0, atol=0)  # 1.3
-    np.testing.assert_allclose(F.tanh_grad(x), 1 - np.tanh(x) ** 2, rtol=0, atol=0)  # 1.4
-    np.testing.assert_array_equal(F.sign(x), (x > 0).astype(float) - (x < 0))  # 1.5
-    np.testing.assert_array_equal(F.abs_grad(x), F.sign(x))  # 1.6
-    np.testing.assert_array_equal(F.rect(x), x * (x > 0))  # 1.7
+    # softplus(x) - softplus(-x) = x (log(1 + e^x) - log(1 + e^-x) = log e^x), below the threshold
+    inside = np.abs(x) <= 20
+    np.testing.assert_allclose(F.softplus(x[inside]) - F.softplus(-x[inside]), x[inside], rtol=1e-15, atol=ULPS_OF_ONE)
+    # 1.3: σ'(x) = σ(x)(1 - σ(x)) = 1/(4 cosh²(x/2))
+    np.testing.assert_allclose(F.sigmoid_grad(x), 1 / (4 * np.cosh(x / 2) ** 2), rtol=0, atol=ULPS_OF_ONE)
+    # 1.4: tanh'(x) = 1 - tanh²(x) = 1/cosh²(x)
+    np.testing.assert_allclose(F.tanh_grad(x), 1 / np.cosh(x) ** 2, rtol=0, atol=ULPS_OF_ONE)
+    # softplus'(x) = σ(x) = e^x/(1 + e^x) (for x ≤ 20, where no overflow), and exactly 1 above
+    np.testing.assert_allclose(F.softplus_grad(x[inside]), np.exp(x[inside]) / (1 + np.exp(x[inside])),
+                               rtol=0, atol=ULPS_OF_ONE)
+    # 1.5: sign(x) = 1_{x>0} - 1_{x<0}, so sign(x)·|x| = x and sign(x)·x = |x|
+    np.testing.assert_array_equal(F.sign(x) * np.abs(x), x)
+    np.testing.assert_array_equal(F.sign(x) * x, np.abs(x))
+    # 1.6: abs(x) = |x| and abs'(x) = sign(x): -1 left of 0, 0 at 0, +1 right of it
+    np.testing.assert_array_equal(F.abs(x), np.where(x < 0, -x, x))
+    np.testing.assert_array_equal(F.abs_grad(x), np.where(x > 0, 1.0, np.where(x < 0, -1.0, 0.0)))
+    # 1.7: rect(x) = max(0, x): rect(x) - rect(-x) = x, rect(x) + rect(-x) = |x|, rect' = 1_{x>0}
+    np.testing.assert_array_equal(F.rect(x) - F.rect(-x), x)
+    np.testing.assert_array_equal(F.rect(x) + F.rect(-x), np.abs(x))
+    np.testing.assert_array_equal(F.rect_grad(x), np.where(x > 0, 1.0, 0.0))
+
+
+def test_values_worked_out_by_hand():
+    """Points where each function has a closed form: exact, or to the last ulp."""
+    assert F.sigmoid(np.array(0.0)) == 0.5 and F.sigmoid_grad(np.array(0.0)) == 0.25
+    assert F.sigmoid(np.array(np.log(3.0))) == pytest.approx(0.75, rel=1e-15)  # 1/(1 + 1/3)
+    assert F.tanh(np.array(0.0)) == 0.0 and F.tanh_grad(np.array(0.0)) == 1.0
+    assert F.tanh_grad(np.array(np.log(2.0))) == pytest.approx(1 - 0.6**2, rel=1e-15)  # tanh(ln 2) = 3/5
+    assert F.softplus(np.array(0.0)) == pytest.approx(np.log(2.0), rel=1e-15)
+    assert F.softplus_grad(np.array(0.0)) == 0.5
+    assert F.softplus(np.array(np.log(3.0))) == pytest.approx(np.log(4.0), rel=1e-15)  # log(1 + 3)
+    np.testing.assert_array_equal(F.sign(np.array([-2.5, -0.0, 0.0, 1e-300, 7.0])), [-1, 0, 0, 1, 1])
+    np.testing.assert_array_equal(F.abs_grad(np.array([-2.5, 0.0, 7.0])), [-1, 0, 1])
+    np.testing.assert_array_equal(F.rect(np.array([-2.5, 0.0, 7.0])), [0, 0, 7])
+    np.testing.assert_array_equal(F.rect_grad(np.array([-2.5, 0.0, 1e-300, 7.0])), [0, 0, 1, 1])
+    np.testing.assert_array_equal(F.sign_grad(np.array([-2.5, 0.0, 7.0])), [0, 0, 0])
+    assert F.l2_squared(np.array([3.0, -4.0])) == 25.0 and F.l1(np.array([3.0, -4.0])) == 7.0
+    np.testing.assert_array_equal(F.l2_squared_grad(np.array([3.0, -4.0])), [6.0, -8.0])
+    np.testing.assert_array_equal(F.l1_grad(np.array([3.0, 0.0, -4.0])), [1.0, 0.0, -1.0])
+    np.testing.assert_allclose(F.softmax(np.array([0.0, np.log(3.0)])), [0.25, 0.75], rtol=1e-15)
+    np.testing.assert_allclose(F.log_softmax(np.array([0.0, np.log(3.0)])), np.log([0.25, 0.75]), rtol=1e-15)
 
 
 def test_derivatives_match_centred_differences():
