@@ -26,7 +26,8 @@ class StudentError(Exception):
 
 def clean_text(text, limit: int = MESSAGE_LIMIT) -> str:
     """One printable line: control and format characters (ESC, CR, bidi overrides…) become
-    spaces or vanish, runs of blanks shrink to one, and the text is cut at ``limit`` characters."""
+    spaces or vanish, runs of blanks shrink to one, the verdict words PASS/FAIL are lowered (a
+    student's message cannot pose as a verdict), and the text is cut at ``limit`` characters."""
     if not isinstance(text, str):
         text = str(text)
     if len(text) > 8 * limit:
@@ -39,6 +40,8 @@ def clean_text(text, limit: int = MESSAGE_LIMIT) -> str:
         elif category not in ("Cf", "Cs", "Co", "Cn"):
             out.append(char)
     line = " ".join("".join(out).split())
+    # The grader's own verdict words are upper case: a student's text never shows them.
+    line = line.replace("PASS", "pass").replace("FAIL", "fail")
     if len(line) > limit:
         line = line[: limit - 1].rstrip() + "…"
     return line
