@@ -104,8 +104,8 @@ def compare_arrays(actual, expected, tolerance: Tolerance) -> ArrayDiff:
     same_infinity = np.isinf(expected) & (actual == expected)  # inf vs inf: no error
     with np.errstate(invalid="ignore"):  # inf - inf, inf / inf: handled below
         abs_err = np.where(same_infinity, 0.0, np.abs(actual - expected))
-        finite_expected = np.abs(expected[np.isfinite(expected)])
-        scale = float(finite_expected.max()) if finite_expected.size else 0.0  # max|expected|
+        # max|expected| over the finite entries (0 if there are none)
+        scale = float(np.max(np.abs(expected), where=np.isfinite(expected), initial=0.0))
         floor = max(tolerance.atol / tolerance.rtol, tolerance.scale_floor * scale)
         denom = np.maximum(np.maximum(np.abs(actual), np.abs(expected)), floor)
         rel_err = np.where(same_infinity, 0.0, abs_err / denom)

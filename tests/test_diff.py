@@ -199,11 +199,21 @@ def test_non_finite_entries(actual_value, expected_value, passes):
     if passes:
         assert diff.worst_index == (2,)
         assert diff.max_rel_error == pytest.approx(5e-3 / 1.005, rel=1e-9)
+        assert diff.max_abs_error == pytest.approx(5e-3, rel=1e-9)  # inf - inf counts as no error
     else:  # the non-finite entry is the worst possible one
         assert diff.worst_index == (1,)
         assert diff.max_rel_error == np.inf
     alone = compare_arrays(actual[:2], expected[:2], TOLERANCES["float64"])
     assert alone.passed is passes
+    if passes:
+        assert alone.max_abs_error == 0.0 and alone.max_rel_error == 0.0
+
+
+def test_a_reference_with_no_finite_entry():
+    infinities = np.array([np.inf, -np.inf])
+    assert compare_arrays(infinities, infinities, TOLERANCES["float32"]).passed
+    diff = compare_arrays(np.array([np.inf, 1.0]), infinities, TOLERANCES["float32"])
+    assert not diff.passed and diff.worst_index == (1,) and diff.max_rel_error == np.inf
 
 
 def test_max_abs_error_of_nan_arrays():
@@ -219,6 +229,26 @@ def test_shapes_and_empty_arrays():
         compare_arrays(np.ones(3), np.ones(2), TOLERANCES["float64"])
     empty = compare_arrays(np.zeros((0, 3)), np.zeros((0, 3)), TOLERANCES["float32"])
     assert empty == ArrayDiff((0, 3), 0.0, 0.0, (), 0.0, 0.0, TOLERANCES["float32"].rtol, True)
+
+
+def test_integer_arrays_are_compared_as_float64():
+    """No integer arithmetic: |int8(-128)| would wrap to -128, uint8 0 - 1 to 255."""
+    diff = compare_arrays(np.array([-128, 5], dtype=np.int8), np.array([0.0, 5.0]), TOLERANCES["float64"])
+    assert diff.max_rel_error == 1.0 and diff.max_abs_error == 128.0 and diff.worst_index == (0,)
+    # an int8 reference of scale 128: its floor is 1e-3·128, not the atol floor 1e-3
+    assert compare_arrays(np.array([-128.0, 1e-11]), np.array([-128, 0], dtype=np.int8), TOLERANCES["float64"]).passed
+    wrapped = compare_arrays(np.array([0], dtype=np.uint8), np.array([1], dtype=np.uint8), TOLERANCES["float64"])
+    assert wrapped.max_abs_error == 1.0 and wrapped.actual_at_worst == 0.0 and wrapped.expected_at_worst == 1.0
+
+
+def test_results_are_immutable():
+    import dataclasses
+
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        TOLERANCES["float64"].rtol = 1e-3  # the stated tolerances cannot be loosened in passing
+    diff = compare_arrays(np.ones(2), np.ones(2), TOLERANCES["float64"])
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        diff.passed = False
 
 
 def test_to_dict_is_json_ready():
@@ -254,3 +284,5 @@ def test_largest_allowed_absolute_floor_is_accepted():
     tol = Tolerance(1e-4, 1e-6, "atol/rtol exactly at the limit")
     assert tol.atol / tol.rtol <= MAX_ABSOLUTE_FLOOR
     assert Tolerance(0.5, 1e-3, "defaults").scale_floor == 1e-3
+    assert Tolerance(0.5, 1e-3, "a coarse floor", scale_floor=0.5).scale_floor == 0.5  # any value in (0, 1)
+    assert Tolerance(0.99, 1e-3, "a coarse rtol").rtol == 0.99

@@ -253,3 +253,57 @@ def test_twin_exports_what_it_loaded():
         TorchMLP((5, 4, 3)).load_params({**net.params, "W1": np.zeros((5, 4))})
     with pytest.raises(ValueError, match="keys"):
         TorchMLP((5, 4, 3)).load_params({"W1": net.params["W1"]})
+
+
+# ----------------------------------------------------------------------------- training fast paths
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+@pytest.mark.parametrize("sizes", [(5, 7, 3), (6, 4, 5, 3)])
+def test_loss_and_grads_into_is_loss_and_grads_bit_for_bit(sizes, dtype):
+    """The same loss and gradients (exactly: the same operations), written into the previous arrays."""
+    net, _, X, y, lambdas = make_case(sizes, "tanh", 16, True, seed=len(sizes), dtype=dtype)
+    X = X.astype(dtype)
+    grads = None
+    for start, lam in ((0, lambdas), (8, None), (3, lambdas)):  # buffers reused over varying batches
+        Xb, yb = X[start:start + 8], y[start:start + 8]
+        loss, plain = net.loss_and_grads(Xb, yb, lam)
+        previous = grads
+        fast_loss, grads = net.loss_and_grads_into(grads, Xb, yb, lam)
+        assert fast_loss == loss
+        assert list(grads) == list(net.params)
+        for name in plain:
+            assert grads[name].dtype == np.dtype(dtype)
+            np.testing.assert_array_equal(grads[name], plain[name])
+            assert not np.shares_memory(grads[name], net.params[name])
+            if previous is not None:
+                assert grads[name] is previous[name]
+
+
+def test_fast_paths_refuse_what_they_cannot_trust():
+    net = MLP((4, 3, 2), dtype=np.float32)
+    X, y = np.zeros((5, 4), dtype=np.float32), np.zeros(5, dtype=np.intp)
+    for call in (lambda X, y, lam=None: net.loss_and_grads_into(None, X, y, lam),
+                 lambda X, y, lam=None: net.sgd_step(X, y, 0.1, lam)):
+        with pytest.raises(TypeError, match=r"a float32 array of shape \(K, 4\); got float64 \(5, 4\)"):
+            call(X.astype(np.float64), y)
+        with pytest.raises(TypeError, match=r"got float32 \(5, 3\)"):
+            call(X[:, :3], y)
+        with pytest.raises(TypeError, match=r"got float32 \(4,\)"):
+            call(X[0], y)
+        with pytest.raises(TypeError, match=r"got list"):
+            call(X.tolist(), y)
+        with pytest.raises(TypeError, match=r"checked integer labels of shape \(5,\), got \(4,\)"):
+            call(X, y[:4])
+        with pytest.raises(TypeError, match=r"integer labels"):
+            call(X, y.astype(np.float64))
+        with pytest.raises(TypeError, match=r"integer labels"):
+            call(X, list(y))
+        with pytest.raises(ValueError, match="expected 4 lambdas"):
+            call(X, y, [0.1])
+    _, grads = net.loss_and_grads_into(None, X, y)
+    with pytest.raises(ValueError, match="grads must be the dict returned by a previous call"):
+        net.loss_and_grads_into({"W1": grads["W1"]}, X, y)
+    with pytest.raises(ValueError, match="previous call"):  # same keys, another dtype
+        net.loss_and_grads_into({k: v.astype(np.float64) for k, v in grads.items()}, X, y)
+    with pytest.raises(ValueError, match="previous call"):  # same keys, another shape
+        net.loss_and_grads_into({**grads, "b1": np.zeros(4, dtype=np.float32)}, X, y)
+    net.loss_and_grads_into(grads, X, np.zeros(5, dtype=np.uint8))  # unsigned labels are integers too
