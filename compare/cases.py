@@ -11,6 +11,7 @@ initialisation, decides the parameter values. Each case is built to expose one f
 | regularised  (5-4-3, K=8) | the elastic-net penalty, term by term (distinct λ in each slot)  |
 | zero-preactivation (relu) | rect'(0): integer X, W1, b1 make some h^a exactly 0.0            |
 | large-logits ±1000 (relu) | softmax/log-softmax overflow (o^a ≈ ±1000, moderate gaps)        |
+| mixed-scale logits (relu) | one max over the whole batch: examples at ≈ +1000, ≈ 0, ≈ -1000  |
 | mnist-width (784-32-10)   | MNIST-sized layers, sparse pixel-like inputs                     |
 | large-batch (K=1024)      | a full-sized minibatch at MNIST width (code that is O(K²), hangs)|
 | two-hidden   (4-5-3-3)    | more than one hidden layer (when the factory builds it)          |
@@ -40,6 +41,7 @@ BATCH = "batch"  # K > 1
 REGULARISED = "regularised"  # some λ != 0
 ZERO_PREACT = "zero-preactivation"  # some hidden pre-activations are exactly 0.0
 LARGE_LOGITS = "large-logits"  # |o^a| ≈ 1000: a numerical stress case
+MIXED_SCALES = "mixed-scales"  # examples' logits sit at very different scales (+1000, 0, -1000)
 MNIST = "mnist-width"
 TWO_HIDDEN = "two-hidden"
 
@@ -192,6 +194,36 @@ def large_logits(activation="relu", sign=+1, seed=0) -> Case:
                  rng.standard_normal((5, 3)), labels(rng, 5, 3), (0.0,) * 4, params, {BATCH, LARGE_LOGITS})
 
 
+def mixed_scales(activation="relu", seed=0) -> Case:
+    """Each example's logits sit at its own scale — ≈ +1000, ≈ 0 or ≈ -1000 — with gaps of a few
+    units inside each example. A softmax that subtracts each example's own max is exact; one that
+    subtracts ONE max over the whole batch sends the lower examples to exp(-1000) = 0 (0/0, log 0).
+
+    The scale comes from the hidden layer, not from b2: input 0 is +1, 0 or -1 and switches on
+    three "plus" or three "minus" hidden units (h^a ≈ ±4, within ±5 like every case); every row of
+    W2 adds the same ±1000/12 per unit, which moves all logits of an example together. The common
+    part cancels in backprop (Σ_k ∂L/∂o^a_k = 0), so the gradients stay moderate.
+    """
+    rng = _rng(seed, activation, 9)
+    sizes = (3, 8, 5)
+    K = 6
+    scale = np.array([1.0, 1.0, 0.0, 0.0, -1.0, -1.0])
+    for _ in range(1000):
+        X = np.column_stack([scale, rng.standard_normal((K, 2))])
+        params = random_params(rng, sizes, weight_scale=1.0, bias_scale=0.5)
+        W1, b1 = params["W1"], params["b1"]
+        W1[:6, 0] = [4.0, 4.0, 4.0, -4.0, -4.0, -4.0]  # units 0-2 "plus", 3-5 "minus"
+        W1[:6, 1:] = rng.uniform(-0.05, 0.05, size=(6, 2))
+        b1[:6] = rng.choice([-1, 1], size=6) * rng.uniform(0.05, 0.15, size=6)
+        params["W2"] = params["W2"] + (1000.0 / 12.0) * np.array([1, 1, 1, -1, -1, -1, 0, 0])
+        pre = X @ W1.T + b1
+        if np.abs(pre).max() < 4.5:
+            break
+    return _case("mixed-scales", "examples' logits at +1000, 0 and -1000 (softmax must subtract each "
+                 "example's own max)", sizes, activation, X, labels(rng, K, 5), (0.0,) * 4, params,
+                 {BATCH, LARGE_LOGITS, MIXED_SCALES})
+
+
 def mnist_width(activation="relu", seed=0) -> Case:
     """784-32-10 on sparse pixel-like inputs in [0, 1], as MNIST feeds the network."""
     rng = _rng(seed, activation, 7)
@@ -218,7 +250,8 @@ def battery(activation, seed=0, two_hidden_layers=True) -> list:
     cases = [one_example(activation, seed), minibatch(activation, seed), regularised(activation, seed)]
     if activation == "relu":
         cases += [zero_preactivation(activation, seed), large_logits(activation, +1, seed),
-                  large_logits(activation, -1, seed), mnist_width(activation, seed), large_batch(activation, seed)]
+                  large_logits(activation, -1, seed), mixed_scales(activation, seed),
+                  mnist_width(activation, seed), large_batch(activation, seed)]
     if two_hidden_layers:
         cases.append(two_hidden(activation, seed))
     return cases

@@ -226,3 +226,55 @@ class UntransposedBackprop(StudentMLP):
 
     def backprop_matrix(self, layer):
         return self.W(layer)
+
+
+class FixedBatch100(StudentMLP):
+    """Divides the loss and the gradients by a batch size of 100 written into the code, not by K."""
+
+    def average(self, total, K):
+        return {name: g / 100 for name, g in total.items()}
+
+    def reduce_loss(self, loss_sum, K):
+        return loss_sum / 100
+
+
+class WholeBatchMax:
+    """A matrix implementation whose softmax subtracts ONE max over the whole batch (o - o.max()),
+    not each example's own max: right until two examples' logits are ~1000 apart."""
+
+    def __init__(self, sizes, activation="relu"):
+        self.net = StudentMLP(sizes, activation)
+        self.params = self.net.params
+
+    def loss_and_grads(self, X, y, lambdas):
+        W1, b1, W2, b2 = (self.params[k] for k in ("W1", "b1", "W2", "b2"))
+        K = X.shape[0]
+        ha = X @ W1.T + b1
+        hs = self.net.act(ha)
+        oa = hs @ W2.T + b2
+        with np.errstate(divide="ignore", invalid="ignore"):
+            e = np.exp(oa - oa.max())  # bug: one max for the whole batch
+            os_ = e / e.sum(axis=1, keepdims=True)
+            loss = -np.log(os_[np.arange(K), y]).mean() + self.net.penalty(lambdas)
+        d_oa = (os_ - np.eye(oa.shape[1])[y]) / K
+        d_ha = (d_oa @ W2) * self.net.act_grad(ha)
+        grads = {"W1": d_ha.T @ X, "b1": d_ha.sum(0), "W2": d_oa.T @ hs, "b2": d_oa.sum(0)}
+        self.net.add_penalty(grads, lambdas)
+        return loss, grads
+
+
+class LogEpsilon(StudentMLP):
+    """The loss is -log(o^s_y + 1e-9) (an ε "to avoid log 0"); the gradients are exact."""
+
+    def nll(self, o, y):
+        return -np.log(self.softmax(o)[y] + 1e-9)
+
+
+class LabelShiftedByTwo(StudentMLP):
+    def grad_output(self, o, y):
+        return self.softmax(o) - self.onehot((y + 2) % len(o), len(o))
+
+
+class LabelShiftedBackByOne(StudentMLP):
+    def grad_output(self, o, y):
+        return self.softmax(o) - self.onehot((y - 1) % len(o), len(o))
