@@ -121,3 +121,75 @@ def test_python_lists_are_accepted():
     loss_list, _ = NET.loss_and_grads(X.tolist(), Y.tolist())
     loss_array, _ = NET.loss_and_grads(X, Y)
     assert loss_list == loss_array
+
+
+def test_more_bad_sizes_lambdas_and_labels():
+    with pytest.raises(TypeError, match=r"sizes must be ints, got True in \(4, True, 2\)"):
+        MLP((4, True, 2))  # a bool is an int to Python, not a layer width
+    with pytest.raises(TypeError, match=r"lambdas must be numbers, got True in \[True, 0, 0, 0\]"):
+        NET.loss_and_grads(X, Y, [True, 0, 0, 0])
+    with pytest.raises(TypeError, match=r"lambdas must be a list of numbers, got '0.1'"):
+        NET.loss_and_grads(X, Y, "0.1")
+    with pytest.raises(ValueError, match=r"y must have shape \(5,\) to match X, got shape \(5, 1\)"):
+        NET.loss_and_grads(X, Y.reshape(5, 1))
+    with pytest.raises(TypeError, match=r"X must hold real numbers, got dtype complex128"):
+        NET.forward(np.ones((2, 4), dtype=complex))
+    with pytest.raises(TypeError, match=r"X must hold real numbers, got dtype object"):
+        NET.forward(np.array([[1.0, 2.0, None, 0.0]]))
+
+
+def test_edge_values_that_are_accepted():
+    # zero lambdas are no penalty at all; numpy and int lambdas are numbers
+    loss, grads = NET.loss_and_grads(X, Y, [0, 0.0, np.float32(0), 0])
+    loss_none, grads_none = NET.loss_and_grads(X, Y)
+    assert loss == loss_none and all(np.array_equal(grads[k], grads_none[k]) for k in grads)
+    # boolean inputs are 0/1 numbers; unsigned labels are integers
+    X_bool = np.array([[True, False, True, False]] * 5)
+    assert NET.loss(X_bool, Y) == NET.loss(X_bool.astype(float), Y)
+    assert NET.loss(X, Y.astype(np.uint8)) == NET.loss(X, Y)
+    # the largest label m - 1 and the smallest 0 are in range; K = 1 is a batch
+    assert np.isfinite(NET.loss(X[:1], np.array([1])))
+    assert np.isfinite(NET.loss(X[:1], np.array([0])))
+
+
+def test_checks_do_not_copy_what_is_already_right():
+    """The training set is checked once, then sliced: a 60000×784 X must not be copied."""
+    from manual.checks import check_X, check_y
+
+    X64 = np.ones((3, 4))
+    assert check_X(X64, 4, np.float64) is X64
+    assert check_X(X64, 4, np.float32).dtype == np.float32
+    y = np.array([0, 1, 1], dtype=np.intp)
+    assert check_y(y, 3, 2) is y
+    assert check_y(y.astype(np.int8), 3, 2).dtype == np.intp
+
+
+@pytest.mark.parametrize(
+    ("value", "error", "match"),
+    [
+        (0.0, ValueError, r"lr must be a finite number > 0, got 0.0"),
+        (0, ValueError, r"got 0.0"),
+        (-0.5, ValueError, r"got -0.5"),
+        (-1, ValueError, r"got -1.0"),
+        (float("inf"), ValueError, r"got inf"),
+        (-float("inf"), ValueError, r"got -inf"),
+        (float("nan"), ValueError, r"got nan"),
+        (np.float64("nan"), ValueError, r"got nan"),
+        (True, TypeError, r"lr must be a number, got True"),
+        ("0.1", TypeError, r"lr must be a number, got '0.1'"),
+        (None, TypeError, r"got None"),
+    ],
+)
+def test_check_positive_refuses(value, error, match):
+    from manual.checks import check_positive
+
+    with pytest.raises(error, match=match):
+        check_positive("lr", value)
+
+
+@pytest.mark.parametrize("value", [0.5, 1e-300, 3.0, 1, 2, np.float32(0.25), np.float64(7.5), np.int64(3)])
+def test_check_positive_accepts_and_returns_a_float(value):
+    from manual.checks import check_positive
+
+    out = check_positive("lr", value)
+    assert type(out) is float and out == float(value)
