@@ -62,12 +62,23 @@ class Finding:
     message: str
     rank: int = 0  # lower is more specific; set from the detector's position
     where: list = field(default_factory=list)  # "case:param" (or "case" for case detectors)
+    # The message with a "{K}" slot where it names the batch size (filled per case, or with every
+    # case's own K when the run's findings are grouped), and the numbers behind the message, one
+    # record per place it was seen: {"where", "case", "K", "factor", "shifts", "rel", ...}.
+    template: str = field(default="", repr=False)
+    numbers: list = field(default_factory=list, repr=False)
 
     def to_dict(self) -> dict:
         return {"key": self.key, "message": self.message, "where": list(self.where)}
 
 
 # ----------------------------------------------------------------------------- the reference
+def _with_K(key: str, template: str, case: C.Case, **numbers) -> Finding:
+    """A finding whose message names this case's batch size K where ``template`` says "{K}"."""
+    return Finding(key, template.replace("{K}", f"K = {case.K}"), template=template,
+                   numbers=[{"case": case.name, "K": case.K, **numbers}])
+
+
 def reference_model(case: C.Case, activation=None, params=None) -> TorchMLP:
     """reference.TorchMLP in float64 holding the case's parameters (or ``params``)."""
     model = TorchMLP(case.sizes, activation or case.activation, dtype=torch.float64)
@@ -166,6 +177,7 @@ class Hypothesis:
     message: str
     applies: Callable  # (Case, Evidence) -> bool
     compute: Callable  # (Evidence) -> (loss, grads)
+    shift: int = 0  # a label hypothesis: the labels y + shift (mod m)
 
 
 def _relu_has_zeros(case, ev):
@@ -210,6 +222,30 @@ def _function_as_derivative(ev):
 
 def _shifted(shift):
     return lambda ev: altered_loss_and_grads(ev.case, labels=(ev.case.y + shift) % ev.case.sizes[-1])
+
+
+LABEL_SHIFTS = (+1, -1, +2, -2)  # the label hypotheses, in this order
+
+
+def _label_message(shifts) -> str:
+    """What the labels y + shift (one of ``shifts``, which the cases cannot tell apart) say."""
+    named = " or ".join(f"y {'+' if t > 0 else '-'} {abs(t)}" for t in shifts)
+    if all(abs(t) == 1 for t in shifts):
+        amount = "off by one"
+    elif all(abs(t) == 2 for t in shifts):
+        amount = "off by two"
+    else:
+        amount = "shifted"
+    same = " (the same labels with this few classes)" if len(shifts) > 1 else ""
+    return (f"onehot/labels {amount}: your numbers match the labels {named} (mod m){same} instead of y; "
+            "∂L/∂o^a = o^s - onehot(y) with each example's own label")
+
+
+def _label_finding(case: C.Case, shift: int) -> Finding:
+    """Labels y + shift fit this case; so does every other shift equal to it mod m."""
+    m = case.sizes[-1]
+    shifts = [t for t in LABEL_SHIFTS if (t - shift) % m == 0]
+    return Finding("label-shift", _label_message(shifts), numbers=[{"case": case.name, "shifts": shifts}])
 
 
 def _only(row, per_example):
@@ -272,12 +308,7 @@ HYPOTHESES = [
     Hypothesis("function-as-derivative",
                "the activation itself is used as its derivative: ∂L/∂h^a = ∂L/∂h^s ⊙ act(h^a) instead of act'(h^a)",
                _is("sigmoid", "tanh", "softplus"), _function_as_derivative),
-    Hypothesis("label-off-by-one",
-               "onehot/label off by one: your numbers match the labels y + 1 (mod m); ∂L/∂o^a = o^s - onehot(y)",
-               _always, _shifted(+1)),
-    Hypothesis("label-off-by-one",
-               "onehot/label off by one: your numbers match the labels y - 1 (mod m); ∂L/∂o^a = o^s - onehot(y)",
-               _always, _shifted(-1)),
+    *[Hypothesis("label-shift", "", _always, _shifted(shift), shift) for shift in LABEL_SHIFTS],
     Hypothesis("onehot-missing",
                "onehot(y) is not subtracted: you use ∂L/∂o^a = o^s, it is o^s - onehot(y) (homework 2.7)",
                _always, lambda ev: altered_loss_and_grads(ev.case, onehot=False)),
@@ -434,15 +465,15 @@ def detect_scaled(p: ParamView):
     K = p.case.K
     has_pen = bool(np.any(p.pen))
     candidates = [
-        ((K, 1), "sum-not-mean", f"gradient off by a factor K = {K}: the batch gradient is the sum over the "
+        ((K, 1), "sum-not-mean", "gradient off by a factor K ({K}): the batch gradient is the sum over the "
                                  "examples instead of the mean (divide by K)"),
-        ((K, K), "sum-not-mean", f"gradient off by a factor K = {K}: sum over the batch instead of the mean "
+        ((K, K), "sum-not-mean", "gradient off by a factor K ({K}): sum over the batch instead of the mean "
                                  "(penalty included, K times)"),
-        ((1 / K, 1), "mean-twice", f"gradient off by a factor 1/K = 1/{K}: divided by K twice (a mean of a mean)"),
-        ((1 / K, 1 / K), "mean-twice", f"gradient off by a factor 1/K = 1/{K}: divided by K twice"),
+        ((1 / K, 1), "mean-twice", "gradient off by a factor 1/K ({K}): divided by K twice (a mean of a mean)"),
+        ((1 / K, 1 / K), "mean-twice", "gradient off by a factor 1/K ({K}): divided by K twice"),
         ((1, 1 / K), "penalty-over-K", "penalty gradient divided by K: the elastic-net term is not averaged over "
                                        "the batch; add λ_l1·sign(W) + 2λ_l2·W once, after the mean"),
-        ((1, K), "penalty-times-K", f"penalty gradient added once per example (K = {K} times); add it once"),
+        ((1, K), "penalty-times-K", "penalty gradient added once per example (K times, {K}); add it once"),
         ((1, 0), "penalty-missing-grad", "penalty missing from the gradient: no λ_l1·sign(W) + 2λ_l2·W term"
                                          + (" (your loss includes it)" if p.loss_passed else "")),
         ((0, 1), "data-missing", "only the penalty is in this gradient: the backprop part is missing"),
@@ -461,7 +492,9 @@ def detect_scaled(p: ParamView):
         if a == 0 and not has_pen:
             continue
         if matches(p.s, a * p.data + b * p.pen):
-            return Finding(key, message)
+            if key in ("sum-not-mean", "mean-twice"):
+                return _with_K(key, message, p.case, factor=a)
+            return _with_K(key, message, p.case) if "{K}" in message else Finding(key, message)
     return None
 
 
@@ -484,7 +517,9 @@ def detect_constant_factor(p: ParamView):
         c = float(np.vdot(base, target)) / norm
         if abs(c - 1) > 1e-4 and c != 0 and matches(target, c * base):  # c ≈ 1 is rounding, not a factor
             return Finding("constant-factor", f"the {what} is exactly {c:.6g} times the right one"
-                                              f"{_factor_name(c, p.case.K, p.case.sizes[-1])}")
+                                              f"{_factor_name(c, p.case.K, p.case.sizes[-1])}",
+                           numbers=[{"case": p.case.name, "K": p.case.K, "m": p.case.sizes[-1], "factor": c,
+                                     "what": what}])
     return None
 
 
@@ -547,7 +582,9 @@ def detect_penalty_terms(p: ParamView):
     if not phrases:
         return None
     keys = sorted({key for key, _ in phrases})
-    return Finding("+".join(keys), "; ".join(text for _, text in phrases))
+    numbers = [{"case": p.case.name, "K": p.case.K, "m": p.case.sizes[-1], "factor": c0,
+                "what": "backprop part of the gradient"}] if keys == ["constant-factor"] else []
+    return Finding("+".join(keys), "; ".join(text for _, text in phrases), numbers=numbers)
 
 
 def detect_bias_regularised(p: ParamView):
@@ -579,7 +616,7 @@ def detect_hypotheses(p: ParamView):
     for hyp in HYPOTHESES:
         result = p.ev.hypothesis(hyp)
         if result is not None and matches(p.s, result[1][p.name]):
-            return Finding(hyp.key, hyp.message)
+            return _label_finding(p.case, hyp.shift) if hyp.shift else Finding(hyp.key, hyp.message)
     return None
 
 
@@ -692,18 +729,18 @@ def loss_candidates(ev: Evidence) -> list:
             ("lambda-slot", "the loss swaps the L1 and L2 weights (lambdas are L1, L2 for each layer)",
              nll + penalty(swap=True)),
             ("penalty-over-K", "the loss divides the penalty by K (it is added once, not averaged)", nll + pen / K),
-            ("penalty-times-K", "the loss adds the penalty once per example (K times)", nll + K * pen),
+            ("penalty-times-K", "the loss adds the penalty once per example (K times, {K})", nll + K * pen),
         ]
         for i in range(case.n_layers):
             out.append(("loss-layer-penalty-missing", f"the loss has no penalty on layer {i + 1} (W{i + 1})",
                         ref - lam1[i] * l1[i] - lam2[i] * l2[i]))
     if K > 1:
         out += [
-            ("sum-not-mean", f"the loss is the sum over the batch instead of the mean (K = {K} times too large)",
+            ("sum-not-mean", "the loss is the sum over the batch instead of the mean (K times too large, {K})",
              K * nll + pen),
-            ("sum-not-mean", f"the loss is the sum over the batch instead of the mean (K = {K} times too large)",
+            ("sum-not-mean", "the loss is the sum over the batch instead of the mean (K times too large, {K})",
              K * (nll + pen)),
-            ("mean-twice", f"the loss is divided by K twice (1/K = 1/{K} of the right value)", nll / K + pen),
+            ("mean-twice", "the loss is divided by K twice (1/K of the right value, {K})", nll / K + pen),
         ]
     out.append(("loss-sign", "the loss has the wrong sign: L = -log o^s_y", -ref))
     return out
@@ -718,11 +755,11 @@ def diagnose_loss(ev: Evidence, student_loss: float) -> Finding | None:
         return Finding("nonfinite", "the loss is NaN or inf on an ordinary batch")
     for key, message, value in loss_candidates(ev):
         if matches(student_loss, value):
-            return Finding(key, message)
+            return _with_K(key, message, ev.case) if "{K}" in message else Finding(key, message)
     for hyp in HYPOTHESES:
         result = ev.hypothesis(hyp)
         if result is not None and matches(student_loss, result[0]):
-            return Finding(hyp.key, hyp.message)
+            return _label_finding(ev.case, hyp.shift) if hyp.shift else Finding(hyp.key, hyp.message)
     return None
 
 
@@ -782,10 +819,36 @@ def _layer_localisation(o: CaseOutcome, explained: set) -> list:
                 f"∂L/∂b{layer} is right but ∂L/∂W{layer} is wrong: the backpropagated δ is right, its product with the "
                 f"layer's input is wrong (∂L/∂W{layer} = δᵀ·{'X' if layer == 1 else 'H^s'}, an outer product over the batch)"))
     if not o.passed["loss"] and not failing and not o.transposed_shape:
-        out.append(Finding("loss-only",
-                           "all gradients are right but the loss value is wrong: the bug is in how the loss is "
-                           "computed, not in backprop"))
+        out.append(_loss_only(o))
     return out
+
+
+LOG_EPSILONS = tuple(10.0 ** -k for k in range(3, 17))  # the ε a student puts in log(p + ε)
+
+
+def _loss_only(o: CaseOutcome) -> Finding:
+    """Every gradient is exact, only the loss differs: say by how much, and name an ε inside the log."""
+    ref = o.evidence.reference_loss
+    rel = abs(o.student_loss - ref) / max(abs(ref), 1e-300)
+    size = "loss off by {rel} relative, gradients exact"
+    numbers = [{"case": o.case.name, "rel": rel}]
+    logits = o.evidence.tape["pre"][-1]
+    shifted = logits - logits.max(axis=1, keepdims=True)
+    p_y = np.exp(shifted - np.log(np.exp(shifted).sum(axis=1, keepdims=True)))[np.arange(o.case.K), o.case.y]
+    pen = ref - o.evidence.data[0]
+    for eps in LOG_EPSILONS:
+        if matches(o.student_loss, float(np.mean(-np.log(p_y + eps))) + pen):
+            template = (size + f": an ε inside the log? Your loss is -log(o^s_y + {eps:.0e}); log o^s_y needs no ε "
+                        "when computed as (o^a_y - max o^a) - log Σ exp(o^a - max o^a)")
+            return Finding("loss-epsilon", template.replace("{rel}", _sci(rel)), template=template, numbers=numbers)
+    template = size + ": the bug is in how the loss value is computed, not in backprop"
+    return Finding("loss-only", template.replace("{rel}", _sci(rel)), template=template, numbers=numbers)
+
+
+def _sci(x: float) -> str:
+    """3e-09 -> "3e-9": one digit, as a student reads it."""
+    mantissa, _, exponent = f"{x:.0e}".partition("e")
+    return f"{mantissa}e{int(exponent)}"
 
 
 def diagnose_case(o: CaseOutcome) -> list:
@@ -820,9 +883,17 @@ def diagnose_case(o: CaseOutcome) -> list:
     return findings
 
 
+def _batch_control(failing, passing) -> bool:
+    """An unregularised minibatch fails while an unregularised K = 1 case of the same network passes:
+    only K differs between them."""
+    return any(f.K > 1 and not f.regularised and any(
+        p.K == 1 and not p.regularised and p.sizes == f.sizes and p.activation == f.activation for p in passing)
+        for f in failing)
+
+
 PATTERNS = [
-    # (test of a case, key, message): "it fails only where ..." when every failing case passes the
-    # test and some passing case does not.
+    # (test of a case, key, message[, control]): "it fails only where ..." when every failing case
+    # passes the test and some passing case does not (and ``control(failing, passing)`` holds).
     (lambda c: c.stress, "pattern-large-logits",
      "it fails only at large logits (|o^a| ≈ 1000): a numerically unstable softmax / log-softmax (subtract the max)"),
     (lambda c: C.ZERO_PREACT in c.tags, "pattern-zero-preactivation",
@@ -832,7 +903,7 @@ PATTERNS = [
      "it fails only when λ ≠ 0: the bug is in the elastic-net penalty (its loss term or its gradient)"),
     (lambda c: c.K > 1, "pattern-batch",
      "it fails only on minibatches (K > 1): the bug is in how the examples are combined (mean over the batch, "
-     "accumulation in the loop)"),
+     "accumulation in the loop)", _batch_control),
     (lambda c: C.TWO_HIDDEN in c.tags, "pattern-two-hidden",
      "it fails only with two hidden layers: the backprop loop over layers (indices, inputs of each layer)"),
     (lambda c: C.MNIST in c.tags, "pattern-mnist", "it fails only at MNIST width (784-32-10): sizes hard-coded?"),
@@ -854,26 +925,146 @@ def _patterns(outcomes) -> list:
                       f"it fails only with activation={act!r}: its derivative in backprop (or the function "
                       "itself, if the loss is wrong too)"))
     found = []
-    for test, key, message in tests:
+    for test, key, message, *control in tests:
+        if control and not control[0](failing, passing):
+            continue
         if failing and all(test(c) for c in failing) and any(not test(c) for c in passing):
             found.append((frozenset(c.name for c in all_cases if test(c)), Finding(key, message)))
     return [f for cover, f in found if not any(other < cover for other, _ in found)]
 
 
+BATCH_MAX = ("the softmax subtracts one max over the whole batch instead of each example's own max: it fails "
+             "only where the examples' logits sit ~1000 apart ({cases}), while the cases that shift every example "
+             "alike pass; subtract o^a.max(axis=1, keepdims=True), one max per example")
+
+
+def _whole_batch_max(outcomes) -> list:
+    """The mixed-scale cases, when they fail while every other large-logit case passes (the control)."""
+    stress = [o for o in outcomes if o.case.stress]
+    mixed = [o for o in stress if C.MIXED_SCALES in o.case.tags]
+    controls = [o for o in stress if C.MIXED_SCALES not in o.case.tags]
+    if controls and all(o.ok for o in controls):
+        return [o for o in mixed if not o.ok]
+    return []
+
+
+def _case_findings(o: CaseOutcome, batch_max: list) -> list:
+    if any(o is b for b in batch_max):
+        o.findings = [Finding("softmax-batch-max", BATCH_MAX.replace("{cases}", o.case.name), where=[o.case.name])]
+        return o.findings
+    findings = diagnose_case(o)
+    for finding in findings:
+        for record in finding.numbers:
+            record["where"] = finding.where[0]
+    return findings
+
+
+def _short(case_name: str) -> str:
+    return case_name.partition("/")[2] or case_name
+
+
+def _by_value(records, value, text) -> str:
+    """ "10 (minibatch), 8 (regularised)": each distinct value with the cases that have it."""
+    groups: dict = {}
+    for record in records:
+        names = groups.setdefault(text(value(record)), [])
+        if _short(record["case"]) not in names:
+            names.append(_short(record["case"]))
+    return ", ".join(f"{v} ({', '.join(names)})" for v, names in groups.items())
+
+
+def _regroup_message(f: Finding) -> None:
+    """The grouped finding's message from every case's own numbers, not the first case's."""
+    records = f.numbers
+    if not records or len({r["case"] for r in records}) < 2:
+        return
+    if f.template and "{K}" in f.template:
+        f.message = f.template.replace("{K}", "K = " + _by_value(records, lambda r: r["K"], str))
+    elif f.key == "label-shift":
+        common = [t for t in LABEL_SHIFTS if all(t in r["shifts"] for r in records)]
+        if common:
+            f.message = _label_message(common)
+    elif f.template and "{rel}" in f.template:
+        low, high = min(r["rel"] for r in records), max(r["rel"] for r in records)
+        size = _sci(high) if _sci(low) == _sci(high) else f"{_sci(low)} to {_sci(high)}"
+        f.message = f.template.replace("{rel}", size)
+    elif f.key == "constant-factor" and all("factor" in r for r in records):
+        if len({f"{r['factor']:.6g}" for r in records}) == 1:
+            return
+        names = {_factor_name(r["factor"], r["K"], r["m"]) for r in records}
+        whats = {r["what"] for r in records}
+        what = whats.pop() if len(whats) == 1 else "gradient"
+        f.message = (f"the {what} is a constant multiple of the right one, its own in each case"
+                     f"{names.pop() if len(names) == 1 else ''}: "
+                     + _by_value(records, lambda r: r["factor"], lambda c: f"{c:.6g}"))
+
+
+FACTOR_KEYS = ("sum-not-mean", "mean-twice", "constant-factor")
+
+
+def _fixed_divisor(outcomes, grouped: dict) -> Finding | None:
+    """Per-case factors K/D with the same D in every case: a batch size D written into the code.
+
+    ÷K missing gives the factor K (D = 1: the sum, named as such), ÷K twice 1/K (D = K², not
+    constant); only a divisor that does not follow K gives one D across cases with different K.
+    """
+    records = [r for key in FACTOR_KEYS if key in grouped for r in grouped[key].numbers if "factor" in r]
+    if len({r["K"] for r in records}) < 2:
+        return None
+    divisor = records[0]["K"] / records[0]["factor"]
+    if _close(divisor, 1.0) or not all(_close(r["K"] / r["factor"], divisor) for r in records):
+        return None
+    where = [r["where"] for r in records]
+    for o in outcomes:  # the loss, when it is K/D times its data part too
+        if not o.ok and not o.passed["loss"] and np.isfinite(o.student_loss):
+            nll = o.evidence.data[0]
+            factor = (o.student_loss - (o.evidence.reference_loss - nll)) / nll
+            if factor != 0 and _close(o.case.K / factor, divisor):
+                where.append(f"{o.case.name}:loss")
+                records.append({"case": o.case.name, "K": o.case.K, "factor": factor, "where": where[-1]})
+    for key in list(grouped):
+        f = grouped[key]
+        if key in FACTOR_KEYS:
+            f.where = [w for w in f.where if w not in where]
+            f.numbers = [r for r in f.numbers if r.get("where") not in where]
+            if not f.where:
+                del grouped[key]
+    factors = ", ".join(dict.fromkeys(f"{r['factor']:.4g} at K = {r['K']}" for r in sorted(records, key=lambda r: r["K"])))
+    what = "the gradients and the loss are" if any(w.endswith(":loss") for w in where) else "the gradients are"
+    return Finding("fixed-divisor",
+                   f"divides by a fixed {divisor:g} instead of the batch size K: {what} K/{divisor:g} times the "
+                   f"right ones in every case ({factors}); divide by K = X.shape[0]",
+                   where=list(dict.fromkeys(where)), numbers=records)
+
+
 def diagnose(outcomes: list) -> list:
-    """The run's diagnosis: findings grouped by cause, most specific first, then the patterns."""
+    """The run's diagnosis: findings grouped by cause, most specific first, then the patterns.
+
+    A finding seen in several cases names each case's own numbers (its K, its factor); the
+    run-level findings come from comparing cases: one softmax max over the whole batch (the
+    mixed-scale case fails, the evenly shifted ones pass), a fixed divisor (the same K/factor
+    in cases with different K).
+    """
     grouped: dict[str, Finding] = {}
-    order = []
+    batch_max = _whole_batch_max(outcomes)
     for o in outcomes:
         if o.ok:
             continue
-        for finding in diagnose_case(o):
+        for finding in _case_findings(o, batch_max):
             if finding.key in grouped:
                 grouped[finding.key].where.extend(finding.where)
+                grouped[finding.key].numbers.extend(finding.numbers)
                 grouped[finding.key].rank = min(grouped[finding.key].rank, finding.rank)
             else:
-                grouped[finding.key] = Finding(finding.key, finding.message, finding.rank, list(finding.where))
-                order.append(finding.key)
+                grouped[finding.key] = Finding(finding.key, finding.message, finding.rank, list(finding.where),
+                                               finding.template, list(finding.numbers))
+    divisor = _fixed_divisor(outcomes, grouped)
+    for finding in grouped.values():
+        _regroup_message(finding)
+    order = list(grouped)
+    if divisor is not None:
+        grouped[divisor.key] = divisor
+        order.insert(0, divisor.key)
     # The cause seen in most cases first (a coincidental match rarely repeats), then parameter
     # and loss detectors before case-level hints, then by specificity.
     def order_key(f):
