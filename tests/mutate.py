@@ -219,7 +219,7 @@ def make_mutants(source: str) -> list[tuple[Mutant, str]]:
     for index, (node, field) in enumerate(order):
         if id(node) in skip:
             continue
-        for c, (kind, mutate) in enumerate(_candidates(node, field)):
+        for c, (kind, _mutate) in enumerate(_candidates(node, field)):
             fresh = ast.parse(source)
             target = _walk_with_fields(fresh)[index][0]
             twin = copy.deepcopy(target)
@@ -287,30 +287,48 @@ def check_copy_is_imported(workdir: Path, module: str, env: dict) -> None:
 
 
 def run_tests(workdir: Path, tests: list[str], env: dict, timeout: float) -> tuple[str, float, str]:
-    cmd = [sys.executable, "-m", "pytest", "-x", "-q", "-p", "no:cacheprovider", *tests]
+    """Run the test files one after the other (one pytest each, ``-x``), stopping at the first
+    failure: a mutant the first, fast file kills never pays for importing what the others need.
+    ``timeout`` bounds the whole run of one mutant."""
     start = time.perf_counter()
-    try:
-        result = subprocess.run(cmd, cwd=workdir, env=env, capture_output=True, text=True, timeout=timeout)
-    except subprocess.TimeoutExpired:
-        return "timeout", time.perf_counter() - start, ""
-    seconds = time.perf_counter() - start
-    lines = [line for line in result.stdout.splitlines() if line.startswith("FAILED") or line.startswith("ERROR")]
-    return ("survived" if result.returncode == 0 else "killed"), seconds, (lines[0] if lines else result.stdout[-200:])
+    for test_file in tests:
+        cmd = [sys.executable, "-m", "pytest", "-x", "-q", "-p", "no:cacheprovider", test_file]
+        left = timeout - (time.perf_counter() - start)
+        try:
+            result = subprocess.run(cmd, cwd=workdir, env=env, capture_output=True, text=True, timeout=max(left, 1))
+        except subprocess.TimeoutExpired:
+            return "timeout", time.perf_counter() - start, test_file
+        if result.returncode != 0:
+            lines = [line for line in result.stdout.splitlines() if line.startswith(("FAILED", "ERROR"))]
+            return "killed", time.perf_counter() - start, (lines[0] if lines else result.stdout[-200:])
+    return "survived", time.perf_counter() - start, ""
 
 
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("module", help="the file to mutate, relative to the repository root")
-    parser.add_argument("-t", "--tests", action="append", required=True, help="a test file to run (repeatable)")
+    parser.add_argument("-t", "--tests", action="append", required=True,
+                        help="a test file to run (repeatable; run in the order given, so put the fastest first)")
     parser.add_argument("--timeout", type=float, default=120, help="seconds per mutant (default 120)")
     parser.add_argument("--workdir", help="where to copy the repository (default: a new temporary folder)")
     parser.add_argument("--only", type=int, nargs="+", help="run only these mutant numbers")
     parser.add_argument("--list", action="store_true", help="list the mutants, run nothing")
     parser.add_argument("--json", help="write the results here")
+    parser.add_argument("--replace", nargs=2, action="append", metavar=("OLD", "NEW"),
+                        help="instead of the catalogue, the mutant that replaces the first OLD by NEW "
+                        "in the file's text (repeatable: one mutant each)")
     args = parser.parse_args(argv)
 
     source = (REPO / args.module).read_text()
-    mutants = make_mutants(source)
+    if args.replace:
+        mutants = []
+        for number, (old, new) in enumerate(args.replace, start=1):
+            if old not in source:
+                raise SystemExit(f"mutate: {old!r} is not in {args.module}")
+            line = source[: source.index(old)].count("\n") + 1
+            mutants.append((Mutant(-1, "replace", line, "<text>", old, new, number), source.replace(old, new, 1)))
+    else:
+        mutants = make_mutants(source)
     if args.list:
         for m, _ in mutants:
             print(f"{m.number:4d}  line {m.line:4d}  {m.function:<30} {m.kind:<26} {m.before}  ->  {m.after}")
@@ -328,7 +346,7 @@ def main(argv=None) -> int:
 
     original = target.read_text()
     try:
-        target.write_text(ast.unparse(ast.parse(source)))  # the unparsed original must pass
+        target.write_text(source if args.replace else ast.unparse(ast.parse(source)))  # must pass
         status, seconds, detail = run_tests(workdir, args.tests, env, args.timeout)
         if status != "survived":
             raise SystemExit(f"mutate: the tests fail on the unmutated (unparsed) module: {detail}")
