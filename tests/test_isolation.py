@@ -114,11 +114,8 @@ def assert_clean_output(result) -> None:
 
 
 def project_digest() -> str:
-    digest = hashlib.sha256()
-    for path in sorted(ROOT.glob("*/**/*.py")):
-        if ".venv" not in path.parts:
-            digest.update(path.read_bytes())
-    return digest.hexdigest()
+    """The grader's own judging code (the file the attack below tries to rewrite)."""
+    return hashlib.sha256((ROOT / "compare" / "diff.py").read_bytes()).hexdigest()
 
 
 # ----------------------------------------------------------------------------- the wire format
@@ -469,12 +466,12 @@ def test_odd_but_valid_containers_pass(tmp_path):
 
 # ----------------------------------------------------------------------------- the grader's own failures
 def test_an_internal_error_is_exit_3_never_a_verdict(monkeypatch, capsys, tmp_path):
-    import compare.validate as V
+    from compare.grading import battery
 
     def broken(*args, **kwargs):
         raise KeyError("the validator's own bug")
 
-    monkeypatch.setattr(V, "_run_battery", broken)
+    monkeypatch.setattr(battery, "run", broken)
     assert main([submission(tmp_path, "", wrong=False)]) == 3
     out, err = capsys.readouterr()
     assert out == "" and err.startswith("validate: internal error") and err.count("\n") == 1

@@ -1,0 +1,149 @@
+"""A course's conventions for its students' networks, read from a TOML file or a named preset.
+
+Correct code written to the course's conventions passes, and the reference is computed under
+them (``conventions``): the twins themselves never change. The keys and their defaults, which
+are the homework's contract (``--preset homework``)::
+
+    factory = "factory"            # the name each submission defines (validate's MODULE:NAME overrides it)
+    call = "sizes_activation"      # factory(sizes, activation) | "sizes": factory(sizes)
+                                   # | "dims": factory(d, h1, ..., m)
+    method = "loss_and_grads"      # the method returning (loss, grads)
+    weights = "out_in"             # W_l as (out, in) like nn.Linear.weight, or "in_out" (X @ W)
+    biases = "vector"              # (h,) | "column": (h, 1) | "row": (1, h)
+    inputs = "rows"                # X as (K, d) | "columns": (d, K)
+    labels = "int"                 # (K,) ints | "one_hot": (K, m), or (m, K) with inputs = "columns"
+    reduction = "mean"             # mean of the per-example losses over the batch | "sum"
+    penalty = "elastic_net"        # flat list (λ11, λ12, λ21, λ22, ...) as the third argument
+                                   # | "l2": one float reg, loss += reg * l2_factor * Σ_l ‖W_l‖²
+                                   # | "none": method(X, y)
+    l2_factor = 1.0                # 0.5 for the older CS231n form
+    activations = ["relu"]         # must be supported; the others are tried if the factory accepts them
+    allow_imports = []             # modules a submission may import besides NumPy (e.g. ["scipy"])
+
+With ``call = "sizes"`` or ``"dims"`` the factory cannot be told an activation: only the first
+listed one is checked.
+"""
+
+from __future__ import annotations
+
+import sys
+from dataclasses import dataclass, field, fields, replace
+from pathlib import Path
+
+if sys.version_info >= (3, 11):
+    import tomllib
+else:  # pragma: no cover - Python 3.10
+    import tomli as tomllib
+
+ACTIVATIONS = ("relu", "tanh", "sigmoid", "softplus")
+CHOICES = {
+    "call": ("sizes_activation", "sizes", "dims"),
+    "weights": ("out_in", "in_out"),
+    "biases": ("vector", "column", "row"),
+    "inputs": ("rows", "columns"),
+    "labels": ("int", "one_hot"),
+    "reduction": ("mean", "sum"),
+    "penalty": ("elastic_net", "l2", "none"),
+}
+
+
+class AssignmentError(ValueError):
+    """An assignment file or preset that cannot be used; the message names the bad key or value."""
+
+
+@dataclass(frozen=True)
+class Assignment:
+    name: str = "homework"
+    factory: str = "factory"
+    call: str = "sizes_activation"
+    method: str = "loss_and_grads"
+    weights: str = "out_in"
+    biases: str = "vector"
+    inputs: str = "rows"
+    labels: str = "int"
+    reduction: str = "mean"
+    penalty: str = "elastic_net"
+    l2_factor: float = 1.0
+    activations: tuple = ("relu",)
+    allow_imports: tuple = field(default=())
+
+    def __post_init__(self):
+        for key, allowed in CHOICES.items():
+            value = getattr(self, key)
+            if value not in allowed:
+                raise AssignmentError(f"{key} = {value!r} is not one of {', '.join(map(repr, allowed))}")
+        for key in ("factory", "method"):
+            value = getattr(self, key)
+            if not isinstance(value, str) or not all(p.isidentifier() for p in value.split(".")):
+                raise AssignmentError(f"{key} = {value!r} is not a Python name")
+        factor = self.l2_factor
+        if isinstance(factor, bool) or not isinstance(factor, int | float) or not 0 < factor < float("inf"):
+            raise AssignmentError(f"l2_factor = {factor!r} must be a positive number (1.0, or 0.5 for 0.5·reg·‖W‖²)")
+        activations = tuple(self.activations) if isinstance(self.activations, list | tuple) else None
+        if not activations or any(a not in ACTIVATIONS for a in activations) or len(set(activations)) != len(activations):
+            raise AssignmentError(f"activations = {self.activations!r} must be a non-empty list of distinct names "
+                                  f"among {', '.join(ACTIVATIONS)}")
+        modules = tuple(self.allow_imports) if isinstance(self.allow_imports, list | tuple) else None
+        if modules is None or not all(isinstance(m, str) and m.isidentifier() for m in modules):
+            raise AssignmentError(f"allow_imports = {self.allow_imports!r} must be a list of module names")
+        object.__setattr__(self, "activations", activations)
+        object.__setattr__(self, "allow_imports", modules)
+        object.__setattr__(self, "l2_factor", float(factor))
+
+    @property
+    def tried_activations(self) -> tuple:
+        """The activations to check, in order: the listed ones first (required), then, when the
+        factory is told its activation, the others (checked if it accepts them)."""
+        if self.call != "sizes_activation":
+            return self.activations[:1]
+        return self.activations + tuple(a for a in ACTIVATIONS if a not in self.activations)
+
+    def describe(self) -> str:
+        """One line: what differs from the homework's contract."""
+        default = Assignment()
+        changed = [f"{f.name}={getattr(self, f.name)!r}" for f in fields(self)
+                   if f.name != "name" and getattr(self, f.name) != getattr(default, f.name)]
+        return f"{self.name}" + (f" ({', '.join(changed)})" if changed else " (the homework's contract)")
+
+    def to_dict(self) -> dict:
+        return {f.name: (list(v) if isinstance(v := getattr(self, f.name), tuple) else v) for f in fields(self)}
+
+
+PRESETS = {
+    "homework": Assignment(),
+    # CS231n's two-layer net: TwoLayerNet(input_size, hidden_size, output_size), params W1 (D, H),
+    # b1 (H,), W2 (H, C), b2 (C,), loss(X, y, reg) -> (loss, grads), loss = mean NLL + reg·Σ‖W‖².
+    "cs231n": Assignment(name="cs231n", factory="TwoLayerNet", call="dims", method="loss", weights="in_out",
+                         penalty="l2", l2_factor=1.0),
+}
+
+
+def preset(name: str) -> Assignment:
+    if name not in PRESETS:
+        raise AssignmentError(f"no preset named {name!r} (presets: {', '.join(PRESETS)})")
+    return PRESETS[name]
+
+
+def load_assignment(path) -> Assignment:
+    """Read an assignment TOML file; unknown keys and bad values raise ``AssignmentError``."""
+    path = Path(path)
+    try:
+        data = tomllib.loads(path.read_text(encoding="utf-8"))
+    except OSError as error:
+        raise AssignmentError(f"cannot read assignment file {path}: {error.strerror or error}") from None
+    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as error:
+        raise AssignmentError(f"{path} is not valid TOML: {error}") from None
+    known = {f.name for f in fields(Assignment)}
+    unknown = sorted(set(data) - known)
+    if unknown:
+        raise AssignmentError(f"{path}: unknown key {unknown[0]!r} (known keys: {', '.join(sorted(known - {'name'}))})")
+    data.setdefault("name", path.stem)
+    try:
+        return Assignment(**data)
+    except AssignmentError as error:
+        raise AssignmentError(f"{path}: {error}") from None
+
+
+def with_layout(assignment: Assignment, **changes) -> Assignment:
+    """The same assignment with some conventions changed (a layout detected in a submission)."""
+    return replace(assignment, **changes)

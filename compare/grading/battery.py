@@ -1,0 +1,219 @@
+"""Run the case battery on one submission, under an assignment's conventions, and judge it.
+
+The order is the one a student needs: first the conventions, on a non-square net (5-4-3), so
+that a network storing W as (in, out) is told exactly that before any value is compared; then
+every case, in the assignment's layout (or the layout the submission was found to use); then,
+if cases fail, whether another reading of the same numbers (the sum instead of the mean, the
+penalty left out of the gradients) makes every case agree — the backprop is then right and
+only a convention differs; then the diagnosis.
+
+The reference (autograd on ``reference.TorchMLP``, float64) is computed once per case and
+kept: a class of submissions shares it.
+"""
+
+from __future__ import annotations
+
+import functools
+import threading
+
+import numpy as np
+
+from .. import cases as C
+from ..diff import compare_arrays
+from . import conventions as V
+from .assignment import Assignment
+from .errors import StudentError
+from .report import TOL, CaseReport, Report, Row
+
+PROBE_SIZES = (5, 4, 3)  # every dimension distinct: a transposed weight cannot pass for the right one
+_lock = threading.Lock()
+_references: dict = {}  # id(case) -> (case, (loss, grads)): cases are cached, so ids are stable
+
+
+@functools.lru_cache(maxsize=64)
+def battery(activation: str, seed: int) -> tuple:
+    return tuple(C.battery(activation, seed))
+
+
+_canonicals: dict = {}  # (penalty, l2_factor, id(case)) -> (case, canonical case)
+
+
+def canonical(a: Assignment, case: C.Case) -> C.Case:
+    """The case as the homework's elastic net under the assignment's penalty (one object per case,
+    so that its reference is computed once)."""
+    key = (a.penalty, a.l2_factor, id(case))
+    with _lock:
+        hit = _canonicals.get(key)
+        if hit is None:
+            hit = _canonicals[key] = (case, V.canonical_case(a, case))
+    return hit[1]
+
+
+def reference(case: C.Case):
+    """Autograd's (loss, grads) for a canonical case, computed once per case per process."""
+    with _lock:
+        hit = _references.get(id(case))
+        if hit is None:
+            from ..diagnose import reference_loss_and_grads
+
+            hit = _references[id(case)] = (case, reference_loss_and_grads(case))
+    return hit[1]
+
+
+def compare_case(case: C.Case, loss: float, grads: dict, initial_params=None, previous=None,
+                 answer=None) -> CaseReport:
+    """Compare one answer (homework layout) with autograd. Raises StudentError on NaN/inf outside a
+    stress case."""
+    from ..diagnose import CaseOutcome, Evidence
+
+    ref_loss, ref_grads = reference(case)
+    bad = (["loss"] if not np.isfinite(loss) else []) + [n for n, g in grads.items() if not np.all(np.isfinite(g))]
+    if bad and not case.stress:
+        raise StudentError("contract", f"returned NaN or inf in {', '.join(bad)} on case {case.name} "
+                                       "(an ordinary batch; expected finite numbers)")
+    rows = [Row("loss", compare_arrays(loss, ref_loss, TOL))]
+    student, transposed = {}, []
+    for name, ref in ref_grads.items():
+        g = grads[name]
+        note = ""
+        if g.shape != ref.shape:  # only the transpose of a weight gets here
+            g, note = g.T, f"returned with the transposed shape {tuple(ref.shape[::-1])}"
+            transposed.append(name)
+        rows.append(Row(name, compare_arrays(g, ref, TOL), note))
+        student[name] = g
+    outcome = CaseOutcome(
+        case=case,
+        evidence=Evidence(case, ref_loss, ref_grads, initial_params),
+        student_loss=loss,
+        student_grads=student,
+        passed={row.name: row.diff.passed for row in rows},
+        max_rel_error={row.name: row.diff.max_rel_error for row in rows},
+        transposed_shape=tuple(transposed),
+        previous=previous,
+    )
+    return CaseReport(case, rows, outcome, answer)
+
+
+# ----------------------------------------------------------------------------- conventions
+def _check_params(a: Assignment, found: dict, shapes: dict, call: str) -> Assignment | None:
+    """None when ``found`` has the assignment's names and shapes; else the layout it does follow
+    (an Assignment); raises StudentError when no layout explains it."""
+    if set(found) != set(shapes):
+        raise StudentError("contract", f"params of {call} has keys {sorted(found)}, expected {sorted(shapes)}")
+    if all(found[n].shape == V.student_shape(a, n, s) for n, s in shapes.items()):
+        return None
+    other = V.detect_layout(a, found, shapes)
+    if other is not None:
+        return other
+    name = next(n for n, s in shapes.items() if found[n].shape != V.student_shape(a, n, s))
+    layout = {"out_in": " (out, in), like torch.nn.Linear.weight", "in_out": " (in, out)"}[a.weights]
+    raise StudentError("contract", f"params[{name!r}] of {call} has shape {tuple(found[name].shape)}, "
+                                   f"expected {V.student_shape(a, name, shapes[name])}"
+                                   + (layout if name.startswith("W") else f" (biases as a {a.biases})"))
+
+
+def _check_grad_keys(grads: dict, shapes: dict) -> None:
+    missing = [name for name in shapes if name not in grads]
+    extra = sorted(name for name in grads if name not in shapes)
+    if missing or extra:
+        parts = ([f"missing {missing}"] if missing else []) + ([f"unexpected keys {extra}"] if extra else [])
+        raise StudentError("contract", f"grads has keys {sorted(grads)}: {'; '.join(parts)} "
+                                       f"(expected {list(shapes)})")
+
+
+def _readings(a: Assignment) -> list:
+    """Other ways to read the same numbers: (what it says, how to read an answer)."""
+    other = "sum" if a.reduction == "mean" else "mean"
+    readings = [(f"it returns the {other} over the batch where the assignment asks the {a.reduction} "
+                 f"(loss and gradients {'K times' if other == 'sum' else '1/K times'} the assignment's)",
+                 lambda case, loss, grads: V.read_back(a, case, loss, grads, reduction=other))]
+    if a.penalty != "none":
+        def without_penalty(case, loss, grads):
+            loss, grads = V.read_back(a, case, loss, grads)
+            pen_loss, pen_grads = V.penalty_parts(case)
+            return loss, {n: g + pen_grads[n] if n in pen_grads and g.shape == pen_grads[n].shape else g
+                          for n, g in grads.items()}
+
+        readings.append(("its gradients leave out the penalty (added in the update step?) where the assignment "
+                         f"asks {a.method} for the gradient of the loss including the penalty", without_penalty))
+    return readings
+
+
+def _explain(report: Report, a: Assignment) -> None:
+    """If one other reading makes every case agree, say so: the math is right, a convention is not."""
+    failing = report.failed_cases
+    if not failing or any(c.answer is None for c in report.cases):
+        return
+    for words, read in _readings(a):
+        agrees = True
+        for result in report.cases:
+            loss, grads = read(result.case, *result.answer)
+            ref_loss, ref_grads = reference(result.case)
+            if not compare_arrays(loss, ref_loss, TOL).passed or any(
+                    grads[n].shape != r.shape or not compare_arrays(grads[n], r, TOL).passed
+                    for n, r in ref_grads.items()):
+                agrees = False
+                break
+        if agrees:
+            report.conventions.append(words)
+            report.explained = True
+            return
+
+
+# ----------------------------------------------------------------------------- the battery
+def run(runner, report: Report, a: Assignment, factory: str, seed: int = 0) -> None:
+    """Fill ``report`` with the cases' comparisons, conventions and diagnosis; raises StudentError
+    when the implementation cannot be run or breaks the contract."""
+    first = a.tried_activations[0]
+    probe = C.random_params(np.random.default_rng(0), PROBE_SIZES)
+    shapes = {name: value.shape for name, value in probe.items()}
+    args, call = V.factory_call(a, factory, PROBE_SIZES, first)
+    found = runner.make("probe", call, args, a.method)
+    layout = _check_params(a, found, shapes, call)
+    if layout is not None:
+        report.conventions.append(V.layout_words(a, layout, shapes))
+        a = layout  # the rest runs in the layout it uses: is the math right?
+    made, previous = {}, {}
+    unsupported, working = set(), set()
+    deep_skipped = False
+    for activation in a.tried_activations:
+        required = activation in a.activations
+        for original in battery(activation, seed):
+            case = canonical(a, original)
+            deep = C.TWO_HIDDEN in case.tags
+            if activation in unsupported or (deep and deep_skipped):
+                continue
+            key = f"{activation}:{case.sizes}"
+            shapes = {name: tuple(v.shape) for name, v in case.params.items()}
+            args, call = V.factory_call(a, factory, case.sizes, activation)
+            try:
+                if key not in made:
+                    found = runner.make(key, call, args, a.method)
+                    if _check_params(a, found, shapes, call) is not None:
+                        raise StudentError("contract", f"params of {call} changed layout between networks")
+                    made[key] = {n: V.from_student(a, n, v, shapes[n]) for n, v in found.items()}
+                runner.set_params(key, V.to_student(a, case.params), what=f"writing params for case {case.name}")
+                loss, grads = runner.call(key, a.method, V.call_args(a, case), what=f"{a.method} on case {case.name}")
+                _check_grad_keys(grads, shapes)
+                try:
+                    canon_loss, canon_grads = V.read_back(a, case, loss, grads)
+                except ValueError as error:
+                    raise StudentError("contract", str(error)) from None
+            except StudentError as error:
+                optional = deep or (not required and activation not in working)
+                if optional and error.kind in ("raised", "contract"):
+                    if deep:
+                        deep_skipped = True
+                        report.skipped.append(f"two hidden layers (sizes of length 4): not supported — {error}")
+                    else:
+                        unsupported.add(activation)
+                        report.skipped.append(f"activation {activation!r}: not supported — {error}")
+                    continue
+                if case.name not in str(error):
+                    raise StudentError(error.kind, f"{error} [case {case.name}]", error.exc_type) from None
+                raise
+            working.add(activation)
+            result = compare_case(case, canon_loss, canon_grads, made[key], previous.get(key), (loss, grads))
+            previous[key] = result.outcome.student_grads
+            report.cases.append(result)
+    _explain(report, a)

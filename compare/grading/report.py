@@ -1,0 +1,211 @@
+"""What a validation found, for a person (text, Markdown) and for a program (JSON).
+
+Exit codes: 0 every case agrees (under the assignment's conventions); 1 some case disagrees,
+or the numbers agree only under other conventions than the assignment's; 2 the implementation
+cannot be loaded or breaks the contract; 3 (the CLIs') the validator itself failed.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
+
+from .. import cases as C
+from ..diff import TOLERANCES, ArrayDiff
+
+if TYPE_CHECKING:
+    from ..diagnose import CaseOutcome, Finding
+
+TOL = TOLERANCES["float64"]
+
+
+@dataclass
+class Row:
+    name: str  # "loss", "W1", "b1", ...
+    diff: ArrayDiff
+    note: str = ""  # e.g. the student's array came transposed
+
+    @property
+    def passed(self) -> bool:
+        return self.diff.passed and not self.note
+
+    def to_dict(self) -> dict:
+        return {"name": self.name, **self.diff.to_dict(), "passed": self.passed, "note": self.note}
+
+
+@dataclass
+class CaseReport:
+    case: C.Case
+    rows: list
+    outcome: CaseOutcome = field(repr=False)
+    answer: tuple = field(default=None, repr=False)  # the student's (loss, grads) as returned (its layout)
+
+    @property
+    def passed(self) -> bool:
+        return all(row.passed for row in self.rows)
+
+    def to_dict(self) -> dict:
+        return {**self.case.to_dict(), "passed": self.passed, "rows": [row.to_dict() for row in self.rows],
+                "findings": [f.to_dict() for f in self.outcome.findings]}
+
+
+@dataclass
+class Report:
+    target: str
+    assignment: str = "homework (the homework's contract)"
+    cases: list = field(default_factory=list)
+    skipped: list = field(default_factory=list)  # one line each: what was not run and why
+    conventions: list = field(default_factory=list)  # how the submission departs from the assignment's conventions
+    explained: bool = False  # the failing cases all agree once read in those conventions
+    diagnosis: list = field(default_factory=list)  # Findings, most likely first
+    error: str | None = None  # set when the implementation broke the contract
+    error_kind: str | None = None  # StudentError.kind: load, forbidden, raised, contract, timeout, died
+    isolation: str | None = None  # how the implementation was run (bubblewrap, process, in-process)
+    notes: list = field(default_factory=list)  # e.g. notebook cells skipped, files too large to copy
+    elapsed_s: float = 0.0
+
+    @property
+    def failed_cases(self) -> list:
+        return [c for c in self.cases if not c.passed]
+
+    @property
+    def exit_code(self) -> int:
+        if self.error is not None:
+            return 2
+        return 1 if self.failed_cases or self.conventions else 0
+
+    @property
+    def status(self) -> str:
+        return {0: "pass", 1: "fail", 2: "error"}[self.exit_code]
+
+    @property
+    def verdict(self) -> str:
+        if self.error is not None:
+            return f"ERROR — cannot validate {self.target}: {self.error}"
+        n, bad = len(self.cases), len(self.failed_cases)
+        tol = f"float64, rtol {TOL.rtol:g}"
+        if self.conventions and (not bad or self.explained):
+            return (f"FAIL — the backprop is right (all {n} cases agree once read in its own conventions), but "
+                    f"{'; '.join(self.conventions)}")
+        if not bad:
+            return f"PASS — all {n} cases agree with the torch reference ({tol})"
+        return f"FAIL — {bad} of {n} cases disagree with the torch reference ({tol})"
+
+    @property
+    def summary(self) -> str:
+        """One line for a class table: the error, the convention, or the first diagnosis."""
+        if self.error is not None:
+            return self.error
+        if self.conventions:
+            return "right backprop, other conventions: " + "; ".join(self.conventions)
+        if self.diagnosis:
+            return self.diagnosis[0].message
+        return "all cases agree"
+
+    def to_dict(self) -> dict:
+        return json_safe({
+            "target": self.target,
+            "assignment": self.assignment,
+            "exit_code": self.exit_code,
+            "verdict": self.status,
+            "summary": self.verdict,
+            "error": self.error,
+            "error_kind": self.error_kind,
+            "conventions": list(self.conventions),
+            "isolation": self.isolation,
+            "notes": list(self.notes),
+            "tolerance": {"rtol": TOL.rtol, "atol": TOL.atol, "why": TOL.why},
+            "n_cases": len(self.cases),
+            "n_failed": len(self.failed_cases),
+            "skipped": list(self.skipped),
+            "diagnosis": [f.to_dict() for f in self.diagnosis],
+            "cases": [c.to_dict() for c in self.cases],
+            "elapsed_s": round(self.elapsed_s, 3),
+        })
+
+
+def json_safe(obj):
+    """Strict JSON: NaN and ±inf become the strings "NaN", "Infinity", "-Infinity" (never null, which
+    would read as 'no value')."""
+    if isinstance(obj, float) and not math.isfinite(obj):
+        return "NaN" if obj != obj else ("Infinity" if obj > 0 else "-Infinity")
+    if isinstance(obj, dict):
+        return {k: json_safe(v) for k, v in obj.items()}
+    if isinstance(obj, list | tuple):
+        return [json_safe(v) for v in obj]
+    return obj
+
+
+# ----------------------------------------------------------------------------- text
+def format_case(result: CaseReport) -> str:
+    lines = [result.case.describe(),
+             f"  {'param':<6}{'shape':<12}{'max abs err':>12}{'max rel err':>12}  {'worst index':<13}result"]
+    for row in result.rows:
+        d = row.diff
+        verdict = "ok" if row.passed else "FAIL" + (f" ({row.note})" if row.note else "")
+        lines.append(f"  {row.name:<6}{str(d.shape):<12}{d.max_abs_error:>12.2e}{d.max_rel_error:>12.2e}  "
+                     f"{str(d.worst_index):<13}{verdict}")
+    return "\n".join(lines)
+
+
+def _where(finding: Finding) -> str:
+    params, cases = [], []
+    for item in finding.where:
+        case, _, param = item.partition(":")
+        if param and param not in params:
+            params.append(param)
+        if case not in cases:
+            cases.append(case)
+    shown = ", ".join(cases[:3]) + (f" (+{len(cases) - 3} more)" if len(cases) > 3 else "")
+    return (f"{', '.join(params)} in " if params else "") + shown
+
+
+def findings_lines(report: Report) -> list:
+    lines = []
+    for i, finding in enumerate(report.diagnosis, start=1):
+        where = _where(finding)
+        lines.append(f"  {i}. {finding.message}" + (f"\n     [{where}]" if where else ""))
+    return lines
+
+
+def format_report(report: Report, brief: bool = False) -> str:
+    """The tables (only the failing ones when ``brief``), what was skipped, verdict, diagnosis."""
+    if report.error is not None:
+        return report.verdict
+    head = (f"validating {report.target} ({report.assignment}): {len(report.cases)} cases against "
+            f"reference.TorchMLP + autograd (float64, rtol {TOL.rtol:g})")
+    blocks = [head] + [format_case(c) for c in report.cases if not (brief and c.passed)]
+    tail = [f"note: {line}" for line in report.notes] + [f"skipped: {line}" for line in report.skipped]
+    tail += [f"convention: {line}" for line in report.conventions]
+    tail.append(f"verdict: {report.verdict}")
+    if report.diagnosis:
+        tail.append("diagnosis (most likely first):")
+        tail += findings_lines(report)
+    return "\n\n".join(blocks + ["\n".join(tail)])
+
+
+def format_markdown(report: Report, student: str) -> str:
+    """The feedback file a student reads: verdict, what to fix, then the failing tables."""
+    lines = [f"# {student}: {report.status}", "", f"**{report.verdict}**", "",
+             f"- implementation: `{report.target}`", f"- conventions: {report.assignment}"]
+    if report.isolation:
+        lines.append(f"- ran in: {report.isolation}")
+    for title, items in (("Notes", report.notes), ("Skipped", report.skipped),
+                         ("Conventions", report.conventions)):
+        if items:
+            lines += ["", f"## {title}", ""] + [f"- {item}" for item in items]
+    if report.diagnosis:
+        lines += ["", "## Diagnosis (most likely first)", ""]
+        lines += [f"{i}. {f.message}" + (f" — *{_where(f)}*" if f.where else "")
+                  for i, f in enumerate(report.diagnosis, start=1)]
+    failing = [c for c in report.cases if not c.passed]
+    if failing:
+        lines += ["", "## Failing cases", ""]
+        for case in failing:
+            lines += ["```", format_case(case), "```", ""]
+    passed = len(report.cases) - len(failing)
+    if report.cases:
+        lines += ["", f"{passed} of {len(report.cases)} cases agree with the reference "
+                      f"(float64, rtol {TOL.rtol:g}).", ""]
+    return "\n".join(lines).rstrip() + "\n"
