@@ -21,6 +21,9 @@ from pathlib import Path
 import numpy as np
 from matplotlib.colors import ListedColormap
 from matplotlib.figure import Figure
+from matplotlib.lines import Line2D
+from matplotlib.patches import Patch
+from matplotlib.ticker import FuncFormatter, LogLocator, MaxNLocator, NullFormatter
 
 SET_COLOURS = {"train": "tab:blue", "valid": "tab:orange", "test": "tab:green"}
 TWIN_STYLES = {"manual": {"linestyle": "-", "marker": "o"}, "torch": {"linestyle": "--", "marker": "x"}}
@@ -37,31 +40,79 @@ def save_figure(figure: Figure, path) -> Path:
     return path
 
 
-def plot_curves(epochs: list, path, title: str = "") -> Path:
-    """Error rate (left) and mean loss (right) per epoch for train/valid/test, both twins.
+def _epoch_axis(ax, epochs: list) -> None:
+    """Whole epochs only on the x axis (no 1.25, 1.50 on a short run)."""
+    ax.xaxis.set_major_locator(MaxNLocator(integer=True, min_n_ticks=min(len(epochs), 3)))
+    ax.set_xlim(min(epochs) - 0.5 if len(epochs) < 10 else min(epochs), max(epochs) + (0.5 if len(epochs) < 10 else 0))
+    ax.set_xlabel("epoch")
 
-    ``epochs`` is the list of per-epoch records of ``metrics.json``.
+
+def _readable_log_axis(ax, unit: str = "") -> None:
+    """A log y axis labelled 0.5%, 1%, 2%, 5% ... (or 0.05, 0.1, 0.2 ...), never 10⁻¹."""
+    ax.set_yscale("log")
+    ax.yaxis.set_major_locator(LogLocator(base=10, subs=(1.0, 2.0, 5.0)))
+    ax.yaxis.set_major_formatter(FuncFormatter(lambda value, _: f"{value:g}{unit}"))
+    ax.yaxis.set_minor_formatter(NullFormatter())
+
+
+def twin_gap(epochs: list) -> tuple:
+    """The largest gap between the twins' curves: (error in percentage points, relative loss gap)."""
+    error_gap = loss_gap = 0.0
+    for record in epochs:
+        for part in SET_COLOURS:
+            m, t = record["manual"], record["torch"]
+            error_gap = max(error_gap, 100 * abs(m[f"{part}_error"] - t[f"{part}_error"]))
+            loss_gap = max(loss_gap, abs(m[f"{part}_loss"] - t[f"{part}_loss"]) / max(abs(t[f"{part}_loss"]), 1e-12))
+    return error_gap, loss_gap
+
+
+def plot_curves(epochs: list, path, title: str = "", caption: str = "") -> Path:
+    """Error rate (left, %) and mean loss (right) per epoch for train/valid/test, both twins.
+
+    ``epochs`` is the list of per-epoch records of ``metrics.json``. The manual twin is drawn
+    solid, the torch twin dashed on top; where their curves coincide a note under the plots
+    says so (and how far apart they are at most). ``caption`` goes under the plots too.
     """
-    figure = Figure(figsize=(12, 4.5))
+    figure = Figure(figsize=(12, 5.2), layout="constrained")
     ax_error, ax_loss = figure.subplots(1, 2)
     x = [record["epoch"] for record in epochs]
-    markevery = max(1, len(x) // 25)
+    marked = len(x) <= 30
     for twin, style in TWIN_STYLES.items():
         for part, colour in SET_COLOURS.items():
-            label = f"{part} ({twin})"
             errors = [100 * record[twin][f"{part}_error"] for record in epochs]
             losses = [record[twin][f"{part}_loss"] for record in epochs]
-            ax_error.plot(x, errors, color=colour, label=label, markersize=4, markevery=markevery, **style)
-            ax_loss.plot(x, losses, color=colour, label=label, markersize=4, markevery=markevery, **style)
-    ax_error.set(xlabel="epoch", ylabel="error rate (%)", title="classification error")
-    ax_loss.set(xlabel="epoch", ylabel="mean loss (NLL)", title="mean loss")
-    for ax in (ax_error, ax_loss):
-        ax.grid(True, alpha=0.3)
+            kwargs = dict(color=colour, linestyle=style["linestyle"], linewidth=1.6 if twin == "manual" else 1.2,
+                          marker=style["marker"] if marked else None, markersize=4)
+            ax_error.plot(x, errors, **kwargs)
+            ax_loss.plot(x, losses, **kwargs)
+    ax_error.set(ylabel="error rate", title="classification error (%)")
+    ax_loss.set(ylabel="mean loss (negative log-likelihood, no penalty)", title="mean loss")
+    for ax, unit in ((ax_error, "%"), (ax_loss, "")):
+        ax.grid(True, which="major", alpha=0.3)
+        _epoch_axis(ax, x)
         if len(x) > 1 and min(min(line.get_ydata()) for line in ax.get_lines()) > 0:
-            ax.set_yscale("log")
-    ax_loss.legend(fontsize=8, ncol=2)
+            _readable_log_axis(ax, unit)
+        elif unit:
+            ax.yaxis.set_major_formatter(FuncFormatter(lambda value, _: f"{value:g}%"))
+    set_handles = [Line2D([], [], color=colour, linewidth=2, label=part) for part, colour in SET_COLOURS.items()]
+    twin_handles = [Line2D([], [], color="black", label=f"{twin} twin", markersize=4,
+                           linestyle=style["linestyle"], marker=style["marker"] if marked else None)
+                    for twin, style in TWIN_STYLES.items()]
+    ax_error.legend(handles=set_handles, fontsize=8, title="set", title_fontsize=8, loc="upper right")
+    ax_loss.legend(handles=twin_handles, fontsize=8, loc="upper right")
+    error_gap, loss_gap = twin_gap(epochs)
+    notes = []
+    if error_gap < 0.5 and loss_gap < 0.05:
+        same = ("the same error rates at every epoch" if error_gap == 0
+                else f"error rates within {error_gap:.2g} percentage points")
+        notes.append(f"Where only solid lines show, the torch twin's dashed line lies exactly on the manual twin's: "
+                     f"{same}, mean losses within {loss_gap:.1g} (relative).")
+    if caption:
+        notes.append(caption)
+    if notes:
+        figure.text(0.5, -0.01, "\n".join(notes), ha="center", va="top", fontsize=9, wrap=True)
     if title:
-        figure.suptitle(title)
+        figure.suptitle(title, fontsize=11)
     return save_figure(figure, path)
 
 
@@ -72,7 +123,7 @@ def region_grid(X: np.ndarray, resolution: int = 200, margin: float = 0.25):
     return xx, yy, np.column_stack([xx.ravel(), yy.ravel()])
 
 
-def _draw_regions(ax, xx, yy, labels, X, y, title, point_size=6):
+def _draw_regions(ax, xx, yy, labels, X, y, title="", point_size=6, axes_labels=True):
     n_classes = max(int(labels.max()), int(y.max())) + 1
     ax.contourf(xx, yy, labels.reshape(xx.shape), levels=np.arange(n_classes + 1) - 0.5,
                 cmap=ListedColormap(REGION_COLOURS.colors[:n_classes]))
@@ -80,9 +131,26 @@ def _draw_regions(ax, xx, yy, labels, X, y, title, point_size=6):
         mask = y == label
         ax.scatter(X[mask, 0], X[mask, 1], s=point_size, color=POINT_COLOURS[label], label=f"class {label}")
     ax.set_aspect("equal")
-    ax.set_xticks([])
-    ax.set_yticks([])
-    ax.set_title(title, fontsize=9)
+    if axes_labels:
+        ax.set_xlabel("x₁")
+        ax.set_ylabel("x₂")
+    else:
+        ax.set_xticks([])
+        ax.set_yticks([])
+    if title:
+        ax.set_title(title, fontsize=9)
+    return n_classes
+
+
+def _class_legend(n_classes: int) -> list:
+    """Legend handles: each class's region colour and its points' colour."""
+    handles = []
+    for label in range(n_classes):
+        handles.append(Patch(facecolor=REGION_COLOURS.colors[label], edgecolor="grey",
+                             label=f"predicted class {label}"))
+        handles.append(Line2D([], [], linestyle="", marker="o", markersize=5, color=POINT_COLOURS[label],
+                              label=f"point of class {label}"))
+    return handles
 
 
 def plot_decision_regions(predictors: dict, X: np.ndarray, y: np.ndarray, path, title: str = "") -> Path:
@@ -91,36 +159,49 @@ def plot_decision_regions(predictors: dict, X: np.ndarray, y: np.ndarray, path, 
     ``predictors`` maps a twin's name to ``predict(points) -> labels`` (points: (n, 2)).
     """
     xx, yy, points = region_grid(X)
-    figure = Figure(figsize=(5 * len(predictors), 5))
+    figure = Figure(figsize=(5 * len(predictors), 5.6), layout="constrained")
     axes = np.atleast_1d(figure.subplots(1, len(predictors)))
+    n_classes = 2
     for ax, (name, predict) in zip(axes, predictors.items()):
         labels = np.asarray(predict(points))
         accuracy = 100 * float(np.mean(np.asarray(predict(X)) == y))
-        _draw_regions(ax, xx, yy, labels, X, y, f"{name}: {accuracy:.1f}% of these points right")
-    axes[0].legend(loc="upper right", fontsize=8)
+        n_classes = _draw_regions(ax, xx, yy, labels, X, y, f"{name} twin: {accuracy:.1f}% of the points right")
+    figure.legend(handles=_class_legend(n_classes), loc="outside lower center", ncol=2 * n_classes, fontsize=8)
     if title:
-        figure.suptitle(title)
+        figure.suptitle(title, fontsize=10)
     return save_figure(figure, path)
 
 
-def plot_sweep(panels: dict, rows: list, columns: list, X: np.ndarray, y: np.ndarray, xx, yy, path,
-               title: str = "") -> Path:
-    """A grid of decision regions: ``panels[(row, column)] = (grid labels, caption)``.
+GROUP_SHADES = ("#f2f2f2", "#ffffff")
 
-    ``rows`` and ``columns`` are the (label, key) pairs in display order.
+
+def plot_sweep(panels: dict, hidden_sizes: list, decays: list, sweep_epochs: list, X: np.ndarray, y: np.ndarray,
+               xx, yy, path, title: str = "") -> Path:
+    """A grid of decision regions: ``panels[(hidden, (decay, epoch))] = (grid labels, caption)``.
+
+    One row per hidden size, one block of columns per L2 weight decay (shaded apart, the λ
+    above the block), one column per epoch inside a block; every row and every column has
+    its header, and each panel its caption (train and test error).
     """
-    figure = Figure(figsize=(2.3 * len(columns), 2.4 * len(rows)))
-    axes = np.asarray(figure.subplots(len(rows), len(columns), squeeze=False))
-    for i, (row_label, row_key) in enumerate(rows):
-        for j, (column_label, column_key) in enumerate(columns):
-            labels, caption = panels[(row_key, column_key)]
-            _draw_regions(axes[i, j], xx, yy, labels, X, y, caption, point_size=2)
-            if i == 0:
-                axes[i, j].set_title(f"{column_label}\n{caption}", fontsize=8)
-            if j == 0:
-                axes[i, j].set_ylabel(row_label, fontsize=9)
+    n_rows, n_cols = len(hidden_sizes), len(sweep_epochs)
+    figure = Figure(figsize=(2.2 * n_cols * len(decays) + 0.8, 2.45 * n_rows + 1.4), layout="constrained")
+    blocks = np.atleast_1d(figure.subfigures(1, len(decays), wspace=0.02))
+    n_classes = 2
+    for b, (block, decay) in enumerate(zip(blocks, decays)):
+        block.set_facecolor(GROUP_SHADES[b % 2])
+        block.suptitle(f"L2 weight decay λ = {decay:g}", fontsize=10, fontweight="bold")
+        axes = np.asarray(block.subplots(n_rows, n_cols, squeeze=False))
+        for i, hidden in enumerate(hidden_sizes):
+            for j, epoch in enumerate(sweep_epochs):
+                labels, caption = panels[(hidden, (decay, epoch))]
+                ax = axes[i, j]
+                n_classes = _draw_regions(ax, xx, yy, labels, X, y, point_size=2, axes_labels=False)
+                ax.set_title(f"after {epoch} epochs\n{caption}", fontsize=8)
+                if j == 0:
+                    ax.set_ylabel(f"{hidden} hidden units", fontsize=9)
+    figure.legend(handles=_class_legend(n_classes), loc="outside lower center", ncol=2 * n_classes, fontsize=8)
     if title:
-        figure.suptitle(title)
+        figure.suptitle(title, fontsize=11)
     return save_figure(figure, path)
 
 

@@ -12,6 +12,7 @@ import dataclasses
 import sys
 from pathlib import Path
 
+from .config import describe, short
 from .plots import plot_sweep, region_grid
 from .training import Twins, train_lockstep
 
@@ -27,11 +28,28 @@ def check_sweep_epochs(sweep_epochs, epochs: int) -> list:
 
 
 def run_sweep(config, data, out: Path, record_config: dict, hidden_sizes, decays, sweep_epochs,
-              write_json) -> int:
-    """Train every (hidden, decay) pair in lockstep; draw the manual twin at ``sweep_epochs``."""
+              write_json, progress: bool = True) -> int:
+    """Train every (hidden, decay) pair in lockstep; draw the manual twin at ``sweep_epochs``.
+
+    Prints a header, a progress bar over all the epochs of all the runs (on stderr, unless
+    ``progress`` is False) and one line per finished run.
+    """
     xx, yy, points = region_grid(data.train.X)
     panels, runs = {}, []
     summary = {"config": record_config, "runs": runs}
+    n_runs = len(hidden_sizes) * len(decays)
+    print(f"sweep: {len(hidden_sizes)} hidden sizes × {len(decays)} L2 weight decays = {n_runs} lockstep runs of "
+          f"{sweep_epochs[-1]} epochs ({describe(config, (data.n_features, 'd_h', data.n_classes), penalty=False)}); "
+          f"regions drawn after epochs {', '.join(map(str, sweep_epochs))}", flush=True)
+    print(f"{'hidden':>6} {'λ':>6}   {'train err% manual/torch':>23}   {'test err% manual/torch':>22}   max|Δθ|",
+          flush=True)
+    bar = None
+    if progress:
+        from tqdm import tqdm
+
+        bar = tqdm(total=n_runs * sweep_epochs[-1], unit="epoch", desc="sweep", leave=False, file=sys.stderr,
+                   dynamic_ncols=True)
+    write = bar.write if bar is not None else print
     for hidden in hidden_sizes:
         for decay in decays:
             cell = dataclasses.replace(config, hidden=(hidden,), lambdas=(0.0, decay, 0.0, decay),
@@ -44,16 +62,19 @@ def run_sweep(config, data, out: Path, record_config: dict, hidden_sizes, decays
                     caption = (f"train err {100 * record['manual']['train_error']:.1f}%, "
                                f"test {100 * record['manual']['test_error']:.1f}%")
                     panels[(hidden, (decay, record["epoch"]))] = (twins.manual.predict(points), caption)
+                if bar is not None:
+                    bar.update()
             runs.append(run)
             write_json(out / "sweep.json", summary)
             last = run["epochs"][-1]
-            print(f"hidden {hidden:>3}, λ {decay:<6g}: train error manual {100 * last['manual']['train_error']:5.1f}% "
-                  f"torch {100 * last['torch']['train_error']:5.1f}%, test {100 * last['manual']['test_error']:5.1f}% "
-                  f"/ {100 * last['torch']['test_error']:5.1f}%, max|Δθ| {last['max_param_diff']:.1e}", flush=True)
-    rows = [(f"{hidden} hidden", hidden) for hidden in hidden_sizes]
-    columns = [(f"λ={decay:g}, {epoch} epochs", (decay, epoch)) for decay in decays for epoch in sweep_epochs]
-    path = plot_sweep(panels, rows, columns, data.train.X, data.train.y, xx, yy, out / "sweep.png",
-                      title=f"circles (training points), manual twin: rows hidden units, columns "
-                            f"L2 weight decay λ and epochs; {config.optimizer} lr {config.lr}, batch {config.batch_size}")
-    print(f"files: {path.name}, sweep.json in {out}/", file=sys.stdout)
+            write(f"{hidden:>6} {short(decay):>6}   {100 * last['manual']['train_error']:>11.1f} / "
+                  f"{100 * last['torch']['train_error']:<9.1f}   {100 * last['manual']['test_error']:>10.1f} / "
+                  f"{100 * last['torch']['test_error']:<9.1f}   {last['max_param_diff']:.1e}")
+    if bar is not None:
+        bar.close()
+    path = plot_sweep(panels, hidden_sizes, decays, sweep_epochs, data.train.X, data.train.y, xx, yy,
+                      out / "sweep.png",
+                      title=f"circles, {len(data.train)} training points, manual twin's decision regions\n"
+                            f"{describe(config, (data.n_features, 'd_h', data.n_classes), penalty=False)}")
+    print(f"files: {path.name}, sweep.json in {out}/", flush=True)
     return 0

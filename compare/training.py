@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import math
 import time
-from dataclasses import dataclass
 
 import numpy as np
 import torch
@@ -24,70 +23,14 @@ from torch.nn import functional as torch_F
 
 from manual import MLP
 from manual import functions as F
-from manual.checks import check_activation, check_lambdas, check_positive, check_X, check_y
-from manual.optim import OPTIMIZERS, make_optimizer
+from manual.checks import check_X, check_y
+from manual.optim import make_optimizer
 from reference import TorchMLP, to_tensors, torch_dtype
 
+from .config import LR_SCHEDULES, TrainConfig, lr_at_epoch  # noqa: F401 - re-exported: the run's settings
+
 TWINS = ("manual", "torch")
-LR_SCHEDULES = ("constant", "cosine")
 EVAL_CHUNK = 10_000  # rows per forward pass when evaluating a whole set
-
-
-@dataclass
-class TrainConfig:
-    """Everything a lockstep run depends on (the CLI's flags, already checked)."""
-
-    hidden: tuple = (800,)
-    activation: str = "relu"
-    optimizer: str = "nesterov"
-    lr: float = 0.1
-    momentum: float = 0.9
-    lr_schedule: str = "constant"
-    batch_size: int = 100
-    epochs: int = 10
-    lambdas: tuple | None = None
-    dtype: str = "float32"
-    seed: int = 0
-    device: str = "cpu"
-    early_stopping: int | None = None
-    progress: bool = True
-
-    def __post_init__(self):
-        self.hidden = tuple(self.hidden)
-        if not self.hidden or any(isinstance(h, bool) or not isinstance(h, int) or h <= 0 for h in self.hidden):
-            raise ValueError(f"hidden layer sizes must be positive ints, got {list(self.hidden)}")
-        check_activation(self.activation)
-        if self.optimizer not in OPTIMIZERS:
-            raise ValueError(f"unknown optimizer {self.optimizer!r}; choose one of {', '.join(OPTIMIZERS)}")
-        if self.lr_schedule not in LR_SCHEDULES:
-            raise ValueError(f"unknown lr schedule {self.lr_schedule!r}; choose one of {', '.join(LR_SCHEDULES)}")
-        self.lr = check_positive("lr", self.lr)
-        if not 0 <= self.momentum < 1:
-            raise ValueError(f"momentum must be in [0, 1), got {self.momentum!r}")
-        for name in ("batch_size", "epochs"):
-            value = getattr(self, name)
-            if isinstance(value, bool) or not isinstance(value, int) or value <= 0:
-                raise ValueError(f"{name} must be a positive int, got {value!r}")
-        if self.early_stopping is not None and (
-            isinstance(self.early_stopping, bool) or not isinstance(self.early_stopping, int) or self.early_stopping <= 0
-        ):
-            raise ValueError(f"early-stopping patience must be a positive int, got {self.early_stopping!r}")
-        if np.dtype(self.dtype) not in (np.float32, np.float64):
-            raise TypeError(f"dtype must be float32 or float64, got {self.dtype!r}")
-        self.dtype = np.dtype(self.dtype).name
-        self.lambdas = check_lambdas(self.lambdas, len(self.hidden) + 1)
-        if self.device not in ("cpu", "cuda"):
-            raise ValueError(f"device must be 'cpu' or 'cuda', got {self.device!r}")
-
-
-def lr_at_epoch(config: TrainConfig, epoch: int) -> float:
-    """The learning rate of epoch ``epoch`` (1-based), the same for both twins.
-
-    constant: η_e = η.   cosine: η_e = η · ½ (1 + cos(π (e-1) / E)), from η down towards 0.
-    """
-    if config.lr_schedule == "cosine":
-        return config.lr * 0.5 * (1 + math.cos(math.pi * (epoch - 1) / config.epochs))
-    return config.lr
 
 
 def make_torch_optimizer(config: TrainConfig, parameters):

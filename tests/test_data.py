@@ -123,8 +123,18 @@ def test_missing_file_in_read_only_dir_says_what_and_writes_nothing(tmp_path, mo
         load_dataset("mnist", data_dir=tmp_path)
     message = str(caught.value)
     assert "t10k-labels-idx1-ubyte" in message and "train-images-idx3-ubyte," not in message.split("(")[0]
-    assert "not writable" in message and "--data-dir" in message and "\n" not in message
+    assert "read-only" in message and "--data-dir" in message and "\n" not in message
     assert listing(tmp_path) == before
+
+
+def test_missing_data_message_is_short_and_names_the_absolute_folder(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    with pytest.raises(DataMissingError) as caught:
+        load_dataset("mnist", data_dir="here", download=False)
+    message = str(caught.value)
+    assert f"{tmp_path / 'here' / 'MNIST' / 'raw'} lacks" in message  # absolute, though given relative
+    assert all(message.count(name) == 1 for name in RAW_FILES)  # each file named once
+    assert len(message) < 320 and "\n" not in message
 
 
 def test_offline_download_failure_is_one_clear_message_and_leaves_no_folders(tmp_path, monkeypatch):

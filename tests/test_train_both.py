@@ -183,6 +183,7 @@ BAD_FLAGS = [
     (["--dataset", "mnist", "--sweep"], "--sweep draws decision regions of a 2-D set"),
     (["--dataset", "circles", "--circles-file", "/no/such/file.txt"], "circles file not found"),
     (["--epochs", "many"], "invalid int value: 'many'"),
+    (["--dataset", "circles", "--center"], "--center goes with an image data set"),
 ]
 
 
@@ -203,6 +204,27 @@ def test_missing_data_offline_exits_2_saying_what_is_missing(tmp_path, capsys):
     assert code == 2 and stderr.count("\n") == 1
     assert "MNIST/raw lacks train-images-idx3-ubyte" in stderr and "--data-dir" in stderr
     assert list(empty.iterdir()) == []
+
+
+def test_long_runs_print_every_kth_epoch_the_best_and_the_last(tmp_path, capsys):
+    code, stdout, _ = run_cli(capsys, "--dataset", "circles", "--epochs", "45", "--hidden", "3",
+                              "--out", str(tmp_path / "run"), "--no-progress")
+    assert code == 0
+    assert train_both.table_step(30) == 1 and train_both.table_step(45) == 3 and train_both.table_step(200) == 10
+    shown = [int(line.split()[0]) for line in stdout.splitlines() if line.split()[1:2] == ["manual"]]
+    best = json.loads((tmp_path / "run" / "metrics.json").read_text())["summary"]["best_valid_epoch"]
+    expected = [1, *range(3, 46, 3)]
+    assert shown == expected + ([best] if best not in expected else [])
+    assert "(every 3 epochs, the best and the last; metrics.json has all)" in stdout
+
+
+def test_float32_summary_explains_why_the_parameters_drift(tmp_path, capsys):
+    assert "--dtype float64 is the exactness check" in train_both.FLOAT32_NOTE
+    code, stdout, _ = run_cli(capsys, "--dataset", "circles", "--epochs", "2", "--dtype", "float32",
+                              "--out", str(tmp_path / "run"), "--no-progress")
+    assert code == 0
+    drifted = json.loads((tmp_path / "run" / "metrics.json").read_text())["summary"]["final_max_param_diff"] > 1e-4
+    assert (train_both.FLOAT32_NOTE in stdout) == drifted
 
 
 def test_module_entry_point_exits_2_on_a_bad_flag():
