@@ -94,6 +94,52 @@ def test_finite_difference_checker_restores_params_and_works_on_any_function():
         finite_difference_grads(f, params, eps=0)
 
 
+def test_finite_difference_step_is_eps_and_centred():
+    """For a cube the centred difference is exact up to ε²: ((a+ε)³ - (a-ε)³)/2ε = 3a² + ε².
+
+    At a = 0 the estimate is ε² itself (1e-12 for the default ε = 1e-6; the rounding of ±ε³ is
+    relative, so 1e-6 relative is generous), which pins the default ε and the centring.
+    """
+    est = finite_difference_grads(lambda p: p["a"][0] ** 3, {"a": np.array([0.0])})
+    assert est["a"][0] == pytest.approx(1e-12, rel=1e-6)
+    assert finite_difference_grads(lambda p: p["a"][0] ** 3, {"a": np.array([0.0])}, eps=1e-3)["a"][0] == \
+        pytest.approx(1e-6, rel=1e-9)
+    est_X = finite_difference_input_grad(lambda X: X[0, 1] ** 3, np.zeros((1, 2)))
+    np.testing.assert_allclose(est_X, [[0.0, 1e-12]], rtol=1e-6, atol=0)
+
+
+def test_finite_difference_checker_refuses_what_it_cannot_perturb():
+    def f(p):
+        return float(np.sum(p["W"] ** 2))
+
+    with pytest.raises(TypeError, match=r"params\['W'\] must be a float NumPy array, got ndarray"):
+        finite_difference_grads(f, {"W": np.arange(6).reshape(2, 3)})  # ints: +ε would be truncated
+    with pytest.raises(TypeError, match=r"params\['W'\] must be a float NumPy array, got list"):
+        finite_difference_grads(f, {"W": [1.0, 2.0]})
+    with pytest.raises(ValueError, match=r"params\['W'\] is not contiguous; cannot perturb it in place"):
+        finite_difference_grads(f, {"W": np.ones((3, 2)).T})  # reshape(-1) of a transpose is a copy
+    for eps in (0.0, -1e-6, float("nan")):
+        with pytest.raises(ValueError, match=r"eps must be > 0, got"):
+            finite_difference_grads(f, {"W": np.ones(2)}, eps=eps)
+    # names limits the check; the others are neither estimated nor touched
+    est = finite_difference_grads(lambda p: float(np.sum(p["W"] ** 2) + np.sum(p["b"])),
+                                  {"W": np.array([1.0, -2.0]), "b": np.ones(3, dtype=int)}, names=["W"])
+    assert list(est) == ["W"]
+    np.testing.assert_allclose(est["W"], [2.0, -4.0], rtol=1e-8)
+    assert est["W"].dtype == np.float64
+
+
+def test_finite_difference_input_grad_takes_any_real_X_and_leaves_it_alone():
+    X = np.array([[1, 2], [3, 4]])  # ints are fine here: a float64 copy is nudged
+    est = finite_difference_input_grad(lambda Z: float(np.sum(Z**2)), X)
+    np.testing.assert_allclose(est, 2 * X, rtol=1e-8)
+    assert est.dtype == np.float64
+    X32 = np.array([[0.5, -1.5]], dtype=np.float32)  # float32 would round X ± 1e-6: copied to float64
+    np.testing.assert_allclose(finite_difference_input_grad(lambda Z: float(np.sum(Z**3)), X32),
+                               3 * X32.astype(np.float64) ** 2, rtol=1e-8)
+    np.testing.assert_array_equal(X, [[1, 2], [3, 4]])
+
+
 @pytest.mark.parametrize("activation", ACTIVATIONS)
 def test_loop_equals_matrix(activation):
     """Homework 3.7: same seed, same batch → the same gradients from both versions."""
