@@ -198,6 +198,14 @@ def test_grads_are_cast_to_the_parameter_dtype():
     SGD(0.5).step(p, {"w": [1.0, 2.0, 4.0]})  # a list, and float64 values
     assert p["w"].dtype == np.float32
     np.testing.assert_array_equal(p["w"], np.float32([0.5, 0.0, -1.0]))
+    # the step is float32 arithmetic on the gradient rounded to float32 (as torch does with a
+    # float32 parameter), not float64 arithmetic rounded at the end: they differ in a few entries
+    rng = np.random.default_rng(0)
+    start, g = rng.standard_normal(50).astype(np.float32), rng.standard_normal(50)
+    p = {"w": start.copy()}
+    SGD(0.1).step(p, {"w": g})
+    np.testing.assert_array_equal(p["w"], start - g.astype(np.float32) * np.float32(0.1))
+    assert not np.array_equal(p["w"], (start - g * 0.1).astype(np.float32))
 
 
 # ----------------------------------------------------------------------------- replaced params
@@ -234,13 +242,18 @@ def test_momentum_scratch_follows_a_new_dtype_and_state_refuses_a_new_shape(nest
     # b₂ = 0.5·1 + 1 = 1.5; step η·b₂ (heavy ball) or η·(g + μ b₂) (Nesterov), exact in float64
     second = 0.1 * (1 + 0.5 * 1.5) if nesterov else 0.1 * 1.5
     np.testing.assert_array_equal(p["w"], 1.0 - second)
+    # the step η b (or η (g + μ b)) goes through one work array per parameter, kept across steps
+    buffer = opt._buffers["w"]
+    assert buffer.dtype == np.float64 and buffer.shape == (2,)
+    opt.step(p, grads)
+    assert opt._buffers["w"] is buffer
     before = {name: value.copy() for name, value in p.items()}
     p["w"] = np.zeros(3)
     with pytest.raises(ValueError, match=r"params\['w'\] now has shape \(3,\), but its optimiser state was made "
                        r"for shape \(2,\): make a new optimiser"):
         opt.step(p, {"w": np.ones(3), "b": np.ones(1)})
     np.testing.assert_array_equal(p["b"], before["b"])  # nothing moved
-    assert opt.steps == 2
+    assert opt.steps == 3
 
 
 def test_adam_state_refuses_a_parameter_of_another_shape():
