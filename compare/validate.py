@@ -78,7 +78,7 @@ def _runner(target, assignment: Assignment, options: dict):
         target = spec
     if ":" not in target and is_path(target):
         target = f"{target}:{assignment.factory}"  # the assignment names the factory
-    submission = resolve(target)
+    submission = resolve(target, allow_imports=options["allow_imports"])
     return target, submission.attr.rsplit(".", 1)[-1], WorkerRunner(submission, **options)
 
 

@@ -161,18 +161,93 @@ def _explain(report: Report, a: Assignment) -> None:
 
 
 # ----------------------------------------------------------------------------- the battery
+def _agrees(a: Assignment, case: C.Case, answer) -> bool:
+    """Every number of ``answer`` (the assignment's layout) is the reference's."""
+    try:
+        loss, grads = V.read_back(a, case, *answer)
+    except ValueError:
+        return False
+    ref_loss, ref_grads = reference(case)
+    return compare_arrays(loss, ref_loss, TOL).passed and all(
+        name in grads and grads[name].shape == ref.shape and compare_arrays(grads[name], ref, TOL).passed
+        for name, ref in ref_grads.items())
+
+
+def _probe_inputs(runner, a: Assignment, case: C.Case) -> Assignment:
+    """On a non-square batch (K ≠ d ≠ m), try the assignment's input and label layouts; if they
+    fail or disagree but another layout gives the reference's numbers, that is the one it uses."""
+    runner.set_params("probe", V.to_student(a, case.params), what="writing params for the layout probe")
+    what = f"{a.method} on the layout probe (sizes {case.sizes}, K={case.K})"
+    try:
+        answer = runner.call("probe", a.method, V.call_args(a, case), what=what)
+    except StudentError as error:
+        if error.kind not in ("raised", "contract"):
+            raise
+        answer = None
+    if answer is not None and _agrees(a, case, answer):
+        return a
+    for inputs, labels in (("columns", a.labels), ("rows", "one_hot" if a.labels == "int" else "int"),
+                           ("columns", "one_hot" if a.labels == "int" else "int")):
+        other = V.replace(a, inputs=inputs if a.inputs == "rows" else "rows", labels=labels)
+        try:
+            answer = runner.call("probe", a.method, V.call_args(other, case), what=what)
+        except StudentError as error:
+            if error.kind not in ("raised", "contract"):
+                raise
+            continue
+        if _agrees(other, case, answer):
+            return other
+    return a
+
+
+def _other_call(runner, a: Assignment, factory: str, activation: str, error: StudentError):
+    """When the factory refuses the assignment's call with a TypeError, the call style it takes."""
+    if error.kind != "raised" or error.exc_type != "TypeError":
+        return None
+    for style in ("sizes_activation", "sizes", "dims"):
+        if style == a.call:
+            continue
+        other = V.replace(a, call=style, activations=a.activations[:1])
+        args, call = V.factory_call(other, factory, PROBE_SIZES, activation)
+        try:
+            runner.make("probe-call", call, args, a.method)
+        except StudentError as again:
+            if again.kind == "contract" and f"without a {a.method} method" in str(again):
+                raise StudentError("contract", f"its factory is called as {call}, not as the assignment's "
+                                               f"{V.factory_call(a, factory, PROBE_SIZES, activation)[1]}; "
+                                               f"and {again}") from None
+            if again.kind in ("raised", "contract"):
+                continue
+            raise
+        return other
+    return None
+
+
 def run(runner, report: Report, a: Assignment, factory: str, seed: int = 0) -> None:
-    """Fill ``report`` with the cases' comparisons, conventions and diagnosis; raises StudentError
-    when the implementation cannot be run or breaks the contract."""
+    """Fill ``report`` with the cases' comparisons and conventions; raises StudentError when the
+    implementation cannot be run or breaks the contract."""
     first = a.tried_activations[0]
-    probe = C.random_params(np.random.default_rng(0), PROBE_SIZES)
-    shapes = {name: value.shape for name, value in probe.items()}
+    probe_case = canonical(a, next(c for c in battery(first, seed) if c.sizes == PROBE_SIZES))
+    shapes = {name: value.shape for name, value in probe_case.params.items()}
     args, call = V.factory_call(a, factory, PROBE_SIZES, first)
-    found = runner.make("probe", call, args, a.method)
+    try:
+        found = runner.make("probe", call, args, a.method)
+    except StudentError as error:
+        other = _other_call(runner, a, factory, first, error)
+        if other is None:
+            raise
+        other_args, other_call = V.factory_call(other, factory, PROBE_SIZES, first)
+        report.conventions.append(f"its factory is called as {other_call} where the assignment calls {call}")
+        a, call = other, other_call
+        found = runner.make("probe", call, other_args, a.method)
     layout = _check_params(a, found, shapes, call)
     if layout is not None:
         report.conventions.append(V.layout_words(a, layout, shapes))
         a = layout  # the rest runs in the layout it uses: is the math right?
+    used = _probe_inputs(runner, a, probe_case)
+    if used != a:
+        report.conventions.append(V.input_words(a, used, probe_case))
+        a = used
     made, previous = {}, {}
     unsupported, working = set(), set()
     deep_skipped = False

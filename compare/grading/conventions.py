@@ -15,7 +15,7 @@ diagnosis stay one piece of code for all courses:
 
 from __future__ import annotations
 
-from dataclasses import replace
+from dataclasses import replace  # noqa: F401 - battery uses V.replace
 
 import numpy as np
 
@@ -152,3 +152,18 @@ def read_back(a: Assignment, case: C.Case, loss: float, grads: dict, reduction: 
         out = {name: (g - pen_grads[name]) / K + pen_grads[name] if name in pen_grads and g.shape == pen_grads[name].shape
                else g / K for name, g in out.items()}
     return loss, out
+
+
+def input_words(a: Assignment, other: Assignment, case: C.Case) -> str:
+    """'it takes X as (d, K) columns (5, 8) where the assignment gives (K, d) rows (8, 5); ...'."""
+    K, d, m = case.K, case.sizes[0], case.sizes[-1]
+    parts = []
+    if other.inputs != a.inputs:
+        shape = {"rows": f"(K, d) rows {(K, d)}", "columns": f"(d, K) columns {(d, K)}"}
+        parts.append(f"it takes X as {shape[other.inputs]} where the assignment gives {shape[a.inputs]}")
+    if other.labels != a.labels:
+        one_hot = (m, K) if other.inputs == "columns" else (K, m)
+        shape = {"int": f"integer labels {(K,)}", "one_hot": f"one-hot labels {one_hot}"}
+        parts.append(f"it takes y as {shape[other.labels]} where the assignment gives "
+                     f"{shape[a.labels] if a.labels == 'int' else 'one-hot labels'}")
+    return "; ".join(parts)

@@ -161,7 +161,8 @@ class WorkerRunner:
         if reply["status"] == "error":
             kind = reply.get("kind") if reply.get("kind") in KINDS else "contract"
             exc_type = reply.get("exc_type") if isinstance(reply.get("exc_type"), str) else None
-            raise StudentError(kind, clean_text(reply.get("message", "(no message)"), 600),
+            message = self.submission.locate(clean_text(reply.get("message", "(no message)"), 600))
+            raise StudentError(kind, message,
                                clean_text(exc_type, 60) if exc_type else None)
         return reply, out
 

@@ -11,8 +11,10 @@ from __future__ import annotations
 import importlib.machinery
 import importlib.util
 import os
+import re
 import shutil
 import sys
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -35,6 +37,14 @@ class Submission:
     package: str | None = None  # the submission's own top-level package (copied, never denied)
     only: tuple | None = None  # copy only these entries of root
     notes: list = field(default_factory=list)  # what the copy left out, for the report
+    generated: dict = field(default_factory=dict)  # files written into the copy: {relative path: source}
+    locations: dict = field(default_factory=dict)  # {file name: line -> "notebook.ipynb cell N, line M"}
+
+    def locate(self, message: str) -> str:
+        """A message naming a generated file's line, rewritten to the notebook's cell and line."""
+        for name, where in self.locations.items():
+            message = re.sub(rf"\b{re.escape(name)}:(\d+)", lambda m, where=where: where(int(m.group(1))), message)
+        return message
 
     @property
     def module_name(self) -> str:
@@ -68,7 +78,7 @@ def _find_top_level(top: str, cwd: Path):
         return None
 
 
-def resolve(spec: str, cwd: str | os.PathLike | None = None) -> Submission:
+def resolve(spec: str, cwd: str | os.PathLike | None = None, allow_imports=()) -> Submission:
     """The ``Submission`` a spec names; ``StudentError("load", ...)`` when there is none."""
     target, attr = parse_spec(spec)
     cwd = Path(cwd or os.getcwd())
@@ -78,7 +88,10 @@ def resolve(spec: str, cwd: str | os.PathLike | None = None) -> Submission:
             raise StudentError("load", f"no such file: {target}")
         if path.suffix not in (".py", ".ipynb"):
             raise StudentError("load", f"cannot load {path.name} as a Python module (expected .py or .ipynb)")
-        return Submission(spec, path.parent, attr, file=path.name)
+        sub = Submission(spec, path.parent, attr, file=path.name)
+        if path.suffix == ".ipynb":
+            from_notebook(sub, allow_imports)
+        return sub
     if not all(part.isidentifier() for part in target.split(".")):
         raise StudentError("load", f"{target!r} is not a module name (nor a path to a .py file)")
     top = target.split(".")[0]
@@ -137,13 +150,48 @@ def copy_submission(sub: Submission, dest: Path) -> None:
                 continue
             if entry.is_dir(follow_symlinks=False):
                 walk(Path(entry.path), to / entry.name, depth + 1)
-            elif not (to / entry.name).exists():
+            elif not (to / entry.name).exists() and not entry.name.endswith(".ipynb"):
                 copy_file(Path(entry.path), to / entry.name)
 
-    if sub.file is not None:
+    for relative, source in sub.generated.items():
+        (dest / relative).write_text(source, encoding="utf-8")
+    if sub.file is not None and sub.file not in sub.generated:
         copy_file(sub.root / sub.file, dest / sub.file)
     walk(sub.root, dest, 0)
     if left_out:
         shown = ", ".join(left_out[:5]) + (f" (+{len(left_out) - 5} more)" if len(left_out) > 5 else "")
         sub.notes.append(f"the submission's folder is over {MAX_COPY_BYTES >> 20} MiB or {MAX_COPY_FILES} "
                          f"files; not copied into the sandbox: {shown}")
+
+
+def available_in_sandbox(root: Path, allow_imports=()) -> Callable[[str], bool]:
+    """Whether a top-level module can be imported in the worker: the standard library, NumPy, the
+    allowed modules and the submission's own sibling modules."""
+    allowed = {"numpy", *allow_imports}
+
+    def available(top: str) -> bool:
+        return (top in sys.stdlib_module_names or top in allowed or (root / f"{top}.py").is_file()
+                or (root / top / "__init__.py").is_file()) and top not in ANSWER_KEY
+
+    return available
+
+
+def from_notebook(sub: Submission, allow_imports=()) -> None:
+    """Load a notebook's definitions only: a module written beside it in the sandbox's copy, the
+    skipped cells in the notes, and its line numbers told back as the notebook's cells."""
+    from .notebook import NotebookError, extract_definitions
+
+    notebook = sub.file
+    try:
+        extracted = extract_definitions(sub.root / notebook, available=available_in_sandbox(sub.root, allow_imports))
+    except NotebookError as error:
+        raise StudentError("load", str(error)) from None
+    stem = Path(notebook).stem
+    name = f"{stem}.py" if stem.isidentifier() and not (sub.root / f"{stem}.py").exists() else "_notebook.py"
+    sub.generated[name] = extracted.source
+    sub.file = name
+    sub.locations[name] = lambda line: f"{notebook} {extracted.where(line)}"
+    if extracted.skipped:
+        sub.notes.append(f"{notebook}: only its definitions are graded; skipped {len(extracted.skipped)} "
+                         "statement(s) that load data, train, plot or cannot be imported here")
+        sub.notes.extend(extracted.skipped)
