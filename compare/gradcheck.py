@@ -9,12 +9,15 @@ draws one seeded batch, and compares every parameter gradient and ∂L/∂X:
 
 ``python -m compare.gradcheck`` prints the report; by default the homework's cases
 (d=2, d_h=2, m=2 on K=1 then K=10 examples, questions 3.2 and 3.4) with the homework's
-ratio analytic / finite-difference shown. Exit status: 0 all pass, 1 a mismatch, 2 bad input.
+ratio analytic / finite-difference shown. Exit status: 0 all pass, 1 a mismatch, 2 bad input
+(one line on stderr), 130 on Ctrl-C. torch is imported only once the command line is checked.
 """
 
 from __future__ import annotations
 
-import argparse
+# isort: off
+from . import cli  # first: from here on, Ctrl-C during the imports below exits 130 on one line
+# isort: on
 import json
 import sys
 from dataclasses import dataclass, field
@@ -23,9 +26,10 @@ import numpy as np
 
 from manual import MLP, finite_difference_grads, finite_difference_input_grad
 from manual.checks import check_lambdas
-from reference import TorchMLP, autograd_input_grad, autograd_loss_and_grads
 
 from .diff import TOLERANCES, ArrayDiff, compare_arrays
+
+NAME = "gradcheck"
 
 METHODS = ("manual-matrix", "manual-loop", "finite-diff")
 DTYPES = ("float32", "float64")
@@ -104,6 +108,12 @@ def check_gradients(
     of the net's values, and are skipped (with a note) when the net has more than
     ``fd_limit`` parameters.
     """
+    from reference import (  # torch: imported when needed
+        TorchMLP,
+        autograd_input_grad,
+        autograd_loss_and_grads,
+    )
+
     if dtype not in DTYPES:
         raise ValueError(f"unknown dtype {dtype!r}; choose float32 or float64")
     if isinstance(batch_size, bool) or not isinstance(batch_size, int | np.integer) or batch_size <= 0:
@@ -206,9 +216,9 @@ def format_values(report: GradcheckReport) -> str:
     return "\n".join(lines)
 
 
-def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
-        prog="python -m compare.gradcheck",
+def build_parser() -> cli.Parser:
+    parser = cli.Parser(
+        prog=cli.prog("compare.gradcheck", "backprop-gradcheck"),
         description="Check the hand-written gradients (matrix and loop) and finite differences "
         "against autograd. Default: the homework's cases, d=2, d_h=2, m=2 on K=1 then K=10.",
     )
@@ -224,8 +234,9 @@ def build_parser() -> argparse.ArgumentParser:
                         help="seed of the weights and the batch (default 2: every hidden unit "
                         "is active on the homework's K=1 example, so no gradient is trivially 0)")
     parser.add_argument("--eps", type=float, default=1e-6, help="finite-difference step")
-    parser.add_argument("--fd-limit", type=int, default=FD_DEFAULT_LIMIT,
-                        help="skip finite differences above this many parameters")
+    parser.add_argument("--fd-limit", type=int, default=FD_DEFAULT_LIMIT, metavar="N",
+                        help="skip finite differences when the net has more than N parameters; each costs "
+                        f"2 loss evaluations (default: {FD_DEFAULT_LIMIT})")
     parser.add_argument("--show-values", action="store_true",
                         help="also print the gradients themselves and the ratio, as the homework does")
     parser.add_argument("--json", metavar="PATH", help="also write the reports as JSON")
@@ -233,7 +244,15 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv=None) -> int:
+    return cli.run(NAME, _main, argv)
+
+
+def _main(argv) -> int:
     args = build_parser().parse_args(argv)
+    if args.fd_limit < 0:
+        raise cli.UsageError(f"--fd-limit must be >= 0 (0 skips finite differences), got {args.fd_limit}")
+    if not 0 < args.eps < 1:
+        raise cli.UsageError(f"--eps must be a small positive step such as 1e-6, got {args.eps}")
     try:
         reports = [
             check_gradients(args.sizes, args.activation, K, args.lambdas, args.dtype, args.seed,
@@ -241,15 +260,17 @@ def main(argv=None) -> int:
             for K in args.batch_size
         ]
     except (ValueError, TypeError) as error:
-        print(f"gradcheck: error: {error}", file=sys.stderr)
-        return 2
+        raise cli.UsageError(str(error)) from None
     blocks = []
     for r in reports:
         blocks.append(format_report(r) + ("\n" + format_values(r) if args.show_values else ""))
     print("\n\n".join(blocks))
     if args.json:
-        with open(args.json, "w") as f:
-            json.dump([r.to_dict() for r in reports], f, indent=2)
+        try:
+            with open(args.json, "w") as f:
+                json.dump([r.to_dict() for r in reports], f, indent=2)
+        except OSError as error:
+            raise cli.UsageError(f"cannot write --json {args.json}: {error.strerror}") from None
     return 0 if all(r.passed for r in reports) else 1
 
 

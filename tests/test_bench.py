@@ -231,17 +231,31 @@ def test_noisy_rows_names_rows_whose_epochs_spread_beyond_the_threshold():
     (["--settle", "-1"], "--settle: expected a number of seconds >= 0, got '-1'"),
     (["--settle", "nan"], "got 'nan'"),
     (["--grid", "512"], "expected HIDDENxBATCH"),
+    (["--grid", "10x"], "--grid: expected HIDDENxBATCH[,HIDDENxBATCH...] such as 512x64,800x128, got '10x'"),
     (["--dtype", "float16"], "invalid choice: 'float16'"),
     (["--json", "/no/such/folder/bench.json"], "--json /no/such/folder/bench.json: there is no folder '/no/such/folder'"),
     (["--plot", "/no/such/folder/b.png"], "there is no folder '/no/such/folder'"),
 ])
 def test_bad_flags_exit_2_with_one_message_before_any_timing(argv, message, capsys):
-    with pytest.raises(SystemExit) as exit_info:
-        bench.main(argv)
-    assert exit_info.value.code == 2
-    err = capsys.readouterr().err
-    assert message in err
-    assert "Traceback" not in err
+    assert bench.main(argv) == 2
+    captured = capsys.readouterr()
+    assert captured.err.startswith("bench: error: ") and captured.err.count("\n") == 1  # no usage block
+    assert message in captured.err
+    assert captured.out == ""  # nothing was timed
+
+
+def test_table_says_ratios_and_flags_an_efficiency_above_100_percent():
+    row = {"hidden": 512, "batch_size": 64, "dtype": "float32", "impl": "loop", "seconds_per_epoch": 12.6,
+           "gflops": 4.1, "ratio_to_torch": 129.59, "gemm_ceiling_gflops": 147.5, "efficiency": 0.028}
+    assert "130×" in bench.format_row(row) and "129.59" not in bench.format_row(row)
+    assert bench.format_ratio(0.3912) == "0.39×"
+    assert bench.format_efficiency(0.82) == "82%" and bench.format_efficiency(5.68) == "568%*"
+    lines = bench.format_targets([{"hidden": 512, "batch_size": 64, "dtype": "float32", "ratio_to_torch": 0.82,
+                                   "allowed_ratio": 1.0, "numpy_gemm_gflops": 147.5, "torch_gemm_gflops": 157.0,
+                                   "ratio_ok": True, "efficiency": 0.79, "efficiency_ok": False}])
+    assert lines[1] == ("  d_h=512, K=64, float32: time ≤ torch's: met (0.82×); ≥ 80% of NumPy's GEMM ceiling: "
+                        "not met (79.0%)")
+    assert "MISS" not in "\n".join(lines)
 
 
 def test_median_at_risk_counts_epochs_hit_by_a_burst():
