@@ -556,8 +556,8 @@ def _lambda_phrase(value, own_name, own_value, case, term, K):
 
 def detect_penalty_terms(p: ParamView):
     """s = c0·(backprop part) + c1·sign(W) + c2·W exactly: read off c1 (should be λ_l1) and c2 (2λ_l2)."""
-    if not p.is_weight or not p.case.regularised:
-        return None
+    if not p.is_weight or not p.case.regularised or not np.any(p.s):
+        return None  # (all zeros is its own finding)
     W = np.asarray(p.case.params[p.name])
     basis = np.column_stack([p.data.ravel(), np.sign(W).ravel(), W.ravel()])
     if basis.shape[0] < basis.shape[1] + 2 or np.linalg.matrix_rank(basis) < basis.shape[1]:
@@ -607,15 +607,16 @@ def detect_accumulated(p: ParamView):
         return Finding("accumulates-across-calls",
                        "gradients accumulate across calls: this call's gradient is added to the previous call's "
                        "(reset the gradient buffers to zero at the start of loss_and_grads)")
-    if matches(p.s, p.previous):
+    if np.any(p.previous) and matches(p.s, p.previous):
         return Finding("stale-gradients", "loss_and_grads returns the gradients of the previous call (a stale cache)")
     return None
 
 
 def detect_hypotheses(p: ParamView):
+    """The first known bug whose gradient this is (a bug that predicts all zeros here tells nothing)."""
     for hyp in HYPOTHESES:
         result = p.ev.hypothesis(hyp)
-        if result is not None and matches(p.s, result[1][p.name]):
+        if result is not None and np.any(result[1][p.name]) and matches(p.s, result[1][p.name]):
             return _label_finding(p.case, hyp.shift) if hyp.shift else Finding(hyp.key, hyp.message)
     return None
 
