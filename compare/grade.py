@@ -45,6 +45,7 @@ class Entry:
     student: str
     spec: str | None
     problem: str | None = None
+    alone: bool = True  # a file in the class folder is copied without its neighbours (other students)
 
 
 def _defines(path: Path, name: str) -> bool:
@@ -84,7 +85,7 @@ def find_submissions(folder: Path, assignment: Assignment) -> list:
                 entries.append(Entry(path.name, None, f"no .py or .ipynb file in {path.name}/ defines "
                                                       f"{assignment.factory!r}"))
             else:
-                entries.append(Entry(path.name, f"{found}:{assignment.factory}"))
+                entries.append(Entry(path.name, f"{found}:{assignment.factory}", alone=False))
     return entries
 
 
@@ -105,13 +106,16 @@ def _row(student: str, report) -> dict:
 def _diagnosis_key(report) -> str | None:
     """What a report counts as in the class summary: its convention, error kind or first finding."""
     if report.error is not None:
-        return f"error: {report.error_kind or 'contract'}"
+        return "error: " + ERROR_KINDS.get(report.error_kind, "breaks the contract")
     if report.conventions:
         return "right backprop, other conventions"
     if report.diagnosis:
-        message = report.diagnosis[0].message
-        return re.sub(r"\d+(\.\d+)?(e-?\d+)?", "#", message)[:90]
+        return report.diagnosis[0].message.split(" (")[0].split(": ")[0][:70]
     return None
+
+
+ERROR_KINDS = {"load": "cannot be loaded", "forbidden": "imports a forbidden module", "raised": "raises",
+               "contract": "breaks the contract", "timeout": "too slow or hangs", "died": "its process died"}
 
 
 def plot_summary(rows: list, diagnoses: Counter, path: Path, title: str) -> None:
@@ -126,6 +130,7 @@ def plot_summary(rows: list, diagnoses: Counter, path: Path, title: str) -> None
     bars = left.bar(statuses, [counts.get(s, 0) for s in statuses], color=["#2a9d4b", "#e07b00", "#c0392b"])
     left.bar_label(bars)
     left.set_ylabel("students")
+    left.yaxis.get_major_locator().set_params(integer=True)
     left.set_title(f"{len(rows)} submissions")
     left.margins(y=0.15)
     common = diagnoses.most_common(10)[::-1]
@@ -174,7 +179,7 @@ def grade(folder: Path, out: Path, assignment: Assignment, *, jobs: int = 2, tim
             report = Report(target=entry.student, assignment=assignment.describe(), error=entry.problem,
                             error_kind="load")
         else:
-            report = _validate(entry.spec, assignment, options, seed, start)
+            report = _validate(entry.spec, assignment, options, seed, start, alone=entry.alone)
         report.elapsed_s = time.perf_counter() - start
         name = safe_name(entry.student)
         (out / f"{name}.md").write_text(format_markdown(report, entry.student), encoding="utf-8")

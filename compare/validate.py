@@ -66,7 +66,7 @@ def _importable_spec(factory) -> str | None:
     return f"{module.__file__}:{qualname}"
 
 
-def _runner(target, assignment: Assignment, options: dict):
+def _runner(target, assignment: Assignment, options: dict, alone: bool = False):
     """(the target's name, the factory's name, a runner): a spec, or a factory importable by name,
     runs in an isolated worker; any other callable (a closure, a lambda) is trusted code, run here."""
     if not isinstance(target, str):
@@ -78,7 +78,7 @@ def _runner(target, assignment: Assignment, options: dict):
         target = spec
     if ":" not in target and is_path(target):
         target = f"{target}:{assignment.factory}"  # the assignment names the factory
-    submission = resolve(target, allow_imports=options["allow_imports"])
+    submission = resolve(target, allow_imports=options["allow_imports"], alone=alone)
     return target, submission.attr.rsplit(".", 1)[-1], WorkerRunner(submission, **options)
 
 
@@ -122,14 +122,14 @@ def validate(target, *, assignment: Assignment | None = None, timeout: float = D
         torch.set_num_threads(threads)
 
 
-def _validate(target, assignment: Assignment, options: dict, seed: int, start: float) -> Report:
+def _validate(target, assignment: Assignment, options: dict, seed: int, start: float, alone: bool = False) -> Report:
     from .diagnose import diagnose
 
     name = target if isinstance(target, str) else getattr(target, "__qualname__", repr(target))
     report = Report(target=name, assignment=assignment.describe())
     runner = None
     try:
-        report.target, factory, runner = _runner(target, assignment, options)
+        report.target, factory, runner = _runner(target, assignment, options, alone)
         if isinstance(runner, WorkerRunner):
             report.notes = runner.submission.notes
         try:

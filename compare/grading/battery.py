@@ -200,8 +200,9 @@ def _probe_inputs(runner, a: Assignment, case: C.Case) -> Assignment:
     return a
 
 
-def _other_call(runner, a: Assignment, factory: str, activation: str, error: StudentError):
-    """When the factory refuses the assignment's call with a TypeError, the call style it takes."""
+def _other_call(runner, a: Assignment, factory: str, activation: str, error: StudentError, shapes: dict):
+    """When the factory refuses the assignment's call with a TypeError, the call style it takes (one
+    that builds a network with the right parameter names)."""
     if error.kind != "raised" or error.exc_type != "TypeError":
         return None
     for style in ("sizes_activation", "sizes", "dims"):
@@ -210,7 +211,7 @@ def _other_call(runner, a: Assignment, factory: str, activation: str, error: Stu
         other = V.replace(a, call=style, activations=a.activations[:1])
         args, call = V.factory_call(other, factory, PROBE_SIZES, activation)
         try:
-            runner.make("probe-call", call, args, a.method)
+            found = runner.make("probe-call", call, args, a.method)
         except StudentError as again:
             if again.kind == "contract" and f"without a {a.method} method" in str(again):
                 raise StudentError("contract", f"its factory is called as {call}, not as the assignment's "
@@ -219,7 +220,8 @@ def _other_call(runner, a: Assignment, factory: str, activation: str, error: Stu
             if again.kind in ("raised", "contract"):
                 continue
             raise
-        return other
+        if set(found) == set(shapes):
+            return other
     return None
 
 
@@ -233,7 +235,7 @@ def run(runner, report: Report, a: Assignment, factory: str, seed: int = 0) -> N
     try:
         found = runner.make("probe", call, args, a.method)
     except StudentError as error:
-        other = _other_call(runner, a, factory, first, error)
+        other = _other_call(runner, a, factory, first, error, shapes)
         if other is None:
             raise
         other_args, other_call = V.factory_call(other, factory, PROBE_SIZES, first)

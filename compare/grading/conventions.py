@@ -107,7 +107,8 @@ def canonical_case(a: Assignment, case: C.Case) -> C.Case:
 
 
 def call_args(a: Assignment, case: C.Case) -> list:
-    """[(name, value)] the method is called with, in order."""
+    """[(name, value)] the method is called with, in order (``case`` canonical: for "l2" its
+    λ_l2 is reg·l2_factor, so reg is λ12 / l2_factor)."""
     X = np.array(case.X)
     y = np.array(case.y)
     if a.labels == "one_hot":
@@ -118,7 +119,7 @@ def call_args(a: Assignment, case: C.Case) -> list:
     if a.penalty == "elastic_net":
         args.append(("lambdas", [float(v) for v in case.lambdas]))
     elif a.penalty == "l2":
-        args.append(("reg", reg(case)))
+        args.append(("reg", float(case.lambdas[1]) / a.l2_factor))
     return args
 
 

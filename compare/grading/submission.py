@@ -78,8 +78,12 @@ def _find_top_level(top: str, cwd: Path):
         return None
 
 
-def resolve(spec: str, cwd: str | os.PathLike | None = None, allow_imports=()) -> Submission:
-    """The ``Submission`` a spec names; ``StudentError("load", ...)`` when there is none."""
+def resolve(spec: str, cwd: str | os.PathLike | None = None, allow_imports=(), alone: bool = False) -> Submission:
+    """The ``Submission`` a spec names; ``StudentError("load", ...)`` when there is none.
+
+    ``alone``: a file is copied without its folder (a class folder holds the other students'
+    files, which one student's code must not see).
+    """
     target, attr = parse_spec(spec)
     cwd = Path(cwd or os.getcwd())
     if is_path(target):
@@ -88,7 +92,7 @@ def resolve(spec: str, cwd: str | os.PathLike | None = None, allow_imports=()) -
             raise StudentError("load", f"no such file: {target}")
         if path.suffix not in (".py", ".ipynb"):
             raise StudentError("load", f"cannot load {path.name} as a Python module (expected .py or .ipynb)")
-        sub = Submission(spec, path.parent, attr, file=path.name)
+        sub = Submission(spec, path.parent, attr, file=path.name, only=(path.name,) if alone else None)
         if path.suffix == ".ipynb":
             from_notebook(sub, allow_imports)
         return sub

@@ -1,0 +1,380 @@
+"""Grading real submissions: the course's conventions, notebooks, folders, a whole class at once.
+
+The submissions are written here from one template (``student``): a plain NumPy MLP whose
+conventions (weights (in, out), column biases, X as columns, one-hot labels, a summed loss,
+one L2 ``reg``, the factory's call) and whose one bug are chosen per test. Correct code under
+the matching assignment must pass; the same code under another assignment must get exit 1 and
+a verdict that names the convention (the math is right), never a false bug.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import textwrap
+from pathlib import Path
+
+import nbformat
+import numpy as np
+import pytest
+
+from compare import grade as G
+from compare.grading import conventions as V
+from compare.grading.assignment import PRESETS, Assignment, AssignmentError, load_assignment, preset
+from compare.validate import main, validate
+
+TEMPLATE = '''
+import numpy as np
+
+WEIGHTS, BIASES, INPUTS, LABELS = {weights!r}, {biases!r}, {inputs!r}, {labels!r}
+REDUCTION, PENALTY, L2_FACTOR, BUG = {reduction!r}, {penalty!r}, {l2_factor!r}, {bug!r}
+
+
+def act(name, a):
+    if name == "relu":
+        return np.maximum(a, 0), (a > 0).astype(float)
+    if name == "tanh":
+        t = np.tanh(a)
+        return t, 1 - t ** 2
+    if name == "sigmoid":
+        s = 1 / (1 + np.exp(-a))
+        return s, s * (1 - s)
+    sp = np.where(a > 20, a, np.log1p(np.exp(np.minimum(a, 20))))
+    return sp, np.where(a > 20, 1.0, 1 / (1 + np.exp(-a)))
+
+
+class Net:
+    def __init__(self, sizes, activation="relu"):
+        if activation not in ("relu", "tanh", "sigmoid", "softplus"):
+            raise ValueError(activation)
+        self.sizes, self.activation = tuple(sizes), activation
+        rng = np.random.default_rng(1)
+        self.params = {{}}
+        for l in range(1, len(sizes)):
+            W = rng.uniform(-1, 1, (sizes[l], sizes[l - 1]))
+            self.params[f"W{{l}}"] = W.T.copy() if WEIGHTS == "in_out" else W
+            b = np.zeros(sizes[l])
+            self.params[f"b{{l}}"] = {{"vector": b, "column": b[:, None], "row": b[None, :]}}[BIASES].copy()
+
+    def W(self, l):
+        W = self.params[f"W{{l}}"]
+        return W.T if WEIGHTS == "in_out" else W
+
+    def {method}(self, X, y, *penalty):
+        if INPUTS == "columns":
+            X, y = X.T, (y.T if LABELS == "one_hot" else y)
+        if LABELS == "one_hot":
+            y = y.argmax(axis=1)
+        L, K = len(self.sizes) - 1, X.shape[0]
+        if PENALTY == "elastic_net":
+            lambdas = list(penalty[0])
+        elif PENALTY == "l2":
+            lambdas = [0.0, penalty[0] * L2_FACTOR] * L
+        else:
+            lambdas = [0.0, 0.0] * L
+        hs, ders = [X], []
+        for l in range(1, L):
+            h, d = act(self.activation, hs[-1] @ self.W(l).T + self.params[f"b{{l}}"].reshape(-1))
+            hs.append(h)
+            ders.append(d)
+        o = hs[-1] @ self.W(L).T + self.params[f"b{{L}}"].reshape(-1)
+        shift = o.max() if BUG == "batch_max" else o.max(axis=1, keepdims=True)
+        p = np.exp(o - shift)
+        p /= p.sum(axis=1, keepdims=True)
+        if BUG == "log_eps":
+            nll = -np.log(p[np.arange(K), y] + 1e-9)
+        else:
+            nll = -(o - shift - np.log(np.exp(o - shift).sum(axis=1, keepdims=True)))[np.arange(K), y]
+        divisor = {{"mean": K, "sum": 1}}[REDUCTION] if BUG != "fixed_divisor" else 100
+        loss = nll.sum() / divisor
+        delta = p.copy()
+        delta[np.arange(K), y] -= 1
+        delta /= divisor
+        grads = {{}}
+        for l in range(L, 0, -1):
+            W = self.W(l)
+            l1, l2 = lambdas[2 * l - 2], lambdas[2 * l - 1]
+            loss += l1 * np.abs(W).sum() + l2 * (W ** 2).sum()
+            g = delta.T @ hs[l - 1]
+            if BUG != "penalty_in_update":
+                g = g + l1 * np.sign(W) + 2 * l2 * W
+            grads[f"W{{l}}"] = g.T if WEIGHTS == "in_out" else g
+            grads[f"b{{l}}"] = delta.sum(axis=0).reshape(self.params[f"b{{l}}"].shape)
+            if l > 1:
+                delta = (delta @ W) * ders[l - 2]
+        return loss, grads
+
+{factory}
+'''
+
+FACTORIES = {
+    "sizes_activation": "def {name}(sizes, activation):\n    return Net(sizes, activation)\n",
+    "sizes": "def {name}(sizes):\n    return Net(sizes, 'tanh')\n",  # a tanh-only course
+    "dims": "class {name}(Net):\n    def __init__(self, *dims):\n        super().__init__(dims)\n",
+}
+
+
+def student(*, weights="out_in", biases="vector", inputs="rows", labels="int", reduction="mean",
+            penalty="elastic_net", l2_factor=1.0, call="sizes_activation", method="loss_and_grads",
+            name="factory", bug=None) -> str:
+    """The source of one submission with these conventions (and this bug)."""
+    factory = FACTORIES[call].format(name=name)
+    return TEMPLATE.format(weights=weights, biases=biases, inputs=inputs, labels=labels, reduction=reduction,
+                           penalty=penalty, l2_factor=l2_factor, bug=bug, method=method, factory=factory)
+
+
+def write(folder: Path, filename: str, source: str) -> Path:
+    folder.mkdir(parents=True, exist_ok=True)
+    path = folder / filename
+    path.write_text(source)
+    return path
+
+
+CONVENTIONS = {  # a correct submission to each of these conventions passes under the matching assignment
+    "homework": {},
+    "in_out_column": {"weights": "in_out", "biases": "column"},
+    "row_biases": {"biases": "row"},
+    "columns_one_hot": {"inputs": "columns", "labels": "one_hot"},
+    "one_hot_rows": {"labels": "one_hot"},
+    "sum": {"reduction": "sum"},
+    "l2_half": {"penalty": "l2", "l2_factor": 0.5},
+    "no_penalty_sizes_call": {"penalty": "none", "call": "sizes", "activations": ["tanh"]},
+    "dims_call": {"call": "dims", "method": "forward_backward"},
+}
+
+
+def _assignment(conv: dict) -> Assignment:
+    return Assignment(name="course", **conv)
+
+
+def _student_kwargs(conv: dict) -> dict:
+    return {k: v for k, v in conv.items() if k != "activations"}
+
+
+# ----------------------------------------------------------------------------- assignments
+def test_assignment_file_keys_and_errors(tmp_path):
+    path = write(tmp_path, "course.toml", textwrap.dedent('''
+        factory = "make_net"
+        call = "dims"
+        method = "loss"
+        weights = "in_out"
+        biases = "column"
+        inputs = "columns"
+        labels = "one_hot"
+        reduction = "sum"
+        penalty = "l2"
+        l2_factor = 0.5
+        activations = ["tanh", "relu"]
+    '''))
+    a = load_assignment(path)
+    assert (a.name, a.factory, a.call, a.method, a.weights, a.biases, a.inputs, a.labels, a.reduction,
+            a.penalty, a.l2_factor, a.activations) == ("course", "make_net", "dims", "loss", "in_out", "column",
+                                                       "columns", "one_hot", "sum", "l2", 0.5, ("tanh", "relu"))
+    assert a.tried_activations == ("tanh",)  # factory(d, h, m) cannot be told its activation
+    assert Assignment().tried_activations == ("relu", "tanh", "sigmoid", "softplus")
+    for text, words in (('weights = "rows"', "weights = 'rows' is not one of 'out_in', 'in_out'"),
+                        ('reduce = "sum"', "unknown key 'reduce'"),
+                        ("l2_factor = -1", "l2_factor = -1"),
+                        ('activations = ["gelu"]', "activations = ['gelu']"),
+                        ("factory = 3", "factory = 3 is not a Python name"),
+                        ("weights = [", "is not valid TOML")):
+        with pytest.raises(AssignmentError, match=words.replace("(", r"\(").replace(")", r"\)").replace("[", r"\[")):
+            load_assignment(write(tmp_path, "bad.toml", text))
+    with pytest.raises(AssignmentError, match="no preset named 'pytorch'"):
+        preset("pytorch")
+    assert PRESETS["homework"] == Assignment()
+    cs = PRESETS["cs231n"]
+    assert (cs.factory, cs.call, cs.method, cs.weights, cs.penalty, cs.l2_factor) == (
+        "TwoLayerNet", "dims", "loss", "in_out", "l2", 1.0)
+
+
+def test_layouts_round_trip_exactly():
+    rng = np.random.default_rng(3)
+    params = {"W1": rng.standard_normal((4, 5)), "b1": rng.standard_normal(4),
+              "W2": rng.standard_normal((3, 4)), "b2": rng.standard_normal(3)}
+    for weights in ("out_in", "in_out"):
+        for biases in ("vector", "column", "row"):
+            a = Assignment(weights=weights, biases=biases)
+            theirs = V.to_student(a, params)
+            assert theirs["W1"].shape == ((5, 4) if weights == "in_out" else (4, 5))
+            assert theirs["b1"].shape == {"vector": (4,), "column": (4, 1), "row": (1, 4)}[biases]
+            for name, value in params.items():
+                assert np.array_equal(V.from_student(a, name, theirs[name], value.shape), value)
+    with pytest.raises(ValueError, match=r"shape \(4, 1\), expected \(4,\)"):
+        V.from_student(Assignment(), "b1", np.zeros((4, 1)), (4,))
+
+
+def test_summed_answers_read_back_as_means():
+    """loss_sum = K·mean_NLL + P reads back as mean_NLL + P, exactly, gradients likewise."""
+    from compare import cases as C
+    from compare.grading.battery import reference
+
+    case = C.regularised("relu")
+    ref_loss, ref_grads = reference(case)
+    pen_loss, pen_grads = V.penalty_parts(case)
+    K = case.K
+    summed = {n: K * (g - pen_grads.get(n, 0)) + pen_grads.get(n, 0) for n, g in ref_grads.items()}
+    loss, grads = V.read_back(Assignment(reduction="sum"), case, K * (ref_loss - pen_loss) + pen_loss, summed)
+    assert abs(loss - ref_loss) <= 1e-12 * abs(ref_loss)
+    for name in ref_grads:
+        np.testing.assert_allclose(grads[name], ref_grads[name], rtol=1e-12, atol=1e-15)
+
+
+# ----------------------------------------------------------------------------- conventions, each way
+@pytest.mark.parametrize("label", sorted(CONVENTIONS))
+def test_correct_code_passes_under_its_own_conventions(tmp_path, label):
+    conv = CONVENTIONS[label]
+    a = _assignment(conv)
+    path = write(tmp_path, "sub.py", student(**_student_kwargs(conv)))
+    report = validate(str(path), assignment=a, timeout=5, budget=30)
+    assert report.exit_code == 0, report.error or report.verdict + str([f.message for f in report.diagnosis])
+    assert not report.conventions
+
+
+@pytest.mark.parametrize("label, words", [
+    ("in_out_column", "it stores W1 as (in, out) (5, 4) where the assignment asks (out, in) (4, 5); "
+                      "it stores b1 as a column (4, 1) where the assignment asks a vector (4,)"),
+    ("row_biases", "it stores b1 as a row (1, 4) where the assignment asks a vector (4,)"),
+    ("columns_one_hot", "it takes X as (d, K) columns (5, 8) where the assignment gives (K, d) rows (8, 5); "
+                        "it takes y as one-hot labels (3, 8) where the assignment gives integer labels (8,)"),
+    ("one_hot_rows", "it takes y as one-hot labels (8, 3) where the assignment gives integer labels (8,)"),
+    ("sum", "it returns the sum over the batch where the assignment asks the mean"),
+])
+def test_right_math_other_conventions_is_said_exactly(tmp_path, label, words):
+    """Under the homework's contract, code written to another convention is told that convention
+    (exit 1), with no false bug first."""
+    path = write(tmp_path, "sub.py", student(**_student_kwargs(CONVENTIONS[label])))
+    report = validate(f"{path}:factory", timeout=5, budget=30)
+    assert report.exit_code == 1, report.error
+    assert report.verdict.startswith("FAIL — the backprop is right"), report.verdict
+    assert words in report.verdict, report.verdict
+
+
+def test_the_factory_call_style_is_found(tmp_path):
+    path = write(tmp_path, "sub.py", student(call="dims", name="Net2"))
+    report = validate(f"{path}:Net2", timeout=5, budget=30)
+    assert report.exit_code == 1 and report.verdict.startswith("FAIL — the backprop is right")
+    assert "its factory is called as Net2(5, 4, 3) where the assignment calls Net2((5, 4, 3), 'relu')" in report.verdict
+
+
+def test_cs231n_preset(tmp_path, capsys):
+    path = write(tmp_path, "two_layer_net.py", student(weights="in_out", penalty="l2", call="dims", method="loss",
+                                                       name="TwoLayerNet"))
+    assert main([str(path), "--preset", "cs231n"]) == 0
+    out = capsys.readouterr().out
+    assert "verdict: PASS" in out and "cs231n" in out
+    # The older form, 0.5·reg·‖W‖², is an assignment away.
+    half = write(tmp_path, "half.py", student(weights="in_out", penalty="l2", l2_factor=0.5, call="dims",
+                                              method="loss", name="TwoLayerNet"))
+    assert validate(str(half), assignment=preset("cs231n")).exit_code == 1
+    toml = write(tmp_path, "half.toml", 'factory = "TwoLayerNet"\ncall = "dims"\nmethod = "loss"\n'
+                                        'weights = "in_out"\npenalty = "l2"\nl2_factor = 0.5\n')
+    assert main([str(half), "--assignment", str(toml)]) == 0
+
+
+@pytest.mark.parametrize("bug, words", [
+    ("penalty_in_update", "its gradients leave out the penalty"),
+    ("batch_max", "one max over the whole batch"),
+    ("log_eps", "inside the log"),
+    ("fixed_divisor", "100"),
+])
+def test_real_bugs_get_their_own_words_first(tmp_path, bug, words):
+    path = write(tmp_path, "sub.py", student(bug=bug))
+    report = validate(f"{path}:factory", timeout=5, budget=30)
+    assert report.exit_code == 1, report.error
+    first = report.conventions[0] if report.conventions else report.diagnosis[0].message
+    assert words in first, (report.verdict, [f.message for f in report.diagnosis])
+
+
+# ----------------------------------------------------------------------------- notebooks and folders
+def notebook(path: Path, cells: list) -> Path:
+    nb = nbformat.v4.new_notebook()
+    nb.cells = [nbformat.v4.new_code_cell(c) if not c.startswith("#md ") else nbformat.v4.new_markdown_cell(c[4:])
+                for c in cells]
+    path.parent.mkdir(parents=True, exist_ok=True)
+    nbformat.write(nb, str(path))
+    return path
+
+
+def test_a_notebook_is_graded_on_its_definitions(tmp_path):
+    source = student()
+    path = notebook(tmp_path / "hw.ipynb", [
+        "#md # Homework 3",
+        "import numpy as np\nimport matplotlib.pyplot as plt",
+        source,
+        "data = np.loadtxt('circles.txt')\nnet = factory((2, 4, 2), 'relu')",
+        "for epoch in range(100):\n    net.loss_and_grads(data[:, :2], data[:, 2].astype(int), [0] * 4)",
+        "plt.plot([1, 2, 3])\nplt.show()",
+    ])
+    report = validate(str(path), timeout=5, budget=30)
+    assert report.exit_code == 0, report.error
+    notes = "\n".join(report.notes)
+    assert "only its definitions are graded" in notes and "matplotlib" in notes
+    assert "np.loadtxt" in notes and "plt.plot" in notes
+
+
+def test_a_notebook_error_points_at_its_cell(tmp_path):
+    path = notebook(tmp_path / "hw.ipynb", [
+        "import numpy as np",
+        "def factory(sizes, activation):\n    x = 1\n    raise RuntimeError('not done yet')",
+    ])
+    report = validate(str(path), timeout=5, budget=30)
+    assert report.exit_code == 2 and "not done yet" in report.error
+    assert "hw.ipynb cell 2, line 3" in report.error, report.error
+
+
+def test_not_a_notebook(tmp_path):
+    path = write(tmp_path, "hw.ipynb", "{ not json")
+    report = validate(str(path), timeout=5, budget=30)
+    assert report.exit_code == 2 and "hw.ipynb" in report.error and "not a Jupyter notebook" in report.error
+
+
+# ----------------------------------------------------------------------------- a whole class
+def make_class(folder: Path) -> dict:
+    """A small class: the status each student must get."""
+    write(folder, "alice.py", student())
+    write(folder, "bob.py", student(weights="in_out"))
+    write(folder, "carol.py", student(bug="batch_max"))
+    write(folder, "dan.py", "import numpy as np\nimport sklearn.linear_model\n\n" + student())
+    notebook(folder / "erin.ipynb", ["import numpy as np", student(), "net = factory((2, 3, 2), 'relu')\nnet"])
+    write(folder / "frank", "utils.py", "import numpy as np\nSCALE = 1.0\n")
+    write(folder / "frank", "mlp.py", "from utils import SCALE\n" + student())
+    write(folder / "gina", "notes.txt", "I did not finish")
+    write(folder, "hank.py", "import os\nprint(open(os.path.join(os.path.dirname(__file__), 'alice.py')).read())\n"
+                             + student())
+    return {"alice": "pass", "bob": "fail", "carol": "fail", "dan": "error", "erin": "pass", "frank": "pass",
+            "gina": "error", "hank": "error"}
+
+
+def test_grade_a_class(tmp_path, capsys):
+    expected = make_class(tmp_path / "subs")
+    out = tmp_path / "grades"
+    assert G.main([str(tmp_path / "subs"), "--out", str(out), "--no-progress", "--timeout", "5"]) == 0
+    with open(out / "grades.csv", newline="") as fh:
+        reader = csv.DictReader(fh)
+        assert tuple(reader.fieldnames) == G.CSV_COLUMNS
+        rows = {row["student"]: row for row in reader}
+    assert {s: r["status"] for s, r in rows.items()} == expected
+    assert {s: int(r["exit_code"]) for s, r in rows.items()} == {
+        s: {"pass": 0, "fail": 1, "error": 2}[v] for s, v in expected.items()}
+    assert "it stores W1 as (in, out)" in rows["bob"]["summary"]
+    assert "sklearn" in rows["dan"]["summary"] and "dan.py:2" in rows["dan"]["summary"]
+    assert "defines 'factory'" in rows["gina"]["summary"]
+    assert "alice.py" in rows["hank"]["summary"]  # a neighbour's file is not in its sandbox
+    assert int(rows["alice"]["cases_passed"]) == int(rows["alice"]["cases_total"]) > 0
+    summary = json.loads((out / "summary.json").read_text())
+    assert summary["counts"] == {"pass": 3, "fail": 2, "error": 3} and summary["n_students"] == 8
+    assert (out / "summary.png").stat().st_size > 10_000
+    feedback = (out / "bob.md").read_text()
+    assert feedback.startswith("# bob: fail") and "the backprop is right" in feedback
+    assert json.loads((out / "carol.json").read_text())["exit_code"] == 1
+
+
+def test_grade_bad_usage(tmp_path, capsys):
+    assert G.main([str(tmp_path / "missing")]) == 2
+    assert "no such folder" in capsys.readouterr().err
+    (tmp_path / "subs").mkdir()
+    assert G.main([str(tmp_path / "subs"), "--jobs", "0"]) == 2
+    assert G.main([str(tmp_path / "subs"), "--preset", "nope"]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 2 and "Traceback" not in err
