@@ -692,6 +692,7 @@ def main(argv=None) -> int:
 
 def _main(argv) -> int:
     parser = cli.Parser(
+        NAME,
         prog=cli.prog("compare.bench", "backprop-bench"),
         description="Time one MNIST epoch: manual loop vs manual matrix vs torch (homework 3.8).")
     parser.add_argument("--quick", action="store_true",

@@ -26,11 +26,17 @@ class UsageError(Exception):
 
 
 class Parser(argparse.ArgumentParser):
-    """argparse with the project's error style: a mistake raises ``UsageError`` (one line)
-    instead of printing the usage over several lines."""
+    """argparse with the project's error style: a mistake prints one line, ``<name>: error: ...``,
+    instead of the usage over several lines, and exits with status 2 (``SystemExit``, as
+    argparse does). ``name`` is the command's short name (``train_both``)."""
+
+    def __init__(self, name: str, **kwargs):
+        super().__init__(**kwargs)
+        self.name = name
 
     def error(self, message):
-        raise UsageError(message)
+        print(f"{self.name}: error: {message}", file=sys.stderr)
+        raise SystemExit(EXIT_USAGE)
 
 
 def prog(module: str, script: str) -> str:

@@ -218,6 +218,7 @@ def format_values(report: GradcheckReport) -> str:
 
 def build_parser() -> cli.Parser:
     parser = cli.Parser(
+        NAME,
         prog=cli.prog("compare.gradcheck", "backprop-gradcheck"),
         description="Check the hand-written gradients (matrix and loop) and finite differences "
         "against autograd. Default: the homework's cases, d=2, d_h=2, m=2 on K=1 then K=10.",

@@ -76,6 +76,7 @@ def _defaults(name: str) -> str:
 
 def build_parser() -> argparse.ArgumentParser:
     p = cli.Parser(
+        NAME,
         prog=cli.prog("compare.train_both", "backprop-train-both"),
         description="Train the hand-written NumPy MLP and its torch twin in lockstep, same start, same minibatches.",
     )

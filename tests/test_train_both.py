@@ -102,7 +102,10 @@ def test_cosine_schedule():
 
 # --------------------------------------------------------------------------- the command line
 def run_cli(capsys, *argv):
-    code = main(list(argv))
+    try:
+        code = main(list(argv))
+    except SystemExit as exit_info:  # argparse's own mistakes exit (one line), like any argparse tool
+        code = exit_info.code
     captured = capsys.readouterr()
     return code, captured.out, captured.err
 
