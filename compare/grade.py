@@ -115,7 +115,7 @@ def _diagnosis_key(report) -> str | None:
 
 
 ERROR_KINDS = {"load": "cannot be loaded", "forbidden": "imports a forbidden module", "raised": "raises",
-               "contract": "breaks the contract", "timeout": "too slow or hangs", "died": "its process died"}
+               "contract": "breaks the contract", "channel": "writes to the grader's channel", "timeout": "too slow or hangs", "died": "its process died"}
 
 
 def plot_summary(rows: list, diagnoses: Counter, path: Path, title: str) -> None:

@@ -142,6 +142,8 @@ def read_back(a: Assignment, case: C.Case, loss: float, grads: dict, reduction: 
     shapes = {name: value.shape for name, value in case.params.items()}
     out = {}
     for name, value in grads.items():
+        if name not in shapes:
+            raise ValueError(f"grads has an unexpected key {name!r}")
         try:
             out[name] = from_student(a, name, value, shapes[name])
         except ValueError as error:

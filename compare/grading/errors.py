@@ -15,7 +15,8 @@ class StudentError(Exception):
 
     ``kind`` is "load" (cannot be loaded), "forbidden" (imports what the assignment forbids),
     "raised" (student code raised), "contract" (wrong types, keys, shapes, mutated inputs, a
-    malformed reply), "timeout" or "died".
+    malformed reply), "channel" (it wrote to the grader's channel: malformed or out-of-order
+    frames), "timeout" or "died".
     """
 
     def __init__(self, kind: str, message: str, exc_type: str | None = None):

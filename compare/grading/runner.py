@@ -32,7 +32,7 @@ from .submission import Submission
 
 LOAD_TIMEOUT = 30.0  # seconds to import the student's module (it may do work at import time)
 STDERR_TAIL = 4096  # bytes of the worker's stderr kept (the last ones)
-KINDS = ("load", "forbidden", "raised", "contract", "timeout", "died")
+KINDS = ("load", "forbidden", "raised", "contract", "channel", "timeout", "died")
 
 
 class Budget:
@@ -152,11 +152,11 @@ class WorkerRunner:
             raise self.budget.expired(what, limit, by_budget) from None
         except wire.WireError as error:
             self.close()
-            raise StudentError("contract", f"the implementation's process sent a malformed reply during {what} "
+            raise StudentError("channel", f"the implementation's process sent a malformed reply during {what} "
                                            f"({clean_text(error, 120)})") from None
         if reply.get("seq") != self.seq or reply.get("status") not in ("ok", "error"):
             self.close()
-            raise StudentError("contract", f"the implementation's process sent a reply out of order during {what} "
+            raise StudentError("channel", f"the implementation's process sent a reply out of order during {what} "
                                            "(does the code write to the grader's channel?)")
         if reply["status"] == "error":
             kind = reply.get("kind") if reply.get("kind") in KINDS else "contract"
