@@ -287,17 +287,20 @@ def check_copy_is_imported(workdir: Path, module: str, env: dict) -> None:
 
 
 def run_tests(workdir: Path, tests: list[str], env: dict, timeout: float) -> tuple[str, float, str]:
-    """Run the test files one after the other (one pytest each, ``-x``), stopping at the first
-    failure: a mutant the first, fast file kills never pays for importing what the others need.
-    ``timeout`` bounds the whole run of one mutant."""
+    """Run the first test file alone, then (if it passes) the others in one more pytest, each
+    with ``-x``: a mutant the first, fast file kills never pays for importing what the others
+    need, and a survivor pays for two interpreter starts, not one per file. ``timeout``
+    bounds the whole run of one mutant."""
     start = time.perf_counter()
-    for test_file in tests:
-        cmd = [sys.executable, "-m", "pytest", "-x", "-q", "-p", "no:cacheprovider", test_file]
+    for stage in ([tests[0]], tests[1:]):
+        if not stage:
+            continue
+        cmd = [sys.executable, "-m", "pytest", "-x", "-q", "-p", "no:cacheprovider", *stage]
         left = timeout - (time.perf_counter() - start)
         try:
             result = subprocess.run(cmd, cwd=workdir, env=env, capture_output=True, text=True, timeout=max(left, 1))
         except subprocess.TimeoutExpired:
-            return "timeout", time.perf_counter() - start, test_file
+            return "timeout", time.perf_counter() - start, " ".join(stage)
         if result.returncode != 0:
             lines = [line for line in result.stdout.splitlines() if line.startswith(("FAILED", "ERROR"))]
             return "killed", time.perf_counter() - start, (lines[0] if lines else result.stdout[-200:])
