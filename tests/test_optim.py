@@ -333,3 +333,10 @@ def test_manual_optim_never_imports_torch():
     code = "import sys, manual.optim, manual; assert 'torch' not in sys.modules, 'manual imported torch'"
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
     assert result.returncode == 0, result.stderr
+
+
+def test_the_base_class_has_no_update_rule():
+    from manual.optim import _Optimizer
+
+    with pytest.raises(NotImplementedError):
+        _Optimizer(0.1).step({"w": np.zeros(2)}, {"w": np.ones(2)})
