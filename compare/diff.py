@@ -9,7 +9,9 @@ where max|expected| is taken over the finite entries of the reference. The floor
 for entries much smaller than the array's largest (often exact zeros up to rounding, e.g.
 dead ReLU units): rounding leaves an error proportional to the *array's* scale on them, so
 they are judged on that scale instead of their own, which would make the noise look like
-a huge relative error. ``atol / rtol`` only matters for arrays that are all (nearly) zero.
+a huge relative error. ``atol / rtol`` takes over in arrays whose largest entry is below
+(atol / rtol) / scale_floor (1 for float64, 1e-2 for float32): there, entries smaller than
+atol / rtol are allowed an absolute error atol; in an all-zero reference it is all there is.
 
 The reported relative error is |actual - expected| / max(|actual|, |expected|, floor), and
 the worst entry is the one with the largest *relative* error (not the largest absolute
@@ -23,10 +25,11 @@ from dataclasses import asdict, dataclass
 
 import numpy as np
 
-# atol / rtol is the magnitude below which an entry is judged absolutely (to atol). If it
-# reached the size of real gradient entries (1e-3 to 1e-1 on MNIST), the "relative"
-# tolerance would silently be an absolute one, so a Tolerance whose floor is above this
-# is refused (e.g. rtol 1e-7 with atol 1e-6 would judge every entry below 10 absolutely).
+# atol / rtol is the magnitude below which an entry may be judged absolutely (to atol).
+# Gradient entries on MNIST are 1e-3 to 1e-1: a floor of 1e-2 already covers the smaller of
+# them, and above it the "relative" tolerance would silently be an absolute one on whole
+# arrays. Such a Tolerance is refused (e.g. float32's rtol lowered to 1e-7 with atol 1e-6
+# would judge every entry below 10 to an absolute 1e-6, whatever its size).
 MAX_ABSOLUTE_FLOOR = 1e-2
 
 
