@@ -69,6 +69,8 @@ def _defaults(name: str) -> str:
     def show(value):
         if value is None:
             return "none"
+        if isinstance(value, bool):
+            return "on" if value else "off"
         return " ".join(map(str, value)) if isinstance(value, (list, tuple)) else str(value)
 
     return ", ".join(f"{dataset} {show(settings[name])}" for dataset, settings in DEFAULTS.items())
@@ -79,29 +81,31 @@ def build_parser() -> argparse.ArgumentParser:
         NAME,
         prog=cli.prog("compare.train_both", "backprop-train-both"),
         description="Train the hand-written NumPy MLP and its torch twin in lockstep, same start, same minibatches.",
+        epilog="Writes metrics.json and curves.png to --out after every epoch. A mistake prints one line and "
+               "exits 2; Ctrl-C exits 130 at any moment, keeping the epochs done.",
     )
     p.add_argument("--dataset", choices=DATASETS, default="mnist", help="data set (default: mnist)")
-    p.add_argument("--data-dir", help=f"folder holding MNIST/raw/ and FashionMNIST/raw/ (default: ${DATA_DIR_ENV}, else ./data)")
+    p.add_argument("--data-dir", metavar="DIR", help=f"folder holding MNIST/raw/ and FashionMNIST/raw/ (default: ${DATA_DIR_ENV}, else ./data)")
     p.add_argument("--center", action=argparse.BooleanOptionalAction,
                    help="subtract the mean training image from every image (" + _defaults("center") + ")")
-    p.add_argument("--circles-file", help="the course's circles file, 'x1 x2 label' per line (default: a seeded generated set)")
+    p.add_argument("--circles-file", metavar="FILE", help="the course's circles file, 'x1 x2 label' per line (default: a seeded generated set)")
     p.add_argument("--hidden", type=int, nargs="+", metavar="N", help="hidden layer sizes (" + _defaults("hidden") + ")")
     p.add_argument("--activation", choices=sorted(ACTIVATIONS), help="hidden activation (default: relu)")
     p.add_argument("--lr", type=float, help="learning rate η (" + _defaults("lr") + ")")
     p.add_argument("--lr-schedule", choices=LR_SCHEDULES,
                    help="constant, or cosine: η_e = η·½(1+cos(π(e-1)/E)) over the E epochs (" + _defaults("lr_schedule") + ")")
-    p.add_argument("--momentum", type=float, help="μ for --optimizer momentum/nesterov (default: 0.9)")
-    p.add_argument("--batch-size", type=int, help="minibatch size K (" + _defaults("batch_size") + ")")
-    p.add_argument("--epochs", type=int, help="number of epochs (" + _defaults("epochs") + ")")
+    p.add_argument("--momentum", type=float, metavar="MU", help="μ for --optimizer momentum/nesterov (default: 0.9)")
+    p.add_argument("--batch-size", type=int, metavar="K", help="minibatch size K (" + _defaults("batch_size") + ")")
+    p.add_argument("--epochs", type=int, metavar="E", help="number of epochs (" + _defaults("epochs") + ")")
     p.add_argument("--lambdas", type=float, nargs="+", metavar="L",
                    help="elastic-net weights L11 L12 L21 L22 ...: L1 then L2 for each layer (per layer: " + _defaults("lambdas") + ")")
     p.add_argument("--optimizer", choices=OPTIMIZERS, help="update rule (" + _defaults("optimizer") + ")")
     p.add_argument("--dtype", choices=("float32", "float64"), help="both twins' dtype (" + _defaults("dtype") + ")")
-    p.add_argument("--seed", type=int, default=0, help="seeds the initial weights and the minibatch order (default: 0)")
+    p.add_argument("--seed", type=int, default=0, metavar="N", help="seeds the initial weights and the minibatch order (default: 0)")
     p.add_argument("--device", choices=("cpu", "cuda"), default="cpu", help="the torch twin's device (default: cpu)")
     p.add_argument("--early-stopping", type=int, metavar="PATIENCE",
                    help="stop when the manual twin's validation error has not improved for PATIENCE epochs")
-    p.add_argument("--out", help="output folder (default: runs/<dataset>-<timestamp>/)")
+    p.add_argument("--out", metavar="DIR", help="output folder (default: runs/<dataset>-<timestamp>/)")
     p.add_argument("--sweep", action="store_true",
                    help="circles: grid of decision regions over hidden units, weight decay and epochs")
     p.add_argument("--sweep-hidden", type=int, nargs="+", metavar="N", default=SWEEP_HIDDEN,
@@ -110,7 +114,7 @@ def build_parser() -> argparse.ArgumentParser:
                    help="--sweep: L2 weight λ on every weight layer (default: 0 0.001 0.01)")
     p.add_argument("--sweep-epochs", type=int, nargs="+", metavar="E",
                    help="--sweep: epochs at which to draw the regions (default: E/20, E/4, E)")
-    p.add_argument("--torch-threads", type=int, default=1,
+    p.add_argument("--torch-threads", type=int, default=1, metavar="N",
                    help="torch.set_num_threads (default 1: the twins alternate, and torch's spinning "
                         "OpenMP threads would otherwise slow NumPy's BLAS down)")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
@@ -304,8 +308,9 @@ def run_one(twins, data, out: Path, record_config: dict, started: float, progres
           f"{twins.manual.n_params:,} parameters", flush=True)
     print(f"settings: {describe(config, record_config['sizes'])}, {config.epochs} epochs", flush=True)
     step = table_step(config.epochs)
-    note = "" if step == 1 else f"  (every {step} epochs, the best and the last; metrics.json has all)"
-    print(HEADER + note, flush=True)
+    if step > 1:
+        print(f"showing every {step} epochs, the best and the last (metrics.json has all {config.epochs})")
+    print(HEADER, flush=True)
     interrupted = False
     try:
         for record in train_lockstep(twins, data, progress=progress):

@@ -218,7 +218,7 @@ def test_long_runs_print_every_kth_epoch_the_best_and_the_last(tmp_path, capsys)
     best = json.loads((tmp_path / "run" / "metrics.json").read_text())["summary"]["best_valid_epoch"]
     expected = [1, *range(3, 46, 3)]
     assert shown == expected + ([best] if best not in expected else [])
-    assert "(every 3 epochs, the best and the last; metrics.json has all)" in stdout
+    assert "showing every 3 epochs, the best and the last (metrics.json has all 45)" in stdout
 
 
 def test_float32_summary_explains_why_the_parameters_drift(tmp_path, capsys):
