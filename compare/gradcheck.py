@@ -222,6 +222,8 @@ def build_parser() -> cli.Parser:
         prog=cli.prog("compare.gradcheck", "backprop-gradcheck"),
         description="Check the hand-written gradients (matrix and loop) and finite differences "
         "against autograd. Default: the homework's cases, d=2, d_h=2, m=2 on K=1 then K=10.",
+        epilog="Exit status: 0 everything agrees, 1 a mismatch, 2 a mistake in the command line (one line), "
+               "130 Ctrl-C.",
     )
     parser.add_argument("--sizes", type=int, nargs="+", default=[2, 2, 2], metavar="N",
                         help="layer sizes d h1 ... m (default: 2 2 2)")
@@ -230,11 +232,13 @@ def build_parser() -> cli.Parser:
                         help="one case per batch size (default: 1 10)")
     parser.add_argument("--lambdas", type=float, nargs="+", default=None, metavar="L",
                         help="elastic-net weights L11 L12 L21 L22 ... (default: none)")
-    parser.add_argument("--dtype", choices=DTYPES, default="float64")
+    parser.add_argument("--dtype", choices=DTYPES, default="float64",
+                        help="the manual net's and autograd's dtype; finite differences always run in float64 "
+                        "(default: float64)")
     parser.add_argument("--seed", type=int, default=2,
                         help="seed of the weights and the batch (default 2: every hidden unit "
                         "is active on the homework's K=1 example, so no gradient is trivially 0)")
-    parser.add_argument("--eps", type=float, default=1e-6, help="finite-difference step")
+    parser.add_argument("--eps", type=float, default=1e-6, help="finite-difference step ε (default: 1e-6)")
     parser.add_argument("--fd-limit", type=int, default=FD_DEFAULT_LIMIT, metavar="N",
                         help="skip finite differences when the net has more than N parameters; each costs "
                         f"2 loss evaluations (default: {FD_DEFAULT_LIMIT})")
