@@ -90,10 +90,12 @@ def plot_curves(epochs: list, path, title: str = "", caption: str = "") -> Path:
     for ax, unit in ((ax_error, "%"), (ax_loss, "")):
         ax.grid(True, which="major", alpha=0.3)
         _epoch_axis(ax, x)
-        if len(x) > 1 and min(min(line.get_ydata()) for line in ax.get_lines()) > 0:
+        low = min(min(line.get_ydata()) for line in ax.get_lines())
+        high = max(max(line.get_ydata()) for line in ax.get_lines())
+        if len(x) > 1 and low > 0 and high / low > 10:  # a log axis only when the values span a decade
             _readable_log_axis(ax, unit)
-        elif unit:
-            ax.yaxis.set_major_formatter(FuncFormatter(lambda value, _: f"{value:g}%"))
+        else:
+            ax.yaxis.set_major_formatter(FuncFormatter(lambda value, _, unit=unit: f"{value:g}{unit}"))
     set_handles = [Line2D([], [], color=colour, linewidth=2, label=part) for part, colour in SET_COLOURS.items()]
     twin_handles = [Line2D([], [], color="black", label=f"{twin} twin", markersize=4,
                            linestyle=style["linestyle"], marker=style["marker"] if marked else None)
