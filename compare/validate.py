@@ -44,7 +44,7 @@ from .grading.errors import StudentError, clean_text
 from .grading.isolation import Limits
 from .grading.report import Report, format_report
 from .grading.runner import InProcessRunner, WorkerRunner
-from .grading.submission import is_path, resolve
+from .grading.submission import definitions_only, is_path, resolve
 
 DEFAULT_TIMEOUT = 10.0  # seconds per call into the student's code
 DEFAULT_BUDGET = 25.0  # seconds for all of it (a correct implementation needs ~1 s)
@@ -130,14 +130,26 @@ def _validate(target, assignment: Assignment, options: dict, seed: int, start: f
     runner = None
     try:
         report.target, factory, runner = _runner(target, assignment, options, alone)
-        if isinstance(runner, WorkerRunner):
-            report.notes = runner.submission.notes
         try:
-            with runner:
-                battery.run(runner, report, assignment, factory, seed)
+            try:
+                _run(runner, report, assignment, factory, seed)
+            except StudentError as error:
+                retry = _definitions_only(runner, error, options)
+                if retry is None:
+                    raise
+                runner = retry
+                report.cases, report.skipped, report.conventions = [], [], []
+                try:
+                    _run(runner, report, assignment, factory, seed)
+                except StudentError:
+                    if not runner.loaded:  # its definitions alone do not load either: the first error says more
+                        raise error from None
+                    raise
         finally:
-            report.isolation = runner.level
-            report.notes = [clean_text(note, 300) for note in report.notes]
+            if runner is not None:
+                report.isolation = runner.level
+                if isinstance(runner, WorkerRunner):
+                    report.notes = [clean_text(note, 300) for note in runner.submission.notes]
     except StudentError as error:
         report.error = clean_text(str(error), 1000)
         report.error_kind = error.kind
@@ -152,6 +164,22 @@ def _validate(target, assignment: Assignment, options: dict, seed: int, start: f
         report.diagnosis = diagnose([c.outcome for c in report.cases])
     report.elapsed_s = time.perf_counter() - start
     return report
+
+
+def _run(runner, report: Report, assignment: Assignment, factory: str, seed: int) -> None:
+    with runner:
+        battery.run(runner, report, assignment, factory, seed)
+
+
+def _definitions_only(runner, error: StudentError, options: dict):
+    """A module that fails or hangs while it is imported (it runs its experiment at import, reads a
+    data file it was not given) is tried once more as its definitions only; else None."""
+    if not isinstance(runner, WorkerRunner) or runner.loaded or error.kind not in ("raised", "timeout", "died"):
+        return None
+    why = {"timeout": "importing it did not finish in time (it runs an experiment at import?)",
+           "died": "its process died while it was imported"}.get(error.kind, f"importing it raised ({error})")
+    sub = definitions_only(runner.submission, clean_text(why, 200), options["allow_imports"])
+    return None if sub is None else WorkerRunner(sub, **options)
 
 
 def assert_matches_reference(spec, *, assignment: Assignment | None = None, timeout: float = DEFAULT_TIMEOUT,

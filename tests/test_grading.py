@@ -340,8 +340,9 @@ def make_class(folder: Path) -> dict:
     write(folder / "frank", "utils.py", "import numpy as np\nSCALE = 1.0\n")
     write(folder / "frank", "mlp.py", "from utils import SCALE\n" + student())
     write(folder / "gina", "notes.txt", "I did not finish")
-    write(folder, "hank.py", "import os\nprint(open(os.path.join(os.path.dirname(__file__), 'alice.py')).read())\n"
-                             + student())
+    write(folder, "hank.py", student(name="_inner") + "\nimport os\n\n\ndef factory(sizes, activation):\n"
+                             "    print(open(os.path.join(os.path.dirname(__file__), 'alice.py')).read())\n"
+                             "    return _inner(sizes, activation)\n")
     return {"alice": "pass", "bob": "fail", "carol": "fail", "dan": "error", "erin": "pass", "frank": "pass",
             "gina": "error", "hank": "error"}
 
@@ -378,3 +379,26 @@ def test_grade_bad_usage(tmp_path, capsys):
     assert G.main([str(tmp_path / "subs"), "--preset", "nope"]) == 2
     err = capsys.readouterr().err
     assert err.count("\n") == 2 and "Traceback" not in err
+
+
+# ----------------------------------------------------------------------------- experiments at import
+def test_a_module_that_runs_its_experiment_at_import_is_graded_on_its_definitions(tmp_path):
+    source = student() + "\ndata = np.loadtxt('circles.txt')\nnet = factory((2, 4, 2), 'relu')\n"
+    report = validate(str(write(tmp_path, "hw.py", source)) + ":factory", timeout=5, budget=30)
+    assert report.exit_code == 0, report.error
+    notes = "\n".join(report.notes)
+    assert "FileNotFoundError: circles.txt not found. (hw.py:" in notes and "graded on its definitions only" in notes
+    assert "data = np.loadtxt('circles.txt') — not a definition" in notes
+
+
+def test_a_module_that_hangs_at_import_is_graded_on_its_definitions(tmp_path):
+    source = student() + "\nwhile True:\n    pass\n"
+    report = validate(str(write(tmp_path, "hw.py", source)) + ":factory", timeout=5, budget=4)
+    assert report.exit_code == 0, report.error
+    assert "did not finish in time" in report.notes[0]
+
+
+def test_definitions_alone_that_do_not_load_keep_the_first_error(tmp_path):
+    report = validate(str(write(tmp_path, "hw.py", "import numpy as np\ndata = np.loadtxt('x.txt')\n")) + ":factory",
+                      timeout=5, budget=10)
+    assert report.exit_code == 2 and "FileNotFoundError: x.txt not found. (hw.py:2:" in report.error

@@ -20,10 +20,10 @@ import pytest
 
 from compare import cases as C
 from compare import diagnose as D
+from compare.grading.battery import compare_case
 from compare.grading.errors import StudentError
 from compare.grading.host import Host
 from compare.grading.submission import parse_spec
-from compare.grading.battery import compare_case
 from compare.validate import assert_matches_reference, main, validate
 from manual import MLP
 

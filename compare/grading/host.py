@@ -28,11 +28,16 @@ _OURS = {str(Path(__file__).resolve().parent)}
 
 
 # ----------------------------------------------------------------------------- describing errors
+_ROOT = []  # the submission's folder, once known: its frames are the student's lines
+
+
 def _student_frame(tb_frames):
-    """The last frame that is not the grader's own code (the student's line), else None."""
+    """The student's line: the last frame in the submission's own files (not NumPy's, not the
+    grader's), else the last frame that is not the grader's, else None."""
     frames = [f for f in tb_frames if str(Path(f.filename).resolve().parent) not in _OURS
               and not f.filename.startswith("<frozen ")]
-    return frames[-1] if frames else None
+    own = [f for f in frames if _ROOT and str(Path(f.filename).resolve()).startswith(_ROOT[0])]
+    return (own or frames or [None])[-1]
 
 
 def _where(filename, lineno, name=None, text=None) -> str:
@@ -84,8 +89,10 @@ def load_factory(module: str | None, file: str | None, attr: str, module_name: s
         where = _where(frame.filename, frame.lineno, frame.name, frame.line) if frame else ""
         raise StudentError("load", f"importing {what} failed: it imports {clean_text(missing, 60)!r}, which "
                                    f"is not installed for grading{where}") from None
+    except SyntaxError as error:
+        raise StudentError("load", f"importing {what} failed: {describe_exception(error)}") from None
     except BaseException as error:  # noqa: BLE001 - student code: anything can come out
-        kind = "forbidden" if getattr(error, "forbidden", False) else "load"
+        kind = "forbidden" if getattr(error, "forbidden", False) else "raised"  # its own code raised
         raise StudentError(kind, f"importing {what} failed: {describe_exception(error)}") from None
     obj = loaded
     for part in attr.split("."):
@@ -251,3 +258,4 @@ def prepare_process(sys_path: list, cwd: str) -> None:
     """Before the student's module is imported: its folder first on sys.path, and its cwd."""
     sys.path[:0] = [p for p in sys_path if p not in sys.path]
     os.chdir(cwd)
+    _ROOT[:] = [str(Path(cwd).resolve()) + os.sep]

@@ -137,6 +137,27 @@ def extract_definitions(path, available: Callable[[str], bool] = lambda top: Tru
     return state.result()
 
 
+def extract_module_definitions(path, available: Callable[[str], bool] = lambda top: True) -> Extracted:
+    """The same rules on a plain ``.py`` file, read as one cell (its notes say "line N").
+
+    For a module that runs its experiment when imported (loads data, trains): the grader can
+    still load its definitions. Raises ``NotebookError`` for an unreadable or oversized file.
+    """
+    name = clean_text(Path(path).name, 80)
+    try:
+        with open(path, "rb") as fh:
+            raw = fh.read(MAX_SOURCE_CHARS + 1)
+    except OSError as error:
+        raise NotebookError(f"{name}: cannot read it ({error.strerror or error})") from None
+    if len(raw) > MAX_SOURCE_CHARS:
+        raise NotebookError(f"{name}: more than {MAX_SOURCE_CHARS >> 20} MB of code")
+    state = _State(available)
+    _extract_cell(1, raw.decode("utf-8", errors="replace"), state)
+    result = state.result()
+    result.skipped = [note.replace("cell 1, ", "", 1) for note in result.skipped]
+    return result
+
+
 # ---------------------------------------------------------------------------------------------
 # Reading the file
 

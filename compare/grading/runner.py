@@ -30,7 +30,7 @@ from .host import Host
 from .isolation import Limits, start_worker
 from .submission import Submission
 
-LOAD_TIMEOUT = 30.0  # seconds to import the student's module (it may do work at import time)
+LOAD_TIMEOUT = 10.0  # seconds to import the student's module (then it is retried as definitions only)
 STDERR_TAIL = 4096  # bytes of the worker's stderr kept (the last ones)
 KINDS = ("load", "forbidden", "raised", "contract", "channel", "timeout", "died")
 
@@ -86,6 +86,7 @@ class WorkerRunner:
         self.reader = wire.FrameReader()
         self.seq = 0
         self.stderr_tail = b""
+        self.loaded = False  # the module was imported (a failure before that is a load failure)
 
     # -------------------------------------------------------------- life
     def __enter__(self):
@@ -104,6 +105,7 @@ class WorkerRunner:
         header = {"module": sub.module, "attr": sub.attr, "sys_path": [root], "cwd": root,
                   "file": f"{root}/{sub.file}" if sub.file else None, "module_name": sub.module_name}
         self._request("load", header, what=f"loading {sub.spec}", timeout=self.load_timeout)
+        self.loaded = True
 
     def close(self) -> None:
         if self.worker is not None:

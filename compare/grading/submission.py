@@ -199,3 +199,23 @@ def from_notebook(sub: Submission, allow_imports=()) -> None:
         sub.notes.append(f"{notebook}: only its definitions are graded; skipped {len(extracted.skipped)} "
                          "statement(s) that load data, train, plot or cannot be imported here")
         sub.notes.extend(extracted.skipped)
+
+
+def definitions_only(sub: Submission, why: str, allow_imports=()) -> Submission | None:
+    """The same ``.py`` submission, loaded as its definitions only (imports, functions, classes,
+    constants): for a module that runs its experiment at import. None when that is not possible."""
+    from dataclasses import replace
+
+    from .notebook import NotebookError, extract_module_definitions
+
+    if sub.file is None or not sub.file.endswith(".py") or sub.generated:
+        return None
+    try:
+        extracted = extract_module_definitions(sub.root / sub.file, available_in_sandbox(sub.root, allow_imports))
+    except NotebookError:
+        return None
+    if not extracted.skipped:
+        return None  # nothing to leave out: the same module would fail the same way
+    notes = [f"{sub.file}: {why}; graded on its definitions only, skipping {len(extracted.skipped)} "
+             "top-level statement(s)", *extracted.skipped]
+    return replace(sub, generated={sub.file: extracted.source}, notes=[*sub.notes, *notes])
