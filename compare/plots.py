@@ -167,7 +167,7 @@ def plot_decision_regions(predictors: dict, X: np.ndarray, y: np.ndarray, path, 
     for ax, (name, predict) in zip(axes, predictors.items()):
         labels = np.asarray(predict(points))
         accuracy = 100 * float(np.mean(np.asarray(predict(X)) == y))
-        n_classes = _draw_regions(ax, xx, yy, labels, X, y, f"{name} twin: {accuracy:.1f}% of the points right")
+        n_classes = _draw_regions(ax, xx, yy, labels, X, y, f"{name} twin: {accuracy:.1f}% of these points right")
     figure.legend(handles=_class_legend(n_classes), loc="outside lower center", ncol=2 * n_classes, fontsize=8)
     if title:
         figure.suptitle(title, fontsize=10)
