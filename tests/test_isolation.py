@@ -342,7 +342,10 @@ def test_reading_stdin_does_not_block(tmp_path):
 
 
 # ----------------------------------------------------------------------------- damaging anything
-def test_nothing_outlives_the_run(tmp_path):
+@pytest.mark.parametrize("level", ["auto", "process"])
+def test_nothing_outlives_the_run(tmp_path, level):
+    """At the bubblewrap level the PID namespace dies with the worker; at the process level the
+    grader kills the worker's tree, double-forked and setsid'd escapees included."""
     marker = f"bp-survivor-{uuid.uuid4().hex}"
     spec = submission(tmp_path, f'''
         import os, subprocess, sys
@@ -356,7 +359,7 @@ def test_nothing_outlives_the_run(tmp_path):
             except OSError:
                 break
     ''', wrong=True)
-    report = validate(spec, timeout=5, budget=20)
+    report = validate(spec, timeout=5, budget=20, isolation=level)
     assert report.exit_code in (1, 2)
     deadline = time.monotonic() + 5
     while processes_with(marker) and time.monotonic() < deadline:
