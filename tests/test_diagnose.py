@@ -62,10 +62,10 @@ def run(factory, names) -> list:
         case = CASES[name]
         key = (case.activation, case.sizes)
         if key not in made:
-            made[key] = factory(case.sizes, case.activation)
+            net = factory(case.sizes, case.activation)
+            made[key] = net, {k: np.array(v) for k, v in net.params.items()}  # the params it was made with
             previous[key] = None
-        net = made[key]
-        initial = {k: np.array(v) for k, v in net.params.items()}
+        net, initial = made[key]
         for k, v in case.params.items():
             net.params[k] = np.array(v)
         with np.errstate(all="ignore"):
@@ -215,6 +215,8 @@ SigmoidMissingFactor = _act_grad(lambda self, a: _sigmoid(a), "sigmoid")
 SigmoidTanhFormula = _act_grad(lambda self, a: 1 - _sigmoid(a) ** 2, "sigmoid")
 TanhFromX = _act_grad(lambda self, a: 1 - a ** 2, "tanh")
 TanhAtOutput = _act_grad(lambda self, a: 1 - np.tanh(np.tanh(a)) ** 2, "tanh")
+SigmoidAtOutput = _act_grad(lambda self, a: _sigmoid(_sigmoid(a)) * (1 - _sigmoid(_sigmoid(a))), "sigmoid")
+SoftplusAtOutput = _act_grad(lambda self, a: _sigmoid(np.logaddexp(0.0, a)), "softplus")
 TanhAsDerivative = _act_grad(lambda self, a: np.tanh(a), "tanh")
 SoftplusNoDerivative = _act_grad(lambda self, a: np.ones_like(a), "softplus")
 
@@ -289,6 +291,7 @@ def test_fixed_divisor_is_told_apart_from_K():
     found = diagnosis(W.FixedBatch100)
     f = found[0]
     assert f.key == "fixed-divisor" and "divides by a fixed 100 instead of the batch size K" in f.message
+    assert f.rank == 0
     assert "0.01 at K = 1, 0.08 at K = 8, 0.1 at K = 10" in f.message and "and the loss" in f.message
     assert {w.partition(":")[2] for w in f.where} == {"W1", "b1", "W2", "b2", "loss"}
     # K = 10 gives 1/K = 1/10: no "divided by K twice", no "0.01 times" for every case
@@ -513,7 +516,7 @@ def test_sci():
 def test_whole_batch_max():
     found = diagnosis(W.WholeBatchMax, (ONE, MINI, LARGE, NEG, MIXED))
     f = found[0]
-    assert f.key == "softmax-batch-max" and f.where == [MIXED]
+    assert f.key == "softmax-batch-max" and f.where == [MIXED] and f.rank == 0
     assert "subtracts one max over the whole batch instead of each example's own max" in f.message
     assert "softmax-overflow" not in keys(found)
     (o,) = [o for o in run(W.WholeBatchMax, (MIXED,))]
@@ -548,6 +551,7 @@ def test_softmax_overflow_and_nonfinite():
 def test_softmax_axis():
     found = diagnosis(W.MatrixSoftmaxAxis, (MINI, REG))
     assert found[0].key == "softmax-axis" and "normalised over the batch (axis 0)" in found[0].message
+    assert {f"{REG}:W1", f"{REG}:W2", f"{MINI}:W1"} <= set(found[0].where)  # with the penalty in W
 
 
 def test_onehot_missing():
@@ -588,6 +592,8 @@ def test_label_shift_ambiguous_with_few_classes():
 @pytest.mark.parametrize("bug, names, key, words", [
     (W.ReluGradAtZero, (ZERO,), "relu-zero", "rect'(0) = 1 (a mask h^a >= 0)"),
     (ReluMaskInverted, (MINI,), "relu-mask-inverted", "ReLU mask inverted"),
+    (ReluMaskInverted, (ZERO,), "relu-mask-inverted", "ReLU mask inverted"),  # 1[h^a <= 0]: 1 at exact zeros
+    (W.ReluNoMask, (REG,), "no-activation-derivative", "derivative is missing"),  # penalty in W1
     (ReluTimesOutput, (MINI,), "relu-times-output", "multiplied by h^s = rect(h^a)"),
     (W.ReluNoMask, (MINI,), "no-activation-derivative", "the activation's derivative is missing"),
     (SoftplusNoDerivative, ("softplus/minibatch",), "no-activation-derivative", "derivative is missing"),
@@ -598,6 +604,9 @@ def test_label_shift_ambiguous_with_few_classes():
     (W.TanhGradNoSquare, ("tanh/minibatch",), "tanh-derivative-no-square", "you use 1 - tanh(x),"),
     (W.SoftplusGradSign, ("softplus/minibatch",), "softplus-derivative-sign", "you use σ(-x)"),
     (TanhAtOutput, ("tanh/minibatch",), "derivative-at-output", "evaluated at h^s"),
+    (SigmoidAtOutput, ("sigmoid/minibatch",), "derivative-at-output", "evaluated at h^s"),
+    (SoftplusAtOutput, ("softplus/minibatch",), "derivative-at-output", "evaluated at h^s"),
+    (W.SigmoidGradFromX, ("sigmoid/regularised",), "sigmoid-derivative-from-x", "you use x(1 - x)"),
     (TanhAsDerivative, ("tanh/minibatch",), "function-as-derivative", "the activation itself is used as its derivative"),
     (W.IgnoresActivation, ("tanh/one-example", "tanh/minibatch"), "ignores-activation-relu", "those of a relu network"),
     (W.IgnoresParams, (ONE, MINI), "ignores-params", "does not read the values written into `params`"),
@@ -610,6 +619,8 @@ def test_label_shift_ambiguous_with_few_classes():
 def test_single_bug_diagnoses(bug, names, key, words):
     found = diagnosis(bug, names)
     assert found[0].key == key and words in found[0].message, (keys(found), found[0].message)
+    if key not in ("accumulates-across-calls", "stale-gradients", "preactivation-as-input"):
+        assert f"{names[-1]}:W1" in found[0].where  # every layer of the last case, the penalty included
 
 
 @pytest.mark.parametrize("bug, names, absent", [
@@ -673,9 +684,19 @@ def test_transposed():
     assert "∂L/∂W2 = δ h^s1ᵀ" in D.transposed_message("W2")
 
 
+class UntransposedWhereSquare(StudentMLP):
+    """W δ instead of Wᵀ δ wherever the shapes let it through (W square)."""
+
+    def backprop_matrix(self, layer):
+        W = self.W(layer)
+        return W if W.shape[0] == W.shape[1] else W.T
+
+
 def test_untransposed_backprop():
     found = diagnosis(W.UntransposedBackprop, (MINI,))
     assert found[0].key == "untransposed-weight-in-backprop" and "goes through W instead of Wᵀ" in found[0].message
+    found = diagnosis(UntransposedWhereSquare, (DEEP,))  # 4-5-3-3: only W3 is square
+    assert found[0].key == "untransposed-weight-in-backprop" and f"{DEEP}:W1" in found[0].where
 
 
 # ----------------------------------------------------------------------------- which layers fail
@@ -785,6 +806,8 @@ def test_matches_is_the_float64_tolerance():
     r = reference(MINI)[1]["W1"]
     assert D.matches(r * (1 + 1e-12), r) and not D.matches(r * (1 + 1e-7), r)
     assert not D.matches(r, np.full_like(r, np.nan)) and not D.matches(r[:1], r)
+    partly_infinite = np.array([1.0, np.inf])
+    assert not D.matches(partly_infinite, partly_infinite)  # a known bug's NaN/inf is no evidence
 
 
 def test_a_hypothesis_is_matched_to_float64_only():
@@ -799,6 +822,8 @@ def test_a_hypothesis_is_matched_to_float64_only():
 
 def test_close():
     assert D._close(1.0 + 5e-7, 1.0) and not D._close(1.0 + 2e-6, 1.0)
+    assert D._close(1e-6, 0.0, 1.0)  # the bound itself is close
+    assert D._close(5e-19, 0.0) and not D._close(5e-18, 0.0)  # a zero target: scale 1e-12
     assert D._close(1e-3, 0.0, 1e4) and not D._close(1e-3, 0.0, 1.0)
     assert D._close(0.0, 0.0) and not D._close(1e-11, 0.0)
 
@@ -806,3 +831,67 @@ def test_close():
 def test_finding_to_dict():
     f = D.Finding("k", "m", 3, ["a:W1"], "t", [{"x": 1}])
     assert f.to_dict() == {"key": "k", "message": "m", "where": ["a:W1"]}
+    assert "template" not in repr(f) and "numbers" not in repr(f)
+    assert D.Finding("k", "m").rank == 0 and D.Finding("k", "m").where == []
+
+
+def test_hypotheses_are_frozen():
+    with pytest.raises(AttributeError):
+        D.HYPOTHESES[0].key = "other"  # shared by every case: their id is the cache key
+
+
+# ----------------------------------------------------------------------------- crafted gradients: every variant
+def test_every_regularised_bias_variant():
+    ev = evidence(REG)
+    b, r = CASES[REG].params["b2"], ev.reference_grads["b2"]
+    lam1, lam2 = CASES[REG].lambdas[2:4]
+    for c1, c2 in ((lam1, 2 * lam2), (0, 2 * lam2), (lam1, 0), (lam1, lam2), (0, lam2)):
+        f = D.detect_bias_regularised(view(REG, r + c1 * np.sign(b) + c2 * b, "b2"))
+        assert f is not None and f.key == "biases-regularised", (c1, c2)
+    assert D.detect_bias_regularised(view(REG, r + 3 * lam1 * np.sign(b), "b2")) is None
+    assert D.detect_bias_regularised(view(MINI, reference(MINI)[1]["b2"] + 1, "b2")) is None  # no λ
+    W2 = CASES[REG].params["W2"]
+    assert D.detect_bias_regularised(view(REG, ev.reference_grads["W2"] + lam1 * np.sign(W2), "W2")) is None
+
+
+@pytest.mark.parametrize("factor", [1.0, 2.0])
+def test_l2_term_using_another_lambda(factor):
+    ev = evidence(REG)
+    W1 = CASES[REG].params["W1"]
+    lam11, lam21 = CASES[REG].lambdas[0], CASES[REG].lambdas[2]
+    s = ev.data[1]["W1"] + lam11 * np.sign(W1) + factor * lam21 * W1
+    f = D.detect_penalty_terms(view(REG, s, "W1"))
+    assert f.key == "lambda-slot" and "the L2 term uses λ21 = 0.017 where it should use λ12" in f.message
+
+
+def test_every_sum_not_mean_loss():
+    ev = evidence(REG)
+    nll = ev.data[0]
+    pen = ev.reference_loss - nll
+    K = CASES[REG].K
+    for value in (K * nll + pen, K * (nll + pen)):
+        f = D.diagnose_loss(ev, value)
+        assert f.key == "sum-not-mean" and "(K times too large, K = 8)" in f.message
+    assert D.diagnose_loss(ev, nll / K + pen).key == "mean-twice"
+    assert D.diagnose_loss(ev, nll + K * pen).key == "penalty-times-K"
+    assert D.diagnose_loss(ev, -ev.reference_loss).key == "loss-sign"
+    assert D.diagnose_loss(evidence(ONE), 1.0 * evidence(ONE).reference_loss * 2) is None  # K = 1: no K bugs
+
+
+def test_every_scaled_variant():
+    ev = evidence(REG)
+    data, pen, K = ev.data[1]["W2"], ev.penalty_grads["W2"], CASES[REG].K
+    for (a, b), key in (((K, 1), "sum-not-mean"), ((K, K), "sum-not-mean"), ((1 / K, 1), "mean-twice"),
+                        ((1 / K, 1 / K), "mean-twice"), ((1, 1 / K), "penalty-over-K"), ((1, K), "penalty-times-K"),
+                        ((1, 0), "penalty-missing-grad"), ((0, 1), "data-missing"), ((1, 2), "penalty-twice"),
+                        ((1, -1), "penalty-sign"), ((-1, -1), "sign-flipped"), ((-1, 1), "sign-flipped")):
+        f = D.detect_scaled(view(REG, a * data + b * pen, "W2", loss_passed=False))
+        assert f is not None and f.key == key, ((a, b), f)
+    f = D.detect_scaled(view(REG, data, "W2", loss_passed=False))
+    assert "(your loss includes it)" not in f.message
+    assert D.detect_scaled(view(REG, 3 * data + pen, "W2")) is None
+    # K = 1: a sum is the mean, and no penalty means b changes nothing
+    r1 = reference(ONE)[1]["W1"]
+    assert D.detect_scaled(view(ONE, r1 * 1, "W1")) is None
+    assert D.detect_scaled(view(ONE, np.zeros_like(r1), "W1")) is None
+    assert D.detect_scaled(view(MINI, 10 * reference(MINI)[1]["W1"], "W1")).key == "sum-not-mean"
