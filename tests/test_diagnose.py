@@ -325,7 +325,7 @@ def test_constant_factor_names_the_number_of_classes_per_case():
 
 def test_constant_factor_same_in_every_case_keeps_its_message():
     f = diagnosis(Times3)[0]
-    assert f.key == "constant-factor" and "exactly 3 times the right one" in f.message
+    assert f.key == "constant-factor" and f.message.startswith("the gradient is exactly 3 times the right one")
     assert "its own in each case" not in f.message
 
 
@@ -356,6 +356,9 @@ def test_constant_factor_of_the_backprop_part_only():
     f = D.detect_constant_factor(view(REG, 3 * ev.data[1]["W1"] + ev.penalty_grads["W1"], "W1"))
     assert "backprop part of the gradient is exactly 3 times" in f.message
     assert D.detect_constant_factor(view(REG, r["W1"] + 1e-3, "W1")) is None
+    p = view(REG, 3 * ev.data[1]["W1"] + ev.penalty_grads["W1"], "W1")
+    p.r = np.zeros_like(p.r)  # a zero base is skipped, not divided by
+    assert "backprop part of the gradient is exactly 3 times" in D.detect_constant_factor(p).message
 
 
 def test_precision_threshold_is_1e_4():
@@ -545,6 +548,9 @@ def test_softmax_overflow_and_nonfinite():
     r = reference(MINI)[1]["W1"]
     f = D.detect_nonfinite(view(MINI, np.full_like(r, np.nan), "W1"))
     assert f.key == "nonfinite" and "ordinary batch" in f.message
+    one_nan = r.copy()
+    one_nan[0, 0] = np.inf
+    assert D.detect_nonfinite(view(MINI, one_nan, "W1")).key == "nonfinite"
     assert D.detect_nonfinite(view(MINI, r, "W1")) is None
 
 
@@ -884,14 +890,38 @@ def test_every_scaled_variant():
     for (a, b), key in (((K, 1), "sum-not-mean"), ((K, K), "sum-not-mean"), ((1 / K, 1), "mean-twice"),
                         ((1 / K, 1 / K), "mean-twice"), ((1, 1 / K), "penalty-over-K"), ((1, K), "penalty-times-K"),
                         ((1, 0), "penalty-missing-grad"), ((0, 1), "data-missing"), ((1, 2), "penalty-twice"),
-                        ((1, -1), "penalty-sign"), ((-1, -1), "sign-flipped"), ((-1, 1), "sign-flipped")):
+                        ((1, -1), "penalty-sign"), ((-1, 1), "sign-flipped")):
         f = D.detect_scaled(view(REG, a * data + b * pen, "W2", loss_passed=False))
         assert f is not None and f.key == key, ((a, b), f)
+    assert D.detect_sign(view(REG, -(data + pen), "W2")).key == "sign-flipped"
     f = D.detect_scaled(view(REG, data, "W2", loss_passed=False))
     assert "(your loss includes it)" not in f.message
+    assert "(your loss includes it)" in D.detect_scaled(view(REG, data, "W2")).message  # loss_passed by default
     assert D.detect_scaled(view(REG, 3 * data + pen, "W2")) is None
-    # K = 1: a sum is the mean, and no penalty means b changes nothing
-    r1 = reference(ONE)[1]["W1"]
-    assert D.detect_scaled(view(ONE, r1 * 1, "W1")) is None
-    assert D.detect_scaled(view(ONE, np.zeros_like(r1), "W1")) is None
+    assert D.detect_scaled(view(ONE, np.zeros_like(reference(ONE)[1]["W1"]), "W1")) is None  # no penalty
     assert D.detect_scaled(view(MINI, 10 * reference(MINI)[1]["W1"], "W1")).key == "sum-not-mean"
+
+
+def test_pre_activations_of_every_hidden_layer():
+    pre = evidence(DEEP).pre_activations
+    assert [a.shape for a in pre] == [(7, 5), (7, 3)]
+    assert evidence(DEEP).tape["pre"][-1].shape == (7, 3) and len(evidence(MINI).pre_activations) == 1
+
+
+def _variant(name, suffix, **params):
+    """A copy of a battery case with some parameters replaced, registered under a new name."""
+    import dataclasses
+
+    case = CASES[name]
+    new = dataclasses.replace(case, name=f"{case.name}-{suffix}", params={**case.params, **params})
+    CASES[new.name] = new
+    return new.name
+
+
+def test_data_missing_with_a_penalty_that_is_zero_somewhere():
+    W1 = np.array(CASES[REG].params["W1"])
+    W1[0, 0] = 0.0  # sign(0) = 0 and 0·λ: the penalty gradient has a zero entry
+    name = _variant(REG, "zero-weight", W1=W1)
+    pen = evidence(name).penalty_grads["W1"]
+    assert pen[0, 0] == 0 and np.all(pen.ravel()[1:] != 0)
+    assert D.detect_scaled(view(name, pen.copy(), "W1")).key == "data-missing"
