@@ -144,13 +144,7 @@ def extract_module_definitions(path, available: Callable[[str], bool] = lambda t
     still load its definitions. Raises ``NotebookError`` for an unreadable or oversized file.
     """
     name = clean_text(Path(path).name, 80)
-    try:
-        with open(path, "rb") as fh:
-            raw = fh.read(MAX_SOURCE_CHARS + 1)
-    except OSError as error:
-        raise NotebookError(f"{name}: cannot read it ({error.strerror or error})") from None
-    if len(raw) > MAX_SOURCE_CHARS:
-        raise NotebookError(f"{name}: more than {MAX_SOURCE_CHARS >> 20} MB of code")
+    raw = _read_bounded(path, name, MAX_SOURCE_CHARS, "the file", "more than 2 MB of code")
     state = _State(available)
     _extract_cell(1, raw.decode("utf-8", errors="replace"), state)
     result = state.result()
@@ -162,6 +156,18 @@ def extract_module_definitions(path, available: Callable[[str], bool] = lambda t
 # Reading the file
 
 
+def _read_bounded(path, name: str, limit: int, what: str, too_large: str) -> bytes:
+    """At most ``limit`` bytes of the file; NotebookError when it cannot be read or is larger."""
+    try:
+        with open(path, "rb") as file:
+            data = file.read(limit + 1)
+    except OSError as error:
+        raise NotebookError(f"{name}: cannot read {what}: {clean_text(error.strerror or error, 80)}") from None
+    if len(data) > limit:
+        raise NotebookError(f"{name}: not graded: {too_large}")
+    return data
+
+
 def _read_cells(path, name: str) -> list:
     """The cells of a v4 notebook, after bounded reading; NotebookError on anything else.
 
@@ -170,13 +176,8 @@ def _read_cells(path, name: str) -> list:
     """
     import nbformat  # here: the worker never loads this module, the grader only when it meets a notebook
 
-    try:
-        with open(path, "rb") as file:
-            data = file.read(MAX_FILE_BYTES + 1)
-    except OSError as error:
-        raise NotebookError(f"{name}: cannot read the notebook: {clean_text(error.strerror or error, 80)}") from None
-    if len(data) > MAX_FILE_BYTES:
-        raise NotebookError(f"{name}: not graded: the notebook is larger than {MAX_FILE_BYTES >> 20} MB")
+    data = _read_bounded(path, name, MAX_FILE_BYTES, "the notebook",
+                         f"the notebook is larger than {MAX_FILE_BYTES >> 20} MB")
     try:
         text = data.decode("utf-8-sig")
     except UnicodeDecodeError:
