@@ -520,9 +520,9 @@ def detect_constant_factor(p: ParamView):
 
 def _lambda_phrase(value, own_name, own_value, case, term, K):
     """Name the coefficient ``value`` that should be ``own_value`` (λ or 2λ): (key, phrase) or None."""
-    if _close(value, own_value):
-        return None
     scale = max(abs(own_value), max(case.lambdas))
+    if _close(value, own_value, scale):  # a λ of 0 is matched by a coefficient at rounding level, too
+        return None
     unit = "sign(W)" if term == "L1" else "W"
     right = f"{own_name}·{unit}" if term == "L1" else f"2·{own_name}·W"
     checks = [

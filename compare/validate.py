@@ -33,6 +33,7 @@ import argparse
 import json
 import math
 import os
+import re
 import sys
 import tempfile
 import time
@@ -162,8 +163,18 @@ def _validate(target, assignment: Assignment, options: dict, seed: int, start: f
                                  f"disagreed with the reference: {report.diagnosis[0].message}")
     else:
         report.diagnosis = diagnose([c.outcome for c in report.cases])
+    _in_course_words(report, assignment)
     report.elapsed_s = time.perf_counter() - start
     return report
+
+
+def _in_course_words(report: Report, assignment: Assignment) -> None:
+    """With one ``reg`` ("l2" penalty), every λ_l2 the diagnosis names is reg·l2_factor: say reg."""
+    if assignment.penalty != "l2":
+        return
+    reg = "reg" if assignment.l2_factor == 1 else f"{assignment.l2_factor:g}·reg"
+    for finding in report.diagnosis:
+        finding.message = re.sub(r"λ\d+2\b", reg, finding.message)
 
 
 def _run(runner, report: Report, assignment: Assignment, factory: str, seed: int) -> None:

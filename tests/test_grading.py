@@ -402,3 +402,14 @@ def test_definitions_alone_that_do_not_load_keep_the_first_error(tmp_path):
     report = validate(str(write(tmp_path, "hw.py", "import numpy as np\ndata = np.loadtxt('x.txt')\n")) + ":factory",
                       timeout=5, budget=10)
     assert report.exit_code == 2 and "FileNotFoundError: x.txt not found. (hw.py:2:" in report.error
+
+
+def test_a_cs231n_bug_is_said_with_reg_not_lambdas(tmp_path):
+    """reg·W instead of 2·reg·W in the gradient: named with the course's reg, no L1 term invented."""
+    source = student(weights="in_out", penalty="l2", call="dims", method="loss", name="TwoLayerNet")
+    source = source.replace("g = g + l1 * np.sign(W) + 2 * l2 * W", "g = g + l1 * np.sign(W) + l2 * W")
+    report = validate(str(write(tmp_path, "net.py", source)), assignment=preset("cs231n"), timeout=5, budget=30)
+    assert report.exit_code == 1
+    first = report.diagnosis[0].message
+    assert first.startswith("the L2 term is off by a factor 2: reg·W instead of 2·reg·W"), first
+    assert "L1" not in first and "λ" not in first
