@@ -617,6 +617,7 @@ def test_label_shift_ambiguous_with_few_classes():
     (W.IgnoresActivation, ("tanh/one-example", "tanh/minibatch"), "ignores-activation-relu", "those of a relu network"),
     (W.IgnoresParams, (ONE, MINI), "ignores-params", "does not read the values written into `params`"),
     (W.PreActivationAsInput, (MINI,), "preactivation-as-input", "∂L/∂W2 uses the pre-activation h^a"),
+    (W.PreActivationAsInput, (REG,), "preactivation-as-input", "∂L/∂W2 uses the pre-activation h^a"),
     (W.AccumulatesAcrossCalls, (ONE, MINI), "accumulates-across-calls", "added to the previous call's"),
     (StaleGradients, (ONE, MINI), "stale-gradients", "returns the gradients of the previous call"),
     (W.SignFlipped, (MINI,), "sign-flipped", "gradient has the wrong sign (= -reference)"),
@@ -625,7 +626,9 @@ def test_label_shift_ambiguous_with_few_classes():
 def test_single_bug_diagnoses(bug, names, key, words):
     found = diagnosis(bug, names)
     assert found[0].key == key and words in found[0].message, (keys(found), found[0].message)
-    if key not in ("accumulates-across-calls", "stale-gradients", "preactivation-as-input"):
+    if key == "preactivation-as-input":
+        assert found[0].where == [f"{names[-1]}:W2"]
+    elif key not in ("accumulates-across-calls", "stale-gradients"):
         assert f"{names[-1]}:W1" in found[0].where  # every layer of the last case, the penalty included
 
 
@@ -925,3 +928,56 @@ def test_data_missing_with_a_penalty_that_is_zero_somewhere():
     pen = evidence(name).penalty_grads["W1"]
     assert pen[0, 0] == 0 and np.all(pen.ravel()[1:] != 0)
     assert D.detect_scaled(view(name, pen.copy(), "W1")).key == "data-missing"
+
+
+def test_penalty_terms_read_off_a_gradient_with_exact_zeros():
+    """A dead unit (its row of ∂L/∂W1 is 0) and a zero weight make exact zeros in the student's answer."""
+    W1, b1 = np.array(CASES[REG].params["W1"]), np.array(CASES[REG].params["b1"])
+    W1[0, 0], b1[0] = 0.0, -100.0
+    name = _variant(REG, "dead-unit", W1=W1, b1=b1)
+    ev = evidence(name)
+    s = ev.data[1]["W1"] + 2 * CASES[name].lambdas[1] * W1  # L1 missing
+    assert s[0, 0] == 0 and np.any(s)
+    assert D.detect_penalty_terms(view(name, s, "W1")).key == "l1-missing"
+    assert D.detect_all_zero(view(name, s, "W1")) is None
+    previous = s.copy()
+    assert D.detect_accumulated(view(name, previous.copy(), "W1", previous=previous)).key == "stale-gradients"
+
+
+def test_penalty_terms_need_two_more_entries_than_unknowns():
+    """Three unknowns (backprop factor, L1, L2): 4 entries of a 2x2 W are too few to tell, 5 are enough."""
+    import dataclasses
+
+    name = "relu/one-example-regularised"
+    CASES[name] = dataclasses.replace(CASES[ONE], name=name, lambdas=C.LAMBDAS_1)
+    r, W1 = reference(name)[1]["W1"], CASES[name].params["W1"]
+    assert D.detect_penalty_terms(view(name, r + 0.05 * np.sign(W1), "W1")) is None
+    rng = np.random.default_rng(0)
+    sizes = (1, 5, 3)
+    params = C.random_params(rng, sizes, weight_scale=1.5)
+    name = "relu/five-weights"
+    CASES[name] = C.Case(name, "W1 is 5x1", sizes, "relu", rng.standard_normal((6, 1)), C.labels(rng, 6, 3),
+                         C.LAMBDAS_1, params)
+    r, W1 = reference(name)[1]["W1"], params["W1"]
+    f = D.detect_penalty_terms(view(name, r - C.LAMBDAS_1[0] * np.sign(W1), "W1"))
+    assert f is not None and f.key == "l1-missing"
+    # W ∝ sign(W): the L1 and L2 bases are the same direction, the coefficients cannot be told apart
+    W1 = 0.5 * np.sign(np.array(CASES[REG].params["W1"]))
+    name = _variant(REG, "flat-weights", W1=W1)
+    r = reference(name)[1]["W1"]
+    assert D.detect_penalty_terms(view(name, r + 0.05 * W1, "W1")) is None
+
+
+def test_zero_units_judge_each_unit_by_its_worst_entry():
+    name = ZERO
+    pre = evidence(name).pre_activations[0]
+    r = reference(name)[1]["W1"]
+    unit = int(np.flatnonzero((pre == 0).any(axis=0))[0])
+    s = r * (1 + 1e-12)  # rounding everywhere
+    s[unit, 0] += 1.0  # one wrong entry in one unit with exact zeros
+    f = D.detect_zero_units(view(name, s, "W1"))
+    assert f is not None and f.key == "relu-zero"
+    never_zero = int(np.flatnonzero(~(pre == 0).any(axis=0))[0])
+    s[never_zero, 1] += 1.0
+    f = D.detect_zero_units(view(name, s, "W1"))
+    assert f is None or f.key != "relu-zero"
