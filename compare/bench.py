@@ -555,17 +555,19 @@ def run(cfg: Config, log=print) -> dict:
 
         bar = tqdm(total=len(cfg.grid) * len(cfg.dtypes) * (cfg.warmup + cfg.repeats), unit="round",
                    desc="bench", leave=False, file=sys.stderr, dynamic_ncols=True)
-    for hidden, batch in cfg.grid:
-        for dtype in cfg.dtypes:
-            if bar is not None:
-                bar.set_postfix_str(f"d_h={hidden} K={batch} {dtype}")
-            point_rows, point_samples = bench_point(hidden, batch, dtype, X, y, cfg, use_cuda, progress=bar)
-            for row in point_rows:
-                (bar.write if bar is not None else log)(format_row(row))
-            rows.extend(point_rows)
-            samples.extend(point_samples)
-    if bar is not None:
-        bar.close()
+    try:
+        for hidden, batch in cfg.grid:
+            for dtype in cfg.dtypes:
+                if bar is not None:
+                    bar.set_postfix_str(f"d_h={hidden} K={batch} {dtype}")
+                point_rows, point_samples = bench_point(hidden, batch, dtype, X, y, cfg, use_cuda, progress=bar)
+                for row in point_rows:
+                    (bar.write if bar is not None else log)(format_row(row))
+                rows.extend(point_rows)
+                samples.extend(point_samples)
+    finally:  # also on Ctrl-C: clear the bar's line before the one-line message
+        if bar is not None:
+            bar.close()
     targets = check_targets(rows)
     if any(r["efficiency"] > 1 for r in rows):
         log(NOISY_CEILING_NOTE)

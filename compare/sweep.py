@@ -50,28 +50,30 @@ def run_sweep(config, data, out: Path, record_config: dict, hidden_sizes, decays
         bar = tqdm(total=n_runs * sweep_epochs[-1], unit="epoch", desc="sweep", leave=False, file=sys.stderr,
                    dynamic_ncols=True)
     write = bar.write if bar is not None else print
-    for hidden in hidden_sizes:
-        for decay in decays:
-            cell = dataclasses.replace(config, hidden=(hidden,), lambdas=(0.0, decay, 0.0, decay),
-                                       epochs=sweep_epochs[-1], early_stopping=None, progress=False)
-            twins = Twins(cell, data.n_features, data.n_classes)
-            run = {"hidden": hidden, "weight_decay": decay, "epochs": []}
-            for record in train_lockstep(twins, data):
-                run["epochs"].append(record)
-                if record["epoch"] in sweep_epochs:
-                    caption = (f"train err {100 * record['manual']['train_error']:.1f}%, "
-                               f"test {100 * record['manual']['test_error']:.1f}%")
-                    panels[(hidden, (decay, record["epoch"]))] = (twins.manual.predict(points), caption)
-                if bar is not None:
-                    bar.update()
-            runs.append(run)
-            write_json(out / "sweep.json", summary)
-            last = run["epochs"][-1]
-            write(f"{hidden:>6} {short(decay):>6}   {100 * last['manual']['train_error']:>11.1f} / "
-                  f"{100 * last['torch']['train_error']:<9.1f}   {100 * last['manual']['test_error']:>10.1f} / "
-                  f"{100 * last['torch']['test_error']:<9.1f}   {last['max_param_diff']:.1e}")
-    if bar is not None:
-        bar.close()
+    try:
+        for hidden in hidden_sizes:
+            for decay in decays:
+                cell = dataclasses.replace(config, hidden=(hidden,), lambdas=(0.0, decay, 0.0, decay),
+                                           epochs=sweep_epochs[-1], early_stopping=None, progress=False)
+                twins = Twins(cell, data.n_features, data.n_classes)
+                run = {"hidden": hidden, "weight_decay": decay, "epochs": []}
+                for record in train_lockstep(twins, data):
+                    run["epochs"].append(record)
+                    if record["epoch"] in sweep_epochs:
+                        caption = (f"train err {100 * record['manual']['train_error']:.1f}%, "
+                                   f"test {100 * record['manual']['test_error']:.1f}%")
+                        panels[(hidden, (decay, record["epoch"]))] = (twins.manual.predict(points), caption)
+                    if bar is not None:
+                        bar.update()
+                runs.append(run)
+                write_json(out / "sweep.json", summary)
+                last = run["epochs"][-1]
+                write(f"{hidden:>6} {short(decay):>6}   {100 * last['manual']['train_error']:>11.1f} / "
+                      f"{100 * last['torch']['train_error']:<9.1f}   {100 * last['manual']['test_error']:>10.1f} / "
+                      f"{100 * last['torch']['test_error']:<9.1f}   {last['max_param_diff']:.1e}")
+    finally:  # also on Ctrl-C: clear the bar's line first
+        if bar is not None:
+            bar.close()
     path = plot_sweep(panels, hidden_sizes, decays, sweep_epochs, data.train.X, data.train.y, xx, yy,
                       out / "sweep.png",
                       title=f"circles, {len(data.train)} training points, manual twin's decision regions\n"

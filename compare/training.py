@@ -198,19 +198,21 @@ def train_lockstep(twins: Twins, data, progress=None):
         batches.shuffle()
         seconds = {"manual": 0.0, "torch": 0.0}
         bar = progress(epoch, len(batches)) if progress is not None else None
-        for X, y, X_t, y_t in batches:
-            start = time.perf_counter()
-            twins.manual_step(X, y)
-            middle = time.perf_counter()
-            twins.torch_step(X_t, y_t)
-            if config.device == "cuda":
-                torch.cuda.synchronize()
-            seconds["manual"] += middle - start
-            seconds["torch"] += time.perf_counter() - middle
+        try:
+            for X, y, X_t, y_t in batches:
+                start = time.perf_counter()
+                twins.manual_step(X, y)
+                middle = time.perf_counter()
+                twins.torch_step(X_t, y_t)
+                if config.device == "cuda":
+                    torch.cuda.synchronize()
+                seconds["manual"] += middle - start
+                seconds["torch"] += time.perf_counter() - middle
+                if bar is not None:
+                    bar.update()
+        finally:  # also on Ctrl-C: the bar's line is cleared before anything else is printed
             if bar is not None:
-                bar.update()
-        if bar is not None:
-            bar.close()
+                bar.close()
         record = {"epoch": epoch, "lr": lr}
         for twin, evaluate, model in (("manual", evaluate_manual, twins.manual),
                                       ("torch", evaluate_torch, twins.torch)):
