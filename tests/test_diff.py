@@ -73,9 +73,9 @@ def test_relative_part_boundary(name, sign):
         assert diff.worst_index == (1,)
         # the reported error is |a - e| / max(|a|, |e|), computed here from the values as stored
         a, e = float(np.asarray(actual, DTYPES[name])[1]), 2.0
-        assert diff.max_rel_error == pytest.approx(abs(a - e) / max(abs(a), e), rel=1e-9)
-        assert diff.max_abs_error == pytest.approx(abs(a - e), rel=1e-9)
-        assert diff.max_rel_error == pytest.approx(fraction * rtol, rel=1e-2)
+        assert diff.max_rel_error == pytest.approx(abs(a - e) / max(abs(a), e), rel=1e-9, abs=0)
+        assert diff.max_abs_error == pytest.approx(abs(a - e), rel=1e-9, abs=0)
+        assert diff.max_rel_error == pytest.approx(fraction * rtol, rel=1e-2, abs=0)
         assert diff.rtol == rtol
 
 
@@ -86,7 +86,7 @@ def _floor_case(name, regime):
     absolute = tol.atol / tol.rtol
     scale = (0.5 if regime == "atol" else 8.0) * absolute / tol.scale_floor
     floor = max(absolute, tol.scale_floor * scale)
-    assert floor == pytest.approx(absolute if regime == "atol" else 8 * absolute)
+    assert floor == pytest.approx(absolute if regime == "atol" else 8 * absolute, rel=1e-12, abs=0)
     assert scale != 1.0
     return np.array([scale, -scale / 2, 1e-6 * floor, 0.0]), floor
 
@@ -100,7 +100,7 @@ def test_floor_boundary(name, regime, index):
     expected, floor = _floor_case(name, regime)
     allowed = tol.rtol * floor  # = atol in the "atol" regime
     if regime == "atol":
-        assert allowed == pytest.approx(tol.atol)
+        assert allowed == pytest.approx(tol.atol, rel=1e-12, abs=0)
     for sign in (1.0, -1.0):
         for fraction, should_pass in ((INSIDE, True), (OUTSIDE, False)):
             actual = expected.copy()
@@ -108,7 +108,7 @@ def test_floor_boundary(name, regime, index):
             diff = _compare(actual, expected, name)
             assert diff.passed is should_pass, (name, regime, sign, fraction)
             assert diff.worst_index == (index,)
-            assert diff.max_rel_error == pytest.approx(fraction * tol.rtol, rel=1e-3)
+            assert diff.max_rel_error == pytest.approx(fraction * tol.rtol, rel=1e-3, abs=0)
 
 
 @pytest.mark.parametrize("name", NAMES)
@@ -147,9 +147,9 @@ def test_worst_entry_is_the_largest_relative_error_not_absolute(name):
     diff = _compare(actual, expected, name)
     assert diff.worst_index == (1, 1)
     assert diff.expected_at_worst == 1.5
-    assert diff.actual_at_worst == pytest.approx(1.5 * (1 + 3 * rtol), rel=1e-7)
-    assert diff.max_rel_error == pytest.approx(3 * rtol, rel=1e-2)
-    assert diff.max_abs_error == pytest.approx(50 * rtol, rel=1e-2)
+    assert diff.actual_at_worst == pytest.approx(1.5 * (1 + 3 * rtol), rel=1e-7, abs=0)
+    assert diff.max_rel_error == pytest.approx(3 * rtol, rel=1e-2, abs=0)
+    assert diff.max_abs_error == pytest.approx(50 * rtol, rel=1e-2, abs=0)
     assert not diff.passed
 
 
@@ -159,7 +159,7 @@ def test_worst_entry_of_an_exact_match_and_a_scalar():
     assert exact.passed and exact.max_rel_error == 0.0 and exact.worst_index == (0, 0)
     loss = compare_arrays(2.5 + 1e-9, 2.5, TOLERANCES["float64"])  # losses are 0-d arrays
     assert loss.shape == () and loss.worst_index == () and not loss.passed
-    assert loss.max_rel_error == pytest.approx(1e-9 / 2.5, rel=1e-6)
+    assert loss.max_rel_error == pytest.approx(1e-9 / 2.5, rel=1e-6, abs=0)
 
 
 # ----------------------------------------------------------------------------- non-finite
@@ -175,7 +175,7 @@ def test_non_finite_reference_keeps_the_scale_of_its_finite_entries(name):
         diff = _compare(actual, expected, name)
         assert diff.passed is should_pass, fraction
         assert diff.worst_index == (2,)
-        assert diff.max_rel_error == pytest.approx(fraction * tol.rtol, rel=1e-3)
+        assert diff.max_rel_error == pytest.approx(fraction * tol.rtol, rel=1e-3, abs=0)
 
 
 @pytest.mark.parametrize(
@@ -198,8 +198,8 @@ def test_non_finite_entries(actual_value, expected_value, passes):
     assert not diff.passed
     if passes:
         assert diff.worst_index == (2,)
-        assert diff.max_rel_error == pytest.approx(5e-3 / 1.005, rel=1e-9)
-        assert diff.max_abs_error == pytest.approx(5e-3, rel=1e-9)  # inf - inf counts as no error
+        assert diff.max_rel_error == pytest.approx(5e-3 / 1.005, rel=1e-9, abs=0)
+        assert diff.max_abs_error == pytest.approx(5e-3, rel=1e-9, abs=0)  # inf - inf counts as no error
     else:  # the non-finite entry is the worst possible one
         assert diff.worst_index == (1,)
         assert diff.max_rel_error == np.inf

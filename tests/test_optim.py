@@ -295,7 +295,7 @@ def test_sgd_step_reuses_its_buffers_and_remakes_them_for_new_shapes_or_dtypes()
     lambdas = [1e-3, 2e-3, 3e-3, 4e-3]
     for _ in range(2):
         expected_loss, expected = _sgd_reference(net, X, y, 0.1, lambdas)
-        assert net.sgd_step(X, y, 0.1, lambdas) == pytest.approx(expected_loss, rel=1e-14)
+        assert net.sgd_step(X, y, 0.1, lambdas) == pytest.approx(expected_loss, rel=1e-14, abs=0)
         for name in expected:
             np.testing.assert_allclose(net.params[name], expected[name], rtol=SGD_RTOL, atol=1e-16)
     buffers = dict(net._sgd_buffers)
@@ -305,7 +305,7 @@ def test_sgd_step_reuses_its_buffers_and_remakes_them_for_new_shapes_or_dtypes()
     # params replaced by a wider hidden layer: the (3, 4) buffers cannot hold (5, 4) steps
     net.params = init_params((4, 5, 2), seed=3)
     expected_loss, expected = _sgd_reference(net, X, y, 0.2, lambdas)
-    assert net.sgd_step(X, y, 0.2, lambdas) == pytest.approx(expected_loss, rel=1e-14)
+    assert net.sgd_step(X, y, 0.2, lambdas) == pytest.approx(expected_loss, rel=1e-14, abs=0)
     for name in expected:
         assert net.params[name].shape == expected[name].shape
         np.testing.assert_allclose(net.params[name], expected[name], rtol=SGD_RTOL, atol=1e-16)
@@ -320,7 +320,7 @@ def test_sgd_step_remakes_float32_buffers_for_float64_params():
     net.params = {name: value.astype(np.float64) for name, value in net.params.items()}
     for _ in range(2):
         expected_loss, expected = _sgd_reference(net, X, y, 0.1, None)
-        assert net.sgd_step(X, y, 0.1) == pytest.approx(expected_loss, rel=1e-14)
+        assert net.sgd_step(X, y, 0.1) == pytest.approx(expected_loss, rel=1e-14, abs=0)
         for name in expected:
             assert net.params[name].dtype == np.float64
             np.testing.assert_allclose(net.params[name], expected[name], rtol=SGD_RTOL, atol=1e-16)

@@ -101,9 +101,9 @@ def test_finite_difference_step_is_eps_and_centred():
     relative, so 1e-6 relative is generous), which pins the default ε and the centring.
     """
     est = finite_difference_grads(lambda p: p["a"][0] ** 3, {"a": np.array([0.0])})
-    assert est["a"][0] == pytest.approx(1e-12, rel=1e-6)
+    assert est["a"][0] == pytest.approx(1e-12, rel=1e-6, abs=0)
     assert finite_difference_grads(lambda p: p["a"][0] ** 3, {"a": np.array([0.0])}, eps=1e-3)["a"][0] == \
-        pytest.approx(1e-6, rel=1e-9)
+        pytest.approx(1e-6, rel=1e-9, abs=0)
     est_X = finite_difference_input_grad(lambda X: X[0, 1] ** 3, np.zeros((1, 2)))
     np.testing.assert_allclose(est_X, [[0.0, 1e-12]], rtol=1e-6, atol=0)
 
@@ -146,7 +146,7 @@ def test_loop_equals_matrix(activation):
     net, _, X, y, lambdas = make_case((8, 6, 5, 4), activation, 32, True, seed=7)
     loss_m, grads_m = net.loss_and_grads(X, y, lambdas, mode="matrix")
     loss_l, grads_l = net.loss_and_grads(X, y, lambdas, mode="loop")
-    assert loss_l == pytest.approx(loss_m, rel=1e-13)
+    assert loss_l == pytest.approx(loss_m, rel=1e-13, abs=0)
     # The same formulas summed in a different order: 1e-12 relative leaves ~100× rounding margin.
     same = Tolerance(1e-12, 1e-15, "loop vs matrix: summation order only")
     for name in grads_m:
@@ -159,7 +159,7 @@ def test_float32_manual_equals_float32_autograd(activation):
     X = X.astype(np.float32)
     ref_loss, ref_grads = autograd_loss_and_grads(twin, X, y, lambdas)
     loss, grads = net.loss_and_grads(X, y, lambdas)
-    assert loss == pytest.approx(ref_loss, rel=1e-5)
+    assert loss == pytest.approx(ref_loss, rel=1e-5, abs=0)
     for name in grads:
         assert grads[name].dtype == np.float32
         assert_close(grads[name], ref_grads[name], TOLERANCES["float32"], f"float32 {name}")
@@ -184,7 +184,7 @@ def test_huge_logits_and_inputs_give_finite_losses_equal_to_torch():
         with np.errstate(over="raise", invalid="raise", divide="raise"):  # underflow to 0 is fine
             loss, grads = net.loss_and_grads(X, y, mode=mode)
         assert np.isfinite(loss)
-        assert loss == pytest.approx(ref_loss, rel=1e-12)
+        assert loss == pytest.approx(ref_loss, rel=1e-12, abs=0)
         for name in grads:
             assert np.all(np.isfinite(grads[name]))
             assert_close(grads[name], ref_grads[name], TOLERANCES["float64"], f"{mode} {name}")
@@ -201,7 +201,7 @@ def test_saturating_activations_stay_finite(activation):
     ref_loss, ref_grads = autograd_loss_and_grads(twin, X, y)
     with np.errstate(over="raise", invalid="raise"):
         loss, grads = net.loss_and_grads(X, y)
-    assert loss == pytest.approx(ref_loss, rel=1e-12)
+    assert loss == pytest.approx(ref_loss, rel=1e-12, abs=0)
     for name in grads:
         assert_close(grads[name], ref_grads[name], TOLERANCES["float64"], name)
 
@@ -232,7 +232,7 @@ def test_initialisation_is_the_homeworks_and_seeded(dtype):
         # uniform on the interval: mean 0 and variance bound²/3; the sd of the sample mean is
         # bound/√(3n) ≤ 0.034·bound, of the sample variance ≤ 0.05·bound²/3 (n = 300), so 5 sd:
         assert abs(W.mean()) < 5 * bound / np.sqrt(3 * W.size)
-        assert W.var() == pytest.approx(bound**2 / 3, rel=5 * np.sqrt(0.8 / W.size))
+        assert W.var() == pytest.approx(bound**2 / 3, rel=5 * np.sqrt(0.8 / W.size), abs=0)
         b = net.params[f"b{layer}"]
         assert b.shape == (fan_out,) and b.dtype == dtype and not np.any(b)
     assert np.array_equal(MLP((400, 30, 10), seed=5, dtype=dtype).params["W1"], net.params["W1"])
@@ -264,7 +264,7 @@ def test_params_are_live():
     net.params["b2"] = net.params["b2"] + 1.0  # replaced
     assert after_inplace != before
     twin.load_params(net.params)
-    assert net.loss(X, y) == pytest.approx(autograd_loss_and_grads(twin, X, y)[0], rel=1e-12)
+    assert net.loss(X, y) == pytest.approx(autograd_loss_and_grads(twin, X, y)[0], rel=1e-12, abs=0)
 
 
 def test_forward_predict_and_loss_agree_with_torch():
@@ -273,7 +273,7 @@ def test_forward_predict_and_loss_agree_with_torch():
     np.testing.assert_allclose(net.logits(X), logits, rtol=1e-13)
     np.testing.assert_allclose(net.forward(X), torch.softmax(torch.from_numpy(logits), 1).numpy(), rtol=1e-13)
     np.testing.assert_array_equal(net.predict(X), logits.argmax(axis=1))
-    assert net.loss(X, y, lambdas) == pytest.approx(autograd_loss_and_grads(twin, X, y, lambdas)[0], rel=1e-12)
+    assert net.loss(X, y, lambdas) == pytest.approx(autograd_loss_and_grads(twin, X, y, lambdas)[0], rel=1e-12, abs=0)
 
 
 def test_penalty_is_not_divided_by_K_and_spares_biases():
@@ -281,7 +281,7 @@ def test_penalty_is_not_divided_by_K_and_spares_biases():
     lambdas = [0.1, 0.2, 0.3, 0.4]
     W1, W2 = net.params["W1"], net.params["W2"]
     expected = 0.1 * np.abs(W1).sum() + 0.2 * (W1**2).sum() + 0.3 * np.abs(W2).sum() + 0.4 * (W2**2).sum()
-    assert net.penalty(lambdas) == pytest.approx(expected, rel=1e-15)
+    assert net.penalty(lambdas) == pytest.approx(expected, rel=1e-15, abs=0)
     X, y = np.zeros((5, 3)), np.zeros(5, dtype=int)
     _, with_penalty = net.loss_and_grads(X, y, lambdas)
     _, without = net.loss_and_grads(X, y)
