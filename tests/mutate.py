@@ -56,6 +56,11 @@ NAME_SWAPS = {
 # Mutants argued equivalent: "file::key" (see Mutant.key) -> why no test can tell them apart.
 _COPY = ("the array is new already ({}), so astype(copy=False) only spares a second copy; "
          "copying it again changes no value, and nothing else holds it")
+_UNUSED = "want_input_grad=True only computes ∂L/∂X as well, and the caller drops it (speed, not values)"
+_TEMPORARY = ("{} is not read after this product, so writing the product into a new array instead of "
+              "over it changes memory use, not values")
+_FAST_PATH = ("the fast path only skips the general checks for a float already known valid; a float "
+              "it no longer takes goes through the general path, which returns the same float")
 EQUIVALENT: dict[str, str] = {
     "manual/functions.py::sigmoid: np.where(x >= 0, 1.0 / (1.0 + e), e / (1.0 + e)).astype(x.dtype, copy=False) -> "
     "np.where(x >= 0, 1.0 / (1.0 + e), e / (1.0 + e)).astype(x.dtype)": _COPY.format("np.where"),
@@ -73,6 +78,27 @@ EQUIVALENT: dict[str, str] = {
         _COPY.format("np.maximum"),
     "manual/functions.py::rect: False -> True": _COPY.format("np.maximum"),
     "manual/functions.py::softmax_jacobian: 1 -> 2": "reshape(-2) is reshape(-1): NumPy infers any negative size",
+    # manual/mlp.py
+    "manual/mlp.py::MLP.forward: F.softmax(self.logits(X), axis=1) -> F.softmax(self.logits(X))":
+        "the logits are 2-D, so softmax's default axis -1 is axis 1",
+    "manual/mlp.py::MLP.loss: F.log_softmax(logits, axis=1) -> F.log_softmax(logits)":
+        "the logits are 2-D, so log_softmax's default axis -1 is axis 1",
+    "manual/mlp.py::MLP.loss_and_grads: False -> True": _UNUSED,
+    "manual/mlp.py::MLP.loss_and_grads_into: False -> True": _UNUSED,
+    "manual/mlp.py::MLP.sgd_step: False -> True": _UNUSED,
+    "manual/mlp.py::MLP._loss_and_grads_matrix: np.multiply(exp_logits, (scale / K) / sum_exp, out=exp_logits) -> "
+    "np.multiply(exp_logits, scale / K / sum_exp)": _TEMPORARY.format("exp_logits"),
+    "manual/mlp.py::MLP._loss_and_grads_matrix: np.multiply(grad_h, self._act_grad(h_pre[layer - 2]), out=grad_h) -> "
+    "np.multiply(grad_h, self._act_grad(h_pre[layer - 2]))": _TEMPORARY.format("grad_h"),
+    # manual/finite_diff.py
+    "manual/finite_diff.py::finite_difference_grads: np.zeros(theta.shape, dtype=np.float64) -> "
+    "np.ones(theta.shape, dtype=np.float64)": "every entry of grad is assigned in the loop before it is returned",
+    "manual/finite_diff.py::finite_difference_grads: np.zeros(theta.shape, dtype=np.float64) -> np.zeros(theta.shape)":
+        "np.zeros makes float64 by default",
+    # manual/checks.py
+    "manual/checks.py::check_positive: if type(value) is float and 0.0 < value < float(\"inf\"): # the common case, "
+    "checked fast (every step) return value -> if False: return value": _FAST_PATH,
+    "manual/checks.py::check_positive: 0.0 -> 1.0": _FAST_PATH,
     "manual/functions.py::log_softmax_grad: 1 -> 2": "reshape(-2) is reshape(-1): NumPy infers any negative size",
 }
 
