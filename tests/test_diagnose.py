@@ -365,6 +365,7 @@ def test_precision_threshold_is_1e_4():
     r = reference(MINI)[1]["W2"]
     assert D.detect_precision(view(MINI, r, "W2", max_rel_error=9e-5)).key == "precision"
     assert D.detect_precision(view(MINI, r, "W2", max_rel_error=2e-4)) is None
+    assert D.detect_precision(view(MINI, r, "W2", max_rel_error=1e-4)) is None  # below 1e-4, not at it
     assert "max relative 9.0e-05" in D.detect_precision(view(MINI, r, "W2", max_rel_error=9e-5)).message
     f = diagnosis(W.Float32)[0]
     assert f.key == "precision" and "float32" in f.message
@@ -626,6 +627,8 @@ def test_label_shift_ambiguous_with_few_classes():
 def test_single_bug_diagnoses(bug, names, key, words):
     found = diagnosis(bug, names)
     assert found[0].key == key and words in found[0].message, (keys(found), found[0].message)
+    if key in ("ignores-params", "ignores-activation-relu"):
+        assert f"{names[-1]}:loss" in found[0].where  # the loss tells it too
     if key == "preactivation-as-input":
         assert found[0].where == [f"{names[-1]}:W2"]
     elif key not in ("accumulates-across-calls", "stale-gradients"):
@@ -978,6 +981,22 @@ def test_zero_units_judge_each_unit_by_its_worst_entry():
     f = D.detect_zero_units(view(name, s, "W1"))
     assert f is not None and f.key == "relu-zero"
     never_zero = int(np.flatnonzero(~(pre == 0).any(axis=0))[0])
-    s[never_zero, 1] += 1.0
+    scale = np.abs(r).max()
+    assert scale < 1
+    s[never_zero, 1] += 1e-10  # wrong beyond rtol·max|r| = 1e-10·scale, in a unit without zeros
     f = D.detect_zero_units(view(name, s, "W1"))
     assert f is None or f.key != "relu-zero"
+
+
+def test_inactive_includes_exact_zeros():
+    """A unit whose h^a is 0 (never negative) is inactive too: rect(0) = 0."""
+    W1, b1 = np.array(CASES[ZERO].params["W1"]), np.array(CASES[ZERO].params["b1"])
+    W1[0], b1[0] = 0.0, 0.0  # unit 0: h^a = 0 for every example
+    W1[5], b1[5] = 0.0, 1.0  # unit 5: h^a = 1, always active
+    name = _variant(ZERO, "flat-units", W1=W1, b1=b1)
+    pre = evidence(name).pre_activations[0]
+    assert not (pre < 0).any(axis=0)[0] and (pre < 0).any(axis=0)[3] and not (pre == 0).any(axis=0)[3]
+    s = reference(name)[1]["W1"].copy()
+    s[0, 0] += 1.0
+    s[3, 0] += 1.0
+    assert D.detect_zero_units(view(name, s, "W1")).key == "relu-mask"
