@@ -852,7 +852,7 @@ def diagnose_case(o: CaseOutcome) -> list:
     findings, explained = [], set()
     for name in o.transposed_shape:
         findings.append(Finding("transposed", transposed_message(name, tuple(o.student_grads[name].shape[::-1])),
-                                rank=1, where=[f"{o.case.name}:{name}"]))
+                                rank=PARAM_DETECTORS.index(detect_transposed), where=[f"{o.case.name}:{name}"]))
         explained.add(name)
     for name, ok in o.passed.items():
         if ok or name == "loss":

@@ -499,6 +499,25 @@ def test_loss_epsilon_states_its_size():
     assert "loss-only" not in keys(found)
 
 
+@pytest.mark.parametrize("name", [DEEP, LARGE, MIXED])
+def test_loss_epsilon_on_every_kind_of_case(name):
+    """Two hidden layers (the logits are the last pre-activation), logits of 1000 and of mixed scales."""
+    (o,) = run(W.LogEpsilon, (name,))
+    assert [f.key for f in D.diagnose_case(o)] == ["loss-epsilon"]
+
+
+@pytest.mark.parametrize("eps, key", [(1e-3, "loss-epsilon"), (1e-2, "loss-only")])
+def test_loss_epsilon_range(eps, key):
+    """An ε up to 1e-3 is a guard against log 0; 1e-2 moves the loss by percents: another bug."""
+    class Eps(StudentMLP):
+        def nll(self, o, y):
+            return -np.log(self.softmax(o)[y] + eps)
+
+    (o,) = run(Eps, (MINI,))
+    (f,) = D.diagnose_case(o)
+    assert f.key == key and (f"+ {eps:.0e})" in f.message) == (key == "loss-epsilon")
+
+
 def test_loss_only_states_its_size_without_an_epsilon():
     class LossPlus(StudentMLP):
         def reduce_loss(self, loss_sum, K):
@@ -687,8 +706,10 @@ def test_transposed():
     found = diagnosis(W.TransposedW1, (MINI, REG))
     f = found[0]
     assert f.key == "transposed" and f.where == ["relu/minibatch:W1", "relu/regularised:W1"]
-    f = diagnosis(W.TransposedW1, (REG,))[0]
+    found = diagnosis(W.TransposedW1, (REG,))
+    f = found[0]
     assert f.key == "transposed" and "grads['W1'] has the transposed shape (5, 4)" in f.message
+    assert keys(found) == ["transposed"]  # explained: no "layer 1 is wrong", no "outer product"
     assert "your ∂L/∂W1 is the transpose of the right one" not in f.message
     (o,) = run(W.TransposedW1, (MINI,))
     (g,) = D.diagnose_case(o)
@@ -765,6 +786,7 @@ def test_batch_pattern_needs_a_clean_control():
     assert "pattern-batch" not in pattern_keys(W.PenaltyMissingFromGrad, (ONE, REG))
     assert "pattern-batch" not in pattern_keys(W.SumNotMean, ("tanh/one-example", MINI))  # another network
     assert "pattern-batch" in pattern_keys(W.SumNotMean, (ONE, MINI, REG))
+    assert "pattern-batch" in pattern_keys(W.SumNotMean, (ONE, MINI, "tanh/one-example", "tanh/minibatch"))
 
 
 def test_patterns_two_hidden_and_mnist():
