@@ -51,6 +51,7 @@ class Sample:
     head: int | None = None  # show only the first `head` and the last `tail` lines, with … between
     tail: int = 0
     stderr: bool = False  # the sample is what the command printed on stderr (an error)
+    figure: str | None = None  # copy the run's curves.png to docs/figures/<figure> when regenerating
 
 
 SAMPLES = {
@@ -61,7 +62,7 @@ SAMPLES = {
                                            "--out", "runs/circles")),
     "bad-flag": Sample("README.md", ("compare.train_both", "--optimizer", "lbfgs"), stderr=True),
     "mnist": Sample("README.md", ("compare.train_both", "--no-progress", "--out", "runs/mnist"), long=True,
-                    head=6, tail=3),
+                    head=6, tail=3, figure="curves-mnist.png"),
 }
 
 BEGIN = re.compile(r"<!-- sample: (?P<name>[\w-]+) -->\n```text\n(?P<body>.*?)```\n<!-- /sample -->", re.S)
@@ -163,6 +164,9 @@ def regenerate(names, check_only=False) -> list:
             differing.append(name)
         if not check_only and fresh != doc_samples(doc)[name]:
             rewrite(doc, name, fresh)
+        if not check_only and sample.figure:
+            out = REPO / sample.argv[sample.argv.index("--out") + 1]
+            shutil.copy(out / "curves.png", FIGURES / sample.figure)
         print(f"{name:<18} {sample.doc:<18} {'differs' if name in differing else 'same'}", flush=True)
     return differing
 
