@@ -72,7 +72,7 @@ def interrupt(process, after_s=None, after_line=None):
     return process.returncode, err
 
 
-@pytest.mark.parametrize("moment", [0.3, 1.5, "training"])
+@pytest.mark.parametrize("moment", [0.8, 2.0, "training"])
 def test_ctrl_c_at_any_moment_exits_130_with_one_line(moment, tmp_path):
     process = start("train_both", "--dataset", "circles", "--epochs", "2000", "--no-progress",
                     "--out", str(tmp_path / "run"))
@@ -86,6 +86,6 @@ def test_ctrl_c_at_any_moment_exits_130_with_one_line(moment, tmp_path):
 
 @pytest.mark.parametrize("command", ["gradcheck", "bench"])
 def test_ctrl_c_during_the_torch_import_exits_130_with_one_line(command):
-    code, err = interrupt(start(command, "--no-progress") if command == "bench" else start(command), after_s=0.6)
+    code, err = interrupt(start(command, "--no-progress") if command == "bench" else start(command), after_s=1.0)
     assert code == 130
     assert err == f"{command}: interrupted\n"
