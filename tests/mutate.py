@@ -61,6 +61,8 @@ _TEMPORARY = ("{} is not read after this product, so writing the product into a 
               "over it changes memory use, not values")
 _FAST_PATH = ("the fast path only skips the general checks for a float already known valid; a float "
               "it no longer takes goes through the general path, which returns the same float")
+_ZERO_LAMBDA = ("the test only skips a term whose λ is 0: adding 0·‖W‖ (or 0·∂‖W‖) changes nothing for "
+                "a finite W, and a non-finite W makes the loss non-finite through the forward pass anyway")
 EQUIVALENT: dict[str, str] = {
     "manual/functions.py::sigmoid: np.where(x >= 0, 1.0 / (1.0 + e), e / (1.0 + e)).astype(x.dtype, copy=False) -> "
     "np.where(x >= 0, 1.0 / (1.0 + e), e / (1.0 + e)).astype(x.dtype)": _COPY.format("np.where"),
@@ -84,6 +86,14 @@ EQUIVALENT: dict[str, str] = {
     "manual/mlp.py::MLP.loss: F.log_softmax(logits, axis=1) -> F.log_softmax(logits)":
         "the logits are 2-D, so log_softmax's default axis -1 is axis 1",
     "manual/mlp.py::MLP.loss_and_grads: False -> True": _UNUSED,
+    "manual/mlp.py::MLP._penalty: if lam1: total += lam1 * float(F.l1(W)) -> "
+    "if True: total += lam1 * float(F.l1(W))": _ZERO_LAMBDA,
+    "manual/mlp.py::MLP._penalty: if lam2: total += lam2 * float(F.l2_squared(W)) -> "
+    "if True: total += lam2 * float(F.l2_squared(W))": _ZERO_LAMBDA,
+    "manual/mlp.py::MLP._add_penalty_grads: if lam1: grads[f\"W{layer}\"] += (scale * lam1) * F.l1_grad(W) -> "
+    "if True: grads[f'W{layer}'] += scale * lam1 * F.l1_grad(W)": _ZERO_LAMBDA,
+    "manual/mlp.py::MLP._add_penalty_grads: if lam2: grads[f\"W{layer}\"] += (scale * lam2) * F.l2_squared_grad(W) -> "
+    "if True: grads[f'W{layer}'] += scale * lam2 * F.l2_squared_grad(W)": _ZERO_LAMBDA,
     "manual/mlp.py::MLP.loss_and_grads_into: False -> True": _UNUSED,
     "manual/mlp.py::MLP.sgd_step: False -> True": _UNUSED,
     "manual/mlp.py::MLP._loss_and_grads_matrix: np.multiply(exp_logits, (scale / K) / sum_exp, out=exp_logits) -> "

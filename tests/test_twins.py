@@ -289,6 +289,29 @@ def test_penalty_is_not_divided_by_K_and_spares_biases():
     np.testing.assert_allclose(with_penalty["W1"] - without["W1"], 0.1 * np.sign(W1) + 0.4 * W1, rtol=1e-14)
 
 
+def test_l1_gradient_of_a_zero_weight_is_zero():
+    """abs'(0) = sign(0) = 0: a weight that is exactly 0 gets no L1 pull (and no 0/0)."""
+    net = MLP((3, 2, 2), seed=0)
+    net.params["W1"][0, 0] = 0.0
+    net.params["W2"][1, 0] = 0.0
+    X, y = np.ones((4, 3)), np.array([0, 1, 1, 0])
+    lambdas = [0.1, 0.0, 0.3, 0.0]  # L1 only
+    with np.errstate(all="raise"):
+        _, with_penalty = net.loss_and_grads(X, y, lambdas)
+    _, without = net.loss_and_grads(X, y)
+    for name, lam in (("W1", 0.1), ("W2", 0.3)):
+        W = net.params[name]
+        np.testing.assert_array_equal(with_penalty[name] - without[name], lam * np.sign(W))
+    assert with_penalty["W1"][0, 0] == without["W1"][0, 0]
+    assert with_penalty["W2"][1, 0] == without["W2"][1, 0]
+    # the same in a training step: θ ← θ - η (∂L/∂θ + λ sign θ), the zero weights moved by the data only
+    expected = {name: net.params[name] - 0.5 * with_penalty[name] for name in net.params}
+    with np.errstate(all="raise"):
+        net.sgd_step(X, y, 0.5, lambdas)
+    for name in net.params:
+        np.testing.assert_allclose(net.params[name], expected[name], rtol=1e-13, atol=1e-16)
+
+
 def test_twin_exports_what_it_loaded():
     net = MLP((5, 4, 3), seed=9)
     twin = TorchMLP((5, 4, 3)).load_params(net.params)
