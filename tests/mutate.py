@@ -62,7 +62,8 @@ _TEMPORARY = ("{} is not read after this product, so writing the product into a 
 _FAST_PATH = ("the fast path only skips the general checks for a float already known valid; a float "
               "it no longer takes goes through the general path, which returns the same float")
 _ZERO_LAMBDA = ("the test only skips a term whose λ is 0: adding 0·‖W‖ (or 0·∂‖W‖) changes nothing for "
-                "a finite W, and a non-finite W makes the loss non-finite through the forward pass anyway")
+                "a finite W; a non-finite W makes the loss and gradients non-finite through the forward "
+                "pass anyway (only penalty() called alone would say NaN instead of 0 for λ = 0)")
 EQUIVALENT: dict[str, str] = {
     "manual/functions.py::sigmoid: np.where(x >= 0, 1.0 / (1.0 + e), e / (1.0 + e)).astype(x.dtype, copy=False) -> "
     "np.where(x >= 0, 1.0 / (1.0 + e), e / (1.0 + e)).astype(x.dtype)": _COPY.format("np.where"),
