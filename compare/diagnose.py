@@ -799,7 +799,7 @@ def _layer_localisation(o: CaseOutcome, explained: set) -> list:
                 "output-layer-wrong",
                 f"the loss is right but the output layer's gradients ({', '.join(failing)}) are wrong while the layers "
                 f"below are right: check ∂L/∂W{L} = ∂L/∂o^a · h^sᵀ and ∂L/∂b{L} = ∂L/∂o^a"))
-        elif len(layers) > 1:
+        else:  # several layers
             top = max(layers)
             where = ("the output layer, where backprop starts" if top == L
                      else f"layer {top} (the layers above it are right)")
@@ -984,7 +984,7 @@ def _regroup_message(f: Finding) -> None:
         low, high = min(r["rel"] for r in records), max(r["rel"] for r in records)
         size = _sci(high) if _sci(low) == _sci(high) else f"{_sci(low)} to {_sci(high)}"
         f.message = f.template.replace("{rel}", size)
-    elif f.key == "constant-factor" and all("factor" in r for r in records):
+    elif f.key == "constant-factor":
         if len({f"{r['factor']:.6g}" for r in records}) == 1:
             return
         names = {_factor_name(r["factor"], r["K"], r["m"]) for r in records}
@@ -1010,27 +1010,24 @@ def _fixed_divisor(outcomes, grouped: dict) -> Finding | None:
     divisor = records[0]["K"] / records[0]["factor"]
     if _close(divisor, 1.0) or not all(_close(r["K"] / r["factor"], divisor) for r in records):
         return None
-    where = [r["where"] for r in records]
+    explained = {r["where"] for r in records}
     for o in outcomes:  # the loss, when it is K/D times its data part too
         if not o.ok and not o.passed["loss"] and np.isfinite(o.student_loss):
             nll = o.evidence.data[0]
             factor = (o.student_loss - (o.evidence.reference_loss - nll)) / nll
             if factor != 0 and _close(o.case.K / factor, divisor):
-                where.append(f"{o.case.name}:loss")
-                records.append({"case": o.case.name, "K": o.case.K, "factor": factor, "where": where[-1]})
-    for key in list(grouped):
-        f = grouped[key]
-        if key in FACTOR_KEYS:
-            f.where = [w for w in f.where if w not in where]
-            f.numbers = [r for r in f.numbers if r.get("where") not in where]
-            if not f.where:
-                del grouped[key]
+                explained.add(f"{o.case.name}:loss")
+    for key in list(grouped):  # what the divisor explains is no other finding's
+        grouped[key].where = [w for w in grouped[key].where if w not in explained]
+        if not grouped[key].where:
+            del grouped[key]
     factors = ", ".join(dict.fromkeys(f"{r['factor']:.4g} at K = {r['K']}" for r in sorted(records, key=lambda r: r["K"])))
-    what = "the gradients and the loss are" if any(w.endswith(":loss") for w in where) else "the gradients are"
+    what = "the gradients and the loss are" if any(w.endswith(":loss") for w in explained) else "the gradients are"
+    place = {o.case.name: i for i, o in enumerate(outcomes)}
     return Finding("fixed-divisor",
                    f"divides by a fixed {divisor:g} instead of the batch size K: {what} K/{divisor:g} times the "
                    f"right ones in every case ({factors}); divide by K = X.shape[0]",
-                   where=list(dict.fromkeys(where)), numbers=records)
+                   where=sorted(explained, key=lambda w: (place[w.partition(":")[0]], w)), numbers=records)
 
 
 def diagnose(outcomes: list) -> list:
@@ -1057,17 +1054,15 @@ def diagnose(outcomes: list) -> list:
     divisor = _fixed_divisor(outcomes, grouped)
     for finding in grouped.values():
         _regroup_message(finding)
-    order = list(grouped)
     if divisor is not None:
-        grouped[divisor.key] = divisor
-        order.insert(0, divisor.key)
-    # The cause seen in most cases first (a coincidental match rarely repeats), then parameter
-    # and loss detectors before case-level hints, then by specificity.
-    def order_key(f):
-        tier = 0 if f.rank <= len(PARAM_DETECTORS) else 1
-        return -len({w.partition(":")[0] for w in f.where}), tier, f.rank
+        grouped = {divisor.key: divisor, **grouped}
 
-    specific = sorted((grouped[k] for k in order), key=order_key)
+    # The cause seen in most cases first (a coincidental match rarely repeats), then by rank:
+    # parameter detectors, then the loss, then case-level hints, each by specificity.
+    def order_key(f):
+        return -len({w.partition(":")[0] for w in f.where}), f.rank
+
+    specific = sorted(grouped.values(), key=order_key)
     patterns = _patterns(outcomes)
     for finding in patterns:
         finding.rank = len(PARAM_DETECTORS) + 2

@@ -294,6 +294,7 @@ def test_fixed_divisor_is_told_apart_from_K():
     assert f.rank == 0
     assert "0.01 at K = 1, 0.08 at K = 8, 0.1 at K = 10" in f.message and "and the loss" in f.message
     assert {w.partition(":")[2] for w in f.where} == {"W1", "b1", "W2", "b2", "loss"}
+    assert f"{REG}:loss" in f.where and f.where[0] == f"{ONE}:W1"  # the penalised loss too; in the cases' order
     # K = 10 gives 1/K = 1/10: no "divided by K twice", no "0.01 times" for every case
     assert not {"mean-twice", "constant-factor", "sum-not-mean"} & set(keys(found)), keys(found)
     for near in (W.SumNotMean, W.MeanTwice, W.GradientTimesM):
@@ -306,6 +307,45 @@ def test_fixed_divisor_needs_two_different_K():
     assert "0.01 times" in found[0].message
     found = diagnosis(W.FixedBatch100, (LARGE, NEG))  # K = 5 twice
     assert "fixed-divisor" not in keys(found)
+
+
+def test_fixed_divisor_with_two_different_K():
+    assert keys(diagnosis(W.FixedBatch100, (ONE, MINI)))[0] == "fixed-divisor"
+
+
+class FixedBatch8(W.FixedBatch100):
+    """A batch size of 8 written into the code: right on the K = 8 case."""
+
+    def average(self, total, K):
+        return {name: g / 8 for name, g in total.items()}
+
+    def reduce_loss(self, loss_sum, K):
+        return loss_sum / 8
+
+
+def test_fixed_divisor_leaves_the_case_it_gets_right_alone():
+    f = diagnosis(FixedBatch8)[0]
+    assert f.key == "fixed-divisor" and "a fixed 8 instead" in f.message
+    assert not any(w.startswith(REG) for w in f.where)  # K = 8: right there
+
+
+class FixedGradsLossSum(W.FixedBatch100):
+    def reduce_loss(self, loss_sum, K):
+        return loss_sum  # another bug, in the loss
+
+
+class FixedGradsPenaltyLoss(W.FixedBatch100):
+    def reduce_loss(self, loss_sum, K):
+        return 0.0  # the loss is the penalty alone: its data part is 0 times the right one
+
+
+def test_fixed_divisor_does_not_swallow_another_loss_bug():
+    found = diagnosis(FixedGradsLossSum)
+    assert keys(found)[0] == "fixed-divisor" and "the gradients are K/100" in found[0].message
+    assert not any(w.endswith(":loss") for w in found[0].where)
+    assert finding(found, "sum-not-mean").where == [f"{MINI}:loss", f"{REG}:loss"]
+    found = diagnosis(FixedGradsPenaltyLoss)
+    assert keys(found)[0] == "fixed-divisor" and not any(w.endswith(":loss") for w in found[0].where)
 
 
 def test_fixed_divisor_without_the_loss():
@@ -321,6 +361,21 @@ def test_constant_factor_names_the_number_of_classes_per_case():
     f = diagnosis(W.GradientTimesM, (ONE, MINI, REG, MIXED))[0]
     assert f.key == "constant-factor" and "(= m, the number of classes)" in f.message
     assert "2 (one-example, minibatch), 3 (regularised), 5 (mixed-scales)" in f.message
+
+
+class WeightsTimesM(StudentMLP):
+    """The backprop part of each weight gradient times m, the number of classes; biases right."""
+
+    def average(self, total, K):
+        m = self.sizes[-1]
+        return {name: g / K * (m if name.startswith("W") else 1) for name, g in total.items()}
+
+
+def test_constant_factor_of_the_backprop_part_in_every_case():
+    f = diagnosis(WeightsTimesM, (REG, MNIST))[0]
+    assert f.key == "constant-factor" and f.message.startswith(
+        "the backprop part of the gradient is a constant multiple of the right one, its own in each case (= m")
+    assert "3 (regularised), 10 (mnist-width)" in f.message
 
 
 def test_constant_factor_same_in_every_case_keeps_its_message():
@@ -547,6 +602,17 @@ def test_whole_batch_max():
     assert keys(near)[0] == "softmax-overflow" and "softmax-batch-max" not in keys(near)
 
 
+def test_whole_batch_max_needs_every_control_to_pass():
+    outcomes = []
+    for name in (ONE, LARGE, NEG, MIXED):
+        loss, grads = reference(name)
+        if name in (NEG, MIXED):  # fails at -1000 too: not a whole-batch max
+            loss, grads = float("nan"), {k: np.full_like(v, np.nan) for k, v in grads.items()}
+        outcomes.append(outcome(CASES[name], loss, grads))
+    found = D.diagnose(outcomes)
+    assert "softmax-batch-max" not in keys(found) and keys(found)[0] == "softmax-overflow"
+
+
 def test_whole_batch_max_needs_the_control():
     found = diagnosis(W.WholeBatchMax, (ONE, MINI, MIXED))  # no evenly shifted large-logit case ran
     assert "softmax-batch-max" not in keys(found) and keys(found)[0] == "softmax-overflow"
@@ -604,6 +670,18 @@ def test_label_shift_by_two_is_not_off_by_one():
     found = diagnosis(W.LabelShiftedByTwo, LABEL_CASES)
     assert "off by one" not in "\n".join(f.message for f in found)
     assert "pattern-batch" not in keys(found)  # it passes on m = 2 (one-example, minibatch), K is not why
+
+
+class LabelShiftByClasses(StudentMLP):
+    """y + 2 with five classes, y + 1 otherwise: no one shift explains every case."""
+
+    def grad_output(self, o, y):
+        return self.softmax(o) - self.onehot((y + (2 if len(o) == 5 else 1)) % len(o), len(o))
+
+
+def test_label_shifts_that_disagree_keep_the_first_cases_words():
+    f = diagnosis(LabelShiftByClasses, (ONE, REG, MIXED))[0]
+    assert f.key == "label-shift" and "the labels y + 1 or y - 1 (mod m)" in f.message
 
 
 def test_label_shift_ambiguous_with_few_classes():
@@ -710,6 +788,7 @@ def test_transposed():
     f = found[0]
     assert f.key == "transposed" and "grads['W1'] has the transposed shape (5, 4)" in f.message
     assert keys(found) == ["transposed"]  # explained: no "layer 1 is wrong", no "outer product"
+    assert f.rank == D.PARAM_DETECTORS.index(D.detect_transposed)
     assert "your ∂L/∂W1 is the transpose of the right one" not in f.message
     (o,) = run(W.TransposedW1, (MINI,))
     (g,) = D.diagnose_case(o)
@@ -819,6 +898,31 @@ def test_order_same_count_parameter_before_case_hint():
     assert keys(found)[:2] == ["penalty-missing-grad", "loss-sign"]  # tier, then rank
 
 
+def test_grouping_keeps_the_lowest_rank_of_a_cause():
+    """The loss says "sum" on one case (loss rank), a gradient on the next (a lower rank): the group
+    ranks as its most specific sighting."""
+    loss, grads = reference(MINI)
+    first = outcome(CASES[MINI], CASES[MINI].K * loss, grads)
+    ev = evidence(REG)
+    grads = dict(reference(REG)[1])
+    grads["W1"] = CASES[REG].K * ev.data[1]["W1"] + ev.penalty_grads["W1"]
+    second = outcome(CASES[REG], reference(REG)[0], grads)
+    f = finding(D.diagnose([first, second]), "sum-not-mean")
+    assert f.where == [f"{MINI}:loss", f"{REG}:W1"] and f.rank == D.PARAM_DETECTORS.index(D.detect_scaled)
+
+
+def test_order_counts_cases_not_places():
+    """Four wrong parameters in one case come after one wrong parameter in each of two cases."""
+    loss, grads = reference(MINI)
+    outcomes = [outcome(CASES[MINI], loss, {k: -v for k, v in grads.items()})]
+    for name in (REG, DEEP):
+        ev = evidence(name)
+        grads = dict(reference(name)[1])
+        grads["W1"] = CASES[name].K * ev.data[1]["W1"] + ev.penalty_grads["W1"]
+        outcomes.append(outcome(CASES[name], ev.reference_loss, grads))
+    assert keys(D.diagnose(outcomes))[:2] == ["sum-not-mean", "sign-flipped"]
+
+
 def test_grouping_keeps_the_lowest_rank_and_every_place():
     found = diagnosis(W.SumNotMean, (MINI, REG))
     f = finding(found, "sum-not-mean")
@@ -826,12 +930,17 @@ def test_grouping_keeps_the_lowest_rank_and_every_place():
     assert {"relu/minibatch:W1", "relu/regularised:W1", "relu/regularised:b2"} <= set(f.where)
 
 
-def test_unrecognised():
+def test_unrecognised_points_at_the_worst_error():
     rng = np.random.default_rng(0)
-    loss, grads = reference(MINI)
-    grads = {k: v + rng.normal(size=v.shape) for k, v in grads.items()}
-    (f,) = D.diagnose([outcome(CASES[MINI], loss + 0.1234, grads)])
-    assert f.key == "unrecognised" and f.where[0].startswith("relu/minibatch:")
+    outcomes = []
+    for name, size in ((ONE, 1e-2), (MINI, 1e-2)):
+        loss, grads = reference(name)
+        grads = {k: v + size * rng.normal(size=v.shape) * (1e3 if k == "b1" and name == MINI else 1)
+                 for k, v in grads.items()}
+        outcomes.append(outcome(CASES[name], loss + 0.1234, grads))
+    outcomes.append(outcome(CASES[REG], *reference(REG)))  # a passing case: no pattern applies to it
+    (f,) = D.diagnose(outcomes)
+    assert f.key == "unrecognised" and f.where == [f"{MINI}:b1"] and "in b1 on relu/minibatch" in f.message
     assert D.diagnose(run(StudentMLP, (ONE, MINI))) == []
 
 
