@@ -1131,3 +1131,12 @@ def test_inactive_includes_exact_zeros():
     s[0, 0] += 1.0
     s[3, 0] += 1.0
     assert D.detect_zero_units(view(name, s, "W1")).key == "relu-mask"
+
+
+def test_relu_zero_hypothesis_wherever_a_pre_activation_is_exactly_zero():
+    """Doubled integer weights: exact zeros, no exact ones — the rect'(0) = 1 hypothesis is still tried."""
+    name = _variant(ZERO, "even", W1=2 * CASES[ZERO].params["W1"], b1=2 * CASES[ZERO].params["b1"])
+    pre = evidence(name).pre_activations[0]
+    assert (pre == 0).any() and not (np.abs(pre) == 1).any()
+    f = diagnosis(W.ReluGradAtZero, (name,))[0]
+    assert f.key == "relu-zero" and "rect'(0) = 1 (a mask h^a >= 0)" in f.message
