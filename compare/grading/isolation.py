@@ -266,6 +266,9 @@ def _bubblewrap_argv(workdir: Path, site: dict, folders: list, uid: int | None) 
             argv += ["--ro-bind", link, link]
             made.add(link)
     argv += ["--ro-bind-try", "/etc/ld.so.cache", "/etc/ld.so.cache"]
+    # /tmp first: a later bind under /tmp (a virtual environment in /tmp/...) must stay on top of it.
+    argv += ["--perms", "1777", "--size", str(TMP_BYTES), "--tmpfs", "/tmp"]
+    made.add("/tmp")
     for folder in ("/opt", "/opt/site", "/opt/grader"):
         argv += ["--perms", "0755", "--dir", folder]
 
@@ -295,9 +298,8 @@ def _bubblewrap_argv(workdir: Path, site: dict, folders: list, uid: int | None) 
     for folder in folders:
         bind(folder)
     bind(str(HERE), "/opt/grader")
-    argv += ["--bind", str(workdir / "submission"), "/submission",
-             "--perms", "1777", "--size", str(TMP_BYTES), "--tmpfs", "/tmp",
-             "--proc", "/proc", "--dev", "/dev", "--chdir", "/submission", "--clearenv"]
+    argv += ["--bind", str(workdir / "submission"), "/submission", "--proc", "/proc", "--dev", "/dev",
+             "--chdir", "/submission", "--clearenv"]
     for key, value in _environment("/submission", "/tmp").items():
         argv += ["--setenv", key, value]
     if uid is not None:
