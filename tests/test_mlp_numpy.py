@@ -84,3 +84,24 @@ def test_fast_paths_equal_the_plain_path(activation):
         assert net.sgd_step(X, y, 0.3, lam) == pytest.approx(expected_loss, rel=1e-14, abs=0)
         for name in ref.params:
             np.testing.assert_allclose(net.params[name], ref.params[name], rtol=1e-13, atol=1e-16)
+
+
+def test_loop_mode_really_runs_one_example_at_a_time(monkeypatch):
+    """mode="loop" is the homework's per-example backprop (3.1-3.3), not the matrix code again:
+    the two agree to rounding, so only counting the per-example calls tells them apart."""
+    net, X, y, lambdas = _case((3, 4, 3), "tanh", 5, seed=1)
+    calls = []
+    original = MLP._backprop_one
+
+    def counting(self, x, label):
+        calls.append(x.shape)
+        return original(self, x, label)
+
+    monkeypatch.setattr(MLP, "_backprop_one", counting)
+    net.loss_and_grads(X, y, lambdas, mode="loop")
+    assert calls == [(3,)] * 5  # once per example, one vector each
+    net.input_grad(X, y, mode="loop")
+    assert len(calls) == 10
+    net.loss_and_grads(X, y, lambdas)  # the default, matrix, never goes through it
+    net.input_grad(X, y)
+    assert len(calls) == 10
