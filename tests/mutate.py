@@ -106,6 +106,7 @@ EQUIVALENT: dict[str, str] = {
     "np.ones(theta.shape, dtype=np.float64)": "every entry of grad is assigned in the loop before it is returned",
     "manual/finite_diff.py::finite_difference_grads: np.zeros(theta.shape, dtype=np.float64) -> np.zeros(theta.shape)":
         "np.zeros makes float64 by default",
+    "manual/finite_diff.py::finite_difference_grads: 1 -> 2": "reshape(-2) is reshape(-1): NumPy infers any negative size",
     # manual/checks.py
     "manual/checks.py::check_positive: if type(value) is float and 0.0 < value < float(\"inf\"): # the common case, "
     "checked fast (every step) return value -> if False: return value": _FAST_PATH,
@@ -409,7 +410,9 @@ def main(argv=None) -> int:
     parser.add_argument("module", help="the file to mutate, relative to the repository root")
     parser.add_argument("-t", "--tests", action="append", required=True,
                         help="a test file to run (repeatable; run in the order given, so put the fastest first)")
-    parser.add_argument("--timeout", type=float, default=120, help="seconds per mutant (default 120)")
+    parser.add_argument("--timeout", type=float, default=600,
+                        help="seconds per mutant (default 600: on a loaded machine a short limit would count "
+                        "slow survivors as caught)")
     parser.add_argument("--workdir", help="where to copy the repository (default: a new temporary folder)")
     parser.add_argument("--only", type=int, nargs="+", help="run only these mutant numbers")
     parser.add_argument("--list", action="store_true", help="list the mutants, run nothing")
