@@ -62,7 +62,7 @@ SAMPLES = {
                                            "--out", "runs/circles")),
     "bad-flag": Sample("README.md", ("compare.train_both", "--optimizer", "lbfgs"), stderr=True),
     "mnist": Sample("README.md", ("compare.train_both", "--no-progress", "--out", "runs/mnist"), long=True,
-                    head=6, tail=3, figure="curves-mnist.png"),
+                    head=6, tail=5, figure="curves-mnist.png"),
 }
 
 BEGIN = re.compile(r"<!-- sample: (?P<name>[\w-]+) -->\n```text\n(?P<body>.*?)```\n<!-- /sample -->", re.S)
