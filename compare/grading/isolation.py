@@ -77,9 +77,11 @@ def bubblewrap_works() -> bool:
     if bwrap is None or not sys.platform.startswith("linux"):
         return False
     try:
+        # Every feature the sandbox uses (--perms and --size need bubblewrap ≥ 0.5 and 0.8).
         probe = subprocess.run([bwrap, *_namespaces(), "--ro-bind", "/", "/", "--proc", "/proc", "--dev", "/dev",
-                                "true"], stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
-                               stderr=subprocess.DEVNULL, timeout=20)
+                                "--perms", "1777", "--size", str(TMP_BYTES), "--tmpfs", "/tmp",
+                                "--perms", "0755", "--dir", "/tmp/probe", "--clearenv", "true"],
+                               stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, timeout=20)
     except (OSError, subprocess.TimeoutExpired):
         return False
     return probe.returncode == 0
