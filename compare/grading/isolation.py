@@ -87,6 +87,23 @@ def bubblewrap_works() -> bool:
     return probe.returncode == 0
 
 
+@functools.lru_cache(maxsize=1)
+def throwaway_uid_works() -> bool:
+    """As root: whether the worker can drop to a throwaway user id inside the sandbox (a container
+    may withhold CAP_SETUID); without it the sandbox still holds, as root without capabilities."""
+    if os.geteuid() != 0 or not bubblewrap_works():
+        return False
+    drop = "import os; os.setgroups([]); os.setgid(65000); os.setuid(65000)"
+    try:
+        probe = subprocess.run([shutil.which("bwrap"), *_namespaces(), "--ro-bind", "/", "/", "--proc", "/proc",
+                                "--dev", "/dev", "--cap-add", "CAP_SETUID", "--cap-add", "CAP_SETGID", "--",
+                                str(Path(sys.executable).resolve()), "-I", "-S", "-c", drop],
+                               stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, timeout=20)
+    except (OSError, subprocess.TimeoutExpired):
+        return False
+    return probe.returncode == 0
+
+
 def _namespaces() -> list:
     # As root, no user namespace (the worker drops to a throwaway uid itself); otherwise one is needed.
     user = [] if os.geteuid() == 0 else ["--unshare-user"]
@@ -328,7 +345,7 @@ def start_worker(sub: Submission, limits: Limits, allow_imports=(), isolation: s
         copy_submission(sub, workdir / "submission")
         uid = None
         if level == BUBBLEWRAP:
-            if os.geteuid() == 0:
+            if throwaway_uid_works():
                 uid = random.SystemRandom().randrange(*THROWAWAY_UIDS)
                 _chown_tree(workdir / "submission", uid)
             prefix, root_inside, site_paths = _bubblewrap_argv(workdir, site, folders, uid)
