@@ -108,6 +108,7 @@ EQUIVALENT: dict[str, str] = {
         "np.zeros makes float64 by default",
     "manual/finite_diff.py::finite_difference_grads: 1 -> 2": "reshape(-2) is reshape(-1): NumPy infers any negative size",
     # manual/checks.py
+    "manual/checks.py::check_lambdas: 1 -> 2": "reshape(-2) is reshape(-1): NumPy infers any negative size",
     "manual/checks.py::check_positive: if type(value) is float and 0.0 < value < float(\"inf\"): # the common case, "
     "checked fast (every step) return value -> if False: return value": _FAST_PATH,
     "manual/checks.py::check_positive: 0.0 -> 1.0": _FAST_PATH,

@@ -105,3 +105,22 @@ def test_loop_mode_really_runs_one_example_at_a_time(monkeypatch):
     net.loss_and_grads(X, y, lambdas)  # the default, matrix, never goes through it
     net.input_grad(X, y)
     assert len(calls) == 10
+
+
+def test_input_grad_checks_its_arguments_like_loss_and_grads():
+    net = MLP((4, 3, 2), seed=0)  # m = 2 classes, a hidden layer of 3
+    X, y = np.ones((3, 4)), np.array([0, 1, 1])
+    with pytest.raises(ValueError, match=r"unknown mode 'vector'"):
+        net.input_grad(X, y, mode="vector")
+    with pytest.raises(ValueError, match=r"labels must be in \[0, 2\), got y\[2\] = 2"):
+        net.input_grad(X, np.array([0, 1, 2]))  # 2 < 3 hidden units, but not a class
+    with pytest.raises(ValueError, match=r"y must have shape \(3,\)"):
+        net.input_grad(X, y[:2])
+
+
+def test_init_params_default_seed_is_0():
+    from manual import init_params
+
+    for name, value in init_params((3, 4, 2)).items():
+        np.testing.assert_array_equal(value, MLP((3, 4, 2), seed=0).params[name])
+        assert value.dtype == np.float64
