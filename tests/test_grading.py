@@ -413,3 +413,13 @@ def test_a_cs231n_bug_is_said_with_reg_not_lambdas(tmp_path):
     first = report.diagnosis[0].message
     assert first.startswith("the L2 term is off by a factor 2: reg·W instead of 2·reg·W"), first
     assert "L1" not in first and "λ" not in first
+
+
+def test_the_in_out_example_passes_under_its_assignment():
+    """tests/student_impls/in_out.py (the docs' example): told its layout under the homework, passes under its own."""
+    impl = Path(__file__).parent / "student_impls" / "in_out.py"
+    report = validate(f"{impl}:make_mlp", timeout=5, budget=30)
+    assert report.exit_code == 1 and "it stores b1 as a column (4, 1)" in report.verdict
+    course = load_assignment(impl.with_suffix(".toml"))
+    report = validate(f"{impl}:make_mlp", assignment=course, timeout=5, budget=30)
+    assert report.exit_code == 0 and report.cases and not report.conventions
