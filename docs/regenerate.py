@@ -51,6 +51,7 @@ class Sample:
     head: int | None = None  # show only the first `head` and the last `tail` lines, with … between
     tail: int = 0
     stderr: bool = False  # the sample is what the command printed on stderr (an error)
+    in_repo: bool = False  # runs from the repository's root (it names files there and writes nothing)
     figure: str | None = None  # copy the run's curves.png to docs/figures/<figure> when regenerating
 
 
@@ -61,16 +62,16 @@ SAMPLES = {
     "circles": Sample("docs/training.md", ("compare.train_both", "--dataset", "circles", "--no-progress",
                                            "--out", "runs/circles")),
     "bad-flag": Sample("README.md", ("compare.train_both", "--optimizer", "lbfgs"), stderr=True),
-    "validate-pass": Sample("docs/validation.md", ("compare.validate", "manual:MLP", "--brief")),
+    "validate-pass": Sample("docs/validation.md", ("compare.validate", "manual:MLP", "--brief"), in_repo=True),
     "validate-fail": Sample("docs/validation.md", ("compare.validate", "tests/student_impls/wrong.py:L2FactorTwo",
-                                                   "--brief"), head=8, tail=6),
+                                                   "--brief"), head=8, tail=6, in_repo=True),
     "validate-convention": Sample("docs/validation.md", ("compare.validate", "tests/student_impls/in_out.py:make_mlp",
-                                                         "--brief"), head=1, tail=2),
+                                                         "--brief"), head=1, tail=2, in_repo=True),
     "validate-course": Sample("docs/validation.md", ("compare.validate", "tests/student_impls/in_out.py:make_mlp",
                                                      "--assignment", "tests/student_impls/in_out.toml", "--brief"),
-                              head=1, tail=1),
+                              head=1, tail=1, in_repo=True),
     "validate-error": Sample("docs/validation.md", ("compare.validate", "tests/student_impls/hostile.py:MutatesX"),
-                             stderr=True),
+                             stderr=True, in_repo=True),
     "mnist": Sample("README.md", ("compare.train_both", "--no-progress", "--out", "runs/mnist"), long=True,
                     head=6, tail=5, figure="curves-mnist.png"),
 }
