@@ -87,8 +87,10 @@ def run(name: str, body, argv=None) -> int:
 # The commands that use this module, by the name Python runs them under. When this process is
 # one of them, Ctrl-C exits at once from here on, through the imports that follow this one (each
 # command imports this module first); ``run`` hands Ctrl-C back to Python as KeyboardInterrupt.
-COMMANDS = {"compare.train_both": "train_both", "compare.gradcheck": "gradcheck", "compare.bench": "bench"}
-SCRIPTS = {"backprop-train-both": "train_both", "backprop-gradcheck": "gradcheck", "backprop-bench": "bench"}
+COMMANDS = {"compare.train_both": "train_both", "compare.gradcheck": "gradcheck", "compare.bench": "bench",
+            "compare.validate": "validate", "compare.grade": "grade"}
+SCRIPTS = {"backprop-train-both": "train_both", "backprop-gradcheck": "gradcheck", "backprop-bench": "bench",
+           "backprop-validate": "validate", "backprop-grade": "grade"}
 
 
 def _command_starting() -> str | None:

@@ -32,6 +32,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
+from . import cli  # before NumPy and torch: from here on, Ctrl-C during start-up exits 130 on one line
 from .grading.assignment import PRESETS, Assignment, AssignmentError, load_assignment, preset
 from .grading.errors import clean_text
 
@@ -236,12 +237,16 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv=None) -> int:
+    return cli.run("grade", _main_guarded, argv)
+
+
+def _main_guarded(argv) -> int:
+    """``_main``, with the grader's own failure as one line and exit 3."""
     try:
         return _main(argv)
-    except KeyboardInterrupt:
-        print("grade: interrupted", file=sys.stderr)
-        return 130
-    except Exception as error:  # noqa: BLE001 - the grader's own failure, one line
+    except (KeyboardInterrupt, cli.UsageError):
+        raise
+    except Exception as error:  # noqa: BLE001 - a bug of ours, or a machine problem: one line
         print(f"grade: internal error: {type(error).__name__}: {clean_text(error, 300)}", file=sys.stderr)
         return 3
 

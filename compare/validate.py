@@ -39,6 +39,7 @@ import tempfile
 import time
 from pathlib import Path
 
+from . import cli  # before NumPy and torch: from here on, Ctrl-C during start-up exits 130 on one line
 from .grading import battery
 from .grading.assignment import PRESETS, Assignment, AssignmentError, load_assignment, preset
 from .grading.errors import StudentError, clean_text
@@ -305,12 +306,16 @@ def write_json_atomic(path: str, data: dict) -> None:
 
 
 def main(argv=None) -> int:
+    return cli.run("validate", _main_guarded, argv)
+
+
+def _main_guarded(argv) -> int:
+    """``_main``, with the validator's own failure as one line and exit 3 (never a verdict)."""
     try:
         return _main(argv)
-    except KeyboardInterrupt:
-        print("validate: interrupted", file=sys.stderr)
-        return 130
-    except Exception as error:  # noqa: BLE001 - the validator's own failure is never a verdict
+    except (KeyboardInterrupt, cli.UsageError):
+        raise
+    except Exception as error:  # noqa: BLE001 - a bug of ours, or a machine problem: one line
         print(f"validate: internal error (not a verdict on the implementation): {type(error).__name__}: "
               f"{clean_text(error, 300)}", file=sys.stderr)
         return EXIT_INTERNAL
