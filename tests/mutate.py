@@ -326,7 +326,7 @@ def copy_repository(workdir: Path) -> Path:
     return workdir
 
 
-def test_env(workdir: Path) -> dict:
+def mutant_env(workdir: Path) -> dict:
     env = dict(os.environ)
     env["PYTHONPATH"] = str(workdir) + (os.pathsep + env["PYTHONPATH"] if env.get("PYTHONPATH") else "")
     env["PYTHONDONTWRITEBYTECODE"] = "1"  # a mutant of the same size and mtime must not reuse a .pyc
@@ -448,7 +448,7 @@ def main(argv=None) -> int:
     workdir.mkdir(parents=True, exist_ok=True)
     copy_repository(workdir)
     target = workdir / args.module
-    env = test_env(workdir)
+    env = mutant_env(workdir)
     check_copy_is_imported(workdir, args.module, env)
 
     if args.fork:
