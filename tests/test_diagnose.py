@@ -1140,3 +1140,16 @@ def test_relu_zero_hypothesis_wherever_a_pre_activation_is_exactly_zero():
     assert (pre == 0).any() and not (np.abs(pre) == 1).any()
     f = diagnosis(W.ReluGradAtZero, (name,))[0]
     assert f.key == "relu-zero" and "rect'(0) = 1 (a mask h^a >= 0)" in f.message
+
+
+def test_a_batch_of_two_is_a_minibatch():
+    """K = 2, the smallest minibatch: the sum, the last example and the minibatch pattern are all told."""
+    import dataclasses
+
+    name = "relu/minibatch-of-two"
+    case = CASES[MINI]
+    CASES[name] = dataclasses.replace(case, name=name, X=case.X[:2], y=np.array([0, 1]))
+    ev = evidence(name)
+    assert D.diagnose_loss(ev, 2 * ev.reference_loss).key == "sum-not-mean"
+    assert "last-example-only" in keys(diagnosis(LastExampleNoMean, (name,)))
+    assert pattern_keys(W.SumNotMean, (ONE, name)) == ["pattern-batch"]
