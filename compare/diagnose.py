@@ -178,6 +178,7 @@ class Hypothesis:
     applies: Callable  # (Case, Evidence) -> bool
     compute: Callable  # (Evidence) -> (loss, grads)
     shift: int = 0  # a label hypothesis: the labels y + shift (mod m)
+    per_submission: bool = False  # depends on the submission (its initial params), not on the case alone
 
 
 def _relu_has_zeros(case, ev):
@@ -340,11 +341,14 @@ HYPOTHESES = [
                "your numbers are those of the object's initial parameters: loss_and_grads does not read the "
                "values written into `params` (keep the parameters in params, or alias them)",
                lambda case, ev: ev.initial_params is not None,
-               lambda ev: altered_loss_and_grads(ev.case, params=ev.initial_params)),
+               lambda ev: altered_loss_and_grads(ev.case, params=ev.initial_params), per_submission=True),
 ]
 
 
 # ----------------------------------------------------------------------------- evidence of one case
+_SHARED: dict = {}  # id(case) -> (the case, kept alive so its id stays its own; {what: computed value})
+
+
 class Evidence:
     """What the detectors may ask about one case; everything torch computes is cached."""
 
@@ -354,11 +358,18 @@ class Evidence:
         self.reference_grads = reference_grads
         self.initial_params = initial_params
         self._hypotheses = {}
+        # What depends on the case alone is shared by every submission checked on it (a class).
+        self._shared = _SHARED.setdefault(id(case), (case, {}))[1]
+
+    def _case_cached(self, key, compute):
+        if key not in self._shared:
+            self._shared[key] = compute()
+        return self._shared[key]
 
     @cached_property
     def data(self):
         """(NLL, grads of the NLL) without the penalty."""
-        return reference_loss_and_grads(self.case, with_penalty=False)
+        return self._case_cached("data", lambda: reference_loss_and_grads(self.case, with_penalty=False))
 
     @cached_property
     def penalty_grads(self) -> dict:
@@ -367,6 +378,9 @@ class Evidence:
     @cached_property
     def tape(self) -> dict:
         """Pre-activations a_l and deltas δ_l = ∂NLL/∂a_l of every layer (a_L are the logits)."""
+        return self._case_cached("tape", self._tape)
+
+    def _tape(self) -> dict:
         model = reference_model(self.case)
         h = torch.from_numpy(np.array(self.case.X, dtype=np.float64))
         pre = []
@@ -388,7 +402,8 @@ class Evidence:
         """(loss, grads) of the hypothesis, or None where it does not apply."""
         ident = id(hyp)
         if ident not in self._hypotheses:
-            self._hypotheses[ident] = hyp.compute(self) if hyp.applies(self.case, self) else None
+            compute = lambda: hyp.compute(self) if hyp.applies(self.case, self) else None  # noqa: E731
+            self._hypotheses[ident] = compute() if hyp.per_submission else self._case_cached(ident, compute)
         return self._hypotheses[ident]
 
 
