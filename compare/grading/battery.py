@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import functools
 import threading
+from dataclasses import replace
 
 import numpy as np
 
@@ -188,7 +189,7 @@ def _probe_inputs(runner, a: Assignment, case: C.Case) -> Assignment:
         return a
     for inputs, labels in (("columns", a.labels), ("rows", "one_hot" if a.labels == "int" else "int"),
                            ("columns", "one_hot" if a.labels == "int" else "int")):
-        other = V.replace(a, inputs=inputs if a.inputs == "rows" else "rows", labels=labels)
+        other = replace(a, inputs=inputs if a.inputs == "rows" else "rows", labels=labels)
         try:
             answer = runner.call("probe", a.method, V.call_args(other, case), what=what)
         except StudentError as error:
@@ -208,7 +209,7 @@ def _other_call(runner, a: Assignment, factory: str, activation: str, error: Stu
     for style in ("sizes_activation", "sizes", "dims"):
         if style == a.call:
             continue
-        other = V.replace(a, call=style, activations=a.activations[:1])
+        other = replace(a, call=style, activations=a.activations[:1])
         args, call = V.factory_call(other, factory, PROBE_SIZES, activation)
         try:
             found = runner.make("probe-call", call, args, a.method)
@@ -225,9 +226,9 @@ def _other_call(runner, a: Assignment, factory: str, activation: str, error: Stu
     return None
 
 
-def run(runner, report: Report, a: Assignment, factory: str, seed: int = 0) -> None:
-    """Fill ``report`` with the cases' comparisons and conventions; raises StudentError when the
-    implementation cannot be run or breaks the contract."""
+def _conventions(runner, report: Report, a: Assignment, factory: str, seed: int) -> Assignment:
+    """On the non-square probe: the conventions the submission follows (the assignment's, or those
+    found — each said in ``report.conventions``)."""
     first = a.tried_activations[0]
     probe_case = canonical(a, next(c for c in battery(first, seed) if c.sizes == PROBE_SIZES))
     shapes = {name: value.shape for name, value in probe_case.params.items()}
@@ -249,7 +250,13 @@ def run(runner, report: Report, a: Assignment, factory: str, seed: int = 0) -> N
     used = _probe_inputs(runner, a, probe_case)
     if used != a:
         report.conventions.append(V.input_words(a, used, probe_case))
-        a = used
+    return used
+
+
+def run(runner, report: Report, a: Assignment, factory: str, seed: int = 0) -> None:
+    """Fill ``report`` with the conventions found and the cases' comparisons; raises StudentError
+    when the implementation cannot be run or breaks the contract."""
+    a = _conventions(runner, report, a, factory, seed)
     made, previous = {}, {}
     unsupported, working = set(), set()
     deep_skipped = False

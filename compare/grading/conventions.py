@@ -15,7 +15,7 @@ diagnosis stay one piece of code for all courses:
 
 from __future__ import annotations
 
-from dataclasses import replace  # noqa: F401 - battery uses V.replace
+from dataclasses import replace
 
 import numpy as np
 
