@@ -18,6 +18,7 @@ import signal
 import sys
 
 EXIT_USAGE = 2
+EXIT_INTERNAL = 3  # the command's own failure (a bug, a machine problem): never a verdict
 EXIT_INTERRUPTED = 130
 
 
@@ -82,6 +83,24 @@ def run(name: str, body, argv=None) -> int:
     except KeyboardInterrupt:
         print(f"{name}: interrupted", file=sys.stderr)
         return EXIT_INTERRUPTED
+
+
+def run_guarded(name: str, body, argv=None, internal: str = "internal error") -> int:
+    """``run``, and any other exception of ``body`` as one line and exit 3: a grader's own failure
+    must never read as a verdict on the code it grades."""
+
+    def guarded(argv):
+        try:
+            return body(argv)
+        except (KeyboardInterrupt, UsageError):
+            raise
+        except Exception as error:  # noqa: BLE001 - one line, whatever it was
+            from .grading.errors import clean_text  # its text may quote a submission's: made printable
+
+            print(f"{name}: {internal}: {type(error).__name__}: {clean_text(error, 300)}", file=sys.stderr)
+            return EXIT_INTERNAL
+
+    return run(name, guarded, argv)
 
 
 # The commands that use this module, by the name Python runs them under. When this process is

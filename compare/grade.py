@@ -237,18 +237,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv=None) -> int:
-    return cli.run("grade", _main_guarded, argv)
-
-
-def _main_guarded(argv) -> int:
-    """``_main``, with the grader's own failure as one line and exit 3."""
-    try:
-        return _main(argv)
-    except (KeyboardInterrupt, cli.UsageError):
-        raise
-    except Exception as error:  # noqa: BLE001 - a bug of ours, or a machine problem: one line
-        print(f"grade: internal error: {type(error).__name__}: {clean_text(error, 300)}", file=sys.stderr)
-        return 3
+    return cli.run_guarded("grade", _main, argv, internal="internal error")
 
 
 def _main(argv) -> int:

@@ -221,7 +221,6 @@ def assert_matches_reference(spec, *, assignment: Assignment | None = None, time
 
 
 # ----------------------------------------------------------------------------- the command line
-EXIT_INTERNAL = 3  # the validator itself failed: never a verdict on the implementation
 
 
 class UsageError(Exception):
@@ -306,19 +305,7 @@ def write_json_atomic(path: str, data: dict) -> None:
 
 
 def main(argv=None) -> int:
-    return cli.run("validate", _main_guarded, argv)
-
-
-def _main_guarded(argv) -> int:
-    """``_main``, with the validator's own failure as one line and exit 3 (never a verdict)."""
-    try:
-        return _main(argv)
-    except (KeyboardInterrupt, cli.UsageError):
-        raise
-    except Exception as error:  # noqa: BLE001 - a bug of ours, or a machine problem: one line
-        print(f"validate: internal error (not a verdict on the implementation): {type(error).__name__}: "
-              f"{clean_text(error, 300)}", file=sys.stderr)
-        return EXIT_INTERNAL
+    return cli.run_guarded("validate", _main, argv, internal="internal error (not a verdict on the implementation)")
 
 
 def _main(argv) -> int:
