@@ -78,6 +78,20 @@ class Net:
 '''
 
 
+# Attacks on the grader's channel: write raw bytes to every socket the worker holds.
+CHANNEL = '''
+import os, stat
+
+def write_to_channel(data):
+    for fd in range(3, 64):
+        try:
+            if stat.S_ISSOCK(os.fstat(fd).st_mode):
+                os.write(fd, data)
+        except OSError:
+            pass
+'''
+
+
 def submission(tmp_path: Path, attack: str, *, wrong: bool, name: str = "attack") -> str:
     folder = tmp_path / "student"
     folder.mkdir(exist_ok=True)
@@ -148,36 +162,25 @@ def test_clean_text_strips_escapes_and_caps():
 
 # ----------------------------------------------------------------------------- fooling the verdict
 def test_garbage_and_pickles_on_the_channel_are_a_broken_contract(tmp_path):
-    spec = submission(tmp_path, '''
-        import os, pickle, socket, stat
+    spec = submission(tmp_path, CHANNEL + textwrap.dedent('''
+        import pickle
         class Net(Net):
             def loss_and_grads(self, X, y, lambdas):
-                payload = pickle.dumps(("ok", (0.0, {})))
-                for fd in range(3, 64):
-                    try:
-                        if stat.S_ISSOCK(os.fstat(fd).st_mode):
-                            os.write(fd, payload)
-                    except OSError:
-                        pass
+                write_to_channel(pickle.dumps(("ok", (0.0, {}))))
                 return super().loss_and_grads(X, y, lambdas)
-    ''', wrong=True)
+    '''), wrong=True)
     report = validate(spec, timeout=3, budget=10)
     assert report.exit_code == 2 and "malformed reply" in report.error
 
 
 def test_a_partial_frame_is_a_timeout_not_a_hang(tmp_path):
-    spec = submission(tmp_path, '''
-        import os, stat, struct, time
+    spec = submission(tmp_path, CHANNEL + textwrap.dedent('''
+        import struct, time
         class Net(Net):
             def loss_and_grads(self, X, y, lambdas):
-                for fd in range(3, 64):
-                    try:
-                        if stat.S_ISSOCK(os.fstat(fd).st_mode):
-                            os.write(fd, struct.pack(">4sIQ", b"BPG1", 2, 1 << 20) + b"{}abc")
-                    except OSError:
-                        pass
+                write_to_channel(struct.pack(">4sIQ", b"BPG1", 2, 1 << 20) + b"{}abc")
                 time.sleep(3600)
-    ''', wrong=True)
+    '''), wrong=True)
     start = time.monotonic()
     report = validate(spec, timeout=1.5, budget=10)
     assert report.exit_code == 2 and "did not return within 1.5 s" in report.error
@@ -185,20 +188,15 @@ def test_a_partial_frame_is_a_timeout_not_a_hang(tmp_path):
 
 
 def test_a_forged_reply_out_of_order_is_refused(tmp_path):
-    spec = submission(tmp_path, '''
-        import os, stat, sys
+    spec = submission(tmp_path, CHANNEL + textwrap.dedent('''
+        import sys
         class Net(Net):
             def loss_and_grads(self, X, y, lambdas):
-                wire = sys.modules["_grader.wire"]
-                for fd in range(3, 64):
-                    try:
-                        if stat.S_ISSOCK(os.fstat(fd).st_mode):
-                            os.write(fd, wire.encode({"seq": 999, "status": "ok", "names": []},
-                                                     {"loss": __import__("numpy").float64(0).reshape(())}))
-                    except OSError:
-                        pass
+                wire = sys.modules["_grader.wire"]  # the worker's own encoder: a well-formed frame
+                write_to_channel(wire.encode({"seq": 999, "status": "ok", "names": []},
+                                             {"loss": np.float64(0).reshape(())}))
                 return super().loss_and_grads(X, y, lambdas)
-    ''', wrong=True)
+    '''), wrong=True)
     report = validate(spec, timeout=3, budget=10)
     assert report.exit_code == 2 and "out of order" in report.error
 
