@@ -188,12 +188,17 @@ def grade(folder: Path, out: Path, assignment: Assignment, *, jobs: int = 2, tim
         return entry, report
 
     results = []
-    with ThreadPoolExecutor(max_workers=jobs) as pool, \
-            tqdm(total=len(entries), desc="grading", unit="student", disable=not progress, file=sys.stderr) as bar:
-        for entry, report in pool.map(one, entries):
-            results.append((entry, report))
-            bar.set_postfix_str(f"{entry.student[:20]}: {report.status}")
-            bar.update()
+    pool = ThreadPoolExecutor(max_workers=jobs)
+    try:
+        with tqdm(total=len(entries), desc="grading", unit="student", disable=not progress, file=sys.stderr) as bar:
+            for entry, report in pool.map(one, entries):
+                results.append((entry, report))
+                bar.set_postfix_str(f"{entry.student[:20]}: {report.status}")
+                bar.update()
+    except KeyboardInterrupt:  # Ctrl-C: the students not started yet are not started at all
+        pool.shutdown(wait=False, cancel_futures=True)
+        raise
+    pool.shutdown()
     rows = [_row(entry.student, report) for entry, report in results]
     with open(out / "grades.csv", "w", newline="", encoding="utf-8") as fh:
         writer = csv.DictWriter(fh, fieldnames=CSV_COLUMNS)
