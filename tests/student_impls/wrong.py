@@ -190,12 +190,15 @@ class LossSumNotMean(StudentMLP):
         return loss_sum
 
 
-class MatrixSoftmaxAxis:
-    """A matrix (whole-batch) implementation whose softmax normalises over the batch axis."""
+class _MatrixStudent:
+    """A matrix (whole-batch) implementation; ``probabilities_and_loss`` is where each subclass's bug sits."""
 
     def __init__(self, sizes, activation="relu"):
         self.net = StudentMLP(sizes, activation)
         self.params = self.net.params
+
+    def probabilities_and_loss(self, oa, y, K):
+        raise NotImplementedError
 
     def loss_and_grads(self, X, y, lambdas):
         W1, b1, W2, b2 = (self.params[k] for k in ("W1", "b1", "W2", "b2"))
@@ -203,16 +206,23 @@ class MatrixSoftmaxAxis:
         ha = X @ W1.T + b1
         hs = self.net.act(ha)
         oa = hs @ W2.T + b2
-        shifted = oa - oa.max(axis=1, keepdims=True)
-        log_os = shifted - np.log(np.exp(shifted).sum(axis=1, keepdims=True))
-        loss = -log_os[np.arange(K), y].mean() + self.net.penalty(lambdas)
-        e = np.exp(oa - oa.max(axis=0))
-        os_ = e / e.sum(axis=0)  # bug: axis 0 is the batch
+        os_, nll = self.probabilities_and_loss(oa, y, K)
+        loss = nll + self.net.penalty(lambdas)
         d_oa = (os_ - np.eye(oa.shape[1])[y]) / K
         d_ha = (d_oa @ W2) * self.net.act_grad(ha)
         grads = {"W1": d_ha.T @ X, "b1": d_ha.sum(0), "W2": d_oa.T @ hs, "b2": d_oa.sum(0)}
         self.net.add_penalty(grads, lambdas)
         return loss, grads
+
+
+class MatrixSoftmaxAxis(_MatrixStudent):
+    """A matrix (whole-batch) implementation whose softmax normalises over the batch axis."""
+
+    def probabilities_and_loss(self, oa, y, K):
+        shifted = oa - oa.max(axis=1, keepdims=True)
+        log_os = shifted - np.log(np.exp(shifted).sum(axis=1, keepdims=True))
+        e = np.exp(oa - oa.max(axis=0))
+        return e / e.sum(axis=0), -log_os[np.arange(K), y].mean()  # bug: axis 0 is the batch
 
 
 class GradientTimesM(StudentMLP):
@@ -238,29 +248,15 @@ class FixedBatch100(StudentMLP):
         return loss_sum / 100
 
 
-class WholeBatchMax:
+class WholeBatchMax(_MatrixStudent):
     """A matrix implementation whose softmax subtracts ONE max over the whole batch (o - o.max()),
     not each example's own max: right until two examples' logits are ~1000 apart."""
 
-    def __init__(self, sizes, activation="relu"):
-        self.net = StudentMLP(sizes, activation)
-        self.params = self.net.params
-
-    def loss_and_grads(self, X, y, lambdas):
-        W1, b1, W2, b2 = (self.params[k] for k in ("W1", "b1", "W2", "b2"))
-        K = X.shape[0]
-        ha = X @ W1.T + b1
-        hs = self.net.act(ha)
-        oa = hs @ W2.T + b2
+    def probabilities_and_loss(self, oa, y, K):
         with np.errstate(divide="ignore", invalid="ignore"):
             e = np.exp(oa - oa.max())  # bug: one max for the whole batch
             os_ = e / e.sum(axis=1, keepdims=True)
-            loss = -np.log(os_[np.arange(K), y]).mean() + self.net.penalty(lambdas)
-        d_oa = (os_ - np.eye(oa.shape[1])[y]) / K
-        d_ha = (d_oa @ W2) * self.net.act_grad(ha)
-        grads = {"W1": d_ha.T @ X, "b1": d_ha.sum(0), "W2": d_oa.T @ hs, "b2": d_oa.sum(0)}
-        self.net.add_penalty(grads, lambdas)
-        return loss, grads
+            return os_, -np.log(os_[np.arange(K), y]).mean()
 
 
 class LogEpsilon(StudentMLP):
