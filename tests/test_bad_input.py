@@ -162,34 +162,3 @@ def test_checks_do_not_copy_what_is_already_right():
     y = np.array([0, 1, 1], dtype=np.intp)
     assert check_y(y, 3, 2) is y
     assert check_y(y.astype(np.int8), 3, 2).dtype == np.intp
-
-
-@pytest.mark.parametrize(
-    ("value", "error", "match"),
-    [
-        (0.0, ValueError, r"lr must be a finite number > 0, got 0.0"),
-        (0, ValueError, r"got 0.0"),
-        (-0.5, ValueError, r"got -0.5"),
-        (-1, ValueError, r"got -1.0"),
-        (float("inf"), ValueError, r"got inf"),
-        (-float("inf"), ValueError, r"got -inf"),
-        (float("nan"), ValueError, r"got nan"),
-        (np.float64("nan"), ValueError, r"got nan"),
-        (True, TypeError, r"lr must be a number, got True"),
-        ("0.1", TypeError, r"lr must be a number, got '0.1'"),
-        (None, TypeError, r"got None"),
-    ],
-)
-def test_check_positive_refuses(value, error, match):
-    from manual.checks import check_positive
-
-    with pytest.raises(error, match=match):
-        check_positive("lr", value)
-
-
-@pytest.mark.parametrize("value", [0.5, 1e-300, 3.0, 1, 2, np.float32(0.25), np.float64(7.5), np.int64(3)])
-def test_check_positive_accepts_and_returns_a_float(value):
-    from manual.checks import check_positive
-
-    out = check_positive("lr", value)
-    assert type(out) is float and out == float(value)
