@@ -99,7 +99,7 @@ def safe_name(student: str) -> str:
 def _row(student: str, report) -> dict:
     passed = len(report.cases) - len(report.failed_cases)
     return {"student": student, "status": report.status, "exit_code": report.exit_code,
-            "cases_passed": passed if report.error is None else passed,
+            "cases_passed": passed,
             "cases_total": len(report.cases), "seconds": f"{report.elapsed_s:.2f}",
             "summary": clean_text(report.summary, 300)}
 
