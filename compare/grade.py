@@ -1,117 +1,97 @@
-"""Grade a whole class: every submission in a folder, each isolated, one table and feedback per student.
+"""Grade a whole class: every submission in a folder, each isolated, one row and feedback per student.
 
     backprop-grade SUBMISSIONS_DIR [--assignment FILE | --preset NAME] [--jobs N] [--out DIR]
 
 Each entry of the folder is one student: ``NAME.py``, ``NAME.ipynb`` (its definitions only), or
-a folder ``NAME/`` (the factory is looked for in its ``.py`` then ``.ipynb`` files). Each runs
-exactly as ``compare.validate`` runs one submission — in its own isolated worker, with the same
-limits — and gets the same exit code. The reference is computed once per case for the class.
+a folder ``NAME/`` (the file graded is chosen and said: see ``compare.grading.classfolder``).
+Every other entry is listed with the reason it is not graded. Each student runs exactly as
+``compare.validate`` runs one submission — in its own isolated worker, with the same limits —
+and gets the same exit code. The reference is computed once per case for the class.
 
-Writes into ``--out`` (default ``grades/``):
+The run always ends with one row per student: whatever goes wrong with one submission (a link,
+a file that cannot be read, code that hangs or floods its memory) is that student's ``error``;
+a failure of the grader itself on one student is that row's ``internal``; the others are graded
+all the same.
 
-- ``grades.csv`` — ``student,status,exit_code,cases_passed,cases_total,seconds,summary``
-  (``status`` is pass, fail or error; ``exit_code`` is what ``compare.validate`` gives);
-- ``NAME.md`` — the feedback a student reads; ``NAME.json`` — the full report;
-- ``summary.json`` and ``summary.png`` — pass/fail/error counts and the most frequent diagnoses.
+Writes into ``--out`` (default ``grades/``; an earlier run there is replaced whole, a folder that
+holds anything else is refused):
 
-Exit status: 0 when grading ran (whatever the students got), 2 on bad usage, 3 when the grader
-itself failed.
+- ``grades.csv`` — ``student,status,exit_code,cases_passed,cases_total,seconds,summary,feedback``
+  (``status`` is pass, fail, error or internal; ``exit_code`` is what ``compare.validate`` gives,
+  3 for internal; ``feedback`` the stem of the student's files), a row appended as each student
+  finishes (a killed run keeps them), sorted by student at the end;
+- ``FEEDBACK.md`` — what a student reads; ``FEEDBACK.json`` — the full report;
+- ``summary.json`` and ``summary.png`` — counts per status, the most frequent diagnoses, the
+  entries not graded and why, the isolation level used.
+
+Exit status: 0 when every student got a verdict or a student error, 2 on bad usage (found before
+anything runs: the folder, every option, the output folder, bubblewrap when asked for), 3 when
+the grader itself failed on a student (the line names who), 130 on Ctrl-C (the rows graded so far
+and the summary are written).
 """
 
 from __future__ import annotations
 
 import argparse
-import ast
-import csv
 import json
-import re
+import os
 import sys
 import time
+import warnings
 from collections import Counter
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 from . import cli  # before NumPy and torch: from here on, Ctrl-C during start-up exits 130 on one line
 from .grading.assignment import PRESETS, Assignment, AssignmentError, load_assignment, preset
 from .grading.errors import clean_text
+from .grading.outputs import GradesCsv, OutputError, OutputFolder, feedback_names
 
-CSV_COLUMNS = ("student", "status", "exit_code", "cases_passed", "cases_total", "seconds", "summary")
+CSV_COLUMNS = ("student", "status", "exit_code", "cases_passed", "cases_total", "seconds", "summary", "feedback")
+STATUSES = ("pass", "fail", "error", "internal")
+EXIT_CODES = {"pass": 0, "fail": 1, "error": 2, "internal": 3}
 
 
 @dataclass
-class Entry:
-    """One student: the spec to validate, or why there is none."""
+class Graded:
+    """One row of the class: the student, their report (None when the grader failed on them)."""
 
-    student: str
-    spec: str | None
-    problem: str | None = None
-    alone: bool = True  # a file in the class folder is copied without its neighbours (other students)
+    student: object  # classfolder.Student
+    report: object | None
+    internal: str | None = None  # the grader's own failure on this student, one line
+    seconds: float = 0.0
 
+    @property
+    def status(self) -> str:
+        return "internal" if self.report is None else self.report.status
 
-def _defines(path: Path, name: str) -> bool:
-    """Whether a .py file or notebook defines ``name`` at its top level (read with ast, never run)."""
-    try:
-        if path.suffix == ".ipynb":
-            cells = json.loads(path.read_text(encoding="utf-8", errors="replace")).get("cells", [])
-            sources = ["".join(c.get("source", "")) if isinstance(c.get("source"), list) else str(c.get("source", ""))
-                       for c in cells if isinstance(c, dict) and c.get("cell_type") == "code"]
-            return any(re.search(rf"^\s*(def|class)\s+{re.escape(name)}\b|^{re.escape(name)}\s*=", s, re.M)
-                       for s in sources)
-        tree = ast.parse(path.read_text(encoding="utf-8", errors="replace"))
-    except (OSError, ValueError, SyntaxError, RecursionError, AttributeError):
-        return False
-    for node in tree.body:
-        if isinstance(node, ast.FunctionDef | ast.ClassDef | ast.AsyncFunctionDef) and node.name == name:
-            return True
-        if isinstance(node, ast.Assign) and any(isinstance(t, ast.Name) and t.id == name for t in node.targets):
-            return True
-    return False
+    def row(self, feedback: str) -> dict:
+        report = self.report
+        if report is None:
+            return {"student": self.student.name, "status": "internal", "exit_code": 3, "cases_passed": 0,
+                    "cases_total": 0, "seconds": f"{self.seconds:.2f}",
+                    "summary": f"the grader failed on this submission (not a verdict): {self.internal}",
+                    "feedback": feedback}
+        passed = len(report.cases) - len(report.failed_cases)
+        return {"student": self.student.name, "status": report.status, "exit_code": report.exit_code,
+                "cases_passed": passed, "cases_total": len(report.cases), "seconds": f"{self.seconds:.2f}",
+                "summary": clean_text(report.summary, 300), "feedback": feedback}
 
 
-def find_submissions(folder: Path, assignment: Assignment) -> list:
-    """One ``Entry`` per student, sorted by name."""
-    entries = []
-    for path in sorted(folder.iterdir(), key=lambda p: p.name):
-        if path.name.startswith((".", "_")) or path.is_symlink():
-            continue
-        if path.is_file() and path.suffix in (".py", ".ipynb"):
-            entries.append(Entry(path.stem, f"{path}:{assignment.factory}"))
-        elif path.is_dir():
-            files = sorted(path.rglob("*.py"), key=lambda p: (len(p.parts), p.name))
-            files += sorted(path.rglob("*.ipynb"), key=lambda p: (len(p.parts), p.name))
-            files = [f for f in files if "__pycache__" not in f.parts and ".ipynb_checkpoints" not in f.parts]
-            found = next((f for f in files if _defines(f, assignment.factory)), None)
-            if found is None:
-                entries.append(Entry(path.name, None, f"no .py or .ipynb file in {path.name}/ defines "
-                                                      f"{assignment.factory!r}"))
-            else:
-                entries.append(Entry(path.name, f"{found}:{assignment.factory}", alone=False))
-    return entries
-
-
-def safe_name(student: str) -> str:
-    """A file name for a student's feedback: letters, digits, '.', '_' and '-' only."""
-    name = re.sub(r"[^\w.-]", "_", student).strip(".") or "student"
-    return name[:100]
-
-
-def _row(student: str, report) -> dict:
-    passed = len(report.cases) - len(report.failed_cases)
-    return {"student": student, "status": report.status, "exit_code": report.exit_code,
-            "cases_passed": passed,
-            "cases_total": len(report.cases), "seconds": f"{report.elapsed_s:.2f}",
-            "summary": clean_text(report.summary, 300)}
-
-
-def _diagnosis_key(report) -> str | None:
-    """What a report counts as in the class summary: its convention, error kind or first finding."""
+def _diagnosis(report) -> tuple[str, str] | None:
+    """(key, label) of what a report counts as in the class summary: its error kind, its convention
+    or its first finding (grouped by the finding's key, labelled by its first message)."""
+    if report is None:
+        return "internal", "internal: the grader failed"
     if report.error is not None:
-        return "error: " + ERROR_KINDS.get(report.error_kind, "breaks the contract")
+        kind = ERROR_KINDS.get(report.error_kind, "breaks the contract")
+        return f"error:{report.error_kind}", f"error: {kind}"
     if report.conventions:
-        return "right backprop, other conventions"
+        return "conventions", "right backprop, other conventions"
     if report.diagnosis:
-        return report.diagnosis[0].message.split(" (")[0].split(": ")[0][:70]
+        finding = report.diagnosis[0]
+        return f"finding:{finding.key}", clean_text(finding.message, 70)
     return None
 
 
@@ -119,7 +99,8 @@ ERROR_KINDS = {"load": "cannot be loaded", "forbidden": "imports a forbidden mod
                "contract": "breaks the contract", "channel": "writes to the grader's channel", "timeout": "too slow or hangs", "died": "its process died"}
 
 
-def plot_summary(rows: list, diagnoses: Counter, path: Path, title: str) -> None:
+def plot_summary(rows: list, diagnoses: list, path: Path, title: str) -> None:
+    """Counts per status (left) and the most frequent first diagnoses, as (label, students) (right)."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -127,14 +108,15 @@ def plot_summary(rows: list, diagnoses: Counter, path: Path, title: str) -> None
 
     counts = Counter(r["status"] for r in rows)
     fig, (left, right) = plt.subplots(1, 2, figsize=(13, 4.8), gridspec_kw={"width_ratios": [1, 2.6]})
-    statuses = ["pass", "fail", "error"]
-    bars = left.bar(statuses, [counts.get(s, 0) for s in statuses], color=["#2a9d4b", "#e07b00", "#c0392b"])
+    statuses = [s for s in STATUSES if s != "internal" or counts.get(s)]
+    colours = {"pass": "#2a9d4b", "fail": "#e07b00", "error": "#c0392b", "internal": "#555555"}
+    bars = left.bar(statuses, [counts.get(s, 0) for s in statuses], color=[colours[s] for s in statuses])
     left.bar_label(bars)
     left.set_ylabel("students")
     left.yaxis.get_major_locator().set_params(integer=True)
     left.set_title(f"{len(rows)} submissions")
     left.margins(y=0.15)
-    common = diagnoses.most_common(10)[::-1]
+    common = diagnoses[:10][::-1]
     if common:
         labels = [label if len(label) <= 60 else label[:57] + "…" for label, _ in common]
         hbars = right.barh(range(len(common)), [n for _, n in common], color="#4a6fa5")
@@ -152,67 +134,119 @@ def plot_summary(rows: list, diagnoses: Counter, path: Path, title: str) -> None
     plt.close(fig)
 
 
+@dataclass
+class ClassRun:
+    """What ``grade`` did: one ``Graded`` per student, what it did not grade, how it ran."""
+
+    graded: list
+    skipped: list  # (entry, why)
+    rows: list
+    isolation: str
+    interrupted: bool = False
+
+    @property
+    def internal(self) -> list:
+        return [g for g in self.graded if g.report is None]
+
+
 def grade(folder: Path, out: Path, assignment: Assignment, *, jobs: int = 2, timeout: float = 10.0,
           budget: float = 25.0, memory_mb: int = 2048, isolation: str = "auto", seed: int = 0,
-          progress: bool = True) -> list:
-    """Grade every submission of ``folder`` into ``out``; returns the CSV rows."""
+          allow_imports=(), progress: bool = True, claimed: OutputFolder | None = None) -> ClassRun:
+    """Grade every submission of ``folder`` into ``out`` (see the module's doc). Never raises for
+    anything a student did: a student's fault is their row's ``error``, the grader's own failure on
+    one student is that row's ``internal``; the other rows are graded all the same."""
     import torch
     from tqdm import tqdm
 
-    from .grading import battery
+    from .grading import battery, classfolder
     from .grading.isolation import Limits
     from .grading.report import Report, format_markdown
-    from .validate import LOAD_CPU_SECONDS, _validate, write_json_atomic
+    from .validate import LOAD_CPU_SECONDS, _validate
 
-    entries = find_submissions(folder, assignment)
-    out.mkdir(parents=True, exist_ok=True)
+    folder, out = Path(folder), Path(out)
+    output = claimed or OutputFolder(out)
+    if claimed is None:
+        output.claim()
+    found = classfolder.scan(folder, exclude=out)
+    names = feedback_names([s.name for s in found.students])
     torch.set_num_threads(1)
     limits = Limits(memory_mb=memory_mb, cpu_seconds=int(budget + LOAD_CPU_SECONDS))
-    options = {"timeout": timeout, "budget": budget, "limits": limits, "allow_imports": assignment.allow_imports,
+    allowed = tuple(dict.fromkeys((*assignment.allow_imports, *allow_imports)))
+    options = {"timeout": timeout, "budget": budget, "limits": limits, "allow_imports": allowed,
                "isolation": isolation}
     for activation in assignment.tried_activations:  # the reference, once per case for the class
         for case in battery.battery(activation, seed):
             battery.reference(battery.canonical(assignment, case))
+    csv_file = GradesCsv(output, CSV_COLUMNS)
 
-    def one(entry: Entry):
+    def one(student) -> Graded:
         start = time.perf_counter()
-        if entry.spec is None:
-            report = Report(target=entry.student, assignment=assignment.describe(), error=entry.problem,
-                            error_kind="load")
-        else:
-            report = _validate(entry.spec, assignment, options, seed, start, alone=entry.alone)
-        report.elapsed_s = time.perf_counter() - start
-        name = safe_name(entry.student)
-        (out / f"{name}.md").write_text(format_markdown(report, entry.student), encoding="utf-8")
-        write_json_atomic(str(out / f"{name}.json"), {"student": entry.student, **report.to_dict()})
-        return entry, report
+        try:
+            classfolder.prepare(student, assignment, allowed)
+            if student.problem is not None:
+                report = Report(target=student.name, assignment=assignment.describe(),
+                                error=clean_text(str(student.problem), 1000), error_kind=student.problem.kind,
+                                notes=[clean_text(n, 300) for n in student.notes])
+            else:
+                report = _validate(student.submission, assignment, options, seed, start)
+            graded = Graded(student, report)
+        except Exception as error:  # noqa: BLE001 - the grader's own failure: this row only
+            graded = Graded(student, None, internal=f"{type(error).__name__}: {clean_text(error, 200)}")
+        graded.seconds = time.perf_counter() - start
+        name = names[student.name]
+        try:
+            if graded.report is not None:
+                graded.report.elapsed_s = graded.seconds
+                output.write_text(f"{name}.md", format_markdown(graded.report, student.name))
+                output.write_text(f"{name}.json", json.dumps({"student": student.name, **graded.report.to_dict()},
+                                                             indent=2, allow_nan=False) + "\n")
+        except Exception as error:  # noqa: BLE001
+            graded = Graded(student, None, internal=f"writing its feedback failed: {type(error).__name__}: "
+                                                    f"{clean_text(error, 200)}", seconds=graded.seconds)
+        return graded
 
-    results = []
+    results, interrupted = [], False
     pool = ThreadPoolExecutor(max_workers=jobs)
     try:
-        with tqdm(total=len(entries), desc="grading", unit="student", disable=not progress, file=sys.stderr) as bar:
-            for entry, report in pool.map(one, entries):
-                results.append((entry, report))
-                bar.set_postfix_str(f"{entry.student[:20]}: {report.status}")
+        with tqdm(total=len(found.students), desc="grading", unit="student", disable=not progress,
+                  file=sys.stderr) as bar:
+            for graded in pool.map(one, found.students):
+                results.append(graded)
+                csv_file.append(graded.row(names[graded.student.name]))
+                bar.set_postfix_str(f"{graded.student.name[:20]}: {graded.status}")
                 bar.update()
     except KeyboardInterrupt:  # Ctrl-C: the students not started yet are not started at all
         pool.shutdown(wait=False, cancel_futures=True)
-        raise
-    pool.shutdown()
-    rows = [_row(entry.student, report) for entry, report in results]
-    with open(out / "grades.csv", "w", newline="", encoding="utf-8") as fh:
-        writer = csv.DictWriter(fh, fieldnames=CSV_COLUMNS)
-        writer.writeheader()
-        writer.writerows(rows)
-    diagnoses = Counter(k for _, report in results if (k := _diagnosis_key(report)) is not None)
-    counts = Counter(r["status"] for r in rows)
-    summary = {"assignment": assignment.to_dict(), "folder": str(folder), "n_students": len(rows),
-               "counts": {s: counts.get(s, 0) for s in ("pass", "fail", "error")},
-               "diagnoses": [{"diagnosis": k, "students": n} for k, n in diagnoses.most_common()],
-               "jobs": jobs, "students": rows}
-    write_json_atomic(str(out / "summary.json"), summary)
-    plot_summary(rows, diagnoses, out / "summary.png", f"{folder.name} — {assignment.describe()}")
-    return rows
+        interrupted = True
+    pool.shutdown(wait=not interrupted)
+    levels = Counter(g.report.isolation for g in results if g.report is not None and g.report.isolation)
+    run = ClassRun(results, found.skipped, [], levels.most_common(1)[0][0] if levels else "", interrupted)
+    run.rows = sorted((g.row(names[g.student.name]) for g in results), key=lambda r: r["student"])
+    csv_file.finish(run.rows)
+    _write_summary(run, output, folder, assignment, jobs)
+    if interrupted:
+        raise KeyboardInterrupt
+    return run
+
+
+def _write_summary(run: ClassRun, output: OutputFolder, folder: Path, assignment: Assignment, jobs: int) -> None:
+    counts = Counter(r["status"] for r in run.rows)
+    keys, labels = Counter(), {}
+    for graded in run.graded:
+        found = _diagnosis(graded.report)
+        if found is not None:
+            keys[found[0]] += 1
+            labels.setdefault(found[0], found[1])
+    diagnoses = [(labels[k], n) for k, n in keys.most_common()]
+    summary = {"assignment": assignment.to_dict(), "folder": clean_text(str(folder), 500),
+               "n_students": len(run.rows), "counts": {s: counts.get(s, 0) for s in STATUSES},
+               "diagnoses": [{"key": k, "diagnosis": labels[k], "students": n} for k, n in keys.most_common()],
+               "not_graded": [{"entry": entry, "why": why} for entry, why in run.skipped],
+               "isolation": run.isolation, "interrupted": run.interrupted, "jobs": jobs, "students": run.rows}
+    output.write_text("summary.json", json.dumps(summary, indent=2, allow_nan=False) + "\n")
+    output.record("summary.png")
+    plot_summary(run.rows, diagnoses, output.path / "summary.png",
+                 clean_text(f"{folder.name} — {assignment.describe()}", 120))
 
 
 # ----------------------------------------------------------------------------- the command line
@@ -225,18 +259,43 @@ class _Parser(argparse.ArgumentParser):
         raise UsageError(message)
 
 
+def _number(convert, minimum, what):
+    """An argparse type: a number ≥ ``minimum`` (finite), else an error that names the bad value."""
+    def parse(text):
+        try:
+            value = convert(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"expected {what}, got {text!r}") from None
+        if not (value >= minimum and value < float("inf")):
+            raise argparse.ArgumentTypeError(f"expected {what}, got {text!r}")
+        return value
+    return parse
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = _Parser(prog="backprop-grade", description=__doc__.split("\n\n")[0])
     parser.add_argument("folder", help="the folder of submissions: NAME.py, NAME.ipynb or NAME/ per student")
     course = parser.add_mutually_exclusive_group()
     course.add_argument("--assignment", metavar="FILE", help="TOML file of the course's conventions")
     course.add_argument("--preset", choices=sorted(PRESETS), help="named conventions (default: homework)")
-    parser.add_argument("--jobs", type=int, default=2, help="submissions graded at once (default 2)")
-    parser.add_argument("--out", default="grades", help="output folder (default ./grades)")
-    parser.add_argument("--timeout", type=float, default=10.0, help="seconds per call into a submission (default 10)")
-    parser.add_argument("--budget", type=float, default=25.0, help="seconds for all calls of one submission (default 25)")
-    parser.add_argument("--memory", type=int, default=2048, metavar="MIB", help="address space per submission (MiB)")
-    parser.add_argument("--isolation", choices=("auto", "bubblewrap", "process"), default="auto")
+    parser.add_argument("--factory", metavar="NAME", help="the factory each submission defines (default: the "
+                                                         "assignment's)")
+    parser.add_argument("--jobs", type=_number(int, 1, "a whole number ≥ 1"), default=2,
+                        help="submissions graded at once (default 2)")
+    parser.add_argument("--out", default="grades", help="output folder (default ./grades); an earlier run's "
+                                                        "output there is replaced whole")
+    parser.add_argument("--timeout", type=_number(float, 1e-3, "a positive number of seconds"), default=10.0,
+                        help="seconds per call into a submission (default 10)")
+    parser.add_argument("--budget", type=_number(float, 1e-3, "a positive number of seconds"), default=25.0,
+                        help="seconds for all calls of one submission (default 25)")
+    parser.add_argument("--memory", type=_number(int, 256, "a whole number of MiB ≥ 256"), default=2048,
+                        metavar="MIB", help="memory per submission (MiB, default 2048)")
+    parser.add_argument("--allow-import", action="append", default=[], metavar="MODULE",
+                        help="let submissions import MODULE besides NumPy (repeatable)")
+    parser.add_argument("--isolation", choices=("auto", "bubblewrap", "process"), default="auto",
+                        help="bubblewrap, process, or auto: the best available (default; says so when it "
+                             "falls back to process)")
+    parser.add_argument("--seed", type=int, default=0, help="seed of the case battery (default 0)")
     parser.add_argument("--no-progress", action="store_true", help="no progress bar")
     return parser
 
@@ -245,30 +304,71 @@ def main(argv=None) -> int:
     return cli.run_guarded("grade", _main, argv, internal="internal error")
 
 
+def _isolation_level(asked: str) -> tuple[str, str | None]:
+    """(the level students will run at, a warning when 'auto' falls back to the process level).
+    RuntimeError when bubblewrap is asked for and cannot be used."""
+    from .grading import isolation
+
+    level = isolation.choose_level(asked)
+    if asked == "auto" and level == isolation.PROCESS:
+        why = getattr(isolation, "fallback_reason", lambda: None)() or "bwrap is not installed or cannot run here"
+        return level, (f"bubblewrap is not available ({why}): students run at the process level only (resource "
+                       "limits and a private folder; no read-only filesystem, no network isolation, and a "
+                       "student could signal the grader's other processes)")
+    return level, None
+
+
 def _main(argv) -> int:
     try:
         args = build_parser().parse_args(argv)
         folder = Path(args.folder)
         if not folder.is_dir():
             raise UsageError(f"{folder}: no such folder of submissions")
-        if args.jobs < 1 or args.timeout <= 0 or args.budget <= 0 or args.memory < 256:
-            raise UsageError("--jobs must be ≥ 1, --timeout and --budget > 0, --memory ≥ 256 MiB")
+        if not os.access(folder, os.R_OK | os.X_OK):
+            raise UsageError(f"{folder}: the folder of submissions cannot be read")
+        for module in args.allow_import:
+            if not module.isidentifier():
+                raise UsageError(f"--allow-import {module!r}: not a module name")
         assignment = load_assignment(args.assignment) if args.assignment else preset(args.preset or "homework")
-    except (UsageError, AssignmentError) as error:
-        print(f"grade: error: {error}", file=sys.stderr)
+        if args.factory is not None:
+            if not all(part.isidentifier() for part in args.factory.split(".")):
+                raise UsageError(f"--factory {args.factory!r}: not a Python name")
+            assignment = replace(assignment, factory=args.factory)
+        level, warning = _isolation_level(args.isolation)
+        output = OutputFolder(Path(args.out))
+        output.claim()
+    except (UsageError, AssignmentError, OutputError, ValueError, RuntimeError) as error:
+        print(f"grade: error: {clean_text(error, 500)}", file=sys.stderr)
         return 2
     from .validate import own_modules_first
 
     own_modules_first()
-    out = Path(args.out)
-    print(f"grading {folder.resolve()} ({assignment.describe()}) into {out.resolve()}", file=sys.stderr, flush=True)
+    warnings.simplefilter("ignore")  # a student's numbers may overflow in the grader's arithmetic: quietly
+    out = output.path
+    print(f"grading {folder.resolve()} ({assignment.describe()}) into {out.resolve()}"
+          + (f" (replacing an earlier run's {output.replaced} files)" if output.replaced else ""),
+          file=sys.stderr, flush=True)
+    if warning:
+        print(f"grade: warning: {warning}", file=sys.stderr, flush=True)
     start = time.perf_counter()
-    rows = grade(folder, out, assignment, jobs=args.jobs, timeout=args.timeout, budget=args.budget,
-                 memory_mb=args.memory, isolation=args.isolation, progress=not args.no_progress)
-    counts = Counter(r["status"] for r in rows)
-    print(f"{len(rows)} submissions: {counts.get('pass', 0)} pass, {counts.get('fail', 0)} fail, "
-          f"{counts.get('error', 0)} error in {time.perf_counter() - start:.1f} s; "
-          f"{out / 'grades.csv'}, {out / 'summary.png'}, one NAME.md per student")
+    run = grade(folder, out, assignment, jobs=args.jobs, timeout=args.timeout, budget=args.budget,
+                memory_mb=args.memory, isolation=level, seed=args.seed, allow_imports=args.allow_import,
+                progress=not args.no_progress, claimed=output)
+    counts = Counter(r["status"] for r in run.rows)
+    if run.skipped:
+        shown = "; ".join(f"{entry} ({why})" for entry, why in run.skipped[:5])
+        more = f"; +{len(run.skipped) - 5} more" if len(run.skipped) > 5 else ""
+        print(f"not graded: {shown}{more} (listed in summary.json)", file=sys.stderr)
+    print(f"{len(run.rows)} submissions: {counts.get('pass', 0)} pass, {counts.get('fail', 0)} fail, "
+          f"{counts.get('error', 0)} error" + (f", {counts['internal']} internal" if counts.get("internal") else "")
+          + f" in {time.perf_counter() - start:.1f} s; {out / 'grades.csv'}, {out / 'summary.png'}, "
+          "one feedback file per student (grades.csv's feedback column)")
+    if run.internal:
+        who = ", ".join(f"{g.student.name} ({g.internal})" for g in run.internal[:3])
+        more = f" and {len(run.internal) - 3} more" if len(run.internal) > 3 else ""
+        print(f"grade: internal error on {len(run.internal)} student(s): {who}{more}; their rows say "
+              "'internal' (not a verdict), every other row stands", file=sys.stderr)
+        return cli.EXIT_INTERNAL
     return 0
 
 

@@ -46,7 +46,7 @@ from .grading.errors import StudentError, clean_text
 from .grading.isolation import Limits
 from .grading.report import Report, format_report
 from .grading.runner import InProcessRunner, WorkerRunner
-from .grading.submission import definitions_only, is_path, resolve
+from .grading.submission import Submission, definitions_only, is_path, resolve
 
 DEFAULT_TIMEOUT = 10.0  # seconds per call into the student's code
 DEFAULT_BUDGET = 25.0  # seconds for all of it (a correct implementation needs ~1 s)
@@ -70,7 +70,10 @@ def _importable_spec(factory) -> str | None:
 
 def _runner(target, assignment: Assignment, options: dict, alone: bool = False):
     """(the target's name, the factory's name, a runner): a spec, or a factory importable by name,
-    runs in an isolated worker; any other callable (a closure, a lambda) is trusted code, run here."""
+    runs in an isolated worker; any other callable (a closure, a lambda) is trusted code, run here.
+    A ``Submission`` (what ``backprop-grade`` found in a class folder) runs in a worker as it is."""
+    if isinstance(target, Submission):
+        return target.spec, target.attr.rsplit(".", 1)[-1], WorkerRunner(target, **options)
     if not isinstance(target, str):
         spec = _importable_spec(target)
         if spec is None:
@@ -127,7 +130,8 @@ def validate(target, *, assignment: Assignment | None = None, timeout: float = D
 def _validate(target, assignment: Assignment, options: dict, seed: int, start: float, alone: bool = False) -> Report:
     from .diagnose import diagnose
 
-    name = target if isinstance(target, str) else getattr(target, "__qualname__", repr(target))
+    name = target if isinstance(target, str) else getattr(target, "spec", None) or getattr(
+        target, "__qualname__", repr(target))
     report = Report(target=name, assignment=assignment.describe())
     runner = None
     try:

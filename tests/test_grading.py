@@ -360,7 +360,7 @@ def test_grade_a_class(tmp_path, capsys):
         s: {"pass": 0, "fail": 1, "error": 2}[v] for s, v in expected.items()}
     assert "it stores W1 as (in, out)" in rows["bob"]["summary"]
     assert "sklearn" in rows["dan"]["summary"] and "dan.py:2" in rows["dan"]["summary"]
-    assert "defines 'factory'" in rows["gina"]["summary"]
+    assert "gina/ holds no .py or .ipynb file" in rows["gina"]["summary"]
     assert "alice.py" in rows["hank"]["summary"]  # a neighbour's file is not in its sandbox
     assert int(rows["alice"]["cases_passed"]) == int(rows["alice"]["cases_total"]) > 0
     summary = json.loads((out / "summary.json").read_text())

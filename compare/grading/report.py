@@ -186,18 +186,22 @@ def format_report(report: Report, brief: bool = False) -> str:
 
 
 def format_markdown(report: Report, student: str) -> str:
-    """The feedback file a student reads: verdict, what to fix, then the failing tables."""
-    lines = [f"# {student}: {report.status}", "", f"**{report.verdict}**", "",
-             f"- implementation: `{report.target}`", f"- conventions: {report.assignment}"]
+    """The feedback file a student reads: verdict, what to fix, then the failing tables. Everything
+    that comes from the student (their name, file names, messages) is escaped: no HTML, links or
+    Markdown of theirs reach the page."""
+    from .outputs import markdown_text as md
+
+    lines = [f"# {md(student, 200)}: {report.status}", "", f"**{md(report.verdict)}**", "",
+             f"- implementation: {md(report.target, 300)}", f"- conventions: {md(report.assignment)}"]
     if report.isolation:
-        lines.append(f"- ran in: {report.isolation}")
+        lines.append(f"- ran in: {md(report.isolation)}")
     for title, items in (("Notes", report.notes), ("Skipped", report.skipped),
                          ("Conventions", report.conventions)):
         if items:
-            lines += ["", f"## {title}", ""] + [f"- {item}" for item in items]
+            lines += ["", f"## {title}", ""] + [f"- {md(item)}" for item in items]
     if report.diagnosis:
         lines += ["", "## Diagnosis (most likely first)", ""]
-        lines += [f"{i}. {f.message}" + (f" — *{_where(f)}*" if f.where else "")
+        lines += [f"{i}. {md(f.message)}" + (f" — *{md(_where(f))}*" if f.where else "")
                   for i, f in enumerate(report.diagnosis, start=1)]
     failing = [c for c in report.cases if not c.passed]
     if failing:

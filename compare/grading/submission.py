@@ -8,17 +8,19 @@ module never imports it: only the finders' path lookups run, no code of the subm
 
 from __future__ import annotations
 
+import ast
 import importlib.machinery
 import importlib.util
 import os
 import re
-import shutil
+import stat
 import sys
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from .errors import StudentError
+from .errors import StudentError, clean_text
+from .sources import read_source
 
 # Never copied into a sandbox (unless it is the submission itself): the answer key and torch.
 ANSWER_KEY = ("manual", "reference", "compare", "torch")
@@ -92,6 +94,11 @@ def resolve(spec: str, cwd: str | os.PathLike | None = None, allow_imports=(), a
             raise StudentError("load", f"no such file: {target}")
         if path.suffix not in (".py", ".ipynb"):
             raise StudentError("load", f"cannot load {path.name} as a Python module (expected .py or .ipynb)")
+        if not alone and path.suffix == ".py" and cwd.resolve() in path.parents:  # a module of a package?
+            top = cwd.resolve()
+            root, module = package_context(top, path.relative_to(top).parts)
+            if module is not None:
+                return Submission(spec, root, attr, module=module, package=module.split(".")[0])
         sub = Submission(spec, path.parent, attr, file=path.name, only=(path.name,) if alone else None)
         if path.suffix == ".ipynb":
             from_notebook(sub, allow_imports)
@@ -108,9 +115,51 @@ def resolve(spec: str, cwd: str | os.PathLike | None = None, allow_imports=(), a
     return Submission(spec, Path(found.origin).resolve().parent, attr, module=target, package=top)
 
 
+def _imports(path: Path) -> tuple[set, int]:
+    """(top-level names it imports absolutely, the deepest relative import's level)."""
+    try:
+        tree = ast.parse(read_source(path))
+    except (ValueError, SyntaxError, RecursionError, MemoryError):  # SourceError is a ValueError
+        return set(), 0
+    tops, level = set(), 0
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            tops.update(a.name.split(".")[0] for a in node.names)
+        elif isinstance(node, ast.ImportFrom):
+            if node.level:
+                level = max(level, node.level)
+            elif node.module:
+                tops.add(node.module.split(".")[0])
+    return tops, level
+
+
+def package_context(top: Path, rel: tuple) -> tuple[Path, str | None]:
+    """(the folder to put on sys.path, the dotted module name) for the file ``top/rel``; the module is
+    None when the file is best loaded alone. The package reaches up as far as its ``__init__.py``
+    files, its relative imports (``from ..layers import *``) or an absolute import of an
+    enclosing folder's name (``from cs231n.layers import *``) say — never above ``top``."""
+    folders, stem = rel[:-1], os.path.splitext(rel[-1])[0]
+    if not folders or not rel[-1].lower().endswith(".py"):
+        return top.joinpath(*folders), None
+    need = 0
+    while need < len(folders) and (top.joinpath(*folders[: len(folders) - need]) / "__init__.py").is_file():
+        need += 1
+    tops, level = _imports(top.joinpath(*rel))
+    need = max(need, level)
+    for i, folder in enumerate(folders):
+        if folder in tops:
+            need = max(need, len(folders) - i)
+            break
+    need = min(need, len(folders))
+    chain = [*folders[len(folders) - need:], stem]
+    if need == 0 or not all(part.isidentifier() for part in chain):
+        return top.joinpath(*folders), None
+    return top.joinpath(*folders[: len(folders) - need]), ".".join(chain)
+
+
 def _skip(entry: os.DirEntry, depth: int, own: str | None) -> bool:
     name = entry.name
-    if name.startswith(".") or name == "__pycache__" or entry.is_symlink():
+    if name.startswith(".") or name in ("__pycache__", "__MACOSX") or entry.is_symlink():
         return True
     if entry.is_dir(follow_symlinks=False):
         if depth >= MAX_COPY_DEPTH or os.path.exists(os.path.join(entry.path, "pyvenv.cfg")):
@@ -122,50 +171,95 @@ def _skip(entry: os.DirEntry, depth: int, own: str | None) -> bool:
     return not (entry.is_dir(follow_symlinks=False) or entry.is_file(follow_symlinks=False))
 
 
-def copy_submission(sub: Submission, dest: Path) -> None:
-    """Copy ``sub.root`` into ``dest`` (regular files and folders only, no links), within the caps.
+def _copy_regular_file(src: Path, to: Path, limit: int) -> int:
+    """Copy ``src`` to ``to`` if it is a regular file (never through a link, never a FIFO or device)
+    of at most ``limit`` bytes; returns the bytes copied, or -1 when it is not copied."""
+    try:
+        fd = os.open(src, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK)
+    except OSError:
+        return -1
+    try:
+        info = os.fstat(fd)
+        if not stat.S_ISREG(info.st_mode) or info.st_size > limit:
+            return -1
+        to.parent.mkdir(parents=True, exist_ok=True)
+        copied = 0
+        with open(to, "xb") as out:
+            while copied <= limit:
+                chunk = os.read(fd, min(1 << 20, limit + 1 - copied))
+                if not chunk:
+                    break
+                out.write(chunk)
+                copied += len(chunk)
+        if copied > limit:  # it grew while being read
+            to.unlink()
+            return -1
+        return copied
+    except OSError:
+        return -1
+    finally:
+        os.close(fd)
 
-    The submission's own file is copied first, so a cap never leaves it out; what the caps
-    leave out is added to ``sub.notes``.
+
+def copy_submission(sub: Submission, dest: Path) -> None:
+    """Copy ``sub.root`` into ``dest``: regular files and folders only (no links, FIFOs or devices,
+    nothing read through a link), walked without recursion, within the caps.
+
+    The submission's own file (or its module and the package around it) is copied first, so a
+    cap never leaves it out; what the caps leave out is added to ``sub.notes``.
     """
     dest.mkdir(parents=True, exist_ok=True)
     budget = {"bytes": MAX_COPY_BYTES, "files": MAX_COPY_FILES}
     left_out = []
 
-    def copy_file(src: Path, to: Path) -> None:
-        size = src.stat().st_size
-        if size > budget["bytes"] or budget["files"] <= 0:
-            left_out.append(str(src.relative_to(sub.root)))
+    def copy_file(relative: Path) -> None:
+        to = dest / relative
+        if to.exists() or budget["files"] <= 0:
+            if not to.exists():
+                left_out.append(str(relative))
             return
-        to.parent.mkdir(parents=True, exist_ok=True)
-        shutil.copyfile(src, to, follow_symlinks=False)
-        budget["bytes"] -= size
+        copied = _copy_regular_file(sub.root / relative, to, budget["bytes"])
+        if copied < 0:
+            left_out.append(str(relative))
+            return
+        budget["bytes"] -= copied
         budget["files"] -= 1
-
-    def walk(folder: Path, to: Path, depth: int) -> None:
-        try:
-            entries = sorted(os.scandir(folder), key=lambda e: e.name)
-        except OSError:
-            return
-        for entry in entries:
-            if depth == 0 and sub.only is not None and entry.name not in sub.only:
-                continue
-            if _skip(entry, depth, sub.package):
-                continue
-            if entry.is_dir(follow_symlinks=False):
-                walk(Path(entry.path), to / entry.name, depth + 1)
-            elif not (to / entry.name).exists() and not entry.name.endswith(".ipynb"):
-                copy_file(Path(entry.path), to / entry.name)
 
     for relative, source in sub.generated.items():
         (dest / relative).write_text(source, encoding="utf-8")
-    if sub.file is not None and sub.file not in sub.generated:
-        copy_file(sub.root / sub.file, dest / sub.file)
-    walk(sub.root, dest, 0)
+    first = [Path(sub.file)] if sub.file is not None and sub.file not in sub.generated else []
+    if sub.module is not None:  # the module's file and its packages' __init__.py files
+        parts = sub.module.split(".")
+        first += [Path(*parts[:i], "__init__.py") for i in range(1, len(parts))]
+        first.append(Path(*parts[:-1], parts[-1] + ".py"))
+    for relative in first:
+        if (sub.root / relative).is_file():
+            copy_file(relative)
+    stack = [(sub.root, Path(), 0)]
+    while stack:
+        folder, relative, depth = stack.pop()
+        try:
+            entries = sorted(os.scandir(folder), key=lambda e: os.fsencode(e.name))
+        except OSError:
+            continue
+        for entry in entries:
+            if depth == 0 and sub.only is not None and entry.name not in sub.only:
+                continue
+            try:
+                if _skip(entry, depth, sub.package):
+                    continue
+                is_dir = entry.is_dir(follow_symlinks=False)
+            except OSError:
+                continue
+            if is_dir:
+                stack.append((Path(entry.path), relative / entry.name, depth + 1))
+            elif not entry.name.endswith(".ipynb"):
+                copy_file(relative / entry.name)
     if left_out:
-        shown = ", ".join(left_out[:5]) + (f" (+{len(left_out) - 5} more)" if len(left_out) > 5 else "")
-        sub.notes.append(f"the submission's folder is over {MAX_COPY_BYTES >> 20} MiB or {MAX_COPY_FILES} "
-                         f"files; not copied into the sandbox: {shown}")
+        shown = ", ".join(clean_text(p, 80) for p in left_out[:5]) + (
+            f" (+{len(left_out) - 5} more)" if len(left_out) > 5 else "")
+        sub.notes.append(f"not copied into the sandbox (over {MAX_COPY_BYTES >> 20} MiB or {MAX_COPY_FILES} "
+                         f"files in all, or not a regular file): {shown}")
 
 
 def available_in_sandbox(root: Path, allow_imports=()) -> Callable[[str], bool]:
