@@ -364,7 +364,7 @@ def test_grade_a_class(tmp_path, capsys):
     assert "alice.py" in rows["hank"]["summary"]  # a neighbour's file is not in its sandbox
     assert int(rows["alice"]["cases_passed"]) == int(rows["alice"]["cases_total"]) > 0
     summary = json.loads((out / "summary.json").read_text())
-    assert summary["counts"] == {"pass": 3, "fail": 2, "error": 3} and summary["n_students"] == 8
+    assert summary["counts"] == {"pass": 3, "fail": 2, "error": 3, "internal": 0} and summary["n_students"] == 8
     assert (out / "summary.png").stat().st_size > 10_000
     feedback = (out / "bob.md").read_text()
     assert feedback.startswith("# bob: fail") and "the backprop is right" in feedback
