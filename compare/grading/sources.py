@@ -114,7 +114,8 @@ def decode_python(data: bytes, path="<source>") -> str:
     try:
         return data.decode(encoding)
     except UnicodeDecodeError as error:
-        raise SourceError(f"{name}: {_undecodable(data, error, encoding)}") from None
+        hint = " and declares no other encoding" if encoding in ("utf-8", "utf-8-sig") else ""
+        raise SourceError(f"{name}: {_undecodable(data, error, encoding)}{hint}") from None
     except LookupError:  # detect_encoding checks the codec; a codec that vanished since is the same
         raise SourceError(f"{name}: unknown encoding {clean_text(encoding, 40)!r}") from None
 
@@ -123,14 +124,13 @@ def decode_notebook(data: bytes, path="<notebook>") -> str:
     try:
         return data.decode("utf-8-sig")
     except UnicodeDecodeError as error:
-        raise SourceError(f"{display_name(path)}: {_undecodable(data, error, 'utf-8')}") from None
+        raise SourceError(f"{display_name(path)}: not a Jupyter notebook: {_undecodable(data, error, 'UTF-8')}") from None
 
 
 def _undecodable(data: bytes, error: UnicodeDecodeError, encoding: str) -> str:
     line = data.count(b"\n", 0, error.start) + 1
     byte = data[error.start: error.start + 1].hex()
-    hint = "" if encoding.lower() not in ("utf-8", "utf-8-sig") else " and declares no other encoding"
-    return f"line {line} is not {clean_text(encoding, 30)} text (byte 0x{byte}){hint}"
+    return f"line {line} is not {clean_text(encoding, 30)} text (byte 0x{byte})"
 
 
 def _file_kind(mode: int) -> str:
@@ -266,17 +266,19 @@ def defined_names(path) -> set[str]:
     try:
         text = read_source(path)
         if not is_notebook(path):
-            return _names_in(text, "<source>")
+            return names_in(text, "<source>")
         names = set()
         for number, source in notebook_code_cells(text, path):
             if source is not None:
-                names |= _names_in(source, f"<cell {number}>", cell=True)
+                names |= names_in(source, f"<cell {number}>", cell=True)
         return names
     except (SourceError, RecursionError, MemoryError):
         return set()
 
 
-def _names_in(source: str, filename: str, cell: bool = False) -> set[str]:
+def names_in(source: str, filename: str = "<source>", cell: bool = False) -> set[str]:
+    """The top-level names of one file's or cell's text (``cell``: IPython syntax allowed), by the
+    line scan when it does not parse (see ``defined_names``)."""
     tree, _ = parse_cell(source, filename) if cell else _parse(source, filename)
     if tree is not None:
         return top_level_names(tree.body)
@@ -399,11 +401,17 @@ def _describe(error: BaseException, where, place: str) -> str:
 def describe_syntax_error(error: SyntaxError, where: str) -> str:
     """One line for a SyntaxError at ``where`` ("eve.py:84"): "Python 2 syntax (print
     statement) at eve.py:84" for Python 2 code, else "SyntaxError: invalid syntax at eve.py:84"."""
+    return f"{syntax_cause(error)} at {where}"
+
+
+def syntax_cause(error: SyntaxError) -> str:
+    """"Python 2 syntax (print statement)" for Python 2 code, else "SyntaxError: invalid syntax"
+    (the error's class and message, one clean line)."""
     construct = python2_construct(error)
     if construct:
-        return f"Python 2 syntax ({construct}) at {where}"
+        return f"Python 2 syntax ({construct})"
     message = error.msg if isinstance(error.msg, str) and error.msg else "invalid syntax"
-    return f"{type(error).__name__}: {clean_text(message, 150)} at {where}"
+    return f"{type(error).__name__}: {clean_text(message, 150)}"
 
 
 _EXCEPT_COMMA = re.compile(r"[ \t]*except\b[^:]*,[ \t]*[^\W\d]\w*[ \t]*:")
