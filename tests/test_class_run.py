@@ -214,41 +214,45 @@ def make_messy_class(folder: Path) -> dict:
     folder.mkdir()
     expected = {}
 
-    def put(name, text, status):
+    def put(name, text, student, status):
         path = folder / (os.fsdecode(name) if isinstance(name, bytes) else name)
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_text(text, encoding="utf-8")
-        return path
+        expected[student] = status
 
-    put("alice.py", CORRECT, "pass"); expected["alice"] = "pass"
-    put(b"caf\xe9.py", CORRECT, "pass"); expected["caf\\xe9"] = "pass"
-    put("学" * 84 + ".py", CORRECT, "pass"); expected["学" * 84] = "pass"
-    put("Bob.PY", CORRECT, "pass"); expected["Bob"] = "pass"
-    put("_dave.py", CORRECT, "pass"); expected["_dave"] = "pass"
-    put("a b.py", CORRECT, "pass"); expected["a b"] = "pass"
-    put("a_b.py", INF_LOSS, "fail"); expected["a_b"] = "fail"
-    put("summary.py", CORRECT, "pass"); expected["summary"] = "pass"
-    put("grades.py", INF_LOSS, "fail"); expected["grades"] = "fail"
-    put('=HYPERLINK("evil").py', CORRECT, "pass"); expected['=HYPERLINK("evil")'] = "pass"
-    put("\x1b[31mred.py", CORRECT, "pass"); expected["[31mred"] = "pass"
-    put("gus/mlp.py", "\ufeff" + CORRECT, "pass"); expected["gus"] = "pass"
-    put("hw.py", CORRECT, "pass"); expected["hw.py"] = "pass"
+    put("alice.py", CORRECT, "alice", "pass")
+    put(b"caf\xe9.py", CORRECT, "caf\\xe9", "pass")
+    put("学" * 84 + ".py", CORRECT, "学" * 84, "pass")
+    put("Bob.PY", CORRECT, "Bob", "pass")
+    put("_dave.py", CORRECT, "_dave", "pass")
+    put("a b.py", CORRECT, "a b", "pass")
+    put("a_b.py", INF_LOSS, "a_b", "fail")
+    put("summary.py", CORRECT, "summary", "pass")
+    put("grades.py", INF_LOSS, "grades", "fail")
+    put('=HYPERLINK("evil").py', CORRECT, '=HYPERLINK("evil")', "pass")
+    put("\x1b[31mred.py", CORRECT, "[31mred", "pass")
+    put("gus/mlp.py", "\ufeff" + CORRECT, "gus", "pass")
+    put("hw.py", CORRECT, "hw.py", "pass")
     (folder / "hw.ipynb").write_text(notebook_json([{"cell_type": "code", "source": CORRECT, "metadata": {},
                                                      "outputs": [], "execution_count": None}]))
     expected["hw.ipynb"] = "pass"
     # accidents and attacks: each the student's own error
     (folder / "mallory").mkdir()
-    (folder / "mallory" / "a.py").symlink_to("../alice.py"); expected["mallory"] = "error"
-    (folder / "zed.py").symlink_to("/dev/zero"); expected["zed"] = "error"
-    os.mkfifo(folder / "pipe.py"); expected["pipe"] = "error"
+    (folder / "mallory" / "a.py").symlink_to("../alice.py")
+    expected["mallory"] = "error"
+    (folder / "zed.py").symlink_to("/dev/zero")
+    expected["zed"] = "error"
+    os.mkfifo(folder / "pipe.py")
+    expected["pipe"] = "error"
     with open(folder / "sparse.py", "wb") as fh:
         fh.truncate(100 * 1024 ** 3)
     expected["sparse"] = "error"
-    (folder / "cells.ipynb").write_text(json.dumps({"cells": 7, "nbformat": 4})); expected["cells"] = "error"
+    (folder / "cells.ipynb").write_text(json.dumps({"cells": 7, "nbformat": 4}))
+    expected["cells"] = "error"
     (folder / "ints.ipynb").write_text(json.dumps({"cells": [{"cell_type": "code", "source": [1, 2]}],
                                                    "nbformat": 4}))
     expected["ints"] = "error"
-    put("nots.py", "x = " + "not " * 100_000 + "1\n", "error"); expected["nots"] = "error"
+    put("nots.py", "x = " + "not " * 100_000 + "1\n", "nots", "error")
     (folder / "blank.ipynb").write_text(notebook_json([{"cell_type": "code", "source": "\n" * 150_000 + "x = 1",
                                                         "metadata": {}, "outputs": []}]))
     expected["blank"] = "error"

@@ -274,7 +274,7 @@ def test_not_a_notebook_raises_with_the_file_name(tmp_path):
     deep.write_text("[" * 100_000)
     with pytest.raises(NotebookError, match="deep.ipynb"):
         extract_definitions(deep)
-    with pytest.raises(NotebookError, match="missing.ipynb: cannot read"):
+    with pytest.raises(NotebookError, match="missing.ipynb: cannot open: No such file"):
         extract_definitions(tmp_path / "missing.ipynb")
     assert issubclass(NotebookError, ValueError)
 
@@ -341,3 +341,166 @@ def test_future_imports_go_first(tmp_path):
     assert extracted.source.splitlines()[:3] == ["from __future__ import annotations", "import numpy as np", "LR = 0.1"]
     assert extracted.line_map[1] == (2, 1) and extracted.line_map[2] == (1, 1) and extracted.line_map[4] == (2, 2)
     assert run(extracted)["f"].__annotations__ == {"x": "Undefined", "return": "np.ndarray"}
+
+
+# ----------------------------------------------------------------------------- notebooks as students write them
+STUDENT_STYLE = [
+    new_markdown_cell("## Activations"),
+    new_code_cell(
+        "import numpy as np\n"
+        "relu = lambda z: np.maximum(z, 0)\n"
+        "relu_grad = lambda z: (z > 0).astype(float)\n"
+        "def tanh_grad(z):\n"
+        "    return 1 - np.tanh(z) ** 2\n"
+        "ACT = {'relu': (relu, relu_grad), 'tanh': (np.tanh, tanh_grad)}\n"
+        "PAIRS = (relu, relu_grad)\n"
+        "EPS = np.finfo(np.float64).eps * 10\n"
+        "SCALE = np.sqrt(2.0 / 784)\n"
+        "shift = lambda z, by=np.float64(1.0): z - by\n"
+    ),
+    new_code_cell(
+        "class MLP:\n"
+        "    def __init__(self, sizes, activation='relu'):\n"
+        "        self.f, self.df = ACT[activation]\n"
+        "        self.params = {'W1': np.full((sizes[0], sizes[1]), SCALE)}\n"
+    ),
+    new_code_cell(
+        "def forward(self, X):\n"
+        "    return self.f(X @ self.params['W1'])\n"
+        "MLP.forward = forward\n"
+        "def loss_and_grads(self, X, y):\n"
+        "    return float(self.forward(X).sum()), {}\n"
+        "MLP.loss_and_grads = loss_and_grads\n"
+        "setattr(MLP, 'n_layers', 1)\n"
+        "ACT['identity'] = (lambda z: z, lambda z: np.ones_like(z))\n"
+        "make_mlp = lambda sizes, activation: MLP(sizes, activation)\n"
+    ),
+    new_code_cell("net = make_mlp([2, 3], 'relu')\nMLP.trained = train(net)\nnet.extra = 1\nunknown.attr = 2"),
+]
+
+
+def test_lambdas_dicts_and_attached_methods_are_kept(tmp_path):
+    extracted = extract_definitions(write(tmp_path, *STUDENT_STYLE), available=sandbox)
+    namespace = run(extracted)
+    net = namespace["make_mlp"]([2, 3], "relu")
+    assert net.forward(np.array([[1.0, -2.0]])).shape == (1, 3)
+    assert net.loss_and_grads(np.ones((1, 2)), None)[0] == pytest.approx(6 * (2.0 / 784) ** 0.5)
+    assert namespace["MLP"].n_layers == 1 and set(namespace["ACT"]) == {"relu", "tanh", "identity"}
+    assert namespace["PAIRS"][0] is namespace["relu"] and namespace["EPS"] > 0 and namespace["shift"](3.0) == 2.0
+    assert {"make_mlp", "relu", "ACT", "MLP", "forward"} <= extracted.names and extracted.why_missing("make_mlp") is None
+    # The last cell uses the network (training, an attribute of an object made here, an unknown name): skipped.
+    assert places(extracted) == [f"cell 5, line {n}" for n in (1, 2, 3, 4)]
+    assert "net" not in namespace and not hasattr(namespace["MLP"], "trained")
+
+
+def test_an_attribute_of_a_name_not_defined_here_is_skipped(tmp_path):
+    path = write(tmp_path, new_code_cell("import numpy as np\nnp.seterr = None\nX = 1\nX.attr = 2\nnp.x[0] = 1"))
+    extracted = extract_definitions(path, available=sandbox)
+    assert extracted.source == "import numpy as np\nX = 1\n"
+    assert places(extracted) == ["cell 1, line 2", "cell 1, line 4", "cell 1, line 5"]
+
+
+def test_a_syntax_error_that_hides_the_factory_is_the_error(tmp_path):
+    path = write(
+        tmp_path,
+        new_code_cell("import numpy as np"),
+        new_code_cell("def relu(z):\n    return np.maximum(z, 0)"),
+        new_code_cell("X = 1\n\ndef make_mlp(sizes, activation):\n    return MLP(sizes activation)"),
+        new_code_cell("def broken(:\n    pass"),
+    )
+    extracted = extract_definitions(path, available=sandbox)
+    assert [str(p) for p in extracted.syntax_errors] == [
+        "cell 3, line 4: SyntaxError: invalid syntax. Perhaps you forgot a comma?",
+        "cell 4, line 1: SyntaxError: invalid syntax"]
+    assert extracted.why_missing("relu") is None
+    assert extracted.why_missing("make_mlp") == (
+        "cell 3, line 4: SyntaxError: invalid syntax. Perhaps you forgot a comma? "
+        "(the factory 'make_mlp' is defined in no cell that parses)")
+    # No cell defines it: the first syntax error is the likeliest cause.
+    assert extracted.why_missing("factory").startswith("cell 3, line 4: SyntaxError")
+
+
+def test_python2_cells_are_named(tmp_path):
+    path = write(tmp_path, new_code_cell("import numpy as np\n\nprint 'loss', 1.0"),
+                 new_code_cell("def make_mlp(sizes, activation):\n    exec 'x = 1'\n"))
+    extracted = extract_definitions(path, available=sandbox)
+    assert skipped_at(extracted, "cell 1, line 3").endswith("Python 2 syntax (print statement), cell skipped")
+    assert extracted.why_missing("make_mlp") == ("cell 2, line 2: Python 2 syntax (exec statement) "
+                                                 "(the factory 'make_mlp' is defined in no cell that parses)")
+
+
+def test_a_skipped_statement_that_binds_the_factory_is_named(tmp_path):
+    path = write(tmp_path, new_code_cell("import numpy as np\nfrom mylib import make_mlp as imported"),
+                 new_code_cell("make_mlp = build_factory(CONFIG)"), new_code_cell("from lib import *"))
+    extracted = extract_definitions(path, available=sandbox)
+    assert extracted.why_missing("make_mlp") == (
+        "cell 2, line 1: make_mlp = build_factory(CONFIG) — not a definition (the only statement that binds "
+        "the factory 'make_mlp'; the grader keeps imports, functions, classes and constants)")
+    assert extracted.why_missing("imported").startswith("cell 1, line 2: from mylib import make_mlp as imported — mylib")
+    assert extracted.why_missing("np") is None and extracted.why_missing("nowhere") is None
+    starred = extract_definitions(path)  # every module available: the star import may bind anything
+    assert starred.star_import and starred.why_missing("nowhere") is None
+
+
+def test_from_notebook_reports_the_syntax_error_as_the_load_error(tmp_path):
+    from compare.grading.errors import StudentError
+    from compare.grading.submission import resolve
+
+    write(tmp_path, new_markdown_cell("# HW"), new_code_cell("import numpy as np"),
+          new_code_cell("def make_mlp(sizes, activation):\n    if sizes\n        return None"), name="alice.ipynb")
+    with pytest.raises(StudentError) as caught:
+        resolve(f"{tmp_path / 'alice.ipynb'}:make_mlp")
+    assert caught.value.kind == "load"
+    assert str(caught.value) == ("alice.ipynb cell 3, line 2: SyntaxError: expected ':' "
+                                 "(the factory 'make_mlp' is defined in no cell that parses)")
+
+
+# ----------------------------------------------------------------------------- hostile notebooks
+@pytest.mark.parametrize("document", [
+    {"cells": 3},
+    {"cells": "code"},
+    {"cells": None, "nbformat": 4},
+    {"nbformat": "four", "cells": []},
+    {"nbformat": 4, "nbformat_minor": -1, "cells": [{"cell_type": {"a": 1}}], "metadata": []},
+    {"nbformat": 4, "cells": [{"cell_type": "code", "source": [1, 2]}], "metadata": {"kernelspec": 5}},
+    {"nbformat": 3, "worksheets": 5},
+    {"nbformat": 3, "worksheets": [{"cells": [{"cell_type": "code", "input": 7}]}]},
+    [1, 2, 3],
+    "text",
+    12,
+    None,
+])
+def test_any_json_shape_is_a_notebook_error_or_extracted(tmp_path, document):
+    path = tmp_path / "hw.ipynb"
+    path.write_text(json.dumps(document))
+    try:
+        extracted = extract_definitions(path, available=sandbox)
+    except NotebookError as error:
+        assert str(error).startswith("hw.ipynb: ") and "\n" not in str(error) and len(str(error)) < 200
+    else:
+        assert extracted.source == ""
+
+
+def test_links_fifos_and_huge_notebooks_are_refused(tmp_path):
+    import os
+
+    link = tmp_path / "link.ipynb"
+    link.symlink_to("/dev/zero")
+    with pytest.raises(NotebookError, match=r"^link\.ipynb: a symbolic link"):
+        extract_definitions(link)
+    fifo = tmp_path / "fifo.ipynb"
+    os.mkfifo(fifo)
+    with pytest.raises(NotebookError, match=r"^fifo\.ipynb: not a regular file \(a FIFO\)"):
+        extract_definitions(fifo)
+    sparse = tmp_path / "sparse.ipynb"
+    sparse.touch()
+    os.truncate(sparse, 100 * 1024**3)
+    with pytest.raises(NotebookError, match=r"^sparse\.ipynb: 100 GiB"):
+        extract_definitions(sparse)
+
+
+def test_hostile_cells_of_issue_15(tmp_path):
+    path = write(tmp_path, new_code_cell("x = " + "not " * 100_000 + "1"), new_code_cell("\n" * 150_000 + "OK = 1"))
+    extracted = extract_definitions(path, available=sandbox)
+    assert extracted.source == "OK = 1\n" and extracted.line_map == {1: (2, 150_001)}
+    assert extracted.syntax_errors[0].cause == "nested too deeply for Python to parse"

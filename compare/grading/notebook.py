@@ -22,12 +22,19 @@ What is kept, at the top level of each code cell (compound statements are judged
   name that is itself a kept constant. A constant expression is built from literals; tuples,
   lists, sets, dicts, f-strings, subscripts, unary/binary/boolean operations, comparisons and
   conditional expressions of constants; names bound by earlier kept statements and builtin type
-  names, and attributes of those (``np.pi``); calls with constant arguments of a short allowlist
-  (``SAFE_CALLS``): numpy constructors and scalar types (``np.array``, ``np.zeros``,
-  ``np.float64``, ``np.random.default_rng``…), a few ``math`` functions and pure builtins
-  (``float('inf')``, ``range``, ``tuple``…). Anything reading files (``np.loadtxt``, ``np.load``,
-  ``open``…) or drawing random numbers (``np.random.randn``…) is not in it: such assignments
-  make data and are skipped.
+  names, and attributes of those (``np.pi``); lambdas whose default values are constant (their
+  body runs only when called: ``relu = lambda z: np.maximum(z, 0)``, ``make_mlp = lambda sizes,
+  activation: MLP(sizes, activation)``); calls with constant arguments of a short allowlist
+  (``SAFE_CALLS``): numpy constructors, scalar types and pure functions (``np.array``,
+  ``np.zeros``, ``np.float64``, ``np.sqrt``, ``np.finfo``, ``np.random.default_rng``…), a few
+  ``math`` functions, ``functools.partial`` and pure builtins (``float('inf')``, ``range``,
+  ``dict``…). Anything reading files (``np.loadtxt``, ``np.load``, ``open``…) or drawing random
+  numbers (``np.random.randn``…) is not in it: such assignments make data and are skipped. So
+  dicts and tuples of kept functions are kept (``ACT = {"relu": (relu, relu_grad)}``).
+- What is attached after a definition: ``=`` of a constant expression to an attribute of a kept
+  function or class (``MLP.loss_and_grads = loss_and_grads``, ``MLP.forward = forward``) or to an
+  item of a kept constant or definition (``ACT["tanh"] = (tanh, tanh_grad)``), and
+  ``setattr(MLP, "forward", forward)`` with constant arguments.
 - ``np.random.seed(…)`` / ``random.seed(…)`` with constant arguments (an expression statement):
   seeding is cheap and makes the student's initialisation what they expect.
 - ``try:`` blocks whose handlers catch only ``ImportError``/``ModuleNotFoundError`` and whose
@@ -41,7 +48,9 @@ cells. Everything else at the top level is skipped and noted: expression stateme
 ``plt.plot(x)``, a bare ``model``), loops, ``with``, ``if`` blocks (``if __name__ == "__main__"``
 too), assignments from anything but a constant expression (``data = np.loadtxt(…)``, ``net =
 MLP(…)``), a statement the compiler refuses (``'break' outside loop``), a cell whose syntax is
-broken or that is nested too deeply to parse.
+broken or that is nested too deeply to parse. A cell that does not parse is also listed in
+``Extracted.syntax_errors``, with its cell, line and cause ("Python 2 syntax (print statement)" for
+Python 2 code): when it is what hides the factory, ``Extracted.why_missing`` says so.
 
 IPython syntax: a cell whose first line is a ``%%`` cell magic is skipped whole; when a cell is
 not plain Python, lines starting with ``%`` or ``!`` (with their ``\\`` continuations),
@@ -54,15 +63,25 @@ import __future__
 
 import ast
 import builtins
-import json
-import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from pathlib import Path
 
 from .errors import clean_text
+from .sources import (
+    MAX_NOTEBOOK_BYTES,
+    SourceError,
+    cell_lines,
+    cell_text,
+    display_name,
+    is_cell_magic,
+    names_in,
+    read_source,
+    strip_ipython,
+    syntax_cause,
+    top_level_names,
+)
 
-MAX_FILE_BYTES = 20 * 1024 * 1024  # the .ipynb file, outputs (images) included
+MAX_FILE_BYTES = MAX_NOTEBOOK_BYTES  # the .ipynb file, outputs (images) included
 MAX_SOURCE_CHARS = 2 * 1024 * 1024  # all code cells together
 MAX_CELLS = 2000
 MAX_NOTES = 200  # then one line says how many more were skipped
@@ -74,11 +93,14 @@ SAFE_CALLS = frozenset(
     [f"numpy.{name}" for name in (
         "array asarray zeros ones full empty eye identity arange linspace logspace "
         "float16 float32 float64 longdouble int8 int16 int32 int64 uint8 uint16 uint32 uint64 "
-        "bool_ complex64 complex128 dtype finfo iinfo sqrt exp log log2 log10 abs "
+        "bool_ complex64 complex128 dtype finfo iinfo sqrt exp log log2 log10 log1p abs tanh sign "
+        "maximum minimum clip power square prod sum mean cumsum diag concatenate stack "
+        "zeros_like ones_like full_like "
         "random.default_rng random.RandomState random.Generator random.PCG64 random.MT19937 "
         "random.SeedSequence"
     ).split()]
     + [f"math.{name}" for name in "sqrt exp log log2 log10 pow fabs floor ceil cos sin tan tanh isqrt".split()]
+    + ["functools.partial"]
     + [f"builtins.{name}" for name in (
         "float int complex bool str bytes tuple list dict set frozenset range abs min max round len"
     ).split()]
@@ -91,13 +113,24 @@ BUILTIN_NAMES = frozenset(
 )
 IMPORT_ERRORS = frozenset(["ImportError", "ModuleNotFoundError"])
 
-_SHELL_OR_MAGIC = re.compile(r"[ \t]*[%!]")
-_ASSIGN_MAGIC = re.compile(r"[ \t]*[\w.]+([ \t]*,[ \t]*[\w.]+)*[ \t]*=[ \t]*[%!]")
-_HELP = re.compile(r"[ \t]*(\?{1,2}[\w.*%]|[\w.*%\[\]()]+\?{1,2}[ \t]*$)")
-
 
 class NotebookError(ValueError):
     """The file is not a notebook this grader reads; ``str()`` is one line naming the file and why."""
+
+
+@dataclass
+class SyntaxProblem:
+    """A cell that does not parse: where, why ("SyntaxError: invalid syntax", "Python 2 syntax
+    (print statement)"), and the names it would define (scanned line by line)."""
+
+    cell: int
+    line: int
+    cause: str
+    names: frozenset = frozenset()
+
+    def __str__(self) -> str:
+        place = f"cell {self.cell}, line {self.line}" if self.line else f"cell {self.cell}"
+        return f"{place}: {self.cause}"
 
 
 @dataclass
@@ -105,6 +138,10 @@ class Extracted:
     source: str  # a Python module: the kept statements, in notebook order (``__future__`` first)
     skipped: list[str] = field(default_factory=list)  # one line (≤ 120 characters) per skipped thing
     line_map: dict[int, tuple[int, int]] = field(default_factory=dict)  # source line -> (cell, cell line)
+    names: set[str] = field(default_factory=set)  # bound by the kept statements
+    star_import: bool = False  # a kept ``from m import *`` may bind any name
+    syntax_errors: list[SyntaxProblem] = field(default_factory=list)  # cells that do not parse, in order
+    skipped_binders: dict[str, str] = field(default_factory=dict)  # name -> the note of a skipped statement binding it
 
     def where(self, line: int) -> str:
         """'cell 4, line 2' for a line of ``source`` (as a traceback of it gives), or 'line N'."""
@@ -112,6 +149,21 @@ class Extracted:
             cell, cell_line = self.line_map[line]
             return f"cell {cell}, line {cell_line}"
         return f"line {line}"
+
+    def why_missing(self, name: str) -> str | None:
+        """Why the module does not define ``name`` (the factory), in one line, when the notebook
+        says why: a cell that does not parse ("cell 7, line 3: SyntaxError: invalid syntax (the
+        factory 'make_mlp' is defined in no cell that parses)"), or a skipped statement that binds
+        it. None when the name is defined, or when nothing here explains its absence."""
+        if name in self.names or self.star_import:
+            return None
+        broken = [problem for problem in self.syntax_errors if name in problem.names] or self.syntax_errors
+        if broken:
+            return f"{broken[0]} (the factory {name!r} is defined in no cell that parses)"
+        if name in self.skipped_binders:
+            return (f"{self.skipped_binders[name]} (the only statement that binds the factory {name!r}; "
+                    "the grader keeps imports, functions, classes and constants)")
+        return None
 
 
 def extract_definitions(path, available: Callable[[str], bool] = lambda top: True) -> Extracted:
@@ -121,16 +173,14 @@ def extract_definitions(path, available: Callable[[str], bool] = lambda top: Tru
     imported in the grading sandbox. Raises ``NotebookError`` for a file that is not a notebook,
     is too large (20 MB, 2 MB of code, 2000 cells) or is not a Python notebook.
     """
-    name = clean_text(Path(path).name, 80)
+    name = display_name(path)
     cells = _read_cells(path, name)
     state = _State(available)
     for number, cell in enumerate(cells, start=1):
         if not isinstance(cell, dict) or cell.get("cell_type") != "code":
             continue
-        source = cell.get("source")
-        if isinstance(source, list) and all(isinstance(part, str) for part in source):
-            source = "".join(source)
-        if not isinstance(source, str):
+        source = cell_text(cell.get("source"))
+        if source is None:
             state.note(number, 0, "", "source is not text, cell skipped")
             continue
         _extract_cell(number, source, state)
@@ -141,12 +191,15 @@ def extract_module_definitions(path, available: Callable[[str], bool] = lambda t
     """The same rules on a plain ``.py`` file, read as one cell (its notes say "line N").
 
     For a module that runs its experiment when imported (loads data, trains): the grader can
-    still load its definitions. Raises ``NotebookError`` for an unreadable or oversized file.
+    still load its definitions. Raises ``NotebookError`` for an unreadable or oversized file (its
+    text is decoded as Python decodes it: BOM, coding cookie).
     """
-    name = clean_text(Path(path).name, 80)
-    raw = _read_bounded(path, name, MAX_SOURCE_CHARS, "the file", "more than 2 MB of code")
+    try:
+        text = read_source(path, limit=MAX_SOURCE_CHARS)
+    except SourceError as error:
+        raise NotebookError(str(error)) from None
     state = _State(available)
-    _extract_cell(1, raw.decode("utf-8", errors="replace"), state)
+    _extract_cell(1, text, state, ipython=False)
     result = state.result()
     result.skipped = [note.replace("cell 1, ", "", 1) for note in result.skipped]
     return result
@@ -154,18 +207,6 @@ def extract_module_definitions(path, available: Callable[[str], bool] = lambda t
 
 # ---------------------------------------------------------------------------------------------
 # Reading the file
-
-
-def _read_bounded(path, name: str, limit: int, what: str, too_large: str) -> bytes:
-    """At most ``limit`` bytes of the file; NotebookError when it cannot be read or is larger."""
-    try:
-        with open(path, "rb") as file:
-            data = file.read(limit + 1)
-    except OSError as error:
-        raise NotebookError(f"{name}: cannot read {what}: {clean_text(error.strerror or error, 80)}") from None
-    if len(data) > limit:
-        raise NotebookError(f"{name}: not graded: {too_large}")
-    return data
 
 
 def _read_cells(path, name: str) -> list:
@@ -176,19 +217,17 @@ def _read_cells(path, name: str) -> list:
     """
     import nbformat  # here: the worker never loads this module, the grader only when it meets a notebook
 
-    data = _read_bounded(path, name, MAX_FILE_BYTES, "the notebook",
-                         f"the notebook is larger than {MAX_FILE_BYTES >> 20} MB")
     try:
-        text = data.decode("utf-8-sig")
-    except UnicodeDecodeError:
-        raise NotebookError(f"{name}: not a Jupyter notebook: not UTF-8 text") from None
+        text = read_source(path, limit=MAX_FILE_BYTES)  # bounded, no link followed, UTF-8 (a BOM tolerated)
+    except SourceError as error:
+        raise NotebookError(str(error)) from None
     try:
         notebook = nbformat.convert(nbformat.reader.reads(text), 4)
     except nbformat.reader.NotJSONError as error:
         cause = error.__cause__
-        where = f" at line {cause.lineno}" if isinstance(cause, json.JSONDecodeError) else ""
+        where = f" at line {cause.lineno}" if isinstance(getattr(cause, "lineno", None), int) else ""
         raise NotebookError(f"{name}: not a Jupyter notebook: invalid JSON{where}") from None
-    except RecursionError:
+    except (RecursionError, MemoryError):
         raise NotebookError(f"{name}: not a Jupyter notebook: JSON nested too deeply") from None
     except Exception as error:  # nbformat meets arbitrary JSON: any failure means "not a notebook"
         why = clean_text(str(error) or type(error).__name__, 100)
@@ -228,15 +267,15 @@ def _language(metadata) -> str:
 # One cell
 
 
-def _extract_cell(number: int, source: str, state: _State) -> None:
-    lines = source.replace("\r\n", "\n").replace("\r", "\n").split("\n")
-    first = next((line.strip() for line in lines if line.strip()), "")
-    if first.startswith("%%"):
+def _extract_cell(number: int, source: str, state: _State, ipython: bool = True) -> None:
+    lines = cell_lines(source)
+    if ipython and is_cell_magic(lines):
+        first = next(line.strip() for line in lines if line.strip())
         state.note(number, 0, first, "cell magic, whole cell skipped")
         return
     tree, error = _parse("\n".join(lines), number)
-    if tree is None and isinstance(error, SyntaxError):
-        stripped, magics = _strip_ipython(lines)
+    if tree is None and isinstance(error, SyntaxError) and ipython:
+        stripped, magics = strip_ipython(lines)
         if magics:
             tree, error = _parse("\n".join(stripped), number)
             if tree is not None:
@@ -244,7 +283,7 @@ def _extract_cell(number: int, source: str, state: _State) -> None:
                     state.note(number, line_no, lines[line_no - 1], "IPython syntax, not Python")
                 lines = stripped
     if tree is None:
-        state.note_parse_error(number, error)
+        state.note_parse_error(number, error, source)
         return
     for stmt in tree.body:
         state.judge(number, stmt, lines)
@@ -256,22 +295,6 @@ def _parse(text: str, number: int):
         return ast.parse(text, filename=f"<cell {number}>"), None
     except (SyntaxError, ValueError, RecursionError, MemoryError) as error:  # null bytes, surrogates, depth
         return None, error
-
-
-def _strip_ipython(lines: list[str]) -> tuple[list[str], list[int]]:
-    """The lines with IPython-only lines replaced by ``pass`` at their indentation, and their numbers."""
-    out, removed = list(lines), []
-    continued = False
-    for index, line in enumerate(lines):
-        stripped = line.lstrip()
-        if continued or (not stripped.startswith("#") and (
-            _SHELL_OR_MAGIC.match(line) or _ASSIGN_MAGIC.match(line) or _HELP.match(line)
-        )):
-            out[index] = line[: len(line) - len(stripped)] + "pass" if not continued else ""
-            if not continued:
-                removed.append(index + 1)
-            continued = line.rstrip().endswith("\\")
-    return out, removed
 
 
 # ---------------------------------------------------------------------------------------------
@@ -289,6 +312,10 @@ class _State:
         self.future: list[tuple[int, int, list[str]]] = []  # (cell, first line, text lines)
         self.kept: list[tuple[int, int, list[str]]] = []
         self.notes: list[tuple[int, int, str]] = []  # (cell, line, note): listed in that order
+        self.defined: set[str] = set()  # bound by kept def/class: what may get attributes attached
+        self.star_import = False
+        self.syntax_errors: list[SyntaxProblem] = []
+        self.skipped_binders: dict[str, str] = {}
 
     # -- notes
 
@@ -304,14 +331,25 @@ class _State:
         line_text = f"{prefix}{quote} — {reason}" if quote else f"{prefix}{reason}"
         self.notes.append((cell, line, clean_text(line_text, NOTE_LIMIT)))
 
-    def note_parse_error(self, cell: int, error: BaseException) -> None:
+    def note_parse_error(self, cell: int, error: BaseException, source: str) -> None:
+        """Note a cell that does not parse, and keep it as a syntax problem (with the names it
+        would define, scanned line by line) for ``Extracted.why_missing``."""
+        line = 0
         if isinstance(error, SyntaxError):
-            detail = error.msg if isinstance(error.msg, str) else "invalid syntax"
-            self.note(cell, error.lineno or 0, "", f"syntax error ({detail}), cell skipped")
+            line = error.lineno or 0
+            cause = syntax_cause(error)
+            if cause.startswith("Python 2"):
+                self.note(cell, line, "", f"{cause}, cell skipped")
+            else:
+                detail = error.msg if isinstance(error.msg, str) else "invalid syntax"
+                self.note(cell, line, "", f"syntax error ({detail}), cell skipped")
         elif isinstance(error, (RecursionError, MemoryError)):
+            cause = "nested too deeply for Python to parse"
             self.note(cell, 0, "", "nested too deeply to parse, cell skipped")
         else:
+            cause = "not Python source (invalid characters)"
             self.note(cell, 0, "", "not Python source (invalid characters), cell skipped")
+        self.syntax_errors.append(SyntaxProblem(cell, line, cause, frozenset(names_in(source, cell=True))))
 
     # -- statements
 
@@ -327,17 +365,28 @@ class _State:
         if isinstance(stmt, (ast.Import, ast.ImportFrom)):
             text = self._judge_import(cell, stmt, text)
             if text is None:
+                self._remember_skipped(stmt)
                 return
         elif not self._keeps(stmt):
-            self.note(cell, start, "\n".join(text), "not a definition")
+            self._skip(cell, start, stmt, text, "not a definition")
             return
         error = _compile_error(stmt, cell)
         if error:
-            self.note(cell, start, "\n".join(text), error)
+            self._skip(cell, start, stmt, text, error)
             return
         self._bind(stmt)
         is_future = isinstance(stmt, ast.ImportFrom) and stmt.module == "__future__"
         (self.future if is_future else self.kept).append((cell, start, text))
+
+    def _skip(self, cell: int, start: int, stmt: ast.stmt, text: list[str], reason: str) -> None:
+        """Note a skipped statement, and remember it for the names it would have bound."""
+        self.note(cell, start, "\n".join(text), reason)
+        self._remember_skipped(stmt)
+
+    def _remember_skipped(self, stmt: ast.stmt) -> None:
+        """The names the statement just noted as skipped would bind → that note (the first one)."""
+        for name in top_level_names([stmt]) - self.names:
+            self.skipped_binders.setdefault(name, self.notes[-1][2])
 
     def _judge_import(self, cell: int, stmt, text: list[str]) -> list[str] | None:
         """The text to keep for an import (rewritten when only some of its modules are available)."""
@@ -370,7 +419,7 @@ class _State:
         if isinstance(stmt, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
             return True
         if isinstance(stmt, ast.Assign):
-            return all(_plain_target(t) for t in stmt.targets) and self._constant(stmt.value)
+            return all(self._target(t) for t in stmt.targets) and self._constant(stmt.value)
         if isinstance(stmt, ast.AnnAssign):
             return (isinstance(stmt.target, ast.Name) and self._constant(stmt.annotation)
                     and (stmt.value is None or self._constant(stmt.value)))
@@ -379,10 +428,33 @@ class _State:
                     and self._constant(stmt.value))
         if isinstance(stmt, ast.Expr) and isinstance(stmt.value, ast.Call):
             call = stmt.value
+            if self._is_setattr(call):
+                return True
             return self._qualified(call.func) in SEED_CALLS and self._constant_arguments(call)
         if isinstance(stmt, ast.Try):
             return self._keeps_try(stmt)
         return False
+
+    def _target(self, target: ast.AST) -> bool:
+        """A plain target (names), or what attaches to a kept definition: ``MLP.forward`` (an
+        attribute of a kept function or class) or ``ACT["tanh"]`` (an item of a kept name)."""
+        if _plain_target(target):
+            return True
+        if isinstance(target, ast.Attribute):
+            return isinstance(target.value, ast.Name) and target.value.id in self.defined
+        if isinstance(target, ast.Subscript):
+            base = target.value
+            return (isinstance(base, ast.Name) and (base.id in self.constants or base.id in self.defined)
+                    and self._constant(target.slice))
+        return False
+
+    def _is_setattr(self, call: ast.Call) -> bool:
+        """``setattr(MLP, "forward", forward)`` on a kept function or class, constant arguments."""
+        return (isinstance(call.func, ast.Name) and call.func.id == "setattr" and "setattr" not in self.names
+                and len(call.args) == 3 and not call.keywords
+                and isinstance(call.args[0], ast.Name) and call.args[0].id in self.defined
+                and isinstance(call.args[1], ast.Constant) and isinstance(call.args[1].value, str)
+                and self._constant(call.args[2]))
 
     def _keeps_try(self, stmt: ast.Try) -> bool:
         """A try whose handlers catch import errors and whose branches only define things."""
@@ -412,12 +484,16 @@ class _State:
                 self.origins[local] = alias.name if alias.asname else local
         elif isinstance(stmt, ast.ImportFrom):
             for alias in stmt.names:
-                if alias.name != "*":
+                if alias.name == "*":
+                    self.star_import = True
+                else:
                     local = alias.asname or alias.name
                     self.names.add(local)
                     self.origins[local] = f"{stmt.module}.{alias.name}"
         elif isinstance(stmt, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
             self.names.add(stmt.name)
+            self.defined.add(stmt.name)
+            self.constants.discard(stmt.name)
             self.origins.pop(stmt.name, None)
         elif isinstance(stmt, ast.Try):
             pass  # bound by _keeps_try while judging it
@@ -426,10 +502,13 @@ class _State:
         elif isinstance(stmt, (ast.Assign, ast.AnnAssign, ast.AugAssign)):
             targets = stmt.targets if isinstance(stmt, ast.Assign) else [stmt.target]
             for target in targets:
+                if not _plain_target(target):
+                    continue  # MLP.forward = …, ACT["tanh"] = …: binds no name
                 for node in ast.walk(target):
                     if isinstance(node, ast.Name):
                         self.names.add(node.id)
                         self.constants.add(node.id)
+                        self.defined.discard(node.id)
                         self.origins.pop(node.id, None)
 
     def _constant(self, node: ast.AST, depth: int = 0) -> bool:
@@ -445,6 +524,9 @@ class _State:
             return self._constant(node.value, depth) and not isinstance(node.value, ast.Constant)
         if isinstance(node, ast.Call):
             return self._qualified(node.func) in SAFE_CALLS and self._constant_arguments(node, depth)
+        if isinstance(node, ast.Lambda):  # its body runs when called; its defaults run now
+            defaults = node.args.defaults + [d for d in node.args.kw_defaults if d is not None]
+            return all(self._constant(default, depth) for default in defaults)
         children = _CONSTANT_PARTS.get(type(node))
         if children is None:
             return False
@@ -481,7 +563,10 @@ class _State:
         if len(notes) > MAX_NOTES:
             notes[MAX_NOTES:] = [f"… and {len(notes) - MAX_NOTES} more skipped, not listed"]
         source = "\n".join(source_lines) + "\n" if source_lines else ""
-        return Extracted(source=source, skipped=notes, line_map=line_map)
+        return Extracted(source=source, skipped=notes, line_map=line_map, names=set(self.names),
+                         star_import=self.star_import, syntax_errors=list(self.syntax_errors),
+                         skipped_binders={name: note for name, note in self.skipped_binders.items()
+                                          if name not in self.names})
 
 
 # The sub-expressions of the other node types a constant expression may contain.

@@ -284,6 +284,9 @@ def from_notebook(sub: Submission, allow_imports=()) -> None:
         extracted = extract_definitions(sub.root / notebook, available=available_in_sandbox(sub.root, allow_imports))
     except NotebookError as error:
         raise StudentError("load", str(error)) from None
+    missing = extracted.why_missing(sub.attr.split(".")[0])  # a cell that does not parse hides the factory
+    if missing:
+        raise StudentError("load", f"{notebook} {missing}")
     stem = Path(notebook).stem
     name = f"{stem}.py" if stem.isidentifier() and not (sub.root / f"{stem}.py").exists() else "_notebook.py"
     sub.generated[name] = extracted.source
@@ -308,7 +311,7 @@ def definitions_only(sub: Submission, why: str, allow_imports=()) -> Submission 
         extracted = extract_module_definitions(sub.root / sub.file, available_in_sandbox(sub.root, allow_imports))
     except NotebookError:
         return None
-    if not extracted.skipped:
+    if not extracted.skipped or extracted.syntax_errors:
         return None  # nothing to leave out: the same module would fail the same way
     notes = [f"{sub.file}: {why}; graded on its definitions only, skipping {len(extracted.skipped)} "
              "top-level statement(s)", *extracted.skipped]

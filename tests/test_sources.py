@@ -1,0 +1,293 @@
+"""compare.grading.sources: a student's source read safely (bounded, no link followed, never run).
+
+Each hostile shape of issue 15 is one quick check: a link to /dev/zero, a FIFO, a 100 GB sparse
+file, bytes that are not UTF-8, a notebook whose cells or sources are numbers, 100,000 nested
+``not``, a cell of 150,000 blank lines.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import threading
+
+import pytest
+
+from compare.grading.sources import (
+    MAX_NOTEBOOK_BYTES,
+    MAX_SOURCE_BYTES,
+    SourceError,
+    defined_names,
+    read_source,
+    syntax_problem,
+)
+
+
+def notebook(tmp_path, *sources, name="hw.ipynb", extra=None):
+    """A v4 notebook whose cells are markdown (a str starting with '#md') or code."""
+    cells = [{"cell_type": "markdown", "metadata": {}, "source": s[3:]} if isinstance(s, str) and s.startswith("#md")
+             else {"cell_type": "code", "metadata": {}, "execution_count": None, "outputs": [], "source": s}
+             for s in sources]
+    document = {"nbformat": 4, "nbformat_minor": 5, "metadata": {}, "cells": cells, **(extra or {})}
+    path = tmp_path / name
+    path.write_text(json.dumps(document), encoding="utf-8")
+    return path
+
+
+# ----------------------------------------------------------------------------- read_source
+def test_reads_a_python_file_and_its_notebook_twin(tmp_path):
+    (tmp_path / "a.py").write_text("x = 'é'\n", encoding="utf-8")
+    assert read_source(tmp_path / "a.py") == "x = 'é'\n"
+    path = notebook(tmp_path, "x = 1")
+    assert json.loads(read_source(path))["cells"][0]["source"] == "x = 1"
+
+
+def test_a_symlink_is_never_followed(tmp_path):
+    link = tmp_path / "alice.py"
+    link.symlink_to("/dev/zero")
+    with pytest.raises(SourceError, match=r"^alice\.py: a symbolic link"):
+        read_source(link)
+    assert defined_names(link) == set()
+    assert syntax_problem(link).startswith("alice.py: a symbolic link")
+
+
+def test_a_symlink_to_a_classmates_file_is_not_read(tmp_path):
+    (tmp_path / "bob.py").write_text("def make_mlp(sizes, activation):\n    pass\n")
+    (tmp_path / "alice.py").symlink_to(tmp_path / "bob.py")
+    assert defined_names(tmp_path / "alice.py") == set()
+    assert defined_names(tmp_path / "bob.py") == {"make_mlp"}
+
+
+def test_a_fifo_is_refused_at_once(tmp_path):
+    fifo = tmp_path / "hw.py"
+    os.mkfifo(fifo)
+    outcome = []
+    reader = threading.Thread(target=lambda: outcome.append(defined_names(fifo)), daemon=True)
+    reader.start()
+    reader.join(timeout=30)  # a blocking open would never return: no writer ever comes
+    assert outcome == [set()]
+    with pytest.raises(SourceError, match=r"^hw\.py: not a regular file \(a FIFO\)"):
+        read_source(fifo)
+
+
+def test_a_device_and_a_folder_are_refused():
+    with pytest.raises(SourceError, match=r"not a regular file \(a character device\)"):
+        read_source("/dev/zero")
+    with pytest.raises(SourceError, match=r"not a regular file \(a folder\)"):
+        read_source("/")
+
+
+def test_a_sparse_100_gb_file_is_refused_before_reading(tmp_path):
+    path = tmp_path / "big.py"
+    path.touch()
+    os.truncate(path, 100 * 1024**3)
+    with pytest.raises(SourceError, match=r"^big\.py: 100 GiB, over the 8 MiB"):
+        read_source(path)
+    assert defined_names(path) == set()
+
+
+def test_the_cap_is_inclusive(tmp_path):
+    path = tmp_path / "a.py"
+    path.write_bytes(b"#" * 99 + b"\n")
+    assert len(read_source(path, limit=100)) == 100
+    with pytest.raises(SourceError, match="over the 99 bytes"):
+        read_source(path, limit=99)
+
+
+def test_default_caps_depend_on_the_kind(tmp_path):
+    assert MAX_NOTEBOOK_BYTES > MAX_SOURCE_BYTES
+    big = b"#" * (MAX_SOURCE_BYTES + 1)
+    (tmp_path / "a.py").write_bytes(big)
+    with pytest.raises(SourceError):
+        read_source(tmp_path / "a.py")
+    (tmp_path / "a.IPYNB").write_bytes(big)  # the suffix in any case
+    assert len(read_source(tmp_path / "a.IPYNB")) == len(big)
+
+
+def test_non_utf8_bytes_name_the_line(tmp_path):
+    path = tmp_path / "carol.py"
+    path.write_bytes(b"x = 1\ny = 2\ns = '\xe9t\xe9'\n")
+    with pytest.raises(SourceError, match=r"^carol\.py: line 3 is not utf-8 text \(byte 0xe9\)"):
+        read_source(path)
+    assert defined_names(path) == set()
+    assert syntax_problem(path).startswith("carol.py: line 3 is not utf-8")
+
+
+def test_a_bom_and_a_latin1_cookie_are_honoured(tmp_path):
+    bom = tmp_path / "bom.py"
+    bom.write_bytes(b"\xef\xbb\xbfdef make_mlp():\n    return 1\n")
+    assert read_source(bom).startswith("def make_mlp")
+    assert defined_names(bom) == {"make_mlp"}
+    assert syntax_problem(bom) is None
+    latin = tmp_path / "latin.py"
+    latin.write_bytes(b"# -*- coding: latin-1 -*-\nNAME = '\xe9t\xe9'\n")
+    assert "NAME = 'été'" in read_source(latin)
+    assert defined_names(latin) == {"NAME"}
+    unknown = tmp_path / "unknown.py"
+    unknown.write_bytes(b"# -*- coding: klingon -*-\nx = 1\n")
+    with pytest.raises(SourceError, match=r"^unknown\.py: unknown encoding"):
+        read_source(unknown)
+
+
+def test_a_notebook_with_a_bom_is_read(tmp_path):
+    path = tmp_path / "hw.ipynb"
+    path.write_bytes(b"\xef\xbb\xbf" + json.dumps({"cells": [{"cell_type": "code", "source": "A = 1"}]}).encode())
+    assert defined_names(path) == {"A"}
+
+
+def test_a_file_name_that_is_not_utf8_is_printable(tmp_path):
+    raw = os.path.join(os.fsencode(tmp_path), b"\xff\xfe.py")
+    with open(raw, "wb") as file:
+        file.write(b"print 'hi'\n")
+    assert syntax_problem(raw) == "Python 2 syntax (print statement) at .py:1"
+
+
+# ----------------------------------------------------------------------------- defined_names
+def test_names_bound_at_the_top_level_of_a_file(tmp_path):
+    path = tmp_path / "mlp.py"
+    path.write_text(
+        "import numpy as np\nimport os.path\nfrom net import MLP as factory\nfrom .net import make_mlp\n"
+        "from helpers import *\n"
+        "relu = lambda z: np.maximum(z, 0)\nA, (B, *C) = 1, (2, 3)\nD: int = 4\nE: int\n"
+        "def f():\n    inner = 1\nclass K:\n    attr = 1\nasync def g():\n    pass\n"
+        "K.method = f\n"
+        "try:\n    import cupy as xp\nexcept ImportError:\n    import numpy as xp2\n"
+        "if True:\n    IN_IF = 1\nelse:\n    IN_ELSE = 2\n"
+        "if __name__ == '__main__':\n    MAIN_ONLY = 1\n"
+        "for loop_var in range(3):\n    pass\n"
+    )
+    assert defined_names(path) == {"np", "os", "factory", "make_mlp", "relu", "A", "B", "C", "D", "f", "K",
+                                   "g", "xp", "xp2", "IN_IF", "IN_ELSE"}
+
+
+def test_names_of_a_notebook_are_those_of_its_code_cells(tmp_path):
+    path = notebook(tmp_path, "#md def in_markdown(): pass", "%matplotlib inline\nimport numpy as np",
+                    ["def make_mlp(sizes, activation):\n", "    return None\n"],
+                    "%%bash\nmake_bash = 1", "x = !ls\nAFTER_SHELL = 2")
+    assert defined_names(path) == {"np", "make_mlp", "AFTER_SHELL"}  # `x = !ls` is not Python
+
+
+def test_a_v3_notebook_is_read(tmp_path):
+    path = tmp_path / "old.ipynb"
+    path.write_text(json.dumps({"nbformat": 3, "worksheets": [
+        {"cells": [{"cell_type": "code", "input": ["def make_mlp():\n", "    pass\n"]}]}]}))
+    assert defined_names(path) == {"make_mlp"}
+
+
+def test_a_broken_file_is_scanned_line_by_line(tmp_path):
+    path = tmp_path / "eve.py"
+    path.write_text("import numpy as np\nclass TwoLayerNet(object):\n    pass\n"
+                    "print 'training'\ndef helper(x):\n    return x\nLR: float = 0.1\nX == 1\n")
+    assert defined_names(path) == {"TwoLayerNet", "helper", "LR"}
+
+
+@pytest.mark.parametrize("document", [
+    {"cells": 3},
+    {"cells": [{"cell_type": "code", "source": [1, 2, 3]}, {"cell_type": "code", "source": "OK = 1"}]},
+    {"cells": [7, None, "code", {"cell_type": "code", "source": None}, {"cell_type": "code", "source": "OK = 1"}]},
+    [1, 2, 3],
+    "a string",
+    {"worksheets": 5},
+    {"worksheets": [{"cells": {"a": 1}}]},
+])
+def test_hostile_notebook_shapes_never_raise(tmp_path, document):
+    path = tmp_path / "hw.ipynb"
+    path.write_text(json.dumps(document))
+    assert defined_names(path) <= {"OK"}
+    problem = syntax_problem(path)
+    assert problem is None or (problem.startswith("hw.ipynb: not a Jupyter notebook") and "\n" not in problem)
+
+
+@pytest.mark.parametrize("text", ["{", "[" * 100_000 + "]" * 100_000, '{"cells": ' + "1" * 5000 + "}", ""])
+def test_invalid_json_never_raises(tmp_path, text):
+    path = tmp_path / "hw.ipynb"
+    path.write_text(text)
+    assert defined_names(path) == set()
+    assert syntax_problem(path).startswith("hw.ipynb: not a Jupyter notebook: invalid JSON")
+
+
+def test_100000_nested_nots(tmp_path):
+    source = "def make_mlp():\n    pass\nx = " + "not " * 100_000 + "1\n"
+    path = tmp_path / "deep.py"
+    path.write_text(source)
+    assert defined_names(path) == {"make_mlp", "x"}  # found by the line scan
+    assert syntax_problem(path) == "nested too deeply for Python to compile: deep.py"
+    cell = notebook(tmp_path, "OK = 1", source)
+    assert defined_names(cell) == {"OK", "make_mlp", "x"}
+    assert syntax_problem(cell) == "nested too deeply for Python to compile: hw.ipynb in cell 2"
+
+
+def test_a_cell_of_150000_blank_lines_is_linear(tmp_path):
+    # The former regex scan took minutes on this cell: each blank line restarted a \s* run.
+    path = notebook(tmp_path, "\n" * 150_000 + "make_mlp = 1", "   \n" * 150_000 + "x = (")
+    assert defined_names(path) == {"make_mlp", "x"}  # the broken cell's `x = (` by the line scan
+    assert syntax_problem(path).endswith("at hw.ipynb in cell 2, line 150001")
+
+
+def test_null_bytes_and_surrogates(tmp_path):
+    path = tmp_path / "nul.py"
+    path.write_bytes(b"A = 1\nx = '\x00'\n")
+    assert defined_names(path) == {"A", "x"}
+    assert "null bytes" in syntax_problem(path) and "nul.py" in syntax_problem(path)
+    cell = notebook(tmp_path, "B = 1\ns = '\ud800'")
+    assert defined_names(cell) == {"B", "s"}
+
+
+# ----------------------------------------------------------------------------- syntax_problem
+def test_a_file_that_compiles_has_no_problem(tmp_path):
+    path = tmp_path / "ok.py"
+    path.write_text("def f():\n    return 1\n")
+    assert syntax_problem(path) is None
+
+
+def test_a_syntax_error_names_the_cause_and_place(tmp_path):
+    path = tmp_path / "alice.py"
+    path.write_text("import numpy as np\n" + "\n" * 10 + "def f(:\n    pass\n")
+    assert syntax_problem(path) == "SyntaxError: invalid syntax at alice.py:12"
+    path.write_text("def f():\n    return 1\n  x = 2\n")
+    assert syntax_problem(path) == "IndentationError: unindent does not match any outer indentation level at alice.py:3"
+    path.write_text("x = 1\nreturn x\n")  # refused by the compiler, not the parser
+    assert syntax_problem(path) == "SyntaxError: 'return' outside function at alice.py:2"
+
+
+def test_a_notebook_syntax_error_names_the_cell_and_line(tmp_path):
+    path = notebook(tmp_path, "#md intro", "%matplotlib inline\nimport numpy as np", "%%time\nnot python",
+                    "x = 1\ny = (2 +\n", "def f(:\n  pass")
+    assert syntax_problem(path) == "SyntaxError: '(' was never closed at hw.ipynb in cell 4, line 2"
+    fine = notebook(tmp_path, "import numpy as np", "!pip install tqdm\nnp.zeros?", name="fine.ipynb")
+    assert syntax_problem(fine) is None
+
+
+PYTHON2 = [
+    ('print "epoch", i\n', "print statement"),
+    ("print\n", None),  # a bare `print` is a valid Python 3 expression
+    ('exec "x = 1" in ns\n', "exec statement"),
+    ("try:\n    pass\nexcept ValueError, e:\n    pass\n", "except X, e"),
+    ("x = `1`\n", "backticks"),
+    ("if 1 <> 2:\n    pass\n", "<> operator"),
+    ("os.chmod(path, 0777)\n", "octal literal 0777"),
+    ("s = ur'abc'\n", "ur'' string"),
+    ("n = 10L\n", "long literal 10L"),
+    ("raise ValueError, 'bad'\n", "raise E, message"),
+    ("def f((a, b)):\n    pass\n", "tuple parameter"),
+]
+
+
+@pytest.mark.parametrize("source, construct", PYTHON2)
+def test_python2_code_is_named(tmp_path, source, construct):
+    path = tmp_path / "eve.py"
+    path.write_text("import numpy as np\n" * 3 + source)
+    problem = syntax_problem(path)
+    line = source.count("\n", 0, source.index("except")) + 4 if "except" in source else 4
+    if construct is None:
+        assert problem is None
+    else:
+        assert problem == f"Python 2 syntax ({construct}) at eve.py:{line}"
+
+
+def test_python3_errors_are_not_taken_for_python2(tmp_path):
+    path = tmp_path / "frank.py"
+    path.write_text("x = (1, 2\n")
+    assert not syntax_problem(path).startswith("Python 2")
+    path.write_text("x = 1\nx = y z\n")
+    assert syntax_problem(path) == "SyntaxError: invalid syntax at frank.py:2"
