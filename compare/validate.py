@@ -30,6 +30,7 @@ imports what it may not) — one line says why; 3 the validator itself failed.
 from __future__ import annotations
 
 import argparse
+import ast
 import json
 import math
 import os
@@ -37,6 +38,7 @@ import re
 import sys
 import tempfile
 import time
+from dataclasses import replace
 from pathlib import Path
 
 from . import cli  # before NumPy and torch: from here on, Ctrl-C during start-up exits 130 on one line
@@ -78,10 +80,48 @@ def _runner(target, assignment: Assignment, options: dict, alone: bool = False):
             runner = InProcessRunner(target, timeout=options["timeout"], budget=options["budget"])
             return name, getattr(target, "__name__", "factory"), runner
         target = spec
+    names = ()
     if ":" not in target and is_path(target):
-        target = f"{target}:{assignment.factory}"  # the assignment names the factory
+        names = assignment.factory_names  # the assignment names the factory
+        target = f"{target}:{names[0]}"
     submission = resolve(target, allow_imports=options["allow_imports"], alone=alone)
-    return target, submission.attr.rsplit(".", 1)[-1], WorkerRunner(submission, **options)
+    also = ()
+    if len(names) > 1:
+        defined = _defined_names(submission)
+        found = next((n for n in names if n.split(".")[0] in defined), None)
+        if found is not None:  # the name it does define, said in every message
+            target = f"{target.rsplit(':', 1)[0]}:{found}"
+            submission = replace(submission, spec=target, attr=found)
+        else:  # not seen by reading it (defined at run time?): the worker tries each in turn
+            also = names[1:]
+    return target, submission.attr.rsplit(".", 1)[-1], WorkerRunner(submission, also_factories=also, **options)
+
+
+def _defined_names(submission) -> set:
+    """The names a submission's file binds at its top level (read, never run); empty if unreadable."""
+    source = submission.generated.get(submission.file)
+    try:
+        if source is None:
+            source = (submission.root / submission.file).read_text(encoding="utf-8")
+        tree = ast.parse(source)
+    except (OSError, SyntaxError, UnicodeDecodeError, ValueError, TypeError):
+        return set()
+    names, body = set(), list(tree.body)
+    while body:
+        node = body.pop()
+        if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef | ast.ClassDef):
+            names.add(node.name)
+        elif isinstance(node, ast.Import | ast.ImportFrom):
+            names.update((a.asname or a.name).split(".")[0] for a in node.names)
+        elif isinstance(node, ast.Assign | ast.AnnAssign | ast.AugAssign):
+            targets = node.targets if isinstance(node, ast.Assign) else [node.target]
+            names.update(n.id for t in targets for n in ast.walk(t) if isinstance(n, ast.Name))
+        elif isinstance(node, ast.If | ast.Try | ast.With | ast.For | ast.While):
+            for field in ("body", "orelse", "finalbody", "handlers"):
+                body.extend(getattr(node, field, []))
+        elif isinstance(node, ast.ExceptHandler):
+            body.extend(node.body)
+    return names
 
 
 def validate(target, *, assignment: Assignment | None = None, timeout: float = DEFAULT_TIMEOUT,
@@ -191,7 +231,7 @@ def _definitions_only(runner, error: StudentError, options: dict):
     why = {"timeout": "importing it did not finish in time (it runs an experiment at import?)",
            "died": "its process died while it was imported"}.get(error.kind, f"importing it raised ({error})")
     sub = definitions_only(runner.submission, clean_text(why, 200), options["allow_imports"])
-    return None if sub is None else WorkerRunner(sub, **options)
+    return None if sub is None else WorkerRunner(sub, also_factories=runner.also_factories, **options)
 
 
 def assert_matches_reference(spec, *, assignment: Assignment | None = None, timeout: float = DEFAULT_TIMEOUT,
@@ -260,6 +300,8 @@ def build_parser() -> argparse.ArgumentParser:
                                                              "sum or mean, penalty form, ...)")
     course.add_argument("--preset", choices=sorted(PRESETS), help="named conventions: homework (the default) "
                                                                   "or cs231n (TwoLayerNet, W as (in, out), one reg)")
+    parser.add_argument("--factory", metavar="NAME", help="the name of the factory a bare path/to/file.py defines "
+                                                          "(default: the assignment's: make_mlp, else factory)")
     parser.add_argument("--json", metavar="PATH", help="also write the report as JSON ('-': only the JSON, "
                                                        "on stdout)")
     parser.add_argument("--timeout", type=_positive(float, "a positive number of seconds"), default=DEFAULT_TIMEOUT,
@@ -317,6 +359,8 @@ def _main(argv) -> int:
     own_modules_first()
     try:
         assignment = load_assignment(args.assignment) if args.assignment else preset(args.preset or "homework")
+        if args.factory is not None:
+            assignment = assignment.with_factory(args.factory)
     except AssignmentError as error:
         print(f"validate: error: {error}", file=sys.stderr)
         return 2

@@ -220,6 +220,53 @@ def test_summed_answers_read_back_as_means():
         np.testing.assert_allclose(grads[name], ref_grads[name], rtol=1e-12, atol=1e-15)
 
 
+# ----------------------------------------------------------------------------- the factory's name
+@pytest.mark.parametrize("name", ["make_mlp", "factory"])
+def test_the_readmes_name_and_the_old_one_grade_with_no_option(tmp_path, name, capsys):
+    path = write(tmp_path, "alice.py", student(name=name))
+    assert main([str(path), "--brief"]) == 0
+    assert f"validating {path}:{name} (homework" in capsys.readouterr().out  # the name it defines, said
+
+
+def test_a_factory_named_otherwise_is_named_in_the_error_and_graded_with_factory(tmp_path, capsys):
+    path = write(tmp_path, "alice.py", student(name="build_net"))
+    assert main([str(path)]) == 2
+    assert capsys.readouterr().err.strip() == (
+        f"validate: {path}: no 'make_mlp' (nor 'factory') in alice.py; it defines build_net(sizes, activation): "
+        "grade it with --factory build_net")
+    assert main([str(path), "--factory", "build_net", "--brief"]) == 0
+    assert f"validating {path}:build_net (homework (factory='build_net', factory_aliases=())" in capsys.readouterr().out
+
+
+def test_a_class_with_the_method_is_a_plausible_factory_too(tmp_path):
+    path = write(tmp_path, "alice.py", student(name="build_net").replace("def build_net", "def _build_net"))
+    report = validate(str(path))
+    assert report.error == "no 'make_mlp' (nor 'factory') in alice.py; it defines Net(sizes, activation): " \
+                           "grade it with --factory Net"
+    assert report.error_kind == "load"
+
+
+def test_a_name_bound_at_run_time_is_still_found(tmp_path):
+    """Reading the file finds no accepted name: the worker looks each one up in turn."""
+    path = write(tmp_path, "alice.py", student(name="build_net") + '\nglobals()["fac" + "tory"] = build_net\n')
+    report = validate(str(path))
+    assert report.exit_code == 0, report.error
+
+
+def test_a_course_that_names_its_factory_accepts_that_name_only(tmp_path):
+    assert Assignment().factory_names == ("make_mlp", "factory")
+    named = load_assignment(write(tmp_path, "course.toml", 'factory = "make_net"\n'))
+    assert named.factory_names == ("make_net",)
+    both = load_assignment(write(tmp_path, "both.toml", 'factory = "make_net"\nfactory_aliases = ["net"]\n'))
+    assert both.factory_names == ("make_net", "net")
+    assert Assignment().with_factory("Net").factory_names == ("Net",)
+    assert preset("cs231n").factory_names == ("TwoLayerNet",)
+    with pytest.raises(AssignmentError, match="factory_aliases = 'net' must be a list of Python names"):
+        Assignment(factory_aliases="net")
+    path = write(tmp_path, "alice.py", student(name="factory"))
+    assert "no 'make_net' in alice.py" in validate(str(path), assignment=named).error
+
+
 # ----------------------------------------------------------------------------- conventions, each way
 @pytest.mark.parametrize("label", sorted(CONVENTIONS))
 def test_correct_code_passes_under_its_own_conventions(tmp_path, label):
@@ -331,16 +378,16 @@ def test_not_a_notebook(tmp_path):
 
 # ----------------------------------------------------------------------------- a whole class
 def make_class(folder: Path) -> dict:
-    """A small class: the status each student must get."""
-    write(folder, "alice.py", student())
-    write(folder, "bob.py", student(weights="in_out"))
-    write(folder, "carol.py", student(bug="batch_max"))
-    write(folder, "dan.py", "import numpy as np\nimport sklearn.linear_model\n\n" + student())
-    notebook(folder / "erin.ipynb", ["import numpy as np", student(), "net = factory((2, 3, 2), 'relu')\nnet"])
+    """A small class written to the README's contract (make_mlp): the status each student must get."""
+    write(folder, "alice.py", student(name="make_mlp"))
+    write(folder, "bob.py", student(weights="in_out", name="make_mlp"))
+    write(folder, "carol.py", student(bug="batch_max", name="make_mlp"))
+    write(folder, "dan.py", "import numpy as np\nimport sklearn.linear_model\n\n" + student(name="make_mlp"))
+    notebook(folder / "erin.ipynb", ["import numpy as np", student(name="make_mlp"), "net = make_mlp((2, 3, 2), 'relu')\nnet"])
     write(folder / "frank", "utils.py", "import numpy as np\nSCALE = 1.0\n")
-    write(folder / "frank", "mlp.py", "from utils import SCALE\n" + student())
+    write(folder / "frank", "mlp.py", "from utils import SCALE\n" + student(name="make_mlp"))
     write(folder / "gina", "notes.txt", "I did not finish")
-    write(folder, "hank.py", student(name="_inner") + "\nimport os\n\n\ndef factory(sizes, activation):\n"
+    write(folder, "hank.py", student(name="_inner") + "\nimport os\n\n\ndef make_mlp(sizes, activation):\n"
                              "    print(open(os.path.join(os.path.dirname(__file__), 'alice.py')).read())\n"
                              "    return _inner(sizes, activation)\n")
     return {"alice": "pass", "bob": "fail", "carol": "fail", "dan": "error", "erin": "pass", "frank": "pass",
@@ -360,7 +407,7 @@ def test_grade_a_class(tmp_path, capsys):
         s: {"pass": 0, "fail": 1, "error": 2}[v] for s, v in expected.items()}
     assert "it stores W1 as (in, out)" in rows["bob"]["summary"]
     assert "sklearn" in rows["dan"]["summary"] and "dan.py:2" in rows["dan"]["summary"]
-    assert "defines 'factory'" in rows["gina"]["summary"]
+    assert "defines 'make_mlp'" in rows["gina"]["summary"]
     assert "alice.py" in rows["hank"]["summary"]  # a neighbour's file is not in its sandbox
     assert int(rows["alice"]["cases_passed"]) == int(rows["alice"]["cases_total"]) > 0
     summary = json.loads((out / "summary.json").read_text())

@@ -4,7 +4,9 @@ Correct code written to the course's conventions passes, and the reference is co
 them (``conventions``): the twins themselves never change. The keys and their defaults, which
 are the homework's contract (``--preset homework``)::
 
-    factory = "factory"            # the name each submission defines (validate's MODULE:NAME overrides it)
+    factory = "make_mlp"           # the name each submission defines (validate's MODULE:NAME overrides it)
+    factory_aliases = ["factory"]  # also accepted, in order, when the file has no `factory` name
+                                   # (a TOML or --factory that sets `factory` alone accepts no other)
     call = "sizes_activation"      # factory(sizes, activation) | "sizes": factory(sizes)
                                    # | "dims": factory(d, h1, ..., m)
     method = "loss_and_grads"      # the method returning (loss, grads)
@@ -51,10 +53,16 @@ class AssignmentError(ValueError):
     """An assignment file or preset that cannot be used; the message names the bad key or value."""
 
 
+def _is_name(value) -> bool:
+    """A Python name, dotted allowed (``Class.create``)."""
+    return isinstance(value, str) and all(part.isidentifier() for part in value.split("."))
+
+
 @dataclass(frozen=True)
 class Assignment:
     name: str = "homework"
-    factory: str = "factory"
+    factory: str = "make_mlp"
+    factory_aliases: tuple = ("factory",)
     call: str = "sizes_activation"
     method: str = "loss_and_grads"
     weights: str = "out_in"
@@ -74,8 +82,12 @@ class Assignment:
                 raise AssignmentError(f"{key} = {value!r} is not one of {', '.join(map(repr, allowed))}")
         for key in ("factory", "method"):
             value = getattr(self, key)
-            if not isinstance(value, str) or not all(p.isidentifier() for p in value.split(".")):
+            if not _is_name(value):
                 raise AssignmentError(f"{key} = {value!r} is not a Python name")
+        aliases = tuple(self.factory_aliases) if isinstance(self.factory_aliases, list | tuple) else None
+        if aliases is None or not all(_is_name(n) for n in aliases):
+            raise AssignmentError(f"factory_aliases = {self.factory_aliases!r} must be a list of Python names")
+        object.__setattr__(self, "factory_aliases", tuple(n for n in dict.fromkeys(aliases) if n != self.factory))
         factor = self.l2_factor
         if isinstance(factor, bool) or not isinstance(factor, int | float) or not 0 < factor < float("inf"):
             raise AssignmentError(f"l2_factor = {factor!r} must be a positive number (1.0, or 0.5 for 0.5·reg·‖W‖²)")
@@ -89,6 +101,15 @@ class Assignment:
         object.__setattr__(self, "activations", activations)
         object.__setattr__(self, "allow_imports", modules)
         object.__setattr__(self, "l2_factor", float(factor))
+
+    @property
+    def factory_names(self) -> tuple:
+        """The names a submission's factory may have, in the order they are looked for."""
+        return (self.factory, *self.factory_aliases)
+
+    def with_factory(self, name: str) -> Assignment:
+        """The same assignment whose factory is ``name`` and nothing else (``--factory NAME``)."""
+        return replace(self, factory=name, factory_aliases=())
 
     @property
     def tried_activations(self) -> tuple:
@@ -113,8 +134,8 @@ PRESETS = {
     "homework": Assignment(),
     # CS231n's two-layer net: TwoLayerNet(input_size, hidden_size, output_size), params W1 (D, H),
     # b1 (H,), W2 (H, C), b2 (C,), loss(X, y, reg) -> (loss, grads), loss = mean NLL + reg·Σ‖W‖².
-    "cs231n": Assignment(name="cs231n", factory="TwoLayerNet", call="dims", method="loss", weights="in_out",
-                         penalty="l2", l2_factor=1.0),
+    "cs231n": Assignment(name="cs231n", factory="TwoLayerNet", factory_aliases=(), call="dims", method="loss",
+                         weights="in_out", penalty="l2", l2_factor=1.0),
 }
 
 
@@ -138,6 +159,8 @@ def load_assignment(path) -> Assignment:
     if unknown:
         raise AssignmentError(f"{path}: unknown key {unknown[0]!r} (known keys: {', '.join(sorted(known - {'name'}))})")
     data.setdefault("name", path.stem)
+    if "factory" in data and "factory_aliases" not in data:
+        data["factory_aliases"] = []  # the course names its factory: no other name is accepted
     try:
         return Assignment(**data)
     except AssignmentError as error:
