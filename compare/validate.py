@@ -295,10 +295,10 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("spec", help="path/to/file.py:FACTORY (or .ipynb), MODULE:FACTORY (e.g. manual:MLP), or "
                                      "a bare path/to/file.py whose factory the assignment names")
-    course = parser.add_mutually_exclusive_group()
-    course.add_argument("--assignment", metavar="FILE", help="TOML file of the course's conventions (layouts, "
-                                                             "sum or mean, penalty form, ...)")
-    course.add_argument("--preset", choices=sorted(PRESETS), help="named conventions: homework (the default) "
+    parser.add_argument("--assignment", metavar="FILE", help="TOML file of the course's conventions (layouts, "
+                                                             "sum or mean, penalty form, ...); with --preset, its "
+                                                             "keys override the preset's")
+    parser.add_argument("--preset", choices=sorted(PRESETS), help="named conventions: homework (the default) "
                                                                   "or cs231n (TwoLayerNet, W as (in, out), one reg)")
     parser.add_argument("--factory", metavar="NAME", help="the name of the factory a bare path/to/file.py defines "
                                                           "(default: the assignment's: make_mlp, else factory)")
@@ -358,7 +358,8 @@ def _main(argv) -> int:
         return 2
     own_modules_first()
     try:
-        assignment = load_assignment(args.assignment) if args.assignment else preset(args.preset or "homework")
+        base = preset(args.preset) if args.preset else None
+        assignment = load_assignment(args.assignment, base=base) if args.assignment else base or preset("homework")
         if args.factory is not None:
             assignment = assignment.with_factory(args.factory)
     except AssignmentError as error:

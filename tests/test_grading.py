@@ -12,6 +12,7 @@ from __future__ import annotations
 import csv
 import json
 import textwrap
+from dataclasses import replace
 from pathlib import Path
 
 import nbformat
@@ -310,13 +311,28 @@ def test_cs231n_preset(tmp_path, capsys):
     assert main([str(path), "--preset", "cs231n"]) == 0
     out = capsys.readouterr().out
     assert "verdict: PASS" in out and "cs231n" in out
-    # The older form, 0.5·reg·‖W‖², is an assignment away.
+
+
+def test_a_preset_is_extended_by_the_keys_a_file_gives(tmp_path, capsys):
+    """The 2016 starter's 0.5·reg·‖W‖²: the preset plus one key, in the file or beside --preset."""
     half = write(tmp_path, "half.py", student(weights="in_out", penalty="l2", l2_factor=0.5, call="dims",
                                               method="loss", name="TwoLayerNet"))
     assert validate(str(half), assignment=preset("cs231n")).exit_code == 1
-    toml = write(tmp_path, "half.toml", 'factory = "TwoLayerNet"\ncall = "dims"\nmethod = "loss"\n'
-                                        'weights = "in_out"\npenalty = "l2"\nl2_factor = 0.5\n')
-    assert main([str(half), "--assignment", str(toml)]) == 0
+    extends = write(tmp_path, "course.toml", 'extends = "cs231n"\nl2_factor = 0.5\n')
+    a = load_assignment(extends)
+    assert a == Assignment(**{**PRESETS["cs231n"].to_dict(), "name": "course", "l2_factor": 0.5, "extends": "cs231n"})
+    assert a.describe() == "course (the cs231n preset with l2_factor=0.5)"
+    assert main([str(half), "--assignment", str(extends), "--brief"]) == 0
+    assert "validating " + f"{half}:TwoLayerNet (course (the cs231n preset with l2_factor=0.5))" in capsys.readouterr().out
+    only_key = write(tmp_path, "half.toml", "l2_factor = 0.5\n")
+    assert load_assignment(only_key, base=preset("cs231n")) == replace(a, name="half")
+    assert main([str(half), "--preset", "cs231n", "--assignment", str(only_key)]) == 0
+    capsys.readouterr()
+    assert main([str(half), "--preset", "homework", "--assignment", str(extends)]) == 2
+    assert capsys.readouterr().err.strip() == (f"validate: error: {extends} extends 'cs231n', but the preset "
+                                               "'homework' was also given")
+    with pytest.raises(AssignmentError, match=r"extends = 'pytorch' is not a preset \(presets: homework, cs231n"):
+        load_assignment(write(tmp_path, "bad.toml", 'extends = "pytorch"\n'))
 
 
 @pytest.mark.parametrize("bug, words", [

@@ -21,6 +21,7 @@ are the homework's contract (``--preset homework``)::
     l2_factor = 1.0                # 0.5 for the older CS231n form
     activations = ["relu"]         # must be supported; the others are tried if the factory accepts them
     allow_imports = []             # modules a submission may import besides NumPy (e.g. ["scipy"])
+    extends = "cs231n"             # start from a preset: then only the keys given change it
 
 With ``call = "sizes"`` or ``"dims"`` the factory cannot be told an activation: only the first
 listed one is checked.
@@ -74,6 +75,7 @@ class Assignment:
     l2_factor: float = 1.0
     activations: tuple = ("relu",)
     allow_imports: tuple = field(default=())
+    extends: str | None = None  # the preset this assignment changes (only the keys its file gives)
 
     def __post_init__(self):
         for key, allowed in CHOICES.items():
@@ -98,6 +100,8 @@ class Assignment:
         modules = tuple(self.allow_imports) if isinstance(self.allow_imports, list | tuple) else None
         if modules is None or not all(isinstance(m, str) and m.isidentifier() for m in modules):
             raise AssignmentError(f"allow_imports = {self.allow_imports!r} must be a list of module names")
+        if self.extends is not None and self.extends not in PRESETS:
+            raise AssignmentError(f"extends = {self.extends!r} is not a preset (presets: {', '.join(PRESETS)})")
         object.__setattr__(self, "activations", activations)
         object.__setattr__(self, "allow_imports", modules)
         object.__setattr__(self, "l2_factor", float(factor))
@@ -120,10 +124,12 @@ class Assignment:
         return self.activations + tuple(a for a in ACTIVATIONS if a not in self.activations)
 
     def describe(self) -> str:
-        """One line: what differs from the homework's contract."""
-        default = Assignment()
+        """One line: what differs from the homework's contract, or from the preset it extends."""
+        base = PRESETS.get(self.extends) or Assignment()
         changed = [f"{f.name}={getattr(self, f.name)!r}" for f in fields(self)
-                   if f.name != "name" and getattr(self, f.name) != getattr(default, f.name)]
+                   if f.name not in ("name", "extends") and getattr(self, f.name) != getattr(base, f.name)]
+        if self.extends:
+            return f"{self.name} (the {self.extends} preset" + (f" with {', '.join(changed)})" if changed else ")")
         return f"{self.name}" + (f" ({', '.join(changed)})" if changed else " (the homework's contract)")
 
     def to_dict(self) -> dict:
@@ -145,8 +151,12 @@ def preset(name: str) -> Assignment:
     return PRESETS[name]
 
 
-def load_assignment(path) -> Assignment:
-    """Read an assignment TOML file; unknown keys and bad values raise ``AssignmentError``."""
+def load_assignment(path, base: Assignment | None = None) -> Assignment:
+    """Read an assignment TOML file; unknown keys and bad values raise ``AssignmentError``.
+
+    Its keys override those of ``base`` (validate's ``--preset``), or of the preset it names
+    with ``extends = "cs231n"``, or else the homework's: only the keys it gives change.
+    """
     path = Path(path)
     try:
         data = tomllib.loads(path.read_text(encoding="utf-8"))
@@ -158,11 +168,20 @@ def load_assignment(path) -> Assignment:
     unknown = sorted(set(data) - known)
     if unknown:
         raise AssignmentError(f"{path}: unknown key {unknown[0]!r} (known keys: {', '.join(sorted(known - {'name'}))})")
+    if "extends" in data:
+        parent = data["extends"]
+        if not isinstance(parent, str) or parent not in PRESETS:
+            raise AssignmentError(f"{path}: extends = {parent!r} is not a preset (presets: {', '.join(PRESETS)})")
+        if base is not None and base.name != parent:
+            raise AssignmentError(f"{path} extends {parent!r}, but the preset {base.name!r} was also given")
+        base = PRESETS[parent]
+    elif base is not None:
+        data["extends"] = base.name
     data.setdefault("name", path.stem)
     if "factory" in data and "factory_aliases" not in data:
         data["factory_aliases"] = []  # the course names its factory: no other name is accepted
     try:
-        return Assignment(**data)
+        return replace(base or Assignment(), **data)
     except AssignmentError as error:
         raise AssignmentError(f"{path}: {error}") from None
 
