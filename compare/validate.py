@@ -37,6 +37,7 @@ import re
 import sys
 import tempfile
 import time
+from dataclasses import replace
 from pathlib import Path
 
 from . import cli  # before NumPy and torch: from here on, Ctrl-C during start-up exits 130 on one line
@@ -46,6 +47,7 @@ from .grading.errors import StudentError, clean_text
 from .grading.isolation import Limits
 from .grading.report import Report, format_report
 from .grading.runner import InProcessRunner, WorkerRunner
+from .grading.sources import defined_names, names_in
 from .grading.submission import Submission, definitions_only, is_path, resolve
 
 DEFAULT_TIMEOUT = 10.0  # seconds per call into the student's code
@@ -73,7 +75,8 @@ def _runner(target, assignment: Assignment, options: dict, alone: bool = False):
     runs in an isolated worker; any other callable (a closure, a lambda) is trusted code, run here.
     A ``Submission`` (what ``backprop-grade`` found in a class folder) runs in a worker as it is."""
     if isinstance(target, Submission):
-        return target.spec, target.attr.rsplit(".", 1)[-1], WorkerRunner(target, **options)
+        also = tuple(n for n in assignment.factory_names if n != target.attr)
+        return target.spec, target.attr.rsplit(".", 1)[-1], WorkerRunner(target, also_factories=also, **options)
     if not isinstance(target, str):
         spec = _importable_spec(target)
         if spec is None:
@@ -81,10 +84,32 @@ def _runner(target, assignment: Assignment, options: dict, alone: bool = False):
             runner = InProcessRunner(target, timeout=options["timeout"], budget=options["budget"])
             return name, getattr(target, "__name__", "factory"), runner
         target = spec
+    names = ()
     if ":" not in target and is_path(target):
-        target = f"{target}:{assignment.factory}"  # the assignment names the factory
+        names = assignment.factory_names  # the assignment names the factory
+        target = f"{target}:{names[0]}"
     submission = resolve(target, allow_imports=options["allow_imports"], alone=alone)
-    return target, submission.attr.rsplit(".", 1)[-1], WorkerRunner(submission, **options)
+    also = ()
+    if len(names) > 1:
+        defined = _defined_names(submission)
+        found = next((n for n in names if n.split(".")[0] in defined), None)
+        if found is not None:  # the name it does define, said in every message
+            target = f"{target.rsplit(':', 1)[0]}:{found}"
+            submission = replace(submission, spec=target, attr=found)
+        else:  # not seen by reading it (defined at run time?): the worker tries each in turn
+            also = names[1:]
+    return target, submission.attr.rsplit(".", 1)[-1], WorkerRunner(submission, also_factories=also, **options)
+
+
+def _defined_names(submission) -> set:
+    """The names a submission's file binds at its top level (read with a size cap, never run, never
+    through a link); empty if unreadable."""
+    source = submission.generated.get(submission.file)
+    if source is not None:
+        return names_in(source, submission.file)
+    if submission.file is None:
+        return set()
+    return defined_names(submission.root / submission.file)
 
 
 def validate(target, *, assignment: Assignment | None = None, timeout: float = DEFAULT_TIMEOUT,
@@ -195,7 +220,7 @@ def _definitions_only(runner, error: StudentError, options: dict):
     why = {"timeout": "importing it did not finish in time (it runs an experiment at import?)",
            "died": "its process died while it was imported"}.get(error.kind, f"importing it raised ({error})")
     sub = definitions_only(runner.submission, clean_text(why, 200), options["allow_imports"])
-    return None if sub is None else WorkerRunner(sub, **options)
+    return None if sub is None else WorkerRunner(sub, also_factories=runner.also_factories, **options)
 
 
 def assert_matches_reference(spec, *, assignment: Assignment | None = None, timeout: float = DEFAULT_TIMEOUT,
@@ -259,11 +284,13 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("spec", help="path/to/file.py:FACTORY (or .ipynb), MODULE:FACTORY (e.g. manual:MLP), or "
                                      "a bare path/to/file.py whose factory the assignment names")
-    course = parser.add_mutually_exclusive_group()
-    course.add_argument("--assignment", metavar="FILE", help="TOML file of the course's conventions (layouts, "
-                                                             "sum or mean, penalty form, ...)")
-    course.add_argument("--preset", choices=sorted(PRESETS), help="named conventions: homework (the default) "
+    parser.add_argument("--assignment", metavar="FILE", help="TOML file of the course's conventions (layouts, "
+                                                             "sum or mean, penalty form, ...); with --preset, its "
+                                                             "keys override the preset's")
+    parser.add_argument("--preset", choices=sorted(PRESETS), help="named conventions: homework (the default) "
                                                                   "or cs231n (TwoLayerNet, W as (in, out), one reg)")
+    parser.add_argument("--factory", metavar="NAME", help="the name of the factory a bare path/to/file.py defines "
+                                                          "(default: the assignment's: make_mlp, else factory)")
     parser.add_argument("--json", metavar="PATH", help="also write the report as JSON ('-': only the JSON, "
                                                        "on stdout)")
     parser.add_argument("--timeout", type=_positive(float, "a positive number of seconds"), default=DEFAULT_TIMEOUT,
@@ -320,7 +347,10 @@ def _main(argv) -> int:
         return 2
     own_modules_first()
     try:
-        assignment = load_assignment(args.assignment) if args.assignment else preset(args.preset or "homework")
+        base = preset(args.preset) if args.preset else None
+        assignment = load_assignment(args.assignment, base=base) if args.assignment else base or preset("homework")
+        if args.factory is not None:
+            assignment = assignment.with_factory(args.factory)
     except AssignmentError as error:
         print(f"validate: error: {error}", file=sys.stderr)
         return 2

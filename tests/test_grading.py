@@ -12,6 +12,7 @@ from __future__ import annotations
 import csv
 import json
 import textwrap
+from dataclasses import replace
 from pathlib import Path
 
 import nbformat
@@ -220,6 +221,53 @@ def test_summed_answers_read_back_as_means():
         np.testing.assert_allclose(grads[name], ref_grads[name], rtol=1e-12, atol=1e-15)
 
 
+# ----------------------------------------------------------------------------- the factory's name
+@pytest.mark.parametrize("name", ["make_mlp", "factory"])
+def test_the_readmes_name_and_the_old_one_grade_with_no_option(tmp_path, name, capsys):
+    path = write(tmp_path, "alice.py", student(name=name))
+    assert main([str(path), "--brief"]) == 0
+    assert f"validating {path}:{name} (homework" in capsys.readouterr().out  # the name it defines, said
+
+
+def test_a_factory_named_otherwise_is_named_in_the_error_and_graded_with_factory(tmp_path, capsys):
+    path = write(tmp_path, "alice.py", student(name="build_net"))
+    assert main([str(path)]) == 2
+    assert capsys.readouterr().err.strip() == (
+        f"validate: {path}: no 'make_mlp' (nor 'factory') in alice.py; it defines build_net(sizes, activation): "
+        "grade it with --factory build_net")
+    assert main([str(path), "--factory", "build_net", "--brief"]) == 0
+    assert f"validating {path}:build_net (homework (factory='build_net', factory_aliases=())" in capsys.readouterr().out
+
+
+def test_a_class_with_the_method_is_a_plausible_factory_too(tmp_path):
+    path = write(tmp_path, "alice.py", student(name="build_net").replace("def build_net", "def _build_net"))
+    report = validate(str(path))
+    assert report.error == "no 'make_mlp' (nor 'factory') in alice.py; it defines Net(sizes, activation): " \
+                           "grade it with --factory Net"
+    assert report.error_kind == "load"
+
+
+def test_a_name_bound_at_run_time_is_still_found(tmp_path):
+    """Reading the file finds no accepted name: the worker looks each one up in turn."""
+    path = write(tmp_path, "alice.py", student(name="build_net") + '\nglobals()["fac" + "tory"] = build_net\n')
+    report = validate(str(path))
+    assert report.exit_code == 0, report.error
+
+
+def test_a_course_that_names_its_factory_accepts_that_name_only(tmp_path):
+    assert Assignment().factory_names == ("make_mlp", "factory")
+    named = load_assignment(write(tmp_path, "course.toml", 'factory = "make_net"\n'))
+    assert named.factory_names == ("make_net",)
+    both = load_assignment(write(tmp_path, "both.toml", 'factory = "make_net"\nfactory_aliases = ["net"]\n'))
+    assert both.factory_names == ("make_net", "net")
+    assert Assignment().with_factory("Net").factory_names == ("Net",)
+    assert preset("cs231n").factory_names == ("TwoLayerNet",)
+    with pytest.raises(AssignmentError, match="factory_aliases = 'net' must be a list of Python names"):
+        Assignment(factory_aliases="net")
+    path = write(tmp_path, "alice.py", student(name="factory"))
+    assert "no 'make_net' in alice.py" in validate(str(path), assignment=named).error
+
+
 # ----------------------------------------------------------------------------- conventions, each way
 @pytest.mark.parametrize("label", sorted(CONVENTIONS))
 def test_correct_code_passes_under_its_own_conventions(tmp_path, label):
@@ -263,13 +311,28 @@ def test_cs231n_preset(tmp_path, capsys):
     assert main([str(path), "--preset", "cs231n"]) == 0
     out = capsys.readouterr().out
     assert "verdict: PASS" in out and "cs231n" in out
-    # The older form, 0.5·reg·‖W‖², is an assignment away.
+
+
+def test_a_preset_is_extended_by_the_keys_a_file_gives(tmp_path, capsys):
+    """The 2016 starter's 0.5·reg·‖W‖²: the preset plus one key, in the file or beside --preset."""
     half = write(tmp_path, "half.py", student(weights="in_out", penalty="l2", l2_factor=0.5, call="dims",
                                               method="loss", name="TwoLayerNet"))
     assert validate(str(half), assignment=preset("cs231n")).exit_code == 1
-    toml = write(tmp_path, "half.toml", 'factory = "TwoLayerNet"\ncall = "dims"\nmethod = "loss"\n'
-                                        'weights = "in_out"\npenalty = "l2"\nl2_factor = 0.5\n')
-    assert main([str(half), "--assignment", str(toml)]) == 0
+    extends = write(tmp_path, "course.toml", 'extends = "cs231n"\nl2_factor = 0.5\n')
+    a = load_assignment(extends)
+    assert a == Assignment(**{**PRESETS["cs231n"].to_dict(), "name": "course", "l2_factor": 0.5, "extends": "cs231n"})
+    assert a.describe() == "course (the cs231n preset with l2_factor=0.5)"
+    assert main([str(half), "--assignment", str(extends), "--brief"]) == 0
+    assert "validating " + f"{half}:TwoLayerNet (course (the cs231n preset with l2_factor=0.5))" in capsys.readouterr().out
+    only_key = write(tmp_path, "half.toml", "l2_factor = 0.5\n")
+    assert load_assignment(only_key, base=preset("cs231n")) == replace(a, name="half")
+    assert main([str(half), "--preset", "cs231n", "--assignment", str(only_key)]) == 0
+    capsys.readouterr()
+    assert main([str(half), "--preset", "homework", "--assignment", str(extends)]) == 2
+    assert capsys.readouterr().err.strip() == (f"validate: error: {extends} extends 'cs231n', but the preset "
+                                               "'homework' was also given")
+    with pytest.raises(AssignmentError, match=r"extends = 'pytorch' is not a preset \(presets: homework, cs231n"):
+        load_assignment(write(tmp_path, "bad.toml", 'extends = "pytorch"\n'))
 
 
 @pytest.mark.parametrize("bug, words", [
@@ -331,16 +394,16 @@ def test_not_a_notebook(tmp_path):
 
 # ----------------------------------------------------------------------------- a whole class
 def make_class(folder: Path) -> dict:
-    """A small class: the status each student must get."""
-    write(folder, "alice.py", student())
-    write(folder, "bob.py", student(weights="in_out"))
-    write(folder, "carol.py", student(bug="batch_max"))
-    write(folder, "dan.py", "import numpy as np\nimport sklearn.linear_model\n\n" + student())
-    notebook(folder / "erin.ipynb", ["import numpy as np", student(), "net = factory((2, 3, 2), 'relu')\nnet"])
+    """A small class written to the README's contract (make_mlp): the status each student must get."""
+    write(folder, "alice.py", student(name="make_mlp"))
+    write(folder, "bob.py", student(weights="in_out", name="make_mlp"))
+    write(folder, "carol.py", student(bug="batch_max", name="make_mlp"))
+    write(folder, "dan.py", "import numpy as np\nimport sklearn.linear_model\n\n" + student(name="make_mlp"))
+    notebook(folder / "erin.ipynb", ["import numpy as np", student(name="make_mlp"), "net = make_mlp((2, 3, 2), 'relu')\nnet"])
     write(folder / "frank", "utils.py", "import numpy as np\nSCALE = 1.0\n")
-    write(folder / "frank", "mlp.py", "from utils import SCALE\n" + student())
+    write(folder / "frank", "mlp.py", "from utils import SCALE\n" + student(name="make_mlp"))
     write(folder / "gina", "notes.txt", "I did not finish")
-    write(folder, "hank.py", student(name="_inner") + "\nimport os\n\n\ndef factory(sizes, activation):\n"
+    write(folder, "hank.py", student(name="_inner") + "\nimport os\n\n\ndef make_mlp(sizes, activation):\n"
                              "    print(open(os.path.join(os.path.dirname(__file__), 'alice.py')).read())\n"
                              "    return _inner(sizes, activation)\n")
     return {"alice": "pass", "bob": "fail", "carol": "fail", "dan": "error", "erin": "pass", "frank": "pass",

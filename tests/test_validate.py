@@ -261,7 +261,7 @@ def test_contract_breakers_exit_2_with_a_reason(name):
     (":MLP", "names no module or file"),
     ("manual:", "is not a Python name"),
     ("no_such_module_xyz:MLP", "no module named 'no_such_module_xyz'"),
-    ("manual:NoSuchThing", "has no attribute 'NoSuchThing'"),
+    ("manual:NoSuchThing", "no 'NoSuchThing' in module 'manual'"),
     ("tests/student_impls/no_such_file.py:MLP", "no such file"),
     ("manual.functions:ACTIVATIONS", "not a callable factory"),
 ])

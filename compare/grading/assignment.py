@@ -4,7 +4,9 @@ Correct code written to the course's conventions passes, and the reference is co
 them (``conventions``): the twins themselves never change. The keys and their defaults, which
 are the homework's contract (``--preset homework``)::
 
-    factory = "factory"            # the name each submission defines (validate's MODULE:NAME overrides it)
+    factory = "make_mlp"           # the name each submission defines (validate's MODULE:NAME overrides it)
+    factory_aliases = ["factory"]  # also accepted, in order, when the file has no `factory` name
+                                   # (a TOML or --factory that sets `factory` alone accepts no other)
     call = "sizes_activation"      # factory(sizes, activation) | "sizes": factory(sizes)
                                    # | "dims": factory(d, h1, ..., m)
     method = "loss_and_grads"      # the method returning (loss, grads)
@@ -19,6 +21,7 @@ are the homework's contract (``--preset homework``)::
     l2_factor = 1.0                # 0.5 for the older CS231n form
     activations = ["relu"]         # must be supported; the others are tried if the factory accepts them
     allow_imports = []             # modules a submission may import besides NumPy (e.g. ["scipy"])
+    extends = "cs231n"             # start from a preset: then only the keys given change it
 
 With ``call = "sizes"`` or ``"dims"`` the factory cannot be told an activation: only the first
 listed one is checked.
@@ -51,10 +54,16 @@ class AssignmentError(ValueError):
     """An assignment file or preset that cannot be used; the message names the bad key or value."""
 
 
+def _is_name(value) -> bool:
+    """A Python name, dotted allowed (``Class.create``)."""
+    return isinstance(value, str) and all(part.isidentifier() for part in value.split("."))
+
+
 @dataclass(frozen=True)
 class Assignment:
     name: str = "homework"
-    factory: str = "factory"
+    factory: str = "make_mlp"
+    factory_aliases: tuple = ("factory",)
     call: str = "sizes_activation"
     method: str = "loss_and_grads"
     weights: str = "out_in"
@@ -66,6 +75,7 @@ class Assignment:
     l2_factor: float = 1.0
     activations: tuple = ("relu",)
     allow_imports: tuple = field(default=())
+    extends: str | None = None  # the preset this assignment changes (only the keys its file gives)
 
     def __post_init__(self):
         for key, allowed in CHOICES.items():
@@ -74,8 +84,12 @@ class Assignment:
                 raise AssignmentError(f"{key} = {value!r} is not one of {', '.join(map(repr, allowed))}")
         for key in ("factory", "method"):
             value = getattr(self, key)
-            if not isinstance(value, str) or not all(p.isidentifier() for p in value.split(".")):
+            if not _is_name(value):
                 raise AssignmentError(f"{key} = {value!r} is not a Python name")
+        aliases = tuple(self.factory_aliases) if isinstance(self.factory_aliases, list | tuple) else None
+        if aliases is None or not all(_is_name(n) for n in aliases):
+            raise AssignmentError(f"factory_aliases = {self.factory_aliases!r} must be a list of Python names")
+        object.__setattr__(self, "factory_aliases", tuple(n for n in dict.fromkeys(aliases) if n != self.factory))
         factor = self.l2_factor
         if isinstance(factor, bool) or not isinstance(factor, int | float) or not 0 < factor < float("inf"):
             raise AssignmentError(f"l2_factor = {factor!r} must be a positive number (1.0, or 0.5 for 0.5·reg·‖W‖²)")
@@ -86,9 +100,20 @@ class Assignment:
         modules = tuple(self.allow_imports) if isinstance(self.allow_imports, list | tuple) else None
         if modules is None or not all(isinstance(m, str) and m.isidentifier() for m in modules):
             raise AssignmentError(f"allow_imports = {self.allow_imports!r} must be a list of module names")
+        if self.extends is not None and self.extends not in PRESETS:
+            raise AssignmentError(f"extends = {self.extends!r} is not a preset (presets: {', '.join(PRESETS)})")
         object.__setattr__(self, "activations", activations)
         object.__setattr__(self, "allow_imports", modules)
         object.__setattr__(self, "l2_factor", float(factor))
+
+    @property
+    def factory_names(self) -> tuple:
+        """The names a submission's factory may have, in the order they are looked for."""
+        return (self.factory, *self.factory_aliases)
+
+    def with_factory(self, name: str) -> Assignment:
+        """The same assignment whose factory is ``name`` and nothing else (``--factory NAME``)."""
+        return replace(self, factory=name, factory_aliases=())
 
     @property
     def tried_activations(self) -> tuple:
@@ -99,10 +124,12 @@ class Assignment:
         return self.activations + tuple(a for a in ACTIVATIONS if a not in self.activations)
 
     def describe(self) -> str:
-        """One line: what differs from the homework's contract."""
-        default = Assignment()
+        """One line: what differs from the homework's contract, or from the preset it extends."""
+        base = PRESETS.get(self.extends) or Assignment()
         changed = [f"{f.name}={getattr(self, f.name)!r}" for f in fields(self)
-                   if f.name != "name" and getattr(self, f.name) != getattr(default, f.name)]
+                   if f.name not in ("name", "extends") and getattr(self, f.name) != getattr(base, f.name)]
+        if self.extends:
+            return f"{self.name} (the {self.extends} preset" + (f" with {', '.join(changed)})" if changed else ")")
         return f"{self.name}" + (f" ({', '.join(changed)})" if changed else " (the homework's contract)")
 
     def to_dict(self) -> dict:
@@ -113,8 +140,8 @@ PRESETS = {
     "homework": Assignment(),
     # CS231n's two-layer net: TwoLayerNet(input_size, hidden_size, output_size), params W1 (D, H),
     # b1 (H,), W2 (H, C), b2 (C,), loss(X, y, reg) -> (loss, grads), loss = mean NLL + reg·Σ‖W‖².
-    "cs231n": Assignment(name="cs231n", factory="TwoLayerNet", call="dims", method="loss", weights="in_out",
-                         penalty="l2", l2_factor=1.0),
+    "cs231n": Assignment(name="cs231n", factory="TwoLayerNet", factory_aliases=(), call="dims", method="loss",
+                         weights="in_out", penalty="l2", l2_factor=1.0),
 }
 
 
@@ -124,8 +151,12 @@ def preset(name: str) -> Assignment:
     return PRESETS[name]
 
 
-def load_assignment(path) -> Assignment:
-    """Read an assignment TOML file; unknown keys and bad values raise ``AssignmentError``."""
+def load_assignment(path, base: Assignment | None = None) -> Assignment:
+    """Read an assignment TOML file; unknown keys and bad values raise ``AssignmentError``.
+
+    Its keys override those of ``base`` (validate's ``--preset``), or of the preset it names
+    with ``extends = "cs231n"``, or else the homework's: only the keys it gives change.
+    """
     path = Path(path)
     try:
         data = tomllib.loads(path.read_text(encoding="utf-8"))
@@ -137,9 +168,20 @@ def load_assignment(path) -> Assignment:
     unknown = sorted(set(data) - known)
     if unknown:
         raise AssignmentError(f"{path}: unknown key {unknown[0]!r} (known keys: {', '.join(sorted(known - {'name'}))})")
+    if "extends" in data:
+        parent = data["extends"]
+        if not isinstance(parent, str) or parent not in PRESETS:
+            raise AssignmentError(f"{path}: extends = {parent!r} is not a preset (presets: {', '.join(PRESETS)})")
+        if base is not None and base.name != parent:
+            raise AssignmentError(f"{path} extends {parent!r}, but the preset {base.name!r} was also given")
+        base = PRESETS[parent]
+    elif base is not None:
+        data["extends"] = base.name
     data.setdefault("name", path.stem)
+    if "factory" in data and "factory_aliases" not in data:
+        data["factory_aliases"] = []  # the course names its factory: no other name is accepted
     try:
-        return Assignment(**data)
+        return replace(base or Assignment(), **data)
     except AssignmentError as error:
         raise AssignmentError(f"{path}: {error}") from None
 

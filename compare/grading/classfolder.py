@@ -183,8 +183,7 @@ def prepare(student: Student, assignment, allow_imports=()) -> None:
 
 
 def _factory_names(assignment) -> tuple:
-    names = getattr(assignment, "factories", None)
-    return tuple(names) if names else (assignment.factory,)
+    return assignment.factory_names
 
 
 def _prepare_file(student: Student, assignment, allow_imports) -> None:

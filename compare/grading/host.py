@@ -15,6 +15,7 @@ import linecache
 import os
 import sys
 import traceback
+import types
 from collections.abc import Mapping, MutableMapping
 from pathlib import Path
 
@@ -64,8 +65,14 @@ def describe_exception(error: BaseException) -> str:
 
 
 # ----------------------------------------------------------------------------- loading
-def load_factory(module: str | None, file: str | None, attr: str, module_name: str = "submission"):
-    """Import the student's module (by dotted name, or from ``file``) and return ``attr`` from it."""
+def load_factory(module: str | None, file: str | None, attr, module_name: str = "submission"):
+    """Import the student's module (by dotted name, or from ``file``) and return its factory.
+
+    ``attr`` is the factory's name (dotted: ``Class.create``) or a list of names tried in order
+    (the assignment's name, then the ones it also accepts). When none is defined, the message
+    names the module's plausible factories (``--factory NAME`` grades one of them).
+    """
+    names = [attr] if isinstance(attr, str) else list(attr)
     try:
         if file is not None:
             path = Path(file)
@@ -74,10 +81,10 @@ def load_factory(module: str | None, file: str | None, attr: str, module_name: s
                 raise StudentError("load", f"cannot load {path.name} as a Python module")
             loaded = importlib.util.module_from_spec(spec)
             sys.modules[module_name] = loaded
-            what = f"file {path.name}"
+            what, where = f"file {path.name}", path.name
             spec.loader.exec_module(loaded)
         else:
-            what = f"module {module!r}"
+            what, where = f"module {module!r}", f"module {module!r}"
             loaded = importlib.import_module(module)
     except StudentError:
         raise
@@ -94,16 +101,83 @@ def load_factory(module: str | None, file: str | None, attr: str, module_name: s
     except BaseException as error:  # noqa: BLE001 - student code: anything can come out
         kind = "forbidden" if getattr(error, "forbidden", False) else "raised"  # its own code raised
         raise StudentError(kind, f"importing {what} failed: {describe_exception(error)}") from None
+    for name in names:
+        obj = _attribute(loaded, name, what)
+        if obj is not _MISSING:
+            break
+    else:
+        raise StudentError("load", _no_factory_message(loaded, names, where))
+    if not callable(obj):
+        raise StudentError("load", f"{name} in {what} is not a callable factory "
+                                   f"(it is {type(obj).__name__} {clean_text(repr(obj), 40)})")
+    return obj
+
+
+_MISSING = object()
+FACTORY_METHODS = ("loss_and_grads", "loss")  # what a network's class has, whatever the course calls it
+
+
+def _attribute(loaded, dotted: str, what: str):
+    """``loaded.a.b`` for 'a.b'; ``_MISSING`` when ``a`` is not there (the next name is tried)."""
     obj = loaded
-    for part in attr.split("."):
+    for index, part in enumerate(dotted.split(".")):
         try:
             obj = getattr(obj, part)
         except Exception:  # noqa: BLE001 - includes a module __getattr__ that raises anything
-            raise StudentError("load", f"{what} has no attribute {part!r}") from None
-    if not callable(obj):
-        raise StudentError("load", f"{attr} in {what} is not a callable factory "
-                                   f"(it is {type(obj).__name__} {clean_text(repr(obj), 40)})")
+            if index == 0:
+                return _MISSING
+            raise StudentError("load", f"{what} has no attribute {dotted!r}") from None
     return obj
+
+
+def _parameters(obj) -> list | None:
+    """The names of a function's parameters, or of a class's constructor's (without self)."""
+    import inspect  # here: only a module without the factory needs it (the worker starts faster)
+
+    try:
+        return list(inspect.signature(obj).parameters)
+    except (TypeError, ValueError):
+        return None
+
+
+def plausible_factories(loaded) -> list:
+    """'build_net(sizes, activation)' for the public classes and functions defined in the module
+    that look most like a network's factory: functions taking (sizes, activation) if there are
+    any, else such classes, else classes whose instances have a loss_and_grads (or loss) method."""
+    tiers = ([], [], [])
+    for name, obj in sorted(vars(loaded).items()):
+        if name.startswith("_") or not isinstance(obj, type | types.FunctionType):
+            continue
+        if getattr(obj, "__module__", None) != loaded.__name__:
+            continue  # imported from elsewhere (NumPy, a helper module)
+        params = _parameters(obj)
+        if params is None:
+            continue
+        takes_sizes = len(params) >= 2 and "size" in params[0].lower() and "activ" in params[1].lower()
+        try:
+            has_method = isinstance(obj, type) and any(callable(getattr(obj, m, None)) for m in FACTORY_METHODS)
+        except Exception:  # noqa: BLE001 - a class's own __getattr__ may raise anything
+            has_method = False
+        text = f"{name}({', '.join(params)})"
+        if takes_sizes:
+            tiers[1 if isinstance(obj, type) else 0].append(text)
+        elif has_method:
+            tiers[2].append(text)
+    return next((tier for tier in tiers if tier), [])
+
+
+def _no_factory_message(loaded, names: list, where: str) -> str:
+    """"no 'make_mlp' (nor 'factory') in alice.py; it defines build_net(sizes, activation): grade it
+    with --factory build_net"."""
+    text = f"no {names[0]!r}" + (f" (nor {', '.join(map(repr, names[1:]))})" if len(names) > 1 else "")
+    text += f" in {where}"
+    candidates = plausible_factories(loaded)
+    if len(candidates) == 1:
+        text += f"; it defines {candidates[0]}: grade it with --factory {candidates[0].split('(')[0]}"
+    elif candidates:
+        shown = ", ".join(candidates[:4]) + (f" (+{len(candidates) - 4} more)" if len(candidates) > 4 else "")
+        text += f"; it defines {shown}: grade one of them with --factory NAME"
+    return text
 
 
 # ----------------------------------------------------------------------------- values

@@ -74,8 +74,9 @@ class WorkerRunner:
 
     def __init__(self, submission: Submission, *, timeout: float = 10.0, budget: float | None = None,
                  load_timeout: float = LOAD_TIMEOUT, limits: Limits | None = None, allow_imports=(),
-                 isolation: str = "auto"):
+                 isolation: str = "auto", also_factories=()):
         self.submission = submission
+        self.also_factories = tuple(also_factories)  # names tried after submission.attr (the assignment's)
         self.budget = Budget(timeout, budget)
         self.load_timeout = float(load_timeout)
         self.limits = limits or Limits()
@@ -102,7 +103,7 @@ class WorkerRunner:
         self.level = self.worker.describe()
         sub = self.submission
         root = self.worker.root_inside
-        header = {"module": sub.module, "attr": sub.attr, "sys_path": [root], "cwd": root,
+        header = {"module": sub.module, "attr": [sub.attr, *self.also_factories], "sys_path": [root], "cwd": root,
                   "file": f"{root}/{sub.file}" if sub.file else None, "module_name": sub.module_name}
         self._request("load", header, what=f"loading {sub.spec}", timeout=self.load_timeout)
         self.loaded = True
