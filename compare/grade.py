@@ -40,7 +40,7 @@ import time
 import warnings
 from collections import Counter
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from pathlib import Path
 
 from . import cli  # before NumPy and torch: from here on, Ctrl-C during start-up exits 130 on one line
@@ -275,9 +275,9 @@ def _number(convert, minimum, what):
 def build_parser() -> argparse.ArgumentParser:
     parser = _Parser(prog="backprop-grade", description=__doc__.split("\n\n")[0])
     parser.add_argument("folder", help="the folder of submissions: NAME.py, NAME.ipynb or NAME/ per student")
-    course = parser.add_mutually_exclusive_group()
-    course.add_argument("--assignment", metavar="FILE", help="TOML file of the course's conventions")
-    course.add_argument("--preset", choices=sorted(PRESETS), help="named conventions (default: homework)")
+    parser.add_argument("--assignment", metavar="FILE", help="TOML file of the course's conventions (with "
+                                                             "--preset: its keys change the preset's)")
+    parser.add_argument("--preset", choices=sorted(PRESETS), help="named conventions (default: homework)")
     parser.add_argument("--factory", metavar="NAME", help="the factory each submission defines (default: the "
                                                          "assignment's)")
     parser.add_argument("--jobs", type=_number(int, 1, "a whole number ≥ 1"), default=2,
@@ -329,11 +329,12 @@ def _main(argv) -> int:
         for module in args.allow_import:
             if not module.isidentifier():
                 raise UsageError(f"--allow-import {module!r}: not a module name")
-        assignment = load_assignment(args.assignment) if args.assignment else preset(args.preset or "homework")
+        base = preset(args.preset) if args.preset else None
+        assignment = load_assignment(args.assignment, base=base) if args.assignment else base or preset("homework")
         if args.factory is not None:
             if not all(part.isidentifier() for part in args.factory.split(".")):
                 raise UsageError(f"--factory {args.factory!r}: not a Python name")
-            assignment = replace(assignment, factory=args.factory)
+            assignment = assignment.with_factory(args.factory)
         level, warning = _isolation_level(args.isolation)
         output = OutputFolder(Path(args.out))
         output.claim()

@@ -418,3 +418,54 @@ def test_rows_are_written_as_students_finish_and_an_interrupt_keeps_them(tmp_pat
     assert set(rows_of(out)) == {"alice", "bob"}
     summary = json.loads((out / "summary.json").read_text())
     assert summary["interrupted"] is True and summary["n_students"] == 2
+
+
+def test_the_assignment_chooses_the_file_graded(tmp_path):
+    student = tmp_path / "class" / "alice"
+    (student / "final").mkdir(parents=True)
+    (student / "mlp.py").write_text(CORRECT.replace("delta /= K", "delta /= 2 * K"))
+    (student / "final" / "mlp.py").write_text(CORRECT)
+    course = tmp_path / "course.toml"
+    course.write_text('extends = "homework"\nfile = "final/mlp.py"\n')
+    out = tmp_path / "out"
+    code, _, stderr = grade(tmp_path / "class", out, "--assignment", str(course))
+    assert code == 0, stderr
+    assert rows_of(out)["alice"]["status"] == "pass"
+    course.write_text('file = "solution.py"\n')
+    code, _, stderr = grade(tmp_path / "class", out, "--assignment", str(course))
+    summary = rows_of(out)["alice"]["summary"]
+    assert code == 0 and "names the file 'solution.py', which is not in alice/" in summary
+    assert "final/mlp.py" in summary and "mlp.py" in summary
+
+
+def test_packages_are_graded_in_their_package(tmp_path):
+    """A regular package with relative imports, and a namespace package (no __init__.py) importing
+    itself by its absolute name, as CS231n's assignment 2 does."""
+    folder = tmp_path / "class"
+    regular = folder / "alice" / "cs231n"
+    (regular / "classifiers").mkdir(parents=True)
+    for init in (regular / "__init__.py", regular / "classifiers" / "__init__.py"):
+        init.write_text("")
+    (regular / "layers.py").write_text("SCALE = 1.0\n")
+    (regular / "classifiers" / "fc_net.py").write_text("from ..layers import SCALE\n" + CORRECT)
+    namespace = folder / "bob" / "assignment2" / "cs231n"
+    (namespace / "classifiers").mkdir(parents=True)
+    (namespace / "layers.py").write_text("SCALE = 1.0\n")
+    (namespace / "classifiers" / "fc_net.py").write_text("from cs231n.layers import SCALE\n" + CORRECT)
+    out = tmp_path / "out"
+    code, _, stderr = grade(folder, out)
+    assert code == 0, stderr
+    rows = rows_of(out)
+    assert {s: r["status"] for s, r in rows.items()} == {"alice": "pass", "bob": "pass"}, rows
+
+
+def test_validate_loads_a_package_file_in_its_package(tmp_path, monkeypatch):
+    from compare.validate import validate
+
+    pkg = tmp_path / "cs231n" / "classifiers"
+    pkg.mkdir(parents=True)
+    (tmp_path / "cs231n" / "layers.py").write_text("SCALE = 1.0\n")
+    (pkg / "fc_net.py").write_text("from ..layers import SCALE\n" + CORRECT)
+    monkeypatch.chdir(tmp_path)
+    report = validate("cs231n/classifiers/fc_net.py:make_mlp", timeout=5, budget=30)
+    assert report.exit_code == 0, report.error

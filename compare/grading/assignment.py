@@ -22,6 +22,8 @@ are the homework's contract (``--preset homework``)::
     activations = ["relu"]         # must be supported; the others are tried if the factory accepts them
     allow_imports = []             # modules a submission may import besides NumPy (e.g. ["scipy"])
     extends = "cs231n"             # start from a preset: then only the keys given change it
+    file = "mlp.py"                # backprop-grade: the file graded in each student's folder (a path
+                                   # inside it, or a dotted module); default: the file defining the factory
 
 With ``call = "sizes"`` or ``"dims"`` the factory cannot be told an activation: only the first
 listed one is checked.
@@ -76,6 +78,7 @@ class Assignment:
     activations: tuple = ("relu",)
     allow_imports: tuple = field(default=())
     extends: str | None = None  # the preset this assignment changes (only the keys its file gives)
+    file: str | None = None  # in a student's folder, the file graded ("cs231n/classifiers/fc_net.py")
 
     def __post_init__(self):
         for key, allowed in CHOICES.items():
@@ -102,6 +105,10 @@ class Assignment:
             raise AssignmentError(f"allow_imports = {self.allow_imports!r} must be a list of module names")
         if self.extends is not None and self.extends not in PRESETS:
             raise AssignmentError(f"extends = {self.extends!r} is not a preset (presets: {', '.join(PRESETS)})")
+        if self.file is not None and (not isinstance(self.file, str) or not self.file.strip()
+                                      or self.file.startswith(("/", "\\")) or ".." in self.file.split("/")):
+            raise AssignmentError(f"file = {self.file!r} must be a path inside a student's folder "
+                                  "('mlp.py', 'cs231n/classifiers/fc_net.py') or a dotted module name")
         object.__setattr__(self, "activations", activations)
         object.__setattr__(self, "allow_imports", modules)
         object.__setattr__(self, "l2_factor", float(factor))
