@@ -48,7 +48,8 @@ from .grading.assignment import PRESETS, Assignment, AssignmentError, load_assig
 from .grading.errors import clean_text
 from .grading.outputs import GradesCsv, OutputError, OutputFolder, feedback_names
 
-CSV_COLUMNS = ("student", "status", "exit_code", "cases_passed", "cases_total", "seconds", "summary", "feedback")
+CSV_COLUMNS = ("student", "status", "exit_code", "cases_passed", "cases_total", "seconds", "summary", "feedback",
+               "score", "max_score")
 STATUSES = ("pass", "fail", "error", "internal")
 EXIT_CODES = {"pass": 0, "fail": 1, "error": 2, "internal": 3}
 
@@ -72,11 +73,13 @@ class Graded:
             return {"student": self.student.name, "status": "internal", "exit_code": 3, "cases_passed": 0,
                     "cases_total": 0, "seconds": f"{self.seconds:.2f}",
                     "summary": f"the grader failed on this submission (not a verdict): {self.internal}",
-                    "feedback": feedback}
+                    "feedback": feedback, "score": "", "max_score": ""}
         passed = len(report.cases) - len(report.failed_cases)
+        score = report.score
         return {"student": self.student.name, "status": report.status, "exit_code": report.exit_code,
                 "cases_passed": passed, "cases_total": len(report.cases), "seconds": f"{self.seconds:.2f}",
-                "summary": clean_text(report.summary, 300), "feedback": feedback}
+                "summary": clean_text(report.summary, 300), "feedback": feedback,
+                "score": f"{score.score:.4g}" if score else "", "max_score": f"{score.max_score:.4g}" if score else ""}
 
 
 def _diagnosis(report) -> tuple[str, str] | None:
@@ -99,15 +102,26 @@ ERROR_KINDS = {"load": "cannot be loaded", "forbidden": "imports a forbidden mod
                "contract": "breaks the contract", "channel": "writes to the grader's channel", "timeout": "too slow or hangs", "died": "its process died"}
 
 
-def plot_summary(rows: list, diagnoses: list, path: Path, title: str) -> None:
-    """Counts per status (left) and the most frequent first diagnoses, as (label, students) (right)."""
+def plot_summary(rows: list, diagnoses: list, scores: list, path: Path, title: str) -> None:
+    """Counts per status (left), the scores (middle) and the most frequent first diagnoses, as
+    (label, students) (right)."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
     counts = Counter(r["status"] for r in rows)
-    fig, (left, right) = plt.subplots(1, 2, figsize=(13, 4.8), gridspec_kw={"width_ratios": [1, 2.6]})
+    fig, (left, middle, right) = plt.subplots(1, 3, figsize=(16, 4.8), gridspec_kw={"width_ratios": [1, 1.3, 2.6]})
+    full = max((float(r["max_score"]) for r in rows if r["max_score"] != ""), default=0.0)
+    if scores and full > 0:
+        middle.hist(scores, bins=10, range=(0, full), color="#4a6fa5", edgecolor="white")
+        middle.set_xlabel(f"score (of {full:.4g})")
+        middle.set_ylabel("students")
+        middle.yaxis.get_major_locator().set_params(integer=True)
+        middle.set_title(f"scores: mean {sum(scores) / len(scores):.3g}")
+    else:
+        middle.text(0.5, 0.5, "no scores", ha="center", va="center", transform=middle.transAxes)
+        middle.set_axis_off()
     statuses = [s for s in STATUSES if s != "internal" or counts.get(s)]
     colours = {"pass": "#2a9d4b", "fail": "#e07b00", "error": "#c0392b", "internal": "#555555"}
     bars = left.bar(statuses, [counts.get(s, 0) for s in statuses], color=[colours[s] for s in statuses])
@@ -149,6 +163,38 @@ class ClassRun:
         return [g for g in self.graded if g.report is None]
 
 
+def grading_options(assignment: Assignment, *, timeout: float = 10.0, budget: float = 25.0,
+                    memory_mb: int = 2048, isolation: str = "auto", allow_imports=()) -> dict:
+    """The limits and permissions every submission of a run gets (as ``compare.validate`` gives one)."""
+    from .grading.isolation import Limits
+    from .validate import LOAD_CPU_SECONDS
+
+    limits = Limits(memory_mb=memory_mb, cpu_seconds=int(budget + LOAD_CPU_SECONDS))
+    allowed = tuple(dict.fromkeys((*assignment.allow_imports, *allow_imports)))
+    return {"timeout": timeout, "budget": budget, "limits": limits, "allow_imports": allowed,
+            "isolation": isolation}
+
+
+def grade_student(student, assignment: Assignment, options: dict, seed: int = 0):
+    """One student's ``Report``, with its points: what they submitted is found (``classfolder``),
+    run in its own worker and scored. A student's fault is the report's error; any exception is
+    the grader's own failure."""
+    from .grading import classfolder, points
+    from .grading.report import Report
+    from .validate import _validate
+
+    start = time.perf_counter()
+    classfolder.prepare(student, assignment, options["allow_imports"])
+    if student.problem is not None:
+        report = Report(target=student.name, assignment=assignment.describe(),
+                        error=clean_text(str(student.problem), 1000), error_kind=student.problem.kind,
+                        notes=[clean_text(n, 300) for n in student.notes])
+    else:
+        report = _validate(student.submission, assignment, options, seed, start)
+    report.score = points.score(report, assignment, seed)
+    return report
+
+
 def grade(folder: Path, out: Path, assignment: Assignment, *, jobs: int = 2, timeout: float = 10.0,
           budget: float = 25.0, memory_mb: int = 2048, isolation: str = "auto", seed: int = 0,
           allow_imports=(), progress: bool = True, claimed: OutputFolder | None = None) -> ClassRun:
@@ -159,9 +205,7 @@ def grade(folder: Path, out: Path, assignment: Assignment, *, jobs: int = 2, tim
     from tqdm import tqdm
 
     from .grading import battery, classfolder
-    from .grading.isolation import Limits
-    from .grading.report import Report, format_markdown
-    from .validate import LOAD_CPU_SECONDS, _validate
+    from .grading.report import format_markdown
 
     folder, out = Path(folder), Path(out)
     output = claimed or OutputFolder(out)
@@ -170,10 +214,8 @@ def grade(folder: Path, out: Path, assignment: Assignment, *, jobs: int = 2, tim
     found = classfolder.scan(folder, exclude=out)
     names = feedback_names([s.name for s in found.students])
     torch.set_num_threads(1)
-    limits = Limits(memory_mb=memory_mb, cpu_seconds=int(budget + LOAD_CPU_SECONDS))
-    allowed = tuple(dict.fromkeys((*assignment.allow_imports, *allow_imports)))
-    options = {"timeout": timeout, "budget": budget, "limits": limits, "allow_imports": allowed,
-               "isolation": isolation}
+    options = grading_options(assignment, timeout=timeout, budget=budget, memory_mb=memory_mb, isolation=isolation,
+                              allow_imports=allow_imports)
     for activation in assignment.tried_activations:  # the reference, once per case for the class
         for case in battery.battery(activation, seed):
             battery.reference(battery.canonical(assignment, case))
@@ -182,14 +224,7 @@ def grade(folder: Path, out: Path, assignment: Assignment, *, jobs: int = 2, tim
     def one(student) -> Graded:
         start = time.perf_counter()
         try:
-            classfolder.prepare(student, assignment, allowed)
-            if student.problem is not None:
-                report = Report(target=student.name, assignment=assignment.describe(),
-                                error=clean_text(str(student.problem), 1000), error_kind=student.problem.kind,
-                                notes=[clean_text(n, 300) for n in student.notes])
-            else:
-                report = _validate(student.submission, assignment, options, seed, start)
-            graded = Graded(student, report)
+            graded = Graded(student, grade_student(student, assignment, options, seed))
         except Exception as error:  # noqa: BLE001 - the grader's own failure: this row only
             graded = Graded(student, None, internal=f"{type(error).__name__}: {clean_text(error, 200)}")
         graded.seconds = time.perf_counter() - start
@@ -229,6 +264,20 @@ def grade(folder: Path, out: Path, assignment: Assignment, *, jobs: int = 2, tim
     return run
 
 
+def _distribution(scores: list, rows: list) -> dict:
+    """The class's scores: mean, median, range, and how many students per tenth of the full score."""
+    import numpy as np
+
+    full = max((float(r["max_score"]) for r in rows if r["max_score"] != ""), default=0.0)
+    if not scores or full <= 0:
+        return {"max_score": full, "n": 0}
+    counts, edges = np.histogram(scores, bins=10, range=(0.0, full))
+    return {"max_score": full, "n": len(scores), "mean": round(float(np.mean(scores)), 4),
+            "median": round(float(np.median(scores)), 4), "min": min(scores), "max": max(scores),
+            "histogram": [{"from": round(float(a), 4), "to": round(float(b), 4), "students": int(n)}
+                          for a, b, n in zip(edges[:-1], edges[1:], counts)]}
+
+
 def _write_summary(run: ClassRun, output: OutputFolder, folder: Path, assignment: Assignment, jobs: int) -> None:
     counts = Counter(r["status"] for r in run.rows)
     keys, labels = Counter(), {}
@@ -238,14 +287,16 @@ def _write_summary(run: ClassRun, output: OutputFolder, folder: Path, assignment
             keys[found[0]] += 1
             labels.setdefault(found[0], found[1])
     diagnoses = [(labels[k], n) for k, n in keys.most_common()]
+    scores = [float(r["score"]) for r in run.rows if r["score"] != ""]
     summary = {"assignment": assignment.to_dict(), "folder": clean_text(str(folder), 500),
                "n_students": len(run.rows), "counts": {s: counts.get(s, 0) for s in STATUSES},
                "diagnoses": [{"key": k, "diagnosis": labels[k], "students": n} for k, n in keys.most_common()],
                "not_graded": [{"entry": entry, "why": why} for entry, why in run.skipped],
+               "scores": _distribution(scores, run.rows),
                "isolation": run.isolation, "interrupted": run.interrupted, "jobs": jobs, "students": run.rows}
     output.write_text("summary.json", json.dumps(summary, indent=2, allow_nan=False) + "\n")
     output.record("summary.png")
-    plot_summary(run.rows, diagnoses, output.path / "summary.png",
+    plot_summary(run.rows, diagnoses, scores, output.path / "summary.png",
                  clean_text(f"{folder.name} — {assignment.describe()}", 120))
 
 
@@ -335,6 +386,9 @@ def _main(argv) -> int:
             if not all(part.isidentifier() for part in args.factory.split(".")):
                 raise UsageError(f"--factory {args.factory!r}: not a Python name")
             assignment = assignment.with_factory(args.factory)
+        from .grading import points
+
+        points.case_points(assignment, points.scored_case_names(assignment, args.seed))  # a bad key, named
         level, warning = _isolation_level(args.isolation)
         output = OutputFolder(Path(args.out))
         output.claim()

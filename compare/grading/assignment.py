@@ -24,6 +24,12 @@ are the homework's contract (``--preset homework``)::
     extends = "cs231n"             # start from a preset: then only the keys given change it
     file = "mlp.py"                # backprop-grade: the file graded in each student's folder (a path
                                    # inside it, or a dotted module); default: the file defining the factory
+    total = 10                     # optional: the points are rescaled so that a full pass scores 10
+    conventions_cost_points = true # false: right backprop in other conventions scores in full
+    visibility = "visible"         # Gradescope: "hidden", "after_due_date" or "after_published"
+    [points]                       # (last: a TOML table) points per case, by name or glob, the first
+    "*/regularised" = 2            # match counting; default 1 a case; only the cases of the required
+                                   # activations count
 
 With ``call = "sizes"`` or ``"dims"`` the factory cannot be told an activation: only the first
 listed one is checked.
@@ -50,6 +56,9 @@ CHOICES = {
     "reduction": ("mean", "sum"),
     "penalty": ("elastic_net", "l2", "none"),
 }
+
+
+VISIBILITIES = ("visible", "hidden", "after_due_date", "after_published")  # Gradescope's
 
 
 class AssignmentError(ValueError):
@@ -79,6 +88,10 @@ class Assignment:
     allow_imports: tuple = field(default=())
     extends: str | None = None  # the preset this assignment changes (only the keys its file gives)
     file: str | None = None  # in a student's folder, the file graded ("cs231n/classifiers/fc_net.py")
+    points: tuple = ()  # ((case-name glob, points), ...): the first glob that matches a case gives its points
+    total: float | None = None  # the score a full pass gets (the points are rescaled to it)
+    conventions_cost_points: bool = True  # right backprop in other conventions: its failing cases score 0
+    visibility: str = "visible"  # Gradescope: who sees each case's result
 
     def __post_init__(self):
         for key, allowed in CHOICES.items():
@@ -109,6 +122,22 @@ class Assignment:
                                       or self.file.startswith(("/", "\\")) or ".." in self.file.split("/")):
             raise AssignmentError(f"file = {self.file!r} must be a path inside a student's folder "
                                   "('mlp.py', 'cs231n/classifiers/fc_net.py') or a dotted module name")
+        points = tuple(self.points.items()) if isinstance(self.points, dict) else self.points
+        if not isinstance(points, tuple | list) or not all(
+                isinstance(p, tuple | list) and len(p) == 2 and isinstance(p[0], str) and p[0].strip()
+                and not isinstance(p[1], bool) and isinstance(p[1], int | float) and 0 <= p[1] < float("inf")
+                for p in points):
+            raise AssignmentError(f"points = {self.points!r} must map case names or globs (\"*/regularised\") to "
+                                  "points ≥ 0")
+        object.__setattr__(self, "points", tuple((str(g), float(v)) for g, v in points))
+        total = self.total
+        if total is not None and (isinstance(total, bool) or not isinstance(total, int | float)
+                                  or not 0 < total < float("inf")):
+            raise AssignmentError(f"total = {total!r} must be a positive number")
+        if not isinstance(self.conventions_cost_points, bool):
+            raise AssignmentError(f"conventions_cost_points = {self.conventions_cost_points!r} must be true or false")
+        if self.visibility not in VISIBILITIES:
+            raise AssignmentError(f"visibility = {self.visibility!r} is not one of {', '.join(map(repr, VISIBILITIES))}")
         object.__setattr__(self, "activations", activations)
         object.__setattr__(self, "allow_imports", modules)
         object.__setattr__(self, "l2_factor", float(factor))
@@ -140,7 +169,9 @@ class Assignment:
         return f"{self.name}" + (f" ({', '.join(changed)})" if changed else " (the homework's contract)")
 
     def to_dict(self) -> dict:
-        return {f.name: (list(v) if isinstance(v := getattr(self, f.name), tuple) else v) for f in fields(self)}
+        data = {f.name: (list(v) if isinstance(v := getattr(self, f.name), tuple) else v) for f in fields(self)}
+        data["points"] = dict(self.points)
+        return data
 
 
 PRESETS = {

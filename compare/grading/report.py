@@ -64,6 +64,7 @@ class Report:
     isolation: str | None = None  # how the implementation was run (bubblewrap, process, in-process)
     notes: list = field(default_factory=list)  # e.g. notebook cells skipped, files too large to copy
     elapsed_s: float = 0.0
+    score: object = None  # points.Score, when the run gives points (backprop-grade, the autograder)
 
     @property
     def failed_cases(self) -> list:
@@ -122,6 +123,7 @@ class Report:
             "diagnosis": [f.to_dict() for f in self.diagnosis],
             "cases": [c.to_dict() for c in self.cases],
             "elapsed_s": round(self.elapsed_s, 3),
+            **({"score": self.score.to_dict()} if self.score is not None else {}),
         })
 
 
@@ -203,6 +205,10 @@ def format_markdown(report: Report, student: str) -> str:
         lines += ["", "## Diagnosis (most likely first)", ""]
         lines += [f"{i}. {md(f.message)}" + (f" — *{md(_where(f))}*" if f.where else "")
                   for i, f in enumerate(report.diagnosis, start=1)]
+    if report.score is not None:
+        s = report.score
+        lines += ["", f"## Points: {s.score:.4g} of {s.max_score:.4g}", "", "| case | points | |", "|---|---|---|"]
+        lines += [f"| {c.name} | {c.points:.4g} / {c.max_points:.4g} | {md(c.output, 200)} |" for c in s.cases]
     failing = [c for c in report.cases if not c.passed]
     if failing:
         lines += ["", "## Failing cases", ""]
