@@ -44,13 +44,20 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from . import cli  # before NumPy and torch: from here on, Ctrl-C during start-up exits 130 on one line
-from .grading.assignment import PRESETS, Assignment, AssignmentError, load_assignment, preset
+from .grading.assignment import (
+    PRESETS,
+    Assignment,
+    AssignmentError,
+    load_assignment,
+    load_assignment_dict,
+    preset,
+)
 from .grading.errors import clean_text
 from .grading.outputs import GradesCsv, OutputError, OutputFolder, feedback_names
+from .grading.summary import STATUSES, diagnosis_of, write_summary
 
 CSV_COLUMNS = ("student", "status", "exit_code", "cases_passed", "cases_total", "seconds", "summary", "feedback",
                "score", "max_score")
-STATUSES = ("pass", "fail", "error", "internal")
 EXIT_CODES = {"pass": 0, "fail": 1, "error": 2, "internal": 3}
 
 
@@ -82,70 +89,7 @@ class Graded:
                 "score": f"{score.score:.4g}" if score else "", "max_score": f"{score.max_score:.4g}" if score else ""}
 
 
-def _diagnosis(report) -> tuple[str, str] | None:
-    """(key, label) of what a report counts as in the class summary: its error kind, its convention
-    or its first finding (grouped by the finding's key, labelled by its first message)."""
-    if report is None:
-        return "internal", "internal: the grader failed"
-    if report.error is not None:
-        kind = ERROR_KINDS.get(report.error_kind, "breaks the contract")
-        return f"error:{report.error_kind}", f"error: {kind}"
-    if report.conventions:
-        return "conventions", "right backprop, other conventions"
-    if report.diagnosis:
-        finding = report.diagnosis[0]
-        return f"finding:{finding.key}", clean_text(finding.message, 70)
-    return None
 
-
-ERROR_KINDS = {"load": "cannot be loaded", "forbidden": "imports a forbidden module", "raised": "raises",
-               "contract": "breaks the contract", "channel": "writes to the grader's channel", "timeout": "too slow or hangs", "died": "its process died"}
-
-
-def plot_summary(rows: list, diagnoses: list, scores: list, path: Path, title: str) -> None:
-    """Counts per status (left), the scores (middle) and the most frequent first diagnoses, as
-    (label, students) (right)."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    counts = Counter(r["status"] for r in rows)
-    fig, (left, middle, right) = plt.subplots(1, 3, figsize=(16, 4.8), gridspec_kw={"width_ratios": [1, 1.3, 2.6]})
-    full = max((float(r["max_score"]) for r in rows if r["max_score"] != ""), default=0.0)
-    if scores and full > 0:
-        middle.hist(scores, bins=10, range=(0, full), color="#4a6fa5", edgecolor="white")
-        middle.set_xlabel(f"score (of {full:.4g})")
-        middle.set_ylabel("students")
-        middle.yaxis.get_major_locator().set_params(integer=True)
-        middle.set_title(f"scores: mean {sum(scores) / len(scores):.3g}")
-    else:
-        middle.text(0.5, 0.5, "no scores", ha="center", va="center", transform=middle.transAxes)
-        middle.set_axis_off()
-    statuses = [s for s in STATUSES if s != "internal" or counts.get(s)]
-    colours = {"pass": "#2a9d4b", "fail": "#e07b00", "error": "#c0392b", "internal": "#555555"}
-    bars = left.bar(statuses, [counts.get(s, 0) for s in statuses], color=[colours[s] for s in statuses])
-    left.bar_label(bars)
-    left.set_ylabel("students")
-    left.yaxis.get_major_locator().set_params(integer=True)
-    left.set_title(f"{len(rows)} submissions")
-    left.margins(y=0.15)
-    common = diagnoses[:10][::-1]
-    if common:
-        labels = [label if len(label) <= 60 else label[:57] + "…" for label, _ in common]
-        hbars = right.barh(range(len(common)), [n for _, n in common], color="#4a6fa5")
-        right.bar_label(hbars, padding=2)
-        right.set_yticks(range(len(common)), labels, fontsize=8)
-        right.set_xlabel("students")
-        right.xaxis.get_major_locator().set_params(integer=True)
-    else:
-        right.text(0.5, 0.5, "no failures to diagnose", ha="center", va="center", transform=right.transAxes)
-        right.set_axis_off()
-    right.set_title("most frequent first diagnosis (failing students)")
-    fig.suptitle(title)
-    fig.tight_layout()
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
 
 
 @dataclass
@@ -197,14 +141,16 @@ def grade_student(student, assignment: Assignment, options: dict, seed: int = 0)
 
 def grade(folder: Path, out: Path, assignment: Assignment, *, jobs: int = 2, timeout: float = 10.0,
           budget: float = 25.0, memory_mb: int = 2048, isolation: str = "auto", seed: int = 0,
-          allow_imports=(), progress: bool = True, claimed: OutputFolder | None = None) -> ClassRun:
-    """Grade every submission of ``folder`` into ``out`` (see the module's doc). Never raises for
-    anything a student did: a student's fault is their row's ``error``, the grader's own failure on
-    one student is that row's ``internal``; the other rows are graded all the same."""
+          allow_imports=(), progress: bool = True, claimed: OutputFolder | None = None,
+          shard: tuple[int, int] | None = None) -> ClassRun:
+    """Grade every submission of ``folder`` into ``out`` (see the module's doc), or with ``shard =
+    (I, N)`` the students of shard I of N (``compare.grading.shards``). Never raises for anything a
+    student did: a student's fault is their row's ``error``, the grader's own failure on one
+    student is that row's ``internal``; the other rows are graded all the same."""
     import torch
     from tqdm import tqdm
 
-    from .grading import battery, classfolder
+    from .grading import battery, classfolder, shards
     from .grading.report import format_markdown
 
     folder, out = Path(folder), Path(out)
@@ -212,7 +158,9 @@ def grade(folder: Path, out: Path, assignment: Assignment, *, jobs: int = 2, tim
     if claimed is None:
         output.claim()
     found = classfolder.scan(folder, exclude=out)
-    names = feedback_names([s.name for s in found.students])
+    names = feedback_names([s.name for s in found.students])  # over the whole class: the same in every shard
+    if shard is not None:
+        found.students = [s for s in found.students if shards.shard_of(s.name, shard[1]) == shard[0]]
     torch.set_num_threads(1)
     options = grading_options(assignment, timeout=timeout, budget=budget, memory_mb=memory_mb, isolation=isolation,
                               allow_imports=allow_imports)
@@ -258,46 +206,12 @@ def grade(folder: Path, out: Path, assignment: Assignment, *, jobs: int = 2, tim
     run = ClassRun(results, found.skipped, [], levels.most_common(1)[0][0] if levels else "", interrupted)
     run.rows = sorted((g.row(names[g.student.name]) for g in results), key=lambda r: r["student"])
     csv_file.finish(run.rows)
-    _write_summary(run, output, folder, assignment, jobs)
+    write_summary(output, run.rows, {g.student.name: diagnosis_of(g.report) for g in results}, skipped=run.skipped,
+                  isolation=run.isolation, interrupted=interrupted, assignment=assignment, folder=str(folder),
+                  jobs=jobs, shard=None if shard is None else {"index": shard[0], "count": shard[1]})
     if interrupted:
         raise KeyboardInterrupt
     return run
-
-
-def _distribution(scores: list, rows: list) -> dict:
-    """The class's scores: mean, median, range, and how many students per tenth of the full score."""
-    import numpy as np
-
-    full = max((float(r["max_score"]) for r in rows if r["max_score"] != ""), default=0.0)
-    if not scores or full <= 0:
-        return {"max_score": full, "n": 0}
-    counts, edges = np.histogram(scores, bins=10, range=(0.0, full))
-    return {"max_score": full, "n": len(scores), "mean": round(float(np.mean(scores)), 4),
-            "median": round(float(np.median(scores)), 4), "min": min(scores), "max": max(scores),
-            "histogram": [{"from": round(float(a), 4), "to": round(float(b), 4), "students": int(n)}
-                          for a, b, n in zip(edges[:-1], edges[1:], counts)]}
-
-
-def _write_summary(run: ClassRun, output: OutputFolder, folder: Path, assignment: Assignment, jobs: int) -> None:
-    counts = Counter(r["status"] for r in run.rows)
-    keys, labels = Counter(), {}
-    for graded in run.graded:
-        found = _diagnosis(graded.report)
-        if found is not None:
-            keys[found[0]] += 1
-            labels.setdefault(found[0], found[1])
-    diagnoses = [(labels[k], n) for k, n in keys.most_common()]
-    scores = [float(r["score"]) for r in run.rows if r["score"] != ""]
-    summary = {"assignment": assignment.to_dict(), "folder": clean_text(str(folder), 500),
-               "n_students": len(run.rows), "counts": {s: counts.get(s, 0) for s in STATUSES},
-               "diagnoses": [{"key": k, "diagnosis": labels[k], "students": n} for k, n in keys.most_common()],
-               "not_graded": [{"entry": entry, "why": why} for entry, why in run.skipped],
-               "scores": _distribution(scores, run.rows),
-               "isolation": run.isolation, "interrupted": run.interrupted, "jobs": jobs, "students": run.rows}
-    output.write_text("summary.json", json.dumps(summary, indent=2, allow_nan=False) + "\n")
-    output.record("summary.png")
-    plot_summary(run.rows, diagnoses, scores, output.path / "summary.png",
-                 clean_text(f"{folder.name} — {assignment.describe()}", 120))
 
 
 # ----------------------------------------------------------------------------- the command line
@@ -325,7 +239,12 @@ def _number(convert, minimum, what):
 
 def build_parser() -> argparse.ArgumentParser:
     parser = _Parser(prog="backprop-grade", description=__doc__.split("\n\n")[0])
-    parser.add_argument("folder", help="the folder of submissions: NAME.py, NAME.ipynb or NAME/ per student")
+    parser.add_argument("folder", nargs="?", help="the folder of submissions: NAME.py, NAME.ipynb or NAME/ per "
+                                                  "student (not with --merge)")
+    parser.add_argument("--shard", metavar="I/N", help="grade only shard I of N (1 ≤ I ≤ N; by student name, "
+                                                       "stable when students are added)")
+    parser.add_argument("--merge", nargs="+", metavar="OUT_I", help="join the output folders of the N shards "
+                                                                   "into --out, as one run would have written it")
     parser.add_argument("--assignment", metavar="FILE", help="TOML file of the course's conventions (with "
                                                              "--preset: its keys change the preset's)")
     parser.add_argument("--preset", choices=sorted(PRESETS), help="named conventions (default: homework)")
@@ -369,9 +288,58 @@ def _isolation_level(asked: str) -> tuple[str, str | None]:
     return level, None
 
 
+def _merge(args) -> int:
+    """--merge OUT_1 … OUT_N --out OUT."""
+    from .grading import shards
+
+
+    try:
+        if args.folder is not None or args.shard is not None:
+            raise UsageError("--merge takes the shards' output folders only (no class folder, no --shard)")
+        parts = [Path(p) for p in args.merge]
+        shards.check_parts(parts)
+        output = OutputFolder(Path(args.out))
+        if any(_same_folder(output.path, p) for p in parts):
+            raise UsageError(f"--out {args.out} is one of the shards: merge into a new folder")
+        output.claim()
+    except (UsageError, OutputError, shards.ShardError) as error:
+        print(f"grade: error: {clean_text(error, 500)}", file=sys.stderr)
+        return 2
+    rows, merged = shards.merge(parts, output, CSV_COLUMNS)
+    first = merged["first"]
+    assignment = load_assignment_dict(first["assignment"])
+    write_summary(output, rows, merged["diagnoses"], skipped=[(e["entry"], e["why"]) for e in first["not_graded"]],
+                  isolation=first["isolation"], interrupted=False, assignment=assignment, folder=first["folder"],
+                  jobs=first["jobs"])
+    counts = Counter(r["status"] for r in rows)
+    print(f"merged {len(parts)} shards: {len(rows)} submissions: " + ", ".join(
+        f"{counts.get(s, 0)} {s}" for s in STATUSES if counts.get(s) or s != "internal") + f"; {output.path}")
+    return 3 if counts.get("internal") else 0
+
+
+def _same_folder(a: Path, b: Path) -> bool:
+    try:
+        return a.exists() and b.exists() and os.path.samefile(a, b)
+    except OSError:
+        return False
+
+
 def _main(argv) -> int:
     try:
         args = build_parser().parse_args(argv)
+    except UsageError as error:
+        print(f"grade: error: {clean_text(error, 500)}", file=sys.stderr)
+        return 2
+    if args.merge:
+        return _merge(args)
+    try:
+        if args.folder is None:
+            raise UsageError("the folder of submissions is missing (or --merge OUT_1 … OUT_N)")
+        shard = None
+        if args.shard is not None:
+            from .grading.shards import parse_shard
+
+            shard = parse_shard(args.shard)
         folder = Path(args.folder)
         if not folder.is_dir():
             raise UsageError(f"{folder}: no such folder of submissions")
@@ -408,13 +376,13 @@ def _main(argv) -> int:
     start = time.perf_counter()
     run = grade(folder, out, assignment, jobs=args.jobs, timeout=args.timeout, budget=args.budget,
                 memory_mb=args.memory, isolation=level, seed=args.seed, allow_imports=args.allow_import,
-                progress=not args.no_progress, claimed=output)
+                progress=not args.no_progress, claimed=output, shard=shard)
     counts = Counter(r["status"] for r in run.rows)
     if run.skipped:
         shown = "; ".join(f"{entry} ({why})" for entry, why in run.skipped[:5])
         more = f"; +{len(run.skipped) - 5} more" if len(run.skipped) > 5 else ""
         print(f"not graded: {shown}{more} (listed in summary.json)", file=sys.stderr)
-    print(f"{len(run.rows)} submissions: {counts.get('pass', 0)} pass, {counts.get('fail', 0)} fail, "
+    print((f"shard {shard[0]}/{shard[1]}: " if shard else "") + f"{len(run.rows)} submissions: {counts.get('pass', 0)} pass, {counts.get('fail', 0)} fail, "
           f"{counts.get('error', 0)} error" + (f", {counts['internal']} internal" if counts.get("internal") else "")
           + f" in {time.perf_counter() - start:.1f} s; {out / 'grades.csv'}, {out / 'summary.png'}, "
           "one feedback file per student (grades.csv's feedback column)")

@@ -224,6 +224,15 @@ def load_assignment(path, base: Assignment | None = None) -> Assignment:
         raise AssignmentError(f"{path}: {error}") from None
 
 
+def load_assignment_dict(data: dict) -> Assignment:
+    """The assignment that ``Assignment.to_dict()`` wrote (a summary.json, an autograder bundle)."""
+    known = {f.name for f in fields(Assignment)}
+    unknown = sorted(set(data) - known)
+    if unknown:
+        raise AssignmentError(f"unknown key {unknown[0]!r} in a saved assignment")
+    return Assignment(**data)
+
+
 def with_layout(assignment: Assignment, **changes) -> Assignment:
     """The same assignment with some conventions changed (a layout detected in a submission)."""
     return replace(assignment, **changes)

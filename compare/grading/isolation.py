@@ -179,7 +179,7 @@ class Worker:
 
     def describe(self) -> str:
         if self.level == BUBBLEWRAP:
-            who = f", user id {self.uid}" if self.uid is not None else ""
+            who = ", a throwaway user id" if self.uid is not None else ""
             return ("bubblewrap: read-only filesystem, no network, own PID namespace" + who
                     + ", resource limits")
         return "process: own session, private folder, minimal environment, resource limits (no bubblewrap)"
