@@ -340,6 +340,46 @@ def _is_main_guard(test: ast.expr) -> bool:
 
 
 # ---------------------------------------------------------------------------------------------
+# The modules a file imports
+
+IMPORT_GUARDS = frozenset(["ImportError", "ModuleNotFoundError", "Exception", "BaseException"])
+
+
+def imported_modules(path) -> set[str]:
+    """The absolute modules a ``.py`` file imports anywhere (``matplotlib.pyplot``, ``past.builtins``),
+    except those imported only under a ``try`` whose handler catches ``ImportError`` (the student
+    has a fallback). Never raises: an unreadable or broken file gives the empty set."""
+    try:
+        tree, _ = _parse(read_source(path), "<source>")
+    except SourceError:
+        return set()
+    if tree is None:
+        return set()
+    modules: set[str] = set()
+    pending: list[tuple[ast.AST, bool]] = [(tree, False)]
+    while pending:
+        node, guarded = pending.pop()
+        if isinstance(node, ast.Import) and not guarded:
+            modules |= {alias.name for alias in node.names}
+        elif isinstance(node, ast.ImportFrom) and not guarded and not node.level and node.module:
+            modules.add(node.module)
+        elif isinstance(node, (ast.Try, getattr(ast, "TryStar", ast.Try))):
+            inner = guarded or any(_catches_import_errors(handler) for handler in node.handlers)
+            pending += [(child, inner) for child in node.body]
+            pending += [(child, guarded) for child in [*node.handlers, *node.orelse, *node.finalbody]]
+        else:
+            pending += [(child, guarded) for child in ast.iter_child_nodes(node)]
+    return modules
+
+
+def _catches_import_errors(handler: ast.ExceptHandler) -> bool:
+    if handler.type is None:
+        return True
+    kinds = handler.type.elts if isinstance(handler.type, ast.Tuple) else [handler.type]
+    return any(isinstance(kind, ast.Name) and kind.id in IMPORT_GUARDS for kind in kinds)
+
+
+# ---------------------------------------------------------------------------------------------
 # Why Python would refuse it
 
 
