@@ -455,7 +455,7 @@ def syntax_cause(error: SyntaxError) -> str:
 
 
 _EXCEPT_COMMA = re.compile(r"[ \t]*except\b[^:]*,[ \t]*[^\W\d]\w*[ \t]*:")
-_RAISE_COMMA = re.compile(r"[ \t]*raise[ \t]+[^,]+,")
+_RAISE_COMMA = re.compile(r"[ \t]*raise[ \t]+[\w.]+[ \t]*,")
 _LONG_LITERAL = re.compile(r"(?<![\w.])(?:0[xX][0-9a-fA-F]+|\d+)[lL]\b")
 
 
