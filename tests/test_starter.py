@@ -304,3 +304,14 @@ def test_python2_print_chevron_is_named_when_it_runs(tmp_path):
     assert report.status == "error"
     line = source.splitlines().index("    print >>sys.stderr, N") + 1
     assert report.error.startswith(f"loss(X, y, reg) raised Python 2 syntax (print >>file) at frank.py:{line} [case ")
+
+
+def test_a_stub_called_at_import_leaves_the_definitions_graded(tmp_path):
+    source = NEURAL_NET.replace("from past.builtins import xrange\n",
+                                "from past.builtins import xrange\nplt.style.use('ggplot')\n")
+    (tmp_path / "hank.py").write_text(source)
+    report = validate(str(tmp_path / "hank.py"), assignment=preset("cs231n"))
+    assert report.status == "pass", report.error
+    first = next(note for note in report.notes if "graded on its definitions only" in note)
+    assert "matplotlib.pyplot.style.use() was called" in first
+    assert any("plt.style.use('ggplot') — not a definition" in note for note in report.notes)

@@ -225,15 +225,22 @@ def _listed(names: list, shown: int = 8) -> str:
 
 
 def _python_files(sub: Submission) -> list:
-    """The ``.py`` files the copy would hold (bounded): the file loaded, then its folder's."""
+    """The ``.py`` files the copy would hold, within the copy's caps: the file loaded, then its
+    folder's (symbolic links are listed here and refused when read)."""
     files = [sub.root / sub.file] if sub.file and sub.file.endswith(".py") else []
+    budget = MAX_COPY_BYTES
     for folder, dirs, names in os.walk(sub.root):
         depth = len(Path(folder).relative_to(sub.root).parts)
         dirs[:] = sorted(d for d in dirs if not d.startswith(".") and d != "__pycache__" and depth < MAX_COPY_DEPTH
                          and (depth or sub.only is None or d in sub.only))
-        files += [Path(folder) / n for n in sorted(names) if n.endswith(".py")
-                  and (depth or sub.only is None or n in sub.only)]
-        if len(files) > MAX_SCANNED_FILES:
+        for name in sorted(names):
+            if name.endswith(".py") and (depth or sub.only is None or name in sub.only):
+                try:
+                    budget -= os.lstat(os.path.join(folder, name)).st_size
+                except OSError:
+                    continue
+                files.append(Path(folder) / name)
+        if len(files) > MAX_SCANNED_FILES or budget < 0:
             break
     return list(dict.fromkeys(files))[:MAX_SCANNED_FILES]
 
@@ -271,8 +278,9 @@ def definitions_only(sub: Submission, why: str, allow_imports=()) -> Submission 
 
     if sub.file is None or not sub.file.endswith(".py") or sub.generated:
         return None
-    try:
-        extracted = extract_module_definitions(sub.root / sub.file, available_in_sandbox(sub.root, allow_imports))
+    available = available_in_sandbox(sub.root, allow_imports)
+    try:  # a stubbed module stays imported: a function that uses it says what it used
+        extracted = extract_module_definitions(sub.root / sub.file, lambda top: top in sub.stubs or available(top))
     except NotebookError:
         return None
     if not extracted.skipped or extracted.syntax_errors:
