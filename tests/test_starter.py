@@ -315,3 +315,12 @@ def test_a_stub_called_at_import_leaves_the_definitions_graded(tmp_path):
     first = next(note for note in report.notes if "graded on its definitions only" in note)
     assert "matplotlib.pyplot.style.use() was called" in first
     assert any("plt.style.use('ggplot') — not a definition" in note for note in report.notes)
+
+
+def test_a_notebook_whose_factory_cell_does_not_parse_says_where(tmp_path):
+    cells = [*NOTEBOOK_CELLS[:6], ("code", "make_mlp = lambda sizes, activation='relu': MLP(sizes activation)")]
+    path = write_notebook(tmp_path / "ivan.ipynb", cells)
+    report = validate(f"{path}:make_mlp")
+    assert report.status == "error" and report.error_kind == "load"
+    assert report.error == ("ivan.ipynb cell 7, line 1: SyntaxError: invalid syntax. Perhaps you forgot a comma? "
+                            "(the factory 'make_mlp' is defined in no cell that parses)")

@@ -161,7 +161,7 @@ class Extracted:
         if broken:
             return f"{broken[0]} (the factory {name!r} is defined in no cell that parses)"
         if name in self.skipped_binders:
-            return (f"{self.skipped_binders[name]} (the only statement that binds the factory {name!r}; "
+            return (f"{self.skipped_binders[name]} (it binds the factory {name!r}, and no kept statement does: "
                     "the grader keeps imports, functions, classes and constants)")
         return None
 
