@@ -170,20 +170,20 @@ def write_notebook(path, cells):
 @pytest.fixture
 def stub_finder():
     """``StubImports`` appended to this process's ``sys.meta_path`` for the test, then removed
-    with every module it made."""
+    with every module it made (and only those: a real module stays imported)."""
     finders = []
 
     def install(names, deny=()):
         finder = StubImports(names, deny)
         sys.meta_path.append(finder)
-        finders.append((finder, set(names)))
+        finders.append(finder)
         return finder
 
     yield install
-    for finder, names in finders:
+    for finder in finders:
         sys.meta_path.remove(finder)
-        for name in [m for m in sys.modules if m.partition(".")[0] in names]:
-            del sys.modules[name]
+    for name in [name for name, module in sys.modules.items() if isinstance(module, StubModule)]:
+        del sys.modules[name]
 
 
 def test_a_stub_module_loads_and_raises_only_when_called(stub_finder):
@@ -225,9 +225,7 @@ def test_python2_shims_are_the_real_thing(stub_finder):
 
 def test_denied_and_installed_modules_are_never_stubbed(stub_finder):
     stub_finder(["json", "torch_like_denied"], deny=["torch_like_denied"])
-    import json as real_json  # noqa: PLC0415 - found before the stub finder, which comes last
-
-    assert not isinstance(real_json, StubModule)
+    assert not isinstance(importlib.import_module("json.decoder"), StubModule)  # found before the stub finder
     with pytest.raises(ModuleNotFoundError):
         importlib.import_module("torch_like_denied")
 
@@ -259,6 +257,18 @@ def test_a_notebook_keeps_skipping_its_unavailable_imports(tmp_path):
     sub = resolve(f"{write_notebook(tmp_path / 'hw.ipynb', NOTEBOOK_CELLS)}:make_mlp")
     assert sub.stubs == ()
     assert any("matplotlib.pyplot is not available for grading" in note for note in sub.notes)
+    (tmp_path / "helpers.py").write_text("import seaborn as sns\n")  # its own module: stubbed there
+    assert resolve(f"{tmp_path / 'hw.ipynb'}:make_mlp").stubs == ("seaborn",)
+
+
+def test_generated_sources_are_planned_from_their_text(tmp_path):
+    from compare.grading.submission import Submission, plan_stubs
+
+    (tmp_path / "Bob.PY").write_text("import tqdm\n")
+    sub = Submission("Bob.PY:make_mlp", tmp_path, "make_mlp", file="Bob.py", only=("Bob.PY",),
+                     generated={"Bob.py": "import tqdm\nfrom IPython.display import display\n"})
+    plan_stubs(sub)
+    assert sub.stubs == ("IPython", "tqdm")
 
 
 # ----------------------------------------------------------------------------- end to end

@@ -350,9 +350,14 @@ def imported_modules(path) -> set[str]:
     except those imported only under a ``try`` whose handler catches ``ImportError`` (the student
     has a fallback). Never raises: an unreadable or broken file gives the empty set."""
     try:
-        tree, _ = _parse(read_source(path), "<source>")
+        return modules_imported_by(read_source(path))
     except SourceError:
         return set()
+
+
+def modules_imported_by(source: str) -> set[str]:
+    """``imported_modules`` for a module's text."""
+    tree, _ = _parse(source, "<source>")
     if tree is None:
         return set()
     modules: set[str] = set()

@@ -96,8 +96,7 @@ def resolve(spec: str, cwd: str | os.PathLike | None = None, allow_imports=(), a
         sub = Submission(spec, path.parent, attr, file=path.name, only=(path.name,) if alone else None)
         if path.suffix == ".ipynb":
             from_notebook(sub, allow_imports)
-        else:
-            plan_stubs(sub, allow_imports)
+        plan_stubs(sub, allow_imports)
         return sub
     if not all(part.isidentifier() for part in target.split(".")):
         raise StudentError("load", f"{target!r} is not a module name (nor a path to a .py file)")
@@ -194,16 +193,24 @@ def plan_stubs(sub: Submission, allow_imports=()) -> None:
     sandbox does not offer (plotting, ``past``/``future``, ``IPython``, ``sklearn``, ``tqdm`` …)
     become ``sub.stubs``, which the worker stands in for (``stubs.py``), and a note says so.
     Never the denied ones (the answer key, torch, autograd libraries: refused by the worker), nor
-    a module imported only under ``try: … except ImportError`` (the student's fallback runs)."""
+    a module imported only under ``try: … except ImportError`` (the student's fallback runs).
+
+    Call it once the submission is complete (after ``from_notebook``, with ``sub.generated``
+    set): it reads the generated files, then the ``.py`` files the copy would hold. A notebook's
+    own unavailable imports are already skipped; its sibling modules' are stubbed here."""
     from .isolation import AUTOGRAD_LIBRARIES  # here: isolation imports this module
-    from .sources import imported_modules
+    from .sources import imported_modules, modules_imported_by
     from .stubs import SHIMS
 
     available = available_in_sandbox(sub.root, allow_imports)
     denied = set(ANSWER_KEY) | set(AUTOGRAD_LIBRARIES)
     modules = set()
+    for relative, source in sub.generated.items():
+        if relative.endswith(".py"):
+            modules |= modules_imported_by(source)
     for path in _python_files(sub):
-        modules |= imported_modules(path)
+        if path.relative_to(sub.root).as_posix() not in sub.generated:
+            modules |= imported_modules(path)
     missing = sorted(m for m in modules if _top(m) not in denied and not available(_top(m))
                      and not (sub.root / _top(m)).is_dir())  # a folder of the submission: a namespace package
     sub.stubs = tuple(sorted({_top(m) for m in missing}))
