@@ -151,8 +151,8 @@ def test_cells_keep_plain_text_and_numbers():
 
 def test_student_text_in_markdown_is_inert():
     assert markdown_text("<img src=x onerror=alert(1)>") == "&lt;img src=x onerror=alert(1)&gt;"
-    assert markdown_text("[click](http://x) *bold* `code` # head") == \
-        "\\[click\\](http://x) \\*bold\\* \\`code\\` \\# head"
+    assert markdown_text("[click](http://x) ![img](y) `code` a|b") == \
+        "\\[click\\](http://x) !\\[img\\](y) \\`code\\` a\\|b"
     assert "\x1b" not in markdown_text("\x1b]8;;http://x\x1b\\link")
 
 

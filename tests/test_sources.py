@@ -291,3 +291,9 @@ def test_python3_errors_are_not_taken_for_python2(tmp_path):
     assert not syntax_problem(path).startswith("Python 2")
     path.write_text("x = 1\nx = y z\n")
     assert syntax_problem(path) == "SyntaxError: invalid syntax at frank.py:2"
+
+
+def test_a_python3_raise_with_a_comma_is_not_python2(tmp_path):
+    path = tmp_path / "gina.py"
+    path.write_text('raise ValueError("a", b) x\n')
+    assert syntax_problem(path) == "SyntaxError: invalid syntax at gina.py:1"

@@ -59,9 +59,27 @@ def describe_exception(error: BaseException) -> str:
     if isinstance(error, SyntaxError) and error.filename and error.lineno:
         return text.split(" (", 1)[0] + _where(error.filename, error.lineno, text=error.text)
     frame = _student_frame(traceback.extract_tb(error.__traceback__))
+    if frame is not None and isinstance(error, TypeError) and _is_print_chevron(frame.line or ""):
+        return f"Python 2 syntax (print >>file) at {Path(frame.filename).name}:{frame.lineno}"
     if frame is not None:
         text += _where(frame.filename, frame.lineno, frame.name, frame.line)
     return text
+
+
+def _is_print_chevron(line: str) -> bool:
+    from .sources import is_print_chevron  # here: most workers never need it
+
+    return is_print_chevron(line)
+
+
+def _python2_syntax(error: SyntaxError) -> str | None:
+    """"Python 2 syntax (print statement) at eve.py:84" for Python 2 code, else None."""
+    from .sources import python2_construct
+
+    construct = python2_construct(error)
+    if construct is None or not error.filename or not error.lineno:
+        return None
+    return f"Python 2 syntax ({construct}) at {clean_text(Path(error.filename).name, 80)}:{error.lineno}"
 
 
 # ----------------------------------------------------------------------------- loading
@@ -97,7 +115,7 @@ def load_factory(module: str | None, file: str | None, attr, module_name: str = 
         raise StudentError("load", f"importing {what} failed: it imports {clean_text(missing, 60)!r}, which "
                                    f"is not installed for grading{where}") from None
     except SyntaxError as error:
-        raise StudentError("load", f"importing {what} failed: {describe_exception(error)}") from None
+        raise StudentError("load", _python2_syntax(error) or f"importing {what} failed: {describe_exception(error)}") from None
     except BaseException as error:  # noqa: BLE001 - student code: anything can come out
         kind = "forbidden" if getattr(error, "forbidden", False) else "raised"  # its own code raised
         raise StudentError(kind, f"importing {what} failed: {describe_exception(error)}") from None

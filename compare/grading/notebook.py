@@ -152,16 +152,16 @@ class Extracted:
 
     def why_missing(self, name: str) -> str | None:
         """Why the module does not define ``name`` (the factory), in one line, when the notebook
-        says why: a cell that does not parse ("cell 7, line 3: SyntaxError: invalid syntax (the
-        factory 'make_mlp' is defined in no cell that parses)"), or a skipped statement that binds
-        it. None when the name is defined, or when nothing here explains its absence."""
+        says why: a cell that does not parse and defines it ("cell 7, line 3: SyntaxError: invalid
+        syntax (the factory 'make_mlp' is defined in no cell that parses)"), or a skipped statement
+        that binds it. None when the name is defined, or when nothing here explains its absence."""
         if name in self.names or self.star_import:
             return None
-        broken = [problem for problem in self.syntax_errors if name in problem.names] or self.syntax_errors
+        broken = [problem for problem in self.syntax_errors if name in problem.names]
         if broken:
             return f"{broken[0]} (the factory {name!r} is defined in no cell that parses)"
         if name in self.skipped_binders:
-            return (f"{self.skipped_binders[name]} (the only statement that binds the factory {name!r}; "
+            return (f"{self.skipped_binders[name]} (it binds the factory {name!r}, and no kept statement does: "
                     "the grader keeps imports, functions, classes and constants)")
         return None
 

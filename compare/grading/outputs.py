@@ -69,7 +69,9 @@ def csv_cell(value):
     return text
 
 
-_MARKDOWN_SPECIAL = re.compile(r"([\\`*_\[\]{}#|~!<>])")
+# What could make student text into a link, an image, raw HTML, code or a table cell. Emphasis
+# (* and _) is left alone: at worst cosmetic, and escaping it would litter every message.
+_MARKDOWN_SPECIAL = re.compile(r"([\\`\[\]|<>])")
 
 
 def markdown_text(value, limit: int = 2000) -> str:

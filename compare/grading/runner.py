@@ -104,7 +104,8 @@ class WorkerRunner:
         sub = self.submission
         root = self.worker.root_inside
         header = {"module": sub.module, "attr": [sub.attr, *self.also_factories], "sys_path": [root], "cwd": root,
-                  "file": f"{root}/{sub.file}" if sub.file else None, "module_name": sub.module_name}
+                  "file": f"{root}/{sub.file}" if sub.file else None, "module_name": sub.module_name,
+                  "stubs": list(sub.stubs)}
         self._request("load", header, what=f"loading {sub.spec}", timeout=self.load_timeout)
         self.loaded = True
 

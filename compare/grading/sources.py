@@ -340,6 +340,51 @@ def _is_main_guard(test: ast.expr) -> bool:
 
 
 # ---------------------------------------------------------------------------------------------
+# The modules a file imports
+
+IMPORT_GUARDS = frozenset(["ImportError", "ModuleNotFoundError", "Exception", "BaseException"])
+
+
+def imported_modules(path) -> set[str]:
+    """The absolute modules a ``.py`` file imports anywhere (``matplotlib.pyplot``, ``past.builtins``),
+    except those imported only under a ``try`` whose handler catches ``ImportError`` (the student
+    has a fallback). Never raises: an unreadable or broken file gives the empty set."""
+    try:
+        return modules_imported_by(read_source(path))
+    except SourceError:
+        return set()
+
+
+def modules_imported_by(source: str) -> set[str]:
+    """``imported_modules`` for a module's text."""
+    tree, _ = _parse(source, "<source>")
+    if tree is None:
+        return set()
+    modules: set[str] = set()
+    pending: list[tuple[ast.AST, bool]] = [(tree, False)]
+    while pending:
+        node, guarded = pending.pop()
+        if isinstance(node, ast.Import) and not guarded:
+            modules |= {alias.name for alias in node.names}
+        elif isinstance(node, ast.ImportFrom) and not guarded and not node.level and node.module:
+            modules.add(node.module)
+        elif isinstance(node, (ast.Try, getattr(ast, "TryStar", ast.Try))):
+            inner = guarded or any(_catches_import_errors(handler) for handler in node.handlers)
+            pending += [(child, inner) for child in node.body]
+            pending += [(child, guarded) for child in [*node.handlers, *node.orelse, *node.finalbody]]
+        else:
+            pending += [(child, guarded) for child in ast.iter_child_nodes(node)]
+    return modules
+
+
+def _catches_import_errors(handler: ast.ExceptHandler) -> bool:
+    if handler.type is None:
+        return True
+    kinds = handler.type.elts if isinstance(handler.type, ast.Tuple) else [handler.type]
+    return any(isinstance(kind, ast.Name) and kind.id in IMPORT_GUARDS for kind in kinds)
+
+
+# ---------------------------------------------------------------------------------------------
 # Why Python would refuse it
 
 
@@ -415,7 +460,7 @@ def syntax_cause(error: SyntaxError) -> str:
 
 
 _EXCEPT_COMMA = re.compile(r"[ \t]*except\b[^:]*,[ \t]*[^\W\d]\w*[ \t]*:")
-_RAISE_COMMA = re.compile(r"[ \t]*raise[ \t]+[^,]+,")
+_RAISE_COMMA = re.compile(r"[ \t]*raise[ \t]+[\w.]+[ \t]*,")
 _LONG_LITERAL = re.compile(r"(?<![\w.])(?:0[xX][0-9a-fA-F]+|\d+)[lL]\b")
 
 

@@ -41,6 +41,7 @@ class Submission:
     notes: list = field(default_factory=list)  # what the copy left out, for the report
     generated: dict = field(default_factory=dict)  # files written into the copy: {relative path: source}
     locations: dict = field(default_factory=dict)  # {file name: line -> "notebook.ipynb cell N, line M"}
+    stubs: tuple = ()  # top-level modules the worker stands in for when missing (see stubs.py)
 
     def locate(self, message: str) -> str:
         """A message naming a generated file's line, rewritten to the notebook's cell and line."""
@@ -102,6 +103,7 @@ def resolve(spec: str, cwd: str | os.PathLike | None = None, allow_imports=(), a
         sub = Submission(spec, path.parent, attr, file=path.name, only=(path.name,) if alone else None)
         if path.suffix == ".ipynb":
             from_notebook(sub, allow_imports)
+        plan_stubs(sub, allow_imports)
         return sub
     if not all(part.isidentifier() for part in target.split(".")):
         raise StudentError("load", f"{target!r} is not a module name (nor a path to a .py file)")
@@ -111,8 +113,11 @@ def resolve(spec: str, cwd: str | os.PathLike | None = None, allow_imports=(), a
         raise StudentError("load", f"no module named {top!r} (from {spec!r})")
     if found.submodule_search_locations:
         package_dir = Path(next(iter(found.submodule_search_locations))).resolve()
-        return Submission(spec, package_dir.parent, attr, module=target, package=top, only=(package_dir.name,))
-    return Submission(spec, Path(found.origin).resolve().parent, attr, module=target, package=top)
+        sub = Submission(spec, package_dir.parent, attr, module=target, package=top, only=(package_dir.name,))
+    else:
+        sub = Submission(spec, Path(found.origin).resolve().parent, attr, module=target, package=top)
+    plan_stubs(sub, allow_imports)
+    return sub
 
 
 def _imports(path: Path) -> tuple[set, int]:
@@ -274,6 +279,73 @@ def available_in_sandbox(root: Path, allow_imports=()) -> Callable[[str], bool]:
     return available
 
 
+MAX_SCANNED_FILES = 500  # .py files whose imports are read to plan the stubs
+
+
+def plan_stubs(sub: Submission, allow_imports=()) -> None:
+    """Starter code as distributed: the modules the submission's ``.py`` files import that the
+    sandbox does not offer (plotting, ``past``/``future``, ``IPython``, ``sklearn``, ``tqdm`` …)
+    become ``sub.stubs``, which the worker stands in for (``stubs.py``), and a note says so.
+    Never the denied ones (the answer key, torch, autograd libraries: refused by the worker), nor
+    a module imported only under ``try: … except ImportError`` (the student's fallback runs).
+
+    Call it once the submission is complete (after ``from_notebook``, with ``sub.generated``
+    set): it reads the generated files, then the ``.py`` files the copy would hold. A notebook's
+    own unavailable imports are already skipped; its sibling modules' are stubbed here."""
+    from .isolation import AUTOGRAD_LIBRARIES  # here: isolation imports this module
+    from .sources import imported_modules, modules_imported_by
+    from .stubs import SHIMS
+
+    available = available_in_sandbox(sub.root, allow_imports)
+    denied = set(ANSWER_KEY) | set(AUTOGRAD_LIBRARIES)
+    modules = set()
+    for relative, source in sub.generated.items():
+        if relative.endswith(".py"):
+            modules |= modules_imported_by(source)
+    for path in _python_files(sub):
+        if path.relative_to(sub.root).as_posix() not in sub.generated:
+            modules |= imported_modules(path)
+    missing = sorted(m for m in modules if _top(m) not in denied and not available(_top(m))
+                     and not (sub.root / _top(m)).is_dir())  # a folder of the submission: a namespace package
+    sub.stubs = tuple(sorted({_top(m) for m in missing}))
+    shimmed = [m for m in missing if m in SHIMS]
+    stubbed = [m for m in missing if m not in SHIMS and not any(s.startswith(m + ".") for s in missing)]
+    if stubbed:
+        sub.notes.append(f"stubbed: {_listed(stubbed)} (not available to graded code; used only if called)")
+    if shimmed:
+        sub.notes.append(f"Python 2 compatibility: {_listed(shimmed)} mapped to Python 3 builtins "
+                         "(xrange is range, basestring is str)")
+
+
+def _top(module: str) -> str:
+    return module.partition(".")[0]
+
+
+def _listed(names: list, shown: int = 8) -> str:
+    return ", ".join(names[:shown]) + (f" (+{len(names) - shown} more)" if len(names) > shown else "")
+
+
+def _python_files(sub: Submission) -> list:
+    """The ``.py`` files the copy would hold, within the copy's caps: the file loaded, then its
+    folder's (symbolic links are listed here and refused when read)."""
+    files = [sub.root / sub.file] if sub.file and sub.file.endswith(".py") else []
+    budget = MAX_COPY_BYTES
+    for folder, dirs, names in os.walk(sub.root):
+        depth = len(Path(folder).relative_to(sub.root).parts)
+        dirs[:] = sorted(d for d in dirs if not d.startswith(".") and d != "__pycache__" and depth < MAX_COPY_DEPTH
+                         and (depth or sub.only is None or d in sub.only))
+        for name in sorted(names):
+            if name.endswith(".py") and (depth or sub.only is None or name in sub.only):
+                try:
+                    budget -= os.lstat(os.path.join(folder, name)).st_size
+                except OSError:
+                    continue
+                files.append(Path(folder) / name)
+        if len(files) > MAX_SCANNED_FILES or budget < 0:
+            break
+    return list(dict.fromkeys(files))[:MAX_SCANNED_FILES]
+
+
 def from_notebook(sub: Submission, allow_imports=()) -> None:
     """Load a notebook's definitions only: a module written beside it in the sandbox's copy, the
     skipped cells in the notes, and its line numbers told back as the notebook's cells."""
@@ -307,8 +379,9 @@ def definitions_only(sub: Submission, why: str, allow_imports=()) -> Submission 
 
     if sub.file is None or not sub.file.endswith(".py") or sub.generated:
         return None
-    try:
-        extracted = extract_module_definitions(sub.root / sub.file, available_in_sandbox(sub.root, allow_imports))
+    available = available_in_sandbox(sub.root, allow_imports)
+    try:  # a stubbed module stays imported: a function that uses it says what it used
+        extracted = extract_module_definitions(sub.root / sub.file, lambda top: top in sub.stubs or available(top))
     except NotebookError:
         return None
     if not extracted.skipped or extracted.syntax_errors:
