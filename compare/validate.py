@@ -37,6 +37,7 @@ import os
 import re
 import sys
 import tempfile
+import threading
 import time
 from dataclasses import replace
 from pathlib import Path
@@ -219,8 +220,15 @@ def _in_course_words(report: Report, assignment: Assignment) -> None:
 
 
 def _run(runner, report: Report, assignment: Assignment, factory: str, seed: int) -> None:
-    with runner:
-        battery.run(runner, report, assignment, factory, seed)
+    """The battery on a started runner; the cases and their references are computed meanwhile in a
+    thread (while the worker starts, this process would only wait)."""
+    stop = threading.Event()
+    threading.Thread(target=battery.prepare, args=(assignment, seed, stop), name="references", daemon=True).start()
+    try:
+        with runner:
+            battery.run(runner, report, assignment, factory, seed)
+    finally:
+        stop.set()
 
 
 def _definitions_only(runner, error: StudentError, options: dict):

@@ -61,6 +61,16 @@ def reference(case: C.Case):
     return hit[1]
 
 
+def prepare(a: Assignment, seed: int = 0, stop: threading.Event | None = None) -> None:
+    """Build every case the assignment may run and compute its reference (each once per process):
+    for a class before its students, or in a thread while a worker starts (``stop`` ends it early)."""
+    for activation in a.tried_activations:
+        for case in battery(activation, seed):
+            if stop is not None and stop.is_set():
+                return
+            reference(canonical(a, case))
+
+
 def compare_case(case: C.Case, loss: float, grads: dict, initial_params=None, previous=None,
                  answer=None) -> CaseReport:
     """Compare one answer (homework layout) with autograd. Raises StudentError on NaN/inf outside a
