@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import csv
 import json
+import re
 import textwrap
 from dataclasses import replace
 from pathlib import Path
@@ -236,7 +237,7 @@ def test_a_factory_named_otherwise_is_named_in_the_error_and_graded_with_factory
         f"validate: {path}: no 'make_mlp' (nor 'factory') in alice.py; it defines build_net(sizes, activation): "
         "grade it with --factory build_net")
     assert main([str(path), "--factory", "build_net", "--brief"]) == 0
-    assert f"validating {path}:build_net (homework (factory='build_net', factory_aliases=())" in capsys.readouterr().out
+    assert f"validating {path}:build_net (homework (the homework preset with factory='build_net'))" in capsys.readouterr().out
 
 
 def test_a_class_with_the_method_is_a_plausible_factory_too(tmp_path):
@@ -333,6 +334,68 @@ def test_a_preset_is_extended_by_the_keys_a_file_gives(tmp_path, capsys):
                                                "'homework' was also given")
     with pytest.raises(AssignmentError, match=r"extends = 'pytorch' is not a preset \(presets: homework, cs231n"):
         load_assignment(write(tmp_path, "bad.toml", 'extends = "pytorch"\n'))
+
+
+FC_NET = Path(__file__).resolve().parent / "student_impls" / "fc_net.py"
+
+
+def test_cs231n_assignment_2_presets(capsys):
+    """TwoLayerNet(input_dim=..., hidden_dim=..., num_classes=..., reg=...): reg given to the constructor,
+    loss(X, y) with 0.5·reg·Σ‖W‖²; FullyConnectedNet(hidden_dims, ..., dtype) at any depth."""
+    assert main([str(FC_NET), "--preset", "cs231n-a2"]) == 0
+    out = capsys.readouterr().out
+    assert "validating " + f"{FC_NET}:TwoLayerNet (cs231n-a2 (the cs231n-a2 preset))" in out
+    assert "skipped: two hidden layers (sizes of length 4): the assignment's TwoLayerNet takes one hidden size" in out
+    assert "relu/regularised" in out and "verdict: PASS" in out
+    report = validate(str(FC_NET), assignment=preset("cs231n-a2-fc"))
+    assert report.exit_code == 0, report.error or report.verdict
+    assert "relu/two-hidden" in {c.case.name for c in report.cases} and not report.skipped
+
+
+def test_a_constructor_reg_reaches_the_network(tmp_path):
+    """A TwoLayerNet that ignores the reg it is given fails the regularised cases, and only those."""
+    source = FC_NET.read_text().replace("        self.reg = reg\n        self.params = {", "        self.reg = 0.0\n"
+                                        "        self.params = {", 1)
+    report = validate(str(write(tmp_path, "fc_net.py", source)), assignment=preset("cs231n-a2"))
+    assert report.exit_code == 1
+    assert {c.case.name for c in report.failed_cases} == {"relu/regularised", "relu/mnist-width"}
+
+
+def test_the_assignment_1_api_under_the_assignment_2_preset_says_which_argument(tmp_path):
+    path = write(tmp_path, "two_layer_net.py", student(weights="in_out", penalty="l2", call="dims", method="loss",
+                                                       name="TwoLayerNet"))
+    report = validate(str(path), assignment=preset("cs231n-a2"))
+    assert report.exit_code == 2
+    assert report.error.startswith("TwoLayerNet(input_dim=5, hidden_dim=4, num_classes=3, reg=0.013) raised "
+                                   "TypeError: ")
+    assert "unexpected keyword argument 'input_dim'" in report.error
+
+
+def test_the_2016_starter_has_its_own_preset(tmp_path):
+    path = write(tmp_path, "half.py", student(weights="in_out", penalty="l2", l2_factor=0.5, call="dims",
+                                              method="loss", name="TwoLayerNet"))
+    assert validate(str(path), assignment=preset("cs231n-2016")).exit_code == 0
+
+
+def test_keywords_calls_are_checked(tmp_path):
+    for text, words in (('call = "keywords"', "call = 'keywords' needs a keywords table"),
+                        ('call = "keywords"\nkeywords = {n_in = "inputs"}', "keywords: n_in = 'inputs' is not one of"),
+                        ('call = "keywords"\nkeywords = {n_in = "d"}\npenalty = "l2"\npenalty_in = "constructor"',
+                         "penalty_in = 'constructor' needs penalty = 'l2' and a keywords argument"),
+                        ('call = "keywords"\nkeywords = {n_in = "d", reg = "reg"}\npenalty = "l2"',
+                         "set penalty_in = 'constructor'"),
+                        ('constants = {dtype = "float64"}', "needs call = 'keywords'"),
+                        ('call = "keywords"\nkeywords = {n_in = "d"}\nconstants = {shape = [1, 2]}',
+                         "must be a number, a string or a boolean")):
+        with pytest.raises(AssignmentError, match=re.escape(words)):
+            load_assignment(write(tmp_path, "bad.toml", text))
+    a = load_assignment(write(tmp_path, "course.toml", 'call = "keywords"\nkeywords = {layer_sizes = "sizes", '
+                                                       'nonlinearity = "activation"}\nconstants = {seed = 0}\n'))
+    assert V.factory_call(a, "Net", (5, 4, 3), "tanh") == (
+        [{"**": {"layer_sizes": [5, 4, 3], "nonlinearity": "tanh", "seed": 0}}],
+        "Net(layer_sizes=[5, 4, 3], nonlinearity='tanh', seed=0)")
+    assert a.tried_activations == ("relu", "tanh", "sigmoid", "softplus")  # it is told its activation
+    assert a.to_dict()["keywords"] == {"layer_sizes": "sizes", "nonlinearity": "activation"}
 
 
 @pytest.mark.parametrize("bug, words", [

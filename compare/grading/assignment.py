@@ -8,7 +8,11 @@ are the homework's contract (``--preset homework``)::
     factory_aliases = ["factory"]  # also accepted, in order, when the file has no `factory` name
                                    # (a TOML or --factory that sets `factory` alone accepts no other)
     call = "sizes_activation"      # factory(sizes, activation) | "sizes": factory(sizes)
-                                   # | "dims": factory(d, h1, ..., m)
+                                   # | "dims": factory(d, h1, ..., m) | "keywords": factory(**keywords)
+    keywords = {}                  # with call = "keywords": argument name -> what it is given, one of
+                                   # "d", "h" (the one hidden size), "hidden" ([h1, ...]), "m", "sizes",
+                                   # "activation", "reg" (e.g. {input_dim = "d", hidden_dim = "h", ...})
+    constants = {}                 # with call = "keywords": arguments given as they are ({dtype = "float64"})
     method = "loss_and_grads"      # the method returning (loss, grads)
     weights = "out_in"             # W_l as (out, in) like nn.Linear.weight, or "in_out" (X @ W)
     biases = "vector"              # (h,) | "column": (h, 1) | "row": (1, h)
@@ -18,6 +22,8 @@ are the homework's contract (``--preset homework``)::
     penalty = "elastic_net"        # flat list (λ11, λ12, λ21, λ22, ...) as the third argument
                                    # | "l2": one float reg, loss += reg * l2_factor * Σ_l ‖W_l‖²
                                    # | "none": method(X, y)
+    penalty_in = "method"          # where "l2"'s reg is given: method(X, y, reg) | "constructor":
+                                   # factory(..., reg=reg) (a keywords call naming "reg"), method(X, y)
     l2_factor = 1.0                # 0.5 for the older CS231n form
     activations = ["relu"]         # must be supported; the others are tried if the factory accepts them
     allow_imports = []             # modules a submission may import besides NumPy (e.g. ["scipy"])
@@ -40,18 +46,32 @@ else:  # pragma: no cover - Python 3.10
 
 ACTIVATIONS = ("relu", "tanh", "sigmoid", "softplus")
 CHOICES = {
-    "call": ("sizes_activation", "sizes", "dims"),
+    "call": ("sizes_activation", "sizes", "dims", "keywords"),
     "weights": ("out_in", "in_out"),
     "biases": ("vector", "column", "row"),
     "inputs": ("rows", "columns"),
     "labels": ("int", "one_hot"),
     "reduction": ("mean", "sum"),
     "penalty": ("elastic_net", "l2", "none"),
+    "penalty_in": ("method", "constructor"),
 }
+QUANTITIES = ("d", "h", "hidden", "m", "sizes", "activation", "reg")  # what a keywords call can give
 
 
 class AssignmentError(ValueError):
     """An assignment file or preset that cannot be used; the message names the bad key or value."""
+
+
+def _pairs(value, key: str) -> tuple:
+    """A TOML table (a dict) or ((name, value), ...) as ((name, value), ...), names checked."""
+    items = value.items() if isinstance(value, dict) else value
+    try:
+        pairs = tuple((name, v) for name, v in items)
+    except (TypeError, ValueError):
+        raise AssignmentError(f"{key} = {value!r} must be a table of argument names") from None
+    if not all(isinstance(name, str) and name.isidentifier() for name, _ in pairs):
+        raise AssignmentError(f"{key} = {value!r} must be a table of argument names")
+    return pairs
 
 
 def _is_name(value) -> bool:
@@ -65,6 +85,8 @@ class Assignment:
     factory: str = "make_mlp"
     factory_aliases: tuple = ("factory",)
     call: str = "sizes_activation"
+    keywords: tuple = ()  # ((argument name, quantity), ...): a TOML table, kept in its order
+    constants: tuple = ()  # ((argument name, value), ...)
     method: str = "loss_and_grads"
     weights: str = "out_in"
     biases: str = "vector"
@@ -72,6 +94,7 @@ class Assignment:
     labels: str = "int"
     reduction: str = "mean"
     penalty: str = "elastic_net"
+    penalty_in: str = "method"
     l2_factor: float = 1.0
     activations: tuple = ("relu",)
     allow_imports: tuple = field(default=())
@@ -100,11 +123,35 @@ class Assignment:
         modules = tuple(self.allow_imports) if isinstance(self.allow_imports, list | tuple) else None
         if modules is None or not all(isinstance(m, str) and m.isidentifier() for m in modules):
             raise AssignmentError(f"allow_imports = {self.allow_imports!r} must be a list of module names")
+        self._check_keywords()
         if self.extends is not None and self.extends not in PRESETS:
             raise AssignmentError(f"extends = {self.extends!r} is not a preset (presets: {', '.join(PRESETS)})")
         object.__setattr__(self, "activations", activations)
         object.__setattr__(self, "allow_imports", modules)
         object.__setattr__(self, "l2_factor", float(factor))
+
+    def _check_keywords(self) -> None:
+        keywords = _pairs(self.keywords, "keywords")
+        constants = _pairs(self.constants, "constants")
+        for name, quantity in keywords:
+            if quantity not in QUANTITIES:
+                raise AssignmentError(f"keywords: {name} = {quantity!r} is not one of {', '.join(map(repr, QUANTITIES))}")
+        for name, value in constants:
+            if isinstance(value, dict | list) or value is None:
+                raise AssignmentError(f"constants: {name} = {value!r} must be a number, a string or a boolean")
+        if (self.call == "keywords") != bool(keywords):
+            raise AssignmentError("call = 'keywords' needs a keywords table (and a keywords table needs it): "
+                                  f"call = {self.call!r}, keywords = {dict(keywords)!r}")
+        if constants and self.call != "keywords":
+            raise AssignmentError(f"constants = {dict(constants)!r} needs call = 'keywords'")
+        gives_reg = "reg" in (q for _, q in keywords)
+        if self.penalty_in == "constructor" and (self.penalty != "l2" or not gives_reg):
+            raise AssignmentError("penalty_in = 'constructor' needs penalty = 'l2' and a keywords argument given "
+                                  "\"reg\" (e.g. keywords = {..., reg = \"reg\"})")
+        if gives_reg and self.penalty_in != "constructor":
+            raise AssignmentError("keywords give \"reg\" to the constructor: set penalty_in = 'constructor'")
+        object.__setattr__(self, "keywords", keywords)
+        object.__setattr__(self, "constants", constants)
 
     @property
     def factory_names(self) -> tuple:
@@ -119,29 +166,51 @@ class Assignment:
     def tried_activations(self) -> tuple:
         """The activations to check, in order: the listed ones first (required), then, when the
         factory is told its activation, the others (checked if it accepts them)."""
-        if self.call != "sizes_activation":
+        told = self.call == "sizes_activation" or (self.call == "keywords" and "activation" in dict(self.keywords).values())
+        if not told:
             return self.activations[:1]
         return self.activations + tuple(a for a in ACTIVATIONS if a not in self.activations)
 
     def describe(self) -> str:
-        """One line: what differs from the homework's contract, or from the preset it extends."""
-        base = PRESETS.get(self.extends) or Assignment()
+        """One line: the preset it is (or extends), and what differs from it (else from the homework's)."""
+        preset_name = self.extends or (self.name if self.name in PRESETS else None)
+        base = PRESETS[preset_name] if preset_name else Assignment()
         changed = [f"{f.name}={getattr(self, f.name)!r}" for f in fields(self)
-                   if f.name not in ("name", "extends") and getattr(self, f.name) != getattr(base, f.name)]
-        if self.extends:
-            return f"{self.name} (the {self.extends} preset" + (f" with {', '.join(changed)})" if changed else ")")
-        return f"{self.name}" + (f" ({', '.join(changed)})" if changed else " (the homework's contract)")
+                   if f.name not in ("name", "extends") and getattr(self, f.name) != getattr(base, f.name)
+                   and not (f.name == "factory_aliases" and not self.factory_aliases and self.factory != base.factory)]
+        if preset_name == "homework" and not changed:
+            return f"{self.name} (the homework's contract)"
+        if preset_name:
+            return f"{self.name} (the {preset_name} preset" + (f" with {', '.join(changed)})" if changed else ")")
+        return f"{self.name} ({', '.join(changed)})"
 
     def to_dict(self) -> dict:
-        return {f.name: (list(v) if isinstance(v := getattr(self, f.name), tuple) else v) for f in fields(self)}
+        """The assignment as its TOML file's keys (tables as dicts, lists as lists)."""
+        out = {f.name: (list(v) if isinstance(v := getattr(self, f.name), tuple) else v) for f in fields(self)}
+        return {**out, "keywords": dict(self.keywords), "constants": dict(self.constants)}
 
 
+_CS231N_A1 = Assignment(name="cs231n", factory="TwoLayerNet", factory_aliases=(), call="dims", method="loss",
+                        weights="in_out", penalty="l2", l2_factor=1.0)
 PRESETS = {
     "homework": Assignment(),
-    # CS231n's two-layer net: TwoLayerNet(input_size, hidden_size, output_size), params W1 (D, H),
-    # b1 (H,), W2 (H, C), b2 (C,), loss(X, y, reg) -> (loss, grads), loss = mean NLL + reg·Σ‖W‖².
-    "cs231n": Assignment(name="cs231n", factory="TwoLayerNet", factory_aliases=(), call="dims", method="loss",
-                         weights="in_out", penalty="l2", l2_factor=1.0),
+    # CS231n assignment 1's two-layer net: TwoLayerNet(input_size, hidden_size, output_size), params
+    # W1 (D, H), b1 (H,), W2 (H, C), b2 (C,), loss(X, y, reg) -> (loss, grads), loss = mean NLL + reg·Σ‖W‖².
+    "cs231n": _CS231N_A1,
+    # Its 2016 starter: the same with 0.5·reg·Σ‖W‖².
+    "cs231n-2016": replace(_CS231N_A1, name="cs231n-2016", l2_factor=0.5),
+    # CS231n assignment 2 (cs231n/classifiers/fc_net.py): TwoLayerNet(input_dim, hidden_dim, num_classes,
+    # weight_scale, reg), reg given to the constructor, loss(X, y) -> (loss, grads), 0.5·reg·Σ‖W‖²; relu.
+    "cs231n-a2": Assignment(name="cs231n-a2", factory="TwoLayerNet", factory_aliases=(), call="keywords",
+                            keywords=(("input_dim", "d"), ("hidden_dim", "h"), ("num_classes", "m"), ("reg", "reg")),
+                            method="loss", weights="in_out", penalty="l2", penalty_in="constructor", l2_factor=0.5),
+    # ... and its FullyConnectedNet(hidden_dims, input_dim, num_classes, ..., reg, dtype), any depth,
+    # params W1..WL, b1..bL; asked for float64 (its default dtype is float32).
+    "cs231n-a2-fc": Assignment(name="cs231n-a2-fc", factory="FullyConnectedNet", factory_aliases=(),
+                               call="keywords", keywords=(("hidden_dims", "hidden"), ("input_dim", "d"),
+                                                          ("num_classes", "m"), ("reg", "reg")),
+                               constants=(("dtype", "float64"),), method="loss", weights="in_out", penalty="l2",
+                               penalty_in="constructor", l2_factor=0.5),
 }
 
 

@@ -214,8 +214,8 @@ def _probe_inputs(runner, a: Assignment, case: C.Case) -> Assignment:
 def _other_call(runner, a: Assignment, factory: str, activation: str, error: StudentError, shapes: dict):
     """When the factory refuses the assignment's call with a TypeError, the call style it takes (one
     that builds a network with the right parameter names)."""
-    if error.kind != "raised" or error.exc_type != "TypeError":
-        return None
+    if error.kind != "raised" or error.exc_type != "TypeError" or a.call == "keywords":
+        return None  # a keywords call names its arguments: the TypeError says which one it lacks
     for style in ("sizes_activation", "sizes", "dims"):
         if style == a.call:
             continue
@@ -242,7 +242,7 @@ def _conventions(runner, report: Report, a: Assignment, factory: str, seed: int)
     first = a.tried_activations[0]
     probe_case = canonical(a, next(c for c in battery(first, seed) if c.sizes == PROBE_SIZES))
     shapes = {name: value.shape for name, value in probe_case.params.items()}
-    args, call = V.factory_call(a, factory, PROBE_SIZES, first)
+    args, call = V.factory_call(a, factory, PROBE_SIZES, first, V.constructor_reg(a, probe_case))
     try:
         found = runner.make("probe", call, args, a.method)
     except StudentError as error:
@@ -277,9 +277,14 @@ def run(runner, report: Report, a: Assignment, factory: str, seed: int = 0) -> N
             deep = C.TWO_HIDDEN in case.tags
             if activation in unsupported or (deep and deep_skipped):
                 continue
-            key = f"{activation}:{case.sizes}"
+            if not V.builds(a, case.sizes):
+                deep_skipped = True
+                report.skipped.append(f"two hidden layers (sizes of length 4): the assignment's {factory} takes "
+                                      "one hidden size")
+                continue
             shapes = {name: tuple(v.shape) for name, v in case.params.items()}
-            args, call = V.factory_call(a, factory, case.sizes, activation)
+            args, call = V.factory_call(a, factory, case.sizes, activation, V.constructor_reg(a, case))
+            key = call  # one network per call: per sizes and activation, and per reg given to the constructor
             try:
                 if key not in made:
                     found = runner.make(key, call, args, a.method)
