@@ -23,6 +23,7 @@ import pytest
 from compare import grade as G
 from compare.grading import conventions as V
 from compare.grading.assignment import PRESETS, Assignment, AssignmentError, load_assignment, preset
+from compare.grading.report import format_report
 from compare.validate import main, validate
 
 TEMPLATE = '''
@@ -401,7 +402,6 @@ def test_keywords_calls_are_checked(tmp_path):
 @pytest.mark.parametrize("bug, words", [
     ("penalty_in_update", "its gradients leave out the penalty"),
     ("batch_max", "one max over the whole batch"),
-    ("log_eps", "inside the log"),
     ("fixed_divisor", "100"),
 ])
 def test_real_bugs_get_their_own_words_first(tmp_path, bug, words):
@@ -410,6 +410,91 @@ def test_real_bugs_get_their_own_words_first(tmp_path, bug, words):
     assert report.exit_code == 1, report.error
     first = report.conventions[0] if report.conventions else report.diagnosis[0].message
     assert words in first, (report.verdict, [f.message for f in report.diagnosis])
+
+
+# ----------------------------------------------------------------------------- harmless differences
+ROW_BIAS_GRADS = ('grads[f"b{l}"] = delta.sum(axis=0).reshape(self.params[f"b{l}"].shape)',
+                  'grads[f"b{l}"] = delta.sum(axis=0, keepdims=True)')  # (1, h) for an (h,) bias
+
+
+def test_a_row_bias_gradient_is_a_convention_or_accepted(tmp_path):
+    path = write(tmp_path, "sub.py", student(name="make_mlp").replace(*ROW_BIAS_GRADS))
+    report = validate(str(path))
+    assert report.exit_code == 1, report.error  # no longer an error that hides everything else
+    assert report.verdict == ("FAIL — the backprop is right (all 37 cases agree once read in its own conventions), "
+                              "but grads['b1'] has shape (1, 2) where params['b1'] is (2,); grads['b2'] has shape "
+                              "(1, 2) where params['b2'] is (2,) — a convention, not a bug (the same entries, "
+                              "another shape)")
+    assert not report.diagnosis
+    accepted = validate(str(path), assignment=Assignment(gradient_shapes="broadcast"))
+    assert accepted.exit_code == 0 and accepted.verdict.startswith("PASS — all 37 cases agree")
+    assert accepted.accepted == ["grads['b1'] has shape (1, 2) where params['b1'] is (2,); grads['b2'] has shape "
+                                 "(1, 2) where params['b2'] is (2,) (the assignment accepts it: gradient_shapes = "
+                                 '"broadcast")']
+
+
+def test_a_convention_does_not_hide_a_real_bug(tmp_path):
+    path = write(tmp_path, "sub.py", student(name="make_mlp", bug="batch_max").replace(*ROW_BIAS_GRADS))
+    report = validate(str(path))
+    assert report.exit_code == 1, report.error
+    assert report.verdict.startswith("FAIL — 4 of 37 cases disagree with the torch reference (float64, rtol 1e-10); "
+                                     "besides, grads['b1'] has shape (1, 2)"), report.verdict
+    assert "one max over the whole batch" in report.diagnosis[0].message
+    assert report.summary.startswith(report.diagnosis[0].message + "; besides, grads['b1'] has shape (1, 2)")
+
+
+def test_the_cs231n_preset_accepts_row_bias_gradients_as_its_notebook_does(tmp_path):
+    path = write(tmp_path, "net.py", student(weights="in_out", penalty="l2", call="dims", method="loss",
+                                             name="TwoLayerNet").replace(*ROW_BIAS_GRADS))
+    report = validate(str(path), assignment=preset("cs231n"))
+    assert report.exit_code == 0, report.error or report.verdict
+    assert "grads['b1'] has shape (1, 2) where params['b1'] is (2,)" in report.accepted[0]
+
+
+@pytest.mark.parametrize("log_epsilon, exit_code", [(0.0, 1), (1e-10, 1), (1e-9, 0), (1e-7, 0)])
+def test_an_epsilon_inside_the_log_up_to_the_courses_bound(tmp_path, log_epsilon, exit_code):
+    """ε = 1e-9 made every case fail; now it is one convention (exit 1), or accepted up to the bound."""
+    path = write(tmp_path, "sub.py", student(bug="log_eps"))
+    report = validate(f"{path}:factory", assignment=Assignment(log_epsilon=log_epsilon))
+    assert report.exit_code == exit_code, report.verdict
+    words = "its loss has an ε inside the log, −log(p_y + ε) with ε ≈ 1e-09, where the assignment asks −log p_y"
+    assert not report.diagnosis and len(report.cases) == 37
+    if exit_code:
+        assert report.verdict.startswith("FAIL — the backprop is right") and words + " — a convention, not a bug" \
+            in report.verdict
+    else:
+        assert report.accepted == [f"{words} (the assignment accepts it: log_epsilon = {log_epsilon:g})"]
+
+
+def test_relu_derivative_one_at_zero_is_a_convention_or_accepted():
+    wrong = str(Path(__file__).resolve().parent / "student_impls" / "wrong.py") + ":ReluGradAtZero"
+    report = validate(wrong)
+    assert report.exit_code == 1 and not report.diagnosis
+    assert [c.case.name for c in report.failed_cases] == ["relu/zero-preactivation"]
+    assert report.conventions == ["its ReLU derivative at 0 is 1 (the mask h^a >= 0) where the assignment takes "
+                                  "rect'(0) = 0 (the mask h^a > 0) — a convention, not a bug"]
+    assert "a convention, not a bug: its ReLU derivative at 0 is 1" in format_report(report)
+    accepted = validate(wrong, assignment=Assignment(relu_grad_at_zero=[0, 1]))
+    assert accepted.exit_code == 0 and "relu_grad_at_zero = [0, 1]" in accepted.accepted[0]
+
+
+def test_another_l2_factor_is_a_convention_or_accepted(tmp_path):
+    path = write(tmp_path, "sub.py", student(penalty="l2", l2_factor=0.5))
+    course = Assignment(penalty="l2")
+    report = validate(f"{path}:factory", assignment=course)
+    assert report.exit_code == 1 and not report.diagnosis
+    assert report.conventions == ["its L2 term is 0.5·reg·Σ‖W‖² where the assignment asks reg·Σ‖W‖² — a convention, "
+                                  "not a bug"]
+    assert validate(f"{path}:factory", assignment=replace(course, accept_l2_factors=[0.5])).exit_code == 0
+
+
+def test_harmless_keys_are_checked(tmp_path):
+    for text, words in (("log_epsilon = -1e-9", "log_epsilon = -1e-09 must be a number from 0"),
+                        ("relu_grad_at_zero = [1]", "relu_grad_at_zero = [1] must be [0] or [0, 1]"),
+                        ('accept_l2_factors = "half"', "accept_l2_factors = 'half' must be a list"),
+                        ('gradient_shapes = "loose"', "gradient_shapes = 'loose' is not one of")):
+        with pytest.raises(AssignmentError, match=re.escape(words)):
+            load_assignment(write(tmp_path, "bad.toml", text))
 
 
 # ----------------------------------------------------------------------------- notebooks and folders

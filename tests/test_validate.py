@@ -37,7 +37,6 @@ STUDENT, WRONG, HOSTILE = (str(IMPLS / name) for name in ("student.py", "wrong.p
 BUGS = {
     "SumNotMean": "sum over the examples instead of the mean",
     "MeanTwice": "divided by k twice",
-    "ReluGradAtZero": "rect'(0) = 1",
     "ReluNoMask": "derivative is missing",
     "BiasRegularised": "biases are regularised",
     "L2FactorTwo": "l2 term is off by a factor 2",
@@ -68,7 +67,6 @@ BUGS = {
 WHERE = {
     "NoPenaltyOnLayer2": {"W2"},
     "TransposedW1": {"W1"},
-    "ReluGradAtZero": {"W1", "b1"},
     "PreActivationAsInput": {"W2"},
     "PenaltyMissingFromLoss": {"loss"},
     "LossSumNotMean": {"loss"},
@@ -88,7 +86,6 @@ BROKEN = {
     "GradsAsList": "grads must be a dict",
     "GradsAsLists": "grads['W1'] is a list, not a NumPy array",
     "WrongKeys": "missing ['W1', 'b1', 'W2', 'b2']",
-    "ColumnBiases": "grads['b1'] has shape (2, 1), expected (2,)",
     "ReturnsNaN": "NaN or inf in b1",
     "MutatesX": "modified its input X in place",
     "UpdatesParams": "changed params['W1']",

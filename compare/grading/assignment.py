@@ -26,6 +26,14 @@ are the homework's contract (``--preset homework``)::
                                    # factory(..., reg=reg) (a keywords call naming "reg"), method(X, y)
     l2_factor = 1.0                # 0.5 for the older CS231n form
     activations = ["relu"]         # must be supported; the others are tried if the factory accepts them
+    # Harmless differences the course accepts (a note in the report); any it does not accept fails
+    # as a convention, never as a bug:
+    gradient_shapes = "exact"      # | "broadcast": a gradient of the same entries in a broadcast-equal
+                                   # shape, e.g. (1, H) for an (H,) bias
+    log_epsilon = 0.0              # the largest ε accepted inside the log of the loss, −log(p_y + ε)
+    relu_grad_at_zero = [0]        # the values of rect'(0) accepted: [0] | [0, 1] (the mask h^a >= 0)
+    accept_l2_factors = []         # other factors of the L2 term accepted (e.g. [0.5]), in the loss and
+                                   # the gradients alike
     allow_imports = []             # modules a submission may import besides NumPy (e.g. ["scipy"])
     extends = "cs231n"             # start from a preset: then only the keys given change it
 
@@ -54,6 +62,7 @@ CHOICES = {
     "reduction": ("mean", "sum"),
     "penalty": ("elastic_net", "l2", "none"),
     "penalty_in": ("method", "constructor"),
+    "gradient_shapes": ("exact", "broadcast"),
 }
 QUANTITIES = ("d", "h", "hidden", "m", "sizes", "activation", "reg")  # what a keywords call can give
 
@@ -97,6 +106,10 @@ class Assignment:
     penalty_in: str = "method"
     l2_factor: float = 1.0
     activations: tuple = ("relu",)
+    gradient_shapes: str = "exact"
+    log_epsilon: float = 0.0
+    relu_grad_at_zero: tuple = (0,)
+    accept_l2_factors: tuple = ()
     allow_imports: tuple = field(default=())
     extends: str | None = None  # the preset this assignment changes (only the keys its file gives)
 
@@ -124,6 +137,7 @@ class Assignment:
         if modules is None or not all(isinstance(m, str) and m.isidentifier() for m in modules):
             raise AssignmentError(f"allow_imports = {self.allow_imports!r} must be a list of module names")
         self._check_keywords()
+        self._check_harmless()
         if self.extends is not None and self.extends not in PRESETS:
             raise AssignmentError(f"extends = {self.extends!r} is not a preset (presets: {', '.join(PRESETS)})")
         object.__setattr__(self, "activations", activations)
@@ -152,6 +166,22 @@ class Assignment:
             raise AssignmentError("keywords give \"reg\" to the constructor: set penalty_in = 'constructor'")
         object.__setattr__(self, "keywords", keywords)
         object.__setattr__(self, "constants", constants)
+
+    def _check_harmless(self) -> None:
+        eps = self.log_epsilon
+        if isinstance(eps, bool) or not isinstance(eps, int | float) or not 0 <= eps <= 0.01:
+            raise AssignmentError(f"log_epsilon = {eps!r} must be a number from 0 (no ε) to 0.01")
+        at_zero = tuple(self.relu_grad_at_zero) if isinstance(self.relu_grad_at_zero, list | tuple) else None
+        if at_zero is None or 0 not in at_zero or not set(at_zero) <= {0, 1} or any(isinstance(v, bool) for v in at_zero):
+            raise AssignmentError(f"relu_grad_at_zero = {self.relu_grad_at_zero!r} must be [0] or [0, 1]")
+        factors = tuple(self.accept_l2_factors) if isinstance(self.accept_l2_factors, list | tuple) else None
+        if factors is None or not all(isinstance(f, int | float) and not isinstance(f, bool) and 0 < f < 100
+                                      for f in factors):
+            raise AssignmentError(f"accept_l2_factors = {self.accept_l2_factors!r} must be a list of positive "
+                                  "numbers (e.g. [0.5])")
+        object.__setattr__(self, "log_epsilon", float(eps))
+        object.__setattr__(self, "relu_grad_at_zero", tuple(sorted(int(v) for v in set(at_zero))))
+        object.__setattr__(self, "accept_l2_factors", tuple(float(f) for f in factors if f != self.l2_factor))
 
     @property
     def factory_names(self) -> tuple:
@@ -190,8 +220,12 @@ class Assignment:
         return {**out, "keywords": dict(self.keywords), "constants": dict(self.constants)}
 
 
+# What CS231n's notebooks cannot tell from the reference, its presets accept: a (1, H) bias gradient
+# (compared by broadcasting), rect'(0) = 1 (numerical gradients at random points never meet 0) and
+# a small ε inside the log (a loss difference of ~1e-7 reads as "very small").
+_CS231N_ACCEPTS = {"gradient_shapes": "broadcast", "relu_grad_at_zero": (0, 1), "log_epsilon": 1e-7}
 _CS231N_A1 = Assignment(name="cs231n", factory="TwoLayerNet", factory_aliases=(), call="dims", method="loss",
-                        weights="in_out", penalty="l2", l2_factor=1.0)
+                        weights="in_out", penalty="l2", l2_factor=1.0, **_CS231N_ACCEPTS)
 PRESETS = {
     "homework": Assignment(),
     # CS231n assignment 1's two-layer net: TwoLayerNet(input_size, hidden_size, output_size), params
@@ -203,14 +237,15 @@ PRESETS = {
     # weight_scale, reg), reg given to the constructor, loss(X, y) -> (loss, grads), 0.5·reg·Σ‖W‖²; relu.
     "cs231n-a2": Assignment(name="cs231n-a2", factory="TwoLayerNet", factory_aliases=(), call="keywords",
                             keywords=(("input_dim", "d"), ("hidden_dim", "h"), ("num_classes", "m"), ("reg", "reg")),
-                            method="loss", weights="in_out", penalty="l2", penalty_in="constructor", l2_factor=0.5),
+                            method="loss", weights="in_out", penalty="l2", penalty_in="constructor", l2_factor=0.5,
+                            **_CS231N_ACCEPTS),
     # ... and its FullyConnectedNet(hidden_dims, input_dim, num_classes, ..., reg, dtype), any depth,
     # params W1..WL, b1..bL; asked for float64 (its default dtype is float32).
     "cs231n-a2-fc": Assignment(name="cs231n-a2-fc", factory="FullyConnectedNet", factory_aliases=(),
                                call="keywords", keywords=(("hidden_dims", "hidden"), ("input_dim", "d"),
                                                           ("num_classes", "m"), ("reg", "reg")),
                                constants=(("dtype", "float64"),), method="loss", weights="in_out", penalty="l2",
-                               penalty_in="constructor", l2_factor=0.5),
+                               penalty_in="constructor", l2_factor=0.5, **_CS231N_ACCEPTS),
 }
 
 
