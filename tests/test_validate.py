@@ -308,6 +308,12 @@ def test_validate_rejects_bad_arguments():
         validate("manual:MLP", timeout=0)
     with pytest.raises(TypeError, match="factory"):
         validate(42)
+    with pytest.raises(ValueError, match="no preset named 'cs321n'"):
+        validate("manual:MLP", assignment="cs321n")
+    with pytest.raises(ValueError, match="cannot read assignment file missing.toml"):
+        validate("manual:MLP", assignment="missing.toml")
+    with pytest.raises(TypeError, match="a preset's name or a .toml file's path, got dict"):
+        validate("manual:MLP", assignment={"weights": "in_out"})
 
 
 # ----------------------------------------------------------------------------- the CLI for real
@@ -396,6 +402,18 @@ class _LoopMLP(MLP):
 
     def loss_and_grads(self, X, y, lambdas=None):
         return super().loss_and_grads(X, y, lambdas, mode="loop")
+
+
+def test_assert_matches_reference_takes_a_preset_name_or_a_toml_path():
+    """A course's pytest file names its conventions as a user would."""
+    report = assert_matches_reference(f"{IMPLS / 'fc_net.py'}:TwoLayerNet", assignment="cs231n-a2")
+    assert report.assignment == "cs231n-a2 (the cs231n-a2 preset)" and report.exit_code == 0
+    course = IMPLS / "in_out.toml"
+    for given in (course, str(course)):
+        report = assert_matches_reference(f"{IMPLS / 'in_out.py'}:make_mlp", assignment=given)
+        assert report.assignment.startswith("in_out (weights='in_out'")
+    with pytest.raises(AssertionError, match="disagrees with the torch reference"):
+        assert_matches_reference(str(IMPLS / "tanh_only.py"), assignment=str(IMPLS / "tanh_only.toml"))
 
 
 def test_in_process_factories_closure_and_lambda():

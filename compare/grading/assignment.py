@@ -43,6 +43,7 @@ listed one is checked.
 
 from __future__ import annotations
 
+import os
 import sys
 from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
@@ -288,6 +289,25 @@ def load_assignment(path, base: Assignment | None = None) -> Assignment:
         return replace(base or Assignment(), **data)
     except AssignmentError as error:
         raise AssignmentError(f"{path}: {error}") from None
+
+
+def as_assignment(value) -> Assignment:
+    """The assignment ``value`` names: an ``Assignment``, a preset's name ("cs231n"), or the path of a
+    TOML file ("course.toml", a ``Path``); None is the homework's. Raises ``AssignmentError`` (a
+    ValueError) for an unknown preset or a bad file, ``TypeError`` for anything else."""
+    if value is None:
+        return PRESETS["homework"]
+    if isinstance(value, Assignment):
+        return value
+    if isinstance(value, os.PathLike) or (isinstance(value, str) and value.endswith(".toml")):
+        return load_assignment(value)
+    if isinstance(value, str):
+        if value not in PRESETS:
+            raise AssignmentError(f"no preset named {value!r} (presets: {', '.join(PRESETS)}; a course's own "
+                                  "conventions: the path of its .toml file)")
+        return PRESETS[value]
+    raise TypeError(f"assignment must be an Assignment, a preset's name or a .toml file's path, "
+                    f"got {type(value).__name__}")
 
 
 def with_layout(assignment: Assignment, **changes) -> Assignment:
