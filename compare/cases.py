@@ -10,8 +10,8 @@ initialisation, decides the parameter values. Each case is built to expose one f
 | minibatch    (2-2-2, K=10)| combining examples: mean, accumulation, square W (transposes)    |
 | regularised  (5-4-3, K=8) | the elastic-net penalty, term by term (distinct λ in each slot)  |
 | zero-preactivation (relu) | rect'(0): integer X, W1, b1 make some h^a exactly 0.0            |
-| large-logits ±1000 (relu) | softmax/log-softmax overflow (o^a ≈ ±1000, moderate gaps)        |
-| mixed-scale logits (relu) | one max over the whole batch: examples at ≈ +1000, ≈ 0, ≈ -1000  |
+| large-logits ±1000        | softmax/log-softmax overflow (o^a ≈ ±1000, moderate gaps)        |
+| mixed-scale logits        | one max over the whole batch: examples at ≈ +1000, ≈ 0, ≈ -1000  |
 | mnist-width (784-32-10)   | MNIST-sized layers, sparse pixel-like inputs                     |
 | large-batch (K=1024)      | a full-sized minibatch at MNIST width (code that is O(K²), hangs)|
 | two-hidden   (4-5-3-3)    | more than one hidden layer (when the factory builds it)          |
@@ -194,6 +194,18 @@ def large_logits(activation="relu", sign=+1, seed=0) -> Case:
                  rng.standard_normal((5, 3)), labels(rng, 5, 3), (0.0,) * 4, params, {BATCH, LARGE_LOGITS})
 
 
+_FUNCTIONS = {"relu": lambda x: np.maximum(x, 0.0), "tanh": np.tanh, "sigmoid": lambda x: 1 / (1 + np.exp(-x)),
+              "softplus": lambda x: np.log1p(np.exp(x))}
+
+
+def _unit_shift(activation) -> float:
+    """What each "plus" or "minus" hidden unit adds to every logit in ``mixed_scales``: with
+    h^a = ±4 at its switched-on units, an example's logits move by ±1000 (1000/12 for relu and
+    softplus, whose act(4) − act(−4) = 4; about 167 for tanh, 346 for sigmoid)."""
+    act = _FUNCTIONS[activation]
+    return 1000.0 / (3 * (float(act(4.0)) - float(act(-4.0))))
+
+
 def mixed_scales(activation="relu", seed=0) -> Case:
     """Each example's logits sit at its own scale — ≈ +1000, ≈ 0 or ≈ -1000 — with gaps of a few
     units inside each example. A softmax that subtracts each example's own max is exact; one that
@@ -201,7 +213,8 @@ def mixed_scales(activation="relu", seed=0) -> Case:
 
     The scale comes from the hidden layer, not from b2: input 0 is +1, 0 or -1 and switches on
     three "plus" or three "minus" hidden units (h^a ≈ ±4, within ±5 like every case); every row of
-    W2 adds the same ±1000/12 per unit, which moves all logits of an example together. The common
+    W2 adds the same amount per unit (``_unit_shift``: 1000/12 for relu), which moves all logits of
+    an example together by about ±1000, whatever the activation. The common
     part cancels in backprop (Σ_k ∂L/∂o^a_k = 0), so the gradients stay moderate.
     """
     rng = _rng(seed, activation, 9)
@@ -215,7 +228,7 @@ def mixed_scales(activation="relu", seed=0) -> Case:
         W1[:6, 0] = [4.0, 4.0, 4.0, -4.0, -4.0, -4.0]  # units 0-2 "plus", 3-5 "minus"
         W1[:6, 1:] = rng.uniform(-0.05, 0.05, size=(6, 2))
         b1[:6] = rng.choice([-1, 1], size=6) * rng.uniform(0.05, 0.15, size=6)
-        params["W2"] = params["W2"] + (1000.0 / 12.0) * np.array([1, 1, 1, -1, -1, -1, 0, 0])
+        params["W2"] = params["W2"] + _unit_shift(activation) * np.array([1, 1, 1, -1, -1, -1, 0, 0])
         pre = X @ W1.T + b1
         if np.abs(pre).max() < 4.5:
             break
@@ -246,12 +259,14 @@ def large_batch(activation="relu", seed=0) -> Case:
 
 
 def battery(activation, seed=0, two_hidden_layers=True) -> list:
-    """The cases for one activation, smallest first; relu also gets the special cases."""
+    """The cases for one activation, smallest first: every activation gets the stability cases,
+    the MNIST width and the large batch (its own code may differ: a tanh-only network's softmax is
+    as likely to overflow); relu also gets the exact zeros of rect'(0)."""
     cases = [one_example(activation, seed), minibatch(activation, seed), regularised(activation, seed)]
     if activation == "relu":
-        cases += [zero_preactivation(activation, seed), large_logits(activation, +1, seed),
-                  large_logits(activation, -1, seed), mixed_scales(activation, seed),
-                  mnist_width(activation, seed), large_batch(activation, seed)]
+        cases.append(zero_preactivation(activation, seed))
+    cases += [large_logits(activation, +1, seed), large_logits(activation, -1, seed), mixed_scales(activation, seed),
+              mnist_width(activation, seed), large_batch(activation, seed)]
     if two_hidden_layers:
         cases.append(two_hidden(activation, seed))
     return cases

@@ -36,13 +36,14 @@ import os
 import re
 import sys
 import tempfile
+import threading
 import time
 from dataclasses import replace
 from pathlib import Path
 
 from . import cli  # before NumPy and torch: from here on, Ctrl-C during start-up exits 130 on one line
 from .grading import battery
-from .grading.assignment import PRESETS, Assignment, AssignmentError, load_assignment, preset
+from .grading.assignment import PRESETS, Assignment, AssignmentError, as_assignment, load_assignment, preset
 from .grading.errors import StudentError, clean_text
 from .grading.isolation import Limits
 from .grading.report import Report, format_report
@@ -112,14 +113,15 @@ def _defined_names(submission) -> set:
     return defined_names(submission.root / submission.file)
 
 
-def validate(target, *, assignment: Assignment | None = None, timeout: float = DEFAULT_TIMEOUT,
+def validate(target, *, assignment: Assignment | str | os.PathLike | None = None, timeout: float = DEFAULT_TIMEOUT,
              budget: float | None = DEFAULT_BUDGET, seed: int = 0, memory_mb: int = 2048, allow_imports=(),
              isolation: str = "auto") -> Report:
     """Run the battery on ``target``: a 'path/file.py:factory' / 'module:factory' string (a bare
     path takes the assignment's factory name), or a factory importable by name — run in an
     isolated worker; any other callable is trusted code, run here.
 
-    ``assignment`` states the course's conventions (default: the homework's). Each call into the
+    ``assignment`` states the course's conventions: an ``Assignment``, a preset's name ("cs231n") or
+    a TOML file's path ("course.toml"); default the homework's. Each call into the
     implementation may take ``timeout`` seconds, all of them together ``budget`` seconds (None:
     no total limit); the worker may use ``memory_mb`` of address space and import NumPy, its own
     files and ``allow_imports`` (plus the assignment's) only. Never raises for anything the
@@ -134,9 +136,7 @@ def validate(target, *, assignment: Assignment | None = None, timeout: float = D
         raise TypeError(f"expected a factory (callable) or a 'module:factory' string, got {type(target).__name__}")
     if isinstance(allow_imports, str) or not all(isinstance(n, str) and n.isidentifier() for n in allow_imports):
         raise ValueError(f"allow_imports must be a list of module names, got {allow_imports!r}")
-    assignment = assignment or Assignment()
-    if not isinstance(assignment, Assignment):
-        raise TypeError(f"assignment must be an Assignment, got {type(assignment).__name__}")
+    assignment = as_assignment(assignment)
     limits = Limits(memory_mb=memory_mb, cpu_seconds=int(math.ceil((budget or 600) + LOAD_CPU_SECONDS)))
     options = {"timeout": timeout, "budget": budget, "limits": limits,
                "allow_imports": tuple(dict.fromkeys((*assignment.allow_imports, *allow_imports))),
@@ -208,8 +208,15 @@ def _in_course_words(report: Report, assignment: Assignment) -> None:
 
 
 def _run(runner, report: Report, assignment: Assignment, factory: str, seed: int) -> None:
-    with runner:
-        battery.run(runner, report, assignment, factory, seed)
+    """The battery on a started runner; the cases and their references are computed meanwhile in a
+    thread (while the worker starts, this process would only wait)."""
+    stop = threading.Event()
+    threading.Thread(target=battery.prepare, args=(assignment, seed, stop), name="references", daemon=True).start()
+    try:
+        with runner:
+            battery.run(runner, report, assignment, factory, seed)
+    finally:
+        stop.set()
 
 
 def _definitions_only(runner, error: StudentError, options: dict):
@@ -223,7 +230,7 @@ def _definitions_only(runner, error: StudentError, options: dict):
     return None if sub is None else WorkerRunner(sub, also_factories=runner.also_factories, **options)
 
 
-def assert_matches_reference(spec, *, assignment: Assignment | None = None, timeout: float = DEFAULT_TIMEOUT,
+def assert_matches_reference(spec, *, assignment: Assignment | str | os.PathLike | None = None, timeout: float = DEFAULT_TIMEOUT,
                              budget: float | None = DEFAULT_BUDGET, seed: int = 0, memory_mb: int = 2048,
                              allow_imports=()) -> Report:
     """For a course's own pytest file: fail with the diagnosis unless the implementation passes every case.
@@ -233,7 +240,9 @@ def assert_matches_reference(spec, *, assignment: Assignment | None = None, time
         def test_backprop():
             assert_matches_reference("submissions/alice/mlp.py:make_mlp")
 
-    ``spec`` names the implementation ('path/to/file.py:NAME' or 'module:NAME'); it is loaded
+    ``assignment`` is the course's conventions as ``validate`` takes them: a preset's name
+    (``assignment="cs231n"``), a TOML file's path (``assignment="course.toml"``) or an
+    ``Assignment``. ``spec`` names the implementation ('path/to/file.py:NAME' or 'module:NAME'); it is loaded
     and run only in an isolated worker, never imported into the test process (an import alone
     could change the grader). A callable is accepted for trusted code only (a course's own
     reference, a closure): unless importable by name, it runs in this process, where a runaway

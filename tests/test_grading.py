@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import csv
 import json
+import re
 import textwrap
 from dataclasses import replace
 from pathlib import Path
@@ -22,6 +23,7 @@ import pytest
 from compare import grade as G
 from compare.grading import conventions as V
 from compare.grading.assignment import PRESETS, Assignment, AssignmentError, load_assignment, preset
+from compare.grading.report import format_report
 from compare.validate import main, validate
 
 TEMPLATE = '''
@@ -236,7 +238,7 @@ def test_a_factory_named_otherwise_is_named_in_the_error_and_graded_with_factory
         f"validate: {path}: no 'make_mlp' (nor 'factory') in alice.py; it defines build_net(sizes, activation): "
         "grade it with --factory build_net")
     assert main([str(path), "--factory", "build_net", "--brief"]) == 0
-    assert f"validating {path}:build_net (homework (factory='build_net', factory_aliases=())" in capsys.readouterr().out
+    assert f"validating {path}:build_net (homework (the homework preset with factory='build_net'))" in capsys.readouterr().out
 
 
 def test_a_class_with_the_method_is_a_plausible_factory_too(tmp_path):
@@ -335,10 +337,71 @@ def test_a_preset_is_extended_by_the_keys_a_file_gives(tmp_path, capsys):
         load_assignment(write(tmp_path, "bad.toml", 'extends = "pytorch"\n'))
 
 
+FC_NET = Path(__file__).resolve().parent / "student_impls" / "fc_net.py"
+
+
+def test_cs231n_assignment_2_presets(capsys):
+    """TwoLayerNet(input_dim=..., hidden_dim=..., num_classes=..., reg=...): reg given to the constructor,
+    loss(X, y) with 0.5·reg·Σ‖W‖²; FullyConnectedNet(hidden_dims, ..., dtype) at any depth."""
+    assert main([str(FC_NET), "--preset", "cs231n-a2"]) == 0
+    out = capsys.readouterr().out
+    assert "validating " + f"{FC_NET}:TwoLayerNet (cs231n-a2 (the cs231n-a2 preset))" in out
+    assert "skipped: two hidden layers (sizes of length 4): the assignment's TwoLayerNet takes one hidden size" in out
+    assert "relu/regularised" in out and "verdict: PASS" in out
+    report = validate(str(FC_NET), assignment=preset("cs231n-a2-fc"))
+    assert report.exit_code == 0, report.error or report.verdict
+    assert "relu/two-hidden" in {c.case.name for c in report.cases} and not report.skipped
+
+
+def test_a_constructor_reg_reaches_the_network(tmp_path):
+    """A TwoLayerNet that ignores the reg it is given fails the regularised cases, and only those."""
+    source = FC_NET.read_text().replace("        self.reg = reg\n        self.params = {", "        self.reg = 0.0\n"
+                                        "        self.params = {", 1)
+    report = validate(str(write(tmp_path, "fc_net.py", source)), assignment=preset("cs231n-a2"))
+    assert report.exit_code == 1
+    assert {c.case.name for c in report.failed_cases} == {"relu/regularised", "relu/mnist-width"}
+
+
+def test_the_assignment_1_api_under_the_assignment_2_preset_says_which_argument(tmp_path):
+    path = write(tmp_path, "two_layer_net.py", student(weights="in_out", penalty="l2", call="dims", method="loss",
+                                                       name="TwoLayerNet"))
+    report = validate(str(path), assignment=preset("cs231n-a2"))
+    assert report.exit_code == 2
+    assert report.error.startswith("TwoLayerNet(input_dim=5, hidden_dim=4, num_classes=3, reg=0.013) raised "
+                                   "TypeError: ")
+    assert "unexpected keyword argument 'input_dim'" in report.error
+
+
+def test_the_2016_starter_has_its_own_preset(tmp_path):
+    path = write(tmp_path, "half.py", student(weights="in_out", penalty="l2", l2_factor=0.5, call="dims",
+                                              method="loss", name="TwoLayerNet"))
+    assert validate(str(path), assignment=preset("cs231n-2016")).exit_code == 0
+
+
+def test_keywords_calls_are_checked(tmp_path):
+    for text, words in (('call = "keywords"', "call = 'keywords' needs a keywords table"),
+                        ('call = "keywords"\nkeywords = {n_in = "inputs"}', "keywords: n_in = 'inputs' is not one of"),
+                        ('call = "keywords"\nkeywords = {n_in = "d"}\npenalty = "l2"\npenalty_in = "constructor"',
+                         "penalty_in = 'constructor' needs penalty = 'l2' and a keywords argument"),
+                        ('call = "keywords"\nkeywords = {n_in = "d", reg = "reg"}\npenalty = "l2"',
+                         "set penalty_in = 'constructor'"),
+                        ('constants = {dtype = "float64"}', "needs call = 'keywords'"),
+                        ('call = "keywords"\nkeywords = {n_in = "d"}\nconstants = {shape = [1, 2]}',
+                         "must be a number, a string or a boolean")):
+        with pytest.raises(AssignmentError, match=re.escape(words)):
+            load_assignment(write(tmp_path, "bad.toml", text))
+    a = load_assignment(write(tmp_path, "course.toml", 'call = "keywords"\nkeywords = {layer_sizes = "sizes", '
+                                                       'nonlinearity = "activation"}\nconstants = {seed = 0}\n'))
+    assert V.factory_call(a, "Net", (5, 4, 3), "tanh") == (
+        [{"**": {"layer_sizes": [5, 4, 3], "nonlinearity": "tanh", "seed": 0}}],
+        "Net(layer_sizes=[5, 4, 3], nonlinearity='tanh', seed=0)")
+    assert a.tried_activations == ("relu", "tanh", "sigmoid", "softplus")  # it is told its activation
+    assert a.to_dict()["keywords"] == {"layer_sizes": "sizes", "nonlinearity": "activation"}
+
+
 @pytest.mark.parametrize("bug, words", [
     ("penalty_in_update", "its gradients leave out the penalty"),
     ("batch_max", "one max over the whole batch"),
-    ("log_eps", "inside the log"),
     ("fixed_divisor", "100"),
 ])
 def test_real_bugs_get_their_own_words_first(tmp_path, bug, words):
@@ -347,6 +410,91 @@ def test_real_bugs_get_their_own_words_first(tmp_path, bug, words):
     assert report.exit_code == 1, report.error
     first = report.conventions[0] if report.conventions else report.diagnosis[0].message
     assert words in first, (report.verdict, [f.message for f in report.diagnosis])
+
+
+# ----------------------------------------------------------------------------- harmless differences
+ROW_BIAS_GRADS = ('grads[f"b{l}"] = delta.sum(axis=0).reshape(self.params[f"b{l}"].shape)',
+                  'grads[f"b{l}"] = delta.sum(axis=0, keepdims=True)')  # (1, h) for an (h,) bias
+
+
+def test_a_row_bias_gradient_is_a_convention_or_accepted(tmp_path):
+    path = write(tmp_path, "sub.py", student(name="make_mlp").replace(*ROW_BIAS_GRADS))
+    report = validate(str(path))
+    assert report.exit_code == 1, report.error  # no longer an error that hides everything else
+    assert report.verdict == ("FAIL — the backprop is right (all 37 cases agree once read in its own conventions), "
+                              "but grads['b1'] has shape (1, 2) where params['b1'] is (2,); grads['b2'] has shape "
+                              "(1, 2) where params['b2'] is (2,) — a convention, not a bug (the same entries, "
+                              "another shape)")
+    assert not report.diagnosis
+    accepted = validate(str(path), assignment=Assignment(gradient_shapes="broadcast"))
+    assert accepted.exit_code == 0 and accepted.verdict.startswith("PASS — all 37 cases agree")
+    assert accepted.accepted == ["grads['b1'] has shape (1, 2) where params['b1'] is (2,); grads['b2'] has shape "
+                                 "(1, 2) where params['b2'] is (2,) (the assignment accepts it: gradient_shapes = "
+                                 '"broadcast")']
+
+
+def test_a_convention_does_not_hide_a_real_bug(tmp_path):
+    path = write(tmp_path, "sub.py", student(name="make_mlp", bug="batch_max").replace(*ROW_BIAS_GRADS))
+    report = validate(str(path))
+    assert report.exit_code == 1, report.error
+    assert report.verdict.startswith("FAIL — 4 of 37 cases disagree with the torch reference (float64, rtol 1e-10); "
+                                     "besides, grads['b1'] has shape (1, 2)"), report.verdict
+    assert "one max over the whole batch" in report.diagnosis[0].message
+    assert report.summary.startswith(report.diagnosis[0].message + "; besides, grads['b1'] has shape (1, 2)")
+
+
+def test_the_cs231n_preset_accepts_row_bias_gradients_as_its_notebook_does(tmp_path):
+    path = write(tmp_path, "net.py", student(weights="in_out", penalty="l2", call="dims", method="loss",
+                                             name="TwoLayerNet").replace(*ROW_BIAS_GRADS))
+    report = validate(str(path), assignment=preset("cs231n"))
+    assert report.exit_code == 0, report.error or report.verdict
+    assert "grads['b1'] has shape (1, 2) where params['b1'] is (2,)" in report.accepted[0]
+
+
+@pytest.mark.parametrize("log_epsilon, exit_code", [(0.0, 1), (1e-10, 1), (1e-9, 0), (1e-7, 0)])
+def test_an_epsilon_inside_the_log_up_to_the_courses_bound(tmp_path, log_epsilon, exit_code):
+    """ε = 1e-9 made every case fail; now it is one convention (exit 1), or accepted up to the bound."""
+    path = write(tmp_path, "sub.py", student(bug="log_eps"))
+    report = validate(f"{path}:factory", assignment=Assignment(log_epsilon=log_epsilon))
+    assert report.exit_code == exit_code, report.verdict
+    words = "its loss has an ε inside the log, −log(p_y + ε) with ε ≈ 1e-09, where the assignment asks −log p_y"
+    assert not report.diagnosis and len(report.cases) == 37
+    if exit_code:
+        assert report.verdict.startswith("FAIL — the backprop is right") and words + " — a convention, not a bug" \
+            in report.verdict
+    else:
+        assert report.accepted == [f"{words} (the assignment accepts it: log_epsilon = {log_epsilon:g})"]
+
+
+def test_relu_derivative_one_at_zero_is_a_convention_or_accepted():
+    wrong = str(Path(__file__).resolve().parent / "student_impls" / "wrong.py") + ":ReluGradAtZero"
+    report = validate(wrong)
+    assert report.exit_code == 1 and not report.diagnosis
+    assert [c.case.name for c in report.failed_cases] == ["relu/zero-preactivation"]
+    assert report.conventions == ["its ReLU derivative at 0 is 1 (the mask h^a >= 0) where the assignment takes "
+                                  "rect'(0) = 0 (the mask h^a > 0) — a convention, not a bug"]
+    assert "a convention, not a bug: its ReLU derivative at 0 is 1" in format_report(report)
+    accepted = validate(wrong, assignment=Assignment(relu_grad_at_zero=[0, 1]))
+    assert accepted.exit_code == 0 and "relu_grad_at_zero = [0, 1]" in accepted.accepted[0]
+
+
+def test_another_l2_factor_is_a_convention_or_accepted(tmp_path):
+    path = write(tmp_path, "sub.py", student(penalty="l2", l2_factor=0.5))
+    course = Assignment(penalty="l2")
+    report = validate(f"{path}:factory", assignment=course)
+    assert report.exit_code == 1 and not report.diagnosis
+    assert report.conventions == ["its L2 term is 0.5·reg·Σ‖W‖² where the assignment asks reg·Σ‖W‖² — a convention, "
+                                  "not a bug"]
+    assert validate(f"{path}:factory", assignment=replace(course, accept_l2_factors=[0.5])).exit_code == 0
+
+
+def test_harmless_keys_are_checked(tmp_path):
+    for text, words in (("log_epsilon = -1e-9", "log_epsilon = -1e-09 must be a number from 0"),
+                        ("relu_grad_at_zero = [1]", "relu_grad_at_zero = [1] must be [0] or [0, 1]"),
+                        ('accept_l2_factors = "half"', "accept_l2_factors = 'half' must be a list"),
+                        ('gradient_shapes = "loose"', "gradient_shapes = 'loose' is not one of")):
+        with pytest.raises(AssignmentError, match=re.escape(words)):
+            load_assignment(write(tmp_path, "bad.toml", text))
 
 
 # ----------------------------------------------------------------------------- notebooks and folders

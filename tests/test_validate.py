@@ -20,6 +20,7 @@ import pytest
 
 from compare import cases as C
 from compare import diagnose as D
+from compare.grading.assignment import load_assignment
 from compare.grading.battery import compare_case
 from compare.grading.errors import StudentError
 from compare.grading.host import Host
@@ -36,7 +37,6 @@ STUDENT, WRONG, HOSTILE = (str(IMPLS / name) for name in ("student.py", "wrong.p
 BUGS = {
     "SumNotMean": "sum over the examples instead of the mean",
     "MeanTwice": "divided by k twice",
-    "ReluGradAtZero": "rect'(0) = 1",
     "ReluNoMask": "derivative is missing",
     "BiasRegularised": "biases are regularised",
     "L2FactorTwo": "l2 term is off by a factor 2",
@@ -67,7 +67,6 @@ BUGS = {
 WHERE = {
     "NoPenaltyOnLayer2": {"W2"},
     "TransposedW1": {"W1"},
-    "ReluGradAtZero": {"W1", "b1"},
     "PreActivationAsInput": {"W2"},
     "PenaltyMissingFromLoss": {"loss"},
     "LossSumNotMean": {"loss"},
@@ -87,7 +86,6 @@ BROKEN = {
     "GradsAsList": "grads must be a dict",
     "GradsAsLists": "grads['W1'] is a list, not a NumPy array",
     "WrongKeys": "missing ['W1', 'b1', 'W2', 'b2']",
-    "ColumnBiases": "grads['b1'] has shape (2, 1), expected (2,)",
     "ReturnsNaN": "NaN or inf in b1",
     "MutatesX": "modified its input X in place",
     "UpdatesParams": "changed params['W1']",
@@ -149,9 +147,10 @@ def test_zero_preactivation_case_has_exact_zeros_that_matter():
     assert not np.allclose(wrong["W1"], ev.reference_grads["W1"], rtol=1e-6, atol=0)
 
 
-def test_large_logit_cases_overflow_a_naive_softmax_but_not_the_loss():
+@pytest.mark.parametrize("activation", C.ACTIVATIONS)
+def test_large_logit_cases_overflow_a_naive_softmax_but_not_the_loss(activation):
     for sign in (+1, -1):
-        case = C.large_logits(sign=sign)
+        case = C.large_logits(activation, sign=sign)
         ev = D.Evidence(case, *compare_ref(case))
         logits = ev.tape["pre"][-1]
         assert np.all(np.abs(logits) > 990)
@@ -159,6 +158,28 @@ def test_large_logit_cases_overflow_a_naive_softmax_but_not_the_loss():
             naive = np.exp(logits) / np.exp(logits).sum(axis=1, keepdims=True)
         assert not np.all(np.isfinite(naive))
         assert np.isfinite(ev.reference_loss) and ev.reference_loss < 20
+
+
+@pytest.mark.parametrize("activation", C.ACTIVATIONS)
+def test_every_activation_gets_the_stability_cases_and_real_sizes(activation):
+    """A tanh-only network's softmax is as likely to overflow: the stress cases are not relu's alone."""
+    cases = {c.name.partition("/")[2]: c for c in C.battery(activation)}
+    assert {"large-logits", "large-negative-logits", "mixed-scales", "mnist-width", "large-batch"} <= set(cases)
+    assert ("zero-preactivation" in cases) == (activation == "relu")
+    assert cases["large-batch"].K == 1024 and cases["mnist-width"].sizes == (784, 32, 10)
+    case = cases["mixed-scales"]  # one example near +1000, one near 0, one near -1000, whatever the activation
+    top = D.Evidence(case, *compare_ref(case)).tape["pre"][-1].max(axis=1)
+    assert top.max() > 950 and top.min() < -950 and np.abs(top).min() < 200, top
+
+
+def test_a_tanh_only_softmax_that_overflows_fails():
+    """It passed with 4 small cases when the stress cases ran for relu only."""
+    report = validate(str(IMPLS / "tanh_only.py"), assignment=load_assignment(IMPLS / "tanh_only.toml"))
+    assert report.exit_code == 1, report.error
+    assert {c.case.name for c in report.failed_cases} == {"tanh/large-logits", "tanh/large-negative-logits",
+                                                          "tanh/mixed-scales"}
+    assert "softmax overflow" in report.diagnosis[0].message.lower() or "overflows" in report.diagnosis[0].message
+    assert len(report.cases) == len(C.battery("tanh"))
 
 
 def test_hidden_pre_activations_stay_moderate():
@@ -292,6 +313,12 @@ def test_validate_rejects_bad_arguments():
         validate("manual:MLP", timeout=0)
     with pytest.raises(TypeError, match="factory"):
         validate(42)
+    with pytest.raises(ValueError, match="no preset named 'cs321n'"):
+        validate("manual:MLP", assignment="cs321n")
+    with pytest.raises(ValueError, match="cannot read assignment file missing.toml"):
+        validate("manual:MLP", assignment="missing.toml")
+    with pytest.raises(TypeError, match="a preset's name or a .toml file's path, got dict"):
+        validate("manual:MLP", assignment={"weights": "in_out"})
 
 
 # ----------------------------------------------------------------------------- the CLI for real
@@ -380,6 +407,18 @@ class _LoopMLP(MLP):
 
     def loss_and_grads(self, X, y, lambdas=None):
         return super().loss_and_grads(X, y, lambdas, mode="loop")
+
+
+def test_assert_matches_reference_takes_a_preset_name_or_a_toml_path():
+    """A course's pytest file names its conventions as a user would."""
+    report = assert_matches_reference(f"{IMPLS / 'fc_net.py'}:TwoLayerNet", assignment="cs231n-a2")
+    assert report.assignment == "cs231n-a2 (the cs231n-a2 preset)" and report.exit_code == 0
+    course = IMPLS / "in_out.toml"
+    for given in (course, str(course)):
+        report = assert_matches_reference(f"{IMPLS / 'in_out.py'}:make_mlp", assignment=given)
+        assert report.assignment.startswith("in_out (weights='in_out'")
+    with pytest.raises(AssertionError, match="disagrees with the torch reference"):
+        assert_matches_reference(str(IMPLS / "tanh_only.py"), assignment=str(IMPLS / "tanh_only.toml"))
 
 
 def test_in_process_factories_closure_and_lambda():

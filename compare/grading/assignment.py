@@ -8,7 +8,11 @@ are the homework's contract (``--preset homework``)::
     factory_aliases = ["factory"]  # also accepted, in order, when the file has no `factory` name
                                    # (a TOML or --factory that sets `factory` alone accepts no other)
     call = "sizes_activation"      # factory(sizes, activation) | "sizes": factory(sizes)
-                                   # | "dims": factory(d, h1, ..., m)
+                                   # | "dims": factory(d, h1, ..., m) | "keywords": factory(**keywords)
+    keywords = {}                  # with call = "keywords": argument name -> what it is given, one of
+                                   # "d", "h" (the one hidden size), "hidden" ([h1, ...]), "m", "sizes",
+                                   # "activation", "reg" (e.g. {input_dim = "d", hidden_dim = "h", ...})
+    constants = {}                 # with call = "keywords": arguments given as they are ({dtype = "float64"})
     method = "loss_and_grads"      # the method returning (loss, grads)
     weights = "out_in"             # W_l as (out, in) like nn.Linear.weight, or "in_out" (X @ W)
     biases = "vector"              # (h,) | "column": (h, 1) | "row": (1, h)
@@ -18,8 +22,18 @@ are the homework's contract (``--preset homework``)::
     penalty = "elastic_net"        # flat list (λ11, λ12, λ21, λ22, ...) as the third argument
                                    # | "l2": one float reg, loss += reg * l2_factor * Σ_l ‖W_l‖²
                                    # | "none": method(X, y)
+    penalty_in = "method"          # where "l2"'s reg is given: method(X, y, reg) | "constructor":
+                                   # factory(..., reg=reg) (a keywords call naming "reg"), method(X, y)
     l2_factor = 1.0                # 0.5 for the older CS231n form
     activations = ["relu"]         # must be supported; the others are tried if the factory accepts them
+    # Harmless differences the course accepts (a note in the report); any it does not accept fails
+    # as a convention, never as a bug:
+    gradient_shapes = "exact"      # | "broadcast": a gradient of the same entries in a broadcast-equal
+                                   # shape, e.g. (1, H) for an (H,) bias
+    log_epsilon = 0.0              # the largest ε accepted inside the log of the loss, −log(p_y + ε)
+    relu_grad_at_zero = [0]        # the values of rect'(0) accepted: [0] | [0, 1] (the mask h^a >= 0)
+    accept_l2_factors = []         # other factors of the L2 term accepted (e.g. [0.5]), in the loss and
+                                   # the gradients alike
     allow_imports = []             # modules a submission may import besides NumPy (e.g. ["scipy"])
     extends = "cs231n"             # start from a preset: then only the keys given change it
     file = "mlp.py"                # backprop-grade: the file graded in each student's folder (a path
@@ -37,6 +51,7 @@ listed one is checked.
 
 from __future__ import annotations
 
+import os
 import sys
 from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
@@ -48,14 +63,17 @@ else:  # pragma: no cover - Python 3.10
 
 ACTIVATIONS = ("relu", "tanh", "sigmoid", "softplus")
 CHOICES = {
-    "call": ("sizes_activation", "sizes", "dims"),
+    "call": ("sizes_activation", "sizes", "dims", "keywords"),
     "weights": ("out_in", "in_out"),
     "biases": ("vector", "column", "row"),
     "inputs": ("rows", "columns"),
     "labels": ("int", "one_hot"),
     "reduction": ("mean", "sum"),
     "penalty": ("elastic_net", "l2", "none"),
+    "penalty_in": ("method", "constructor"),
+    "gradient_shapes": ("exact", "broadcast"),
 }
+QUANTITIES = ("d", "h", "hidden", "m", "sizes", "activation", "reg")  # what a keywords call can give
 
 
 VISIBILITIES = ("visible", "hidden", "after_due_date", "after_published")  # Gradescope's
@@ -63,6 +81,18 @@ VISIBILITIES = ("visible", "hidden", "after_due_date", "after_published")  # Gra
 
 class AssignmentError(ValueError):
     """An assignment file or preset that cannot be used; the message names the bad key or value."""
+
+
+def _pairs(value, key: str) -> tuple:
+    """A TOML table (a dict) or ((name, value), ...) as ((name, value), ...), names checked."""
+    items = value.items() if isinstance(value, dict) else value
+    try:
+        pairs = tuple((name, v) for name, v in items)
+    except (TypeError, ValueError):
+        raise AssignmentError(f"{key} = {value!r} must be a table of argument names") from None
+    if not all(isinstance(name, str) and name.isidentifier() for name, _ in pairs):
+        raise AssignmentError(f"{key} = {value!r} must be a table of argument names")
+    return pairs
 
 
 def _is_name(value) -> bool:
@@ -76,6 +106,8 @@ class Assignment:
     factory: str = "make_mlp"
     factory_aliases: tuple = ("factory",)
     call: str = "sizes_activation"
+    keywords: tuple = ()  # ((argument name, quantity), ...): a TOML table, kept in its order
+    constants: tuple = ()  # ((argument name, value), ...)
     method: str = "loss_and_grads"
     weights: str = "out_in"
     biases: str = "vector"
@@ -83,8 +115,13 @@ class Assignment:
     labels: str = "int"
     reduction: str = "mean"
     penalty: str = "elastic_net"
+    penalty_in: str = "method"
     l2_factor: float = 1.0
     activations: tuple = ("relu",)
+    gradient_shapes: str = "exact"
+    log_epsilon: float = 0.0
+    relu_grad_at_zero: tuple = (0,)
+    accept_l2_factors: tuple = ()
     allow_imports: tuple = field(default=())
     extends: str | None = None  # the preset this assignment changes (only the keys its file gives)
     file: str | None = None  # in a student's folder, the file graded ("cs231n/classifiers/fc_net.py")
@@ -116,6 +153,8 @@ class Assignment:
         modules = tuple(self.allow_imports) if isinstance(self.allow_imports, list | tuple) else None
         if modules is None or not all(isinstance(m, str) and m.isidentifier() for m in modules):
             raise AssignmentError(f"allow_imports = {self.allow_imports!r} must be a list of module names")
+        self._check_keywords()
+        self._check_harmless()
         if self.extends is not None and self.extends not in PRESETS:
             raise AssignmentError(f"extends = {self.extends!r} is not a preset (presets: {', '.join(PRESETS)})")
         if self.file is not None and (not isinstance(self.file, str) or not self.file.strip()
@@ -142,6 +181,45 @@ class Assignment:
         object.__setattr__(self, "allow_imports", modules)
         object.__setattr__(self, "l2_factor", float(factor))
 
+    def _check_keywords(self) -> None:
+        keywords = _pairs(self.keywords, "keywords")
+        constants = _pairs(self.constants, "constants")
+        for name, quantity in keywords:
+            if quantity not in QUANTITIES:
+                raise AssignmentError(f"keywords: {name} = {quantity!r} is not one of {', '.join(map(repr, QUANTITIES))}")
+        for name, value in constants:
+            if isinstance(value, dict | list) or value is None:
+                raise AssignmentError(f"constants: {name} = {value!r} must be a number, a string or a boolean")
+        if (self.call == "keywords") != bool(keywords):
+            raise AssignmentError("call = 'keywords' needs a keywords table (and a keywords table needs it): "
+                                  f"call = {self.call!r}, keywords = {dict(keywords)!r}")
+        if constants and self.call != "keywords":
+            raise AssignmentError(f"constants = {dict(constants)!r} needs call = 'keywords'")
+        gives_reg = "reg" in (q for _, q in keywords)
+        if self.penalty_in == "constructor" and (self.penalty != "l2" or not gives_reg):
+            raise AssignmentError("penalty_in = 'constructor' needs penalty = 'l2' and a keywords argument given "
+                                  "\"reg\" (e.g. keywords = {..., reg = \"reg\"})")
+        if gives_reg and self.penalty_in != "constructor":
+            raise AssignmentError("keywords give \"reg\" to the constructor: set penalty_in = 'constructor'")
+        object.__setattr__(self, "keywords", keywords)
+        object.__setattr__(self, "constants", constants)
+
+    def _check_harmless(self) -> None:
+        eps = self.log_epsilon
+        if isinstance(eps, bool) or not isinstance(eps, int | float) or not 0 <= eps <= 0.01:
+            raise AssignmentError(f"log_epsilon = {eps!r} must be a number from 0 (no ε) to 0.01")
+        at_zero = tuple(self.relu_grad_at_zero) if isinstance(self.relu_grad_at_zero, list | tuple) else None
+        if at_zero is None or 0 not in at_zero or not set(at_zero) <= {0, 1} or any(isinstance(v, bool) for v in at_zero):
+            raise AssignmentError(f"relu_grad_at_zero = {self.relu_grad_at_zero!r} must be [0] or [0, 1]")
+        factors = tuple(self.accept_l2_factors) if isinstance(self.accept_l2_factors, list | tuple) else None
+        if factors is None or not all(isinstance(f, int | float) and not isinstance(f, bool) and 0 < f < 100
+                                      for f in factors):
+            raise AssignmentError(f"accept_l2_factors = {self.accept_l2_factors!r} must be a list of positive "
+                                  "numbers (e.g. [0.5])")
+        object.__setattr__(self, "log_epsilon", float(eps))
+        object.__setattr__(self, "relu_grad_at_zero", tuple(sorted(int(v) for v in set(at_zero))))
+        object.__setattr__(self, "accept_l2_factors", tuple(float(f) for f in factors if f != self.l2_factor))
+
     @property
     def factory_names(self) -> tuple:
         """The names a submission's factory may have, in the order they are looked for."""
@@ -155,31 +233,56 @@ class Assignment:
     def tried_activations(self) -> tuple:
         """The activations to check, in order: the listed ones first (required), then, when the
         factory is told its activation, the others (checked if it accepts them)."""
-        if self.call != "sizes_activation":
+        told = self.call == "sizes_activation" or (self.call == "keywords" and "activation" in dict(self.keywords).values())
+        if not told:
             return self.activations[:1]
         return self.activations + tuple(a for a in ACTIVATIONS if a not in self.activations)
 
     def describe(self) -> str:
-        """One line: what differs from the homework's contract, or from the preset it extends."""
-        base = PRESETS.get(self.extends) or Assignment()
+        """One line: the preset it is (or extends), and what differs from it (else from the homework's)."""
+        preset_name = self.extends or (self.name if self.name in PRESETS else None)
+        base = PRESETS[preset_name] if preset_name else Assignment()
         changed = [f"{f.name}={getattr(self, f.name)!r}" for f in fields(self)
-                   if f.name not in ("name", "extends") and getattr(self, f.name) != getattr(base, f.name)]
-        if self.extends:
-            return f"{self.name} (the {self.extends} preset" + (f" with {', '.join(changed)})" if changed else ")")
-        return f"{self.name}" + (f" ({', '.join(changed)})" if changed else " (the homework's contract)")
+                   if f.name not in ("name", "extends") and getattr(self, f.name) != getattr(base, f.name)
+                   and not (f.name == "factory_aliases" and not self.factory_aliases and self.factory != base.factory)]
+        if preset_name == "homework" and not changed:
+            return f"{self.name} (the homework's contract)"
+        if preset_name:
+            return f"{self.name} (the {preset_name} preset" + (f" with {', '.join(changed)})" if changed else ")")
+        return f"{self.name} ({', '.join(changed)})"
 
     def to_dict(self) -> dict:
-        data = {f.name: (list(v) if isinstance(v := getattr(self, f.name), tuple) else v) for f in fields(self)}
-        data["points"] = dict(self.points)
-        return data
+        """The assignment as its TOML file's keys (tables as dicts, lists as lists)."""
+        out = {f.name: (list(v) if isinstance(v := getattr(self, f.name), tuple) else v) for f in fields(self)}
+        return {**out, "keywords": dict(self.keywords), "constants": dict(self.constants), "points": dict(self.points)}
 
 
+# What CS231n's notebooks cannot tell from the reference, its presets accept: a (1, H) bias gradient
+# (compared by broadcasting), rect'(0) = 1 (numerical gradients at random points never meet 0) and
+# a small ε inside the log (a loss difference of ~1e-7 reads as "very small").
+_CS231N_ACCEPTS = {"gradient_shapes": "broadcast", "relu_grad_at_zero": (0, 1), "log_epsilon": 1e-7}
+_CS231N_A1 = Assignment(name="cs231n", factory="TwoLayerNet", factory_aliases=(), call="dims", method="loss",
+                        weights="in_out", penalty="l2", l2_factor=1.0, **_CS231N_ACCEPTS)
 PRESETS = {
     "homework": Assignment(),
-    # CS231n's two-layer net: TwoLayerNet(input_size, hidden_size, output_size), params W1 (D, H),
-    # b1 (H,), W2 (H, C), b2 (C,), loss(X, y, reg) -> (loss, grads), loss = mean NLL + reg·Σ‖W‖².
-    "cs231n": Assignment(name="cs231n", factory="TwoLayerNet", factory_aliases=(), call="dims", method="loss",
-                         weights="in_out", penalty="l2", l2_factor=1.0),
+    # CS231n assignment 1's two-layer net: TwoLayerNet(input_size, hidden_size, output_size), params
+    # W1 (D, H), b1 (H,), W2 (H, C), b2 (C,), loss(X, y, reg) -> (loss, grads), loss = mean NLL + reg·Σ‖W‖².
+    "cs231n": _CS231N_A1,
+    # Its 2016 starter: the same with 0.5·reg·Σ‖W‖².
+    "cs231n-2016": replace(_CS231N_A1, name="cs231n-2016", l2_factor=0.5),
+    # CS231n assignment 2 (cs231n/classifiers/fc_net.py): TwoLayerNet(input_dim, hidden_dim, num_classes,
+    # weight_scale, reg), reg given to the constructor, loss(X, y) -> (loss, grads), 0.5·reg·Σ‖W‖²; relu.
+    "cs231n-a2": Assignment(name="cs231n-a2", factory="TwoLayerNet", factory_aliases=(), call="keywords",
+                            keywords=(("input_dim", "d"), ("hidden_dim", "h"), ("num_classes", "m"), ("reg", "reg")),
+                            method="loss", weights="in_out", penalty="l2", penalty_in="constructor", l2_factor=0.5,
+                            **_CS231N_ACCEPTS),
+    # ... and its FullyConnectedNet(hidden_dims, input_dim, num_classes, ..., reg, dtype), any depth,
+    # params W1..WL, b1..bL; asked for float64 (its default dtype is float32).
+    "cs231n-a2-fc": Assignment(name="cs231n-a2-fc", factory="FullyConnectedNet", factory_aliases=(),
+                               call="keywords", keywords=(("hidden_dims", "hidden"), ("input_dim", "d"),
+                                                          ("num_classes", "m"), ("reg", "reg")),
+                               constants=(("dtype", "float64"),), method="loss", weights="in_out", penalty="l2",
+                               penalty_in="constructor", l2_factor=0.5, **_CS231N_ACCEPTS),
 }
 
 
@@ -231,6 +334,25 @@ def load_assignment_dict(data: dict) -> Assignment:
     if unknown:
         raise AssignmentError(f"unknown key {unknown[0]!r} in a saved assignment")
     return Assignment(**data)
+
+
+def as_assignment(value) -> Assignment:
+    """The assignment ``value`` names: an ``Assignment``, a preset's name ("cs231n"), or the path of a
+    TOML file ("course.toml", a ``Path``); None is the homework's. Raises ``AssignmentError`` (a
+    ValueError) for an unknown preset or a bad file, ``TypeError`` for anything else."""
+    if value is None:
+        return PRESETS["homework"]
+    if isinstance(value, Assignment):
+        return value
+    if isinstance(value, os.PathLike) or (isinstance(value, str) and value.endswith(".toml")):
+        return load_assignment(value)
+    if isinstance(value, str):
+        if value not in PRESETS:
+            raise AssignmentError(f"no preset named {value!r} (presets: {', '.join(PRESETS)}; a course's own "
+                                  "conventions: the path of its .toml file)")
+        return PRESETS[value]
+    raise TypeError(f"assignment must be an Assignment, a preset's name or a .toml file's path, "
+                    f"got {type(value).__name__}")
 
 
 def with_layout(assignment: Assignment, **changes) -> Assignment:

@@ -22,6 +22,7 @@ import numpy as np
 from .. import cases as C
 from ..diff import compare_arrays
 from . import conventions as V
+from . import harmless as H
 from .assignment import Assignment
 from .errors import StudentError
 from .report import TOL, CaseReport, Report, Row
@@ -59,6 +60,16 @@ def reference(case: C.Case):
 
             hit = _references[id(case)] = (case, reference_loss_and_grads(case))
     return hit[1]
+
+
+def prepare(a: Assignment, seed: int = 0, stop: threading.Event | None = None) -> None:
+    """Build every case the assignment may run and compute its reference (each once per process):
+    for a class before its students, or in a thread while a worker starts (``stop`` ends it early)."""
+    for activation in a.tried_activations:
+        for case in battery(activation, seed):
+            if stop is not None and stop.is_set():
+                return
+            reference(canonical(a, case))
 
 
 def compare_case(case: C.Case, loss: float, grads: dict, initial_params=None, previous=None,
@@ -127,10 +138,11 @@ def _readings(a: Assignment) -> list:
     other = "sum" if a.reduction == "mean" else "mean"
     readings = [(f"it returns the {other} over the batch where the assignment asks the {a.reduction} "
                  f"(loss and gradients {'K times' if other == 'sum' else '1/K times'} the assignment's)",
-                 lambda case, loss, grads: V.read_back(a, case, loss, grads, reduction=other))]
+                 lambda case, loss, grads: V.read_back(a, case, loss, H.as_assignment_shapes(a, case, grads),
+                                                       reduction=other))]
     if a.penalty != "none":
         def without_penalty(case, loss, grads):
-            loss, grads = V.read_back(a, case, loss, grads)
+            loss, grads = V.read_back(a, case, loss, H.as_assignment_shapes(a, case, grads))
             pen_loss, pen_grads = V.penalty_parts(case)
             return loss, {n: g + pen_grads[n] if n in pen_grads and g.shape == pen_grads[n].shape else g
                           for n, g in grads.items()}
@@ -141,13 +153,15 @@ def _readings(a: Assignment) -> list:
 
 
 def _explain(report: Report, a: Assignment) -> None:
-    """If one other reading makes every case agree, say so: the math is right, a convention is not."""
-    failing = report.failed_cases
-    if not failing or any(c.answer is None for c in report.cases):
+    """If one other reading makes every case agree that nothing explains yet, say so: the math is
+    right, a convention is not."""
+    failing = report.bug_cases
+    unexplained = [c for c in report.cases if not c.harmless]
+    if not failing or any(c.answer is None for c in unexplained):
         return
     for words, read in _readings(a):
         agrees = True
-        for result in report.cases:
+        for result in unexplained:
             loss, grads = read(result.case, *result.answer)
             ref_loss, ref_grads = reference(result.case)
             if not compare_arrays(loss, ref_loss, TOL).passed or any(
@@ -158,6 +172,8 @@ def _explain(report: Report, a: Assignment) -> None:
         if agrees:
             report.conventions.append(words)
             report.explained = True
+            for result in failing:  # explained (the diagnosis still says what it sees in them)
+                result.harmless = words
             return
 
 
@@ -165,7 +181,7 @@ def _explain(report: Report, a: Assignment) -> None:
 def _agrees(a: Assignment, case: C.Case, answer) -> bool:
     """Every number of ``answer`` (the assignment's layout) is the reference's."""
     try:
-        loss, grads = V.read_back(a, case, *answer)
+        loss, grads = V.read_back(a, case, answer[0], H.as_assignment_shapes(a, case, answer[1]))
     except ValueError:
         return False
     ref_loss, ref_grads = reference(case)
@@ -204,8 +220,8 @@ def _probe_inputs(runner, a: Assignment, case: C.Case) -> Assignment:
 def _other_call(runner, a: Assignment, factory: str, activation: str, error: StudentError, shapes: dict):
     """When the factory refuses the assignment's call with a TypeError, the call style it takes (one
     that builds a network with the right parameter names)."""
-    if error.kind != "raised" or error.exc_type != "TypeError":
-        return None
+    if error.kind != "raised" or error.exc_type != "TypeError" or a.call == "keywords":
+        return None  # a keywords call names its arguments: the TypeError says which one it lacks
     for style in ("sizes_activation", "sizes", "dims"):
         if style == a.call:
             continue
@@ -232,7 +248,7 @@ def _conventions(runner, report: Report, a: Assignment, factory: str, seed: int)
     first = a.tried_activations[0]
     probe_case = canonical(a, next(c for c in battery(first, seed) if c.sizes == PROBE_SIZES))
     shapes = {name: value.shape for name, value in probe_case.params.items()}
-    args, call = V.factory_call(a, factory, PROBE_SIZES, first)
+    args, call = V.factory_call(a, factory, PROBE_SIZES, first, V.constructor_reg(a, probe_case))
     try:
         found = runner.make("probe", call, args, a.method)
     except StudentError as error:
@@ -257,7 +273,7 @@ def run(runner, report: Report, a: Assignment, factory: str, seed: int = 0) -> N
     """Fill ``report`` with the conventions found and the cases' comparisons; raises StudentError
     when the implementation cannot be run or breaks the contract."""
     a = _conventions(runner, report, a, factory, seed)
-    made, previous = {}, {}
+    made, previous, shape_notes = {}, {}, set()
     unsupported, working = set(), set()
     deep_skipped = False
     for activation in a.tried_activations:
@@ -267,9 +283,14 @@ def run(runner, report: Report, a: Assignment, factory: str, seed: int = 0) -> N
             deep = C.TWO_HIDDEN in case.tags
             if activation in unsupported or (deep and deep_skipped):
                 continue
-            key = f"{activation}:{case.sizes}"
+            if not V.builds(a, case.sizes):
+                deep_skipped = True
+                report.skipped.append(f"two hidden layers (sizes of length 4): the assignment's {factory} takes "
+                                      "one hidden size")
+                continue
             shapes = {name: tuple(v.shape) for name, v in case.params.items()}
-            args, call = V.factory_call(a, factory, case.sizes, activation)
+            args, call = V.factory_call(a, factory, case.sizes, activation, V.constructor_reg(a, case))
+            key = call  # one network per call: per sizes and activation, and per reg given to the constructor
             try:
                 if key not in made:
                     found = runner.make(key, call, args, a.method)
@@ -279,8 +300,9 @@ def run(runner, report: Report, a: Assignment, factory: str, seed: int = 0) -> N
                 runner.set_params(key, V.to_student(a, case.params), what=f"writing params for case {case.name}")
                 loss, grads = runner.call(key, a.method, V.call_args(a, case), what=f"{a.method} on case {case.name}")
                 _check_grad_keys(grads, shapes)
+                _gradient_shapes(report, a, case, grads, shape_notes)
                 try:
-                    canon_loss, canon_grads = V.read_back(a, case, loss, grads)
+                    canon_loss, canon_grads = V.read_back(a, case, loss, H.as_assignment_shapes(a, case, grads))
                 except ValueError as error:
                     raise StudentError("contract", str(error)) from None
             except StudentError as error:
@@ -300,4 +322,19 @@ def run(runner, report: Report, a: Assignment, factory: str, seed: int = 0) -> N
             result = compare_case(case, canon_loss, canon_grads, made[key], previous.get(key), (loss, grads))
             previous[key] = result.outcome.student_grads
             report.cases.append(result)
+    H.judge(report, a)
     _explain(report, a)
+
+
+def _gradient_shapes(report: Report, a: Assignment, case: C.Case, grads: dict, said: set) -> None:
+    """Gradients in a broadcast-equal shape ((1, H) for an (H,) bias) are compared all the same;
+    it is said once, for the first case that has them: accepted, or a convention."""
+    differences = H.shape_differences(a, case, grads)
+    if not differences or said:
+        return
+    said.add(case.name)
+    words = H.shape_words(differences)
+    if a.gradient_shapes == "broadcast":
+        report.accepted.append(f"{words} (the assignment accepts it: gradient_shapes = \"broadcast\")")
+    else:
+        report.conventions.append(f"{words} — a convention, not a bug (the same entries, another shape)")

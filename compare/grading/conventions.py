@@ -21,16 +21,38 @@ import numpy as np
 
 from .. import cases as C
 from .assignment import Assignment
+from .host import KEYWORDS
 
 
-def factory_call(a: Assignment, name: str, sizes, activation: str) -> tuple[list, str]:
-    """(the factory's arguments, as JSON values, and how the call reads in a message)."""
+def factory_call(a: Assignment, name: str, sizes, activation: str, reg: float = 0.0) -> tuple[list, str]:
+    """(the factory's arguments, as JSON values, and how the call reads in a message). A keywords
+    call's arguments end with ``{KEYWORDS: {name: value}}``; ``reg`` is given only to a factory
+    that takes it (``penalty_in = "constructor"``)."""
     sizes = [int(n) for n in sizes]
     if a.call == "sizes_activation":
         return [sizes, activation], f"{name}({tuple(sizes)}, {activation!r})"
     if a.call == "sizes":
         return [sizes], f"{name}({tuple(sizes)})"
+    if a.call == "keywords":
+        given = {"d": sizes[0], "h": sizes[1], "hidden": sizes[1:-1], "m": sizes[-1], "sizes": sizes,
+                 "activation": activation, "reg": float(reg)}
+        arguments = {argument: given[quantity] for argument, quantity in a.keywords} | dict(a.constants)
+        text = ", ".join(f"{argument}={value!r}" for argument, value in arguments.items())
+        return [{KEYWORDS: arguments}], f"{name}({text})"
     return list(sizes), f"{name}({', '.join(map(str, sizes))})"
+
+
+def builds(a: Assignment, sizes) -> bool:
+    """Whether the assignment's factory call can describe a network of these sizes (a keywords
+    call given one hidden size "h" builds one hidden layer only)."""
+    return not (a.call == "keywords" and "h" in dict(a.keywords).values() and len(sizes) != 3)
+
+
+def constructor_reg(a: Assignment, case: C.Case) -> float:
+    """The ``reg`` the factory is given for a (canonical) case: 0 unless ``penalty_in = "constructor"``."""
+    if a.penalty != "l2" or a.penalty_in != "constructor":
+        return 0.0
+    return float(case.lambdas[1]) / a.l2_factor
 
 
 def student_shape(a: Assignment, name: str, shape) -> tuple:
@@ -118,7 +140,7 @@ def call_args(a: Assignment, case: C.Case) -> list:
     args = [("X", X), ("y", y)]
     if a.penalty == "elastic_net":
         args.append(("lambdas", [float(v) for v in case.lambdas]))
-    elif a.penalty == "l2":
+    elif a.penalty == "l2" and a.penalty_in == "method":
         args.append(("reg", float(case.lambdas[1]) / a.l2_factor))
     return args
 

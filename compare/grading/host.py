@@ -23,6 +23,7 @@ import numpy as np
 
 from .errors import StudentError, clean_text
 
+KEYWORDS = "**"  # make's arguments may end with {KEYWORDS: {name: value}}: the factory's keyword arguments
 MAX_PARAMS = 64  # entries of a params or grads dict
 MAX_ELEMENTS = 4 * 1024 * 1024  # numbers in one returned array (32 MB of float64)
 _OURS = {str(Path(__file__).resolve().parent)}
@@ -264,8 +265,12 @@ class Host:
                                exc_type=type(error).__name__) from None
 
     def make(self, key: str, call: str, args: list, method: str) -> dict:
-        """``factory(*args)``; returns float64 copies of its ``params`` as they are (any names, any shapes)."""
-        obj = self._student(call, self.factory, *args)
+        """``factory(*args)`` (``factory(*args[:-1], **keywords)`` when the last is ``{KEYWORDS: keywords}``);
+        returns float64 copies of its ``params`` as they are (any names, any shapes)."""
+        args, keywords = list(args), {}
+        if args and isinstance(args[-1], dict) and set(args[-1]) == {KEYWORDS}:
+            keywords = args.pop()[KEYWORDS]
+        obj = self._student(call, self.factory, *args, **keywords)
         params = self._student(f"reading .params of what {call} returned", getattr, obj, "params", None)
         if params is None:
             raise StudentError("contract", f"{call} returned a {_kind(obj)} without a `params` dict")

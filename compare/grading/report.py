@@ -40,13 +40,21 @@ class CaseReport:
     rows: list
     outcome: CaseOutcome = field(repr=False)
     answer: tuple = field(default=None, repr=False)  # the student's (loss, grads) as returned (its layout)
+    harmless: str = ""  # the harmless difference that explains its failing rows (``harmless``), if one does
+    accepted: bool = False  # ... and the assignment accepts it: the case passes
+
+    @property
+    def agrees(self) -> bool:
+        """Every row agrees with the reference as it is."""
+        return all(row.passed for row in self.rows)
 
     @property
     def passed(self) -> bool:
-        return all(row.passed for row in self.rows)
+        return self.agrees or (bool(self.harmless) and self.accepted)
 
     def to_dict(self) -> dict:
-        return {**self.case.to_dict(), "passed": self.passed, "rows": [row.to_dict() for row in self.rows],
+        return {**self.case.to_dict(), "passed": self.passed, "harmless": self.harmless or None,
+                "accepted": self.accepted, "rows": [row.to_dict() for row in self.rows],
                 "findings": [f.to_dict() for f in self.outcome.findings]}
 
 
@@ -63,12 +71,18 @@ class Report:
     error_kind: str | None = None  # StudentError.kind: load, forbidden, raised, contract, timeout, died
     isolation: str | None = None  # how the implementation was run (bubblewrap, process, in-process)
     notes: list = field(default_factory=list)  # e.g. notebook cells skipped, files too large to copy
+    accepted: list = field(default_factory=list)  # harmless differences the assignment accepts, one line each
     elapsed_s: float = 0.0
     score: object = None  # points.Score, when the run gives points (backprop-grade, the autograder)
 
     @property
     def failed_cases(self) -> list:
         return [c for c in self.cases if not c.passed]
+
+    @property
+    def bug_cases(self) -> list:
+        """The failing cases that no convention explains: where the bugs are."""
+        return [c for c in self.failed_cases if not c.harmless]
 
     @property
     def exit_code(self) -> int:
@@ -84,25 +98,30 @@ class Report:
     def verdict(self) -> str:
         if self.error is not None:
             return f"ERROR — cannot validate {self.target}: {self.error}"
-        n, bad = len(self.cases), len(self.failed_cases)
+        n, bad = len(self.cases), len(self.bug_cases)
         tol = f"float64, rtol {TOL.rtol:g}"
         if self.conventions and (not bad or self.explained):
             return (f"FAIL — the backprop is right (all {n} cases agree once read in its own conventions), but "
                     f"{'; '.join(self.conventions)}")
-        if not bad:
-            return f"PASS — all {n} cases agree with the torch reference ({tol})"
-        return f"FAIL — {bad} of {n} cases disagree with the torch reference ({tol})"
+        if bad:
+            besides = f"; besides, {'; '.join(self.conventions)}" if self.conventions else ""
+            return f"FAIL — {bad} of {n} cases disagree with the torch reference ({tol}){besides}"
+        accepted = f"; accepted: {'; '.join(self.accepted)}" if self.accepted else ""
+        return f"PASS — all {n} cases agree with the torch reference ({tol}){accepted}"
 
     @property
     def summary(self) -> str:
-        """One line for a class table: the error, the convention, or the first diagnosis."""
+        """One line for a class table: the error, the first diagnosis (then any convention), or the convention."""
         if self.error is not None:
             return self.error
+        conventions = "; ".join(self.conventions)
+        if self.bug_cases and self.diagnosis:
+            return self.diagnosis[0].message + (f"; besides, {conventions}" if conventions else "")
         if self.conventions:
-            return "right backprop, other conventions: " + "; ".join(self.conventions)
+            return "right backprop, other conventions: " + conventions
         if self.diagnosis:
             return self.diagnosis[0].message
-        return "all cases agree"
+        return "all cases agree" + (f" (accepted: {'; '.join(self.accepted)})" if self.accepted else "")
 
     def to_dict(self) -> dict:
         return json_safe({
@@ -114,6 +133,7 @@ class Report:
             "error": self.error,
             "error_kind": self.error_kind,
             "conventions": list(self.conventions),
+            "accepted": list(self.accepted),
             "isolation": self.isolation,
             "notes": list(self.notes),
             "tolerance": {"rtol": TOL.rtol, "atol": TOL.atol, "why": TOL.why},
@@ -146,8 +166,12 @@ def format_case(result: CaseReport) -> str:
     for row in result.rows:
         d = row.diff
         verdict = "ok" if row.passed else "FAIL" + (f" ({row.note})" if row.note else "")
+        if result.harmless and not row.passed:
+            verdict = "accepted" if result.accepted else "differs (a convention, not a bug)"
         lines.append(f"  {row.name:<6}{str(d.shape):<12}{d.max_abs_error:>12.2e}{d.max_rel_error:>12.2e}  "
                      f"{str(d.worst_index):<13}{verdict}")
+    if result.harmless:
+        lines.append(f"  {'accepted' if result.accepted else 'a convention, not a bug'}: {result.harmless}")
     return "\n".join(lines)
 
 
@@ -177,9 +201,10 @@ def format_report(report: Report, brief: bool = False) -> str:
         return report.verdict
     head = (f"validating {report.target} ({report.assignment}): {len(report.cases)} cases against "
             f"reference.TorchMLP + autograd (float64, rtol {TOL.rtol:g})")
-    blocks = [head] + [format_case(c) for c in report.cases if not (brief and c.passed)]
+    blocks = [head] + [format_case(c) for c in report.cases if not (brief and c.passed and c.agrees)]
     tail = [f"note: {line}" for line in report.notes] + [f"skipped: {line}" for line in report.skipped]
     tail += [f"convention: {line}" for line in report.conventions]
+    tail += [f"accepted: {line}" for line in report.accepted]
     tail.append(f"verdict: {report.verdict}")
     if report.diagnosis:
         tail.append("diagnosis (most likely first):")
@@ -198,7 +223,7 @@ def format_markdown(report: Report, student: str) -> str:
     if report.isolation:
         lines.append(f"- ran in: {md(report.isolation)}")
     for title, items in (("Notes", report.notes), ("Skipped", report.skipped),
-                         ("Conventions", report.conventions)):
+                         ("Conventions", report.conventions), ("Accepted", report.accepted)):
         if items:
             lines += ["", f"## {title}", ""] + [f"- {md(item)}" for item in items]
     if report.diagnosis:
