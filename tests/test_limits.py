@@ -10,6 +10,7 @@ effect) and one over (the worker is stopped, with a message naming the limit).
 from __future__ import annotations
 
 import importlib.metadata
+import json
 import os
 import resource
 import socket
@@ -17,6 +18,8 @@ import subprocess
 import sys
 import textwrap
 import threading
+import time
+import uuid
 from pathlib import Path
 
 import numpy as np
@@ -118,6 +121,7 @@ def test_the_process_level_ignores_the_instructors_other_processes(tmp_path):
                 thread.start(); thread.join()
                 return {"thread ran": len(done)}
         ''', isolation_level="process", limits=limits)
+        assert all(sleeper.poll() is None for sleeper in sleepers)  # the grader's own children: not killed
     finally:
         for sleeper in sleepers:
             sleeper.kill()
@@ -241,6 +245,148 @@ def test_dev_is_read_only_and_dev_shm_small_in_the_sandbox(tmp_path):
     ''', isolation_level="bubblewrap")
     assert seen["/dev/new"] == [0] and seen["/dev/null"] == [2]
     assert seen["/dev/shm/new"] == [isolation.SHM_BYTES // MiB]  # 16 MiB fit, the 17th does not
+
+
+def test_an_escapee_still_counts_at_the_process_level(tmp_path):
+    """Double-forked into a new session, reparented to the grader: its memory is the submission's."""
+    escape = '''
+import os, time
+def observe():
+    for _ in range(3):
+        if os.fork() == 0:
+            os.setsid()
+            if os.fork() == 0:
+                hog = bytearray(120 << 20); hog[::4096] = b"x" * len(hog[::4096])
+                time.sleep(600)
+            os._exit(0)
+    time.sleep(600)
+'''
+    with pytest.raises(StudentError) as caught:
+        observe(tmp_path, escape, isolation_level="process", limits=Limits(memory_mb=300))
+    assert "it used more than 300 MiB of memory (all its processes together)" in str(caught.value)
+
+
+def processes_with(marker: str) -> list:
+    found = []
+    for pid in filter(str.isdigit, os.listdir("/proc")):
+        try:
+            with open(f"/proc/{pid}/cmdline", "rb") as fh:
+                if marker.encode() in fh.read():
+                    found.append(int(pid))
+        except OSError:
+            continue
+    return found
+
+
+def gone(marker: str, seconds: float = 10) -> bool:
+    """Whether no process carries ``marker``, waiting up to ``seconds`` for the kernel to reap them."""
+    deadline = time.monotonic() + seconds
+    while processes_with(marker) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    return processes_with(marker) == []
+
+
+CHILD_THEN = '''
+import os, sys, time
+def observe():
+    if os.fork() == 0:
+        os.execv("/bin/sleep", ["/bin/sleep", "600", "{marker}"])
+    while not any(b"{marker}" in open(f"/proc/{{p}}/cmdline", "rb").read()
+                  for p in os.listdir("/proc") if p.isdigit() and os.path.exists(f"/proc/{{p}}/cmdline")):
+        time.sleep(0.01)
+    {then}
+'''
+
+
+@pytest.mark.parametrize("level", LEVELS)
+def test_a_timed_out_request_kills_the_worker_and_what_it_started(tmp_path, level):
+    marker = f"bp-timeout-{uuid.uuid4().hex}"
+    runner = start(tmp_path, CHILD_THEN.format(marker=marker, then="time.sleep(600)"), isolation_level=level,
+                   timeout=1)
+    process = runner.worker.process
+    with pytest.raises(StudentError) as caught:
+        runner.make("p", "Probe()", [], "run")
+    assert caught.value.kind == "timeout" and "did not return within 1 s" in str(caught.value)
+    assert process.poll() is not None and runner.worker is None
+    assert gone(marker)
+
+
+@pytest.mark.parametrize("level", LEVELS)
+def test_the_children_of_a_worker_that_exits_are_killed(tmp_path, level):
+    marker = f"bp-exited-{uuid.uuid4().hex}"
+    runner = start(tmp_path, CHILD_THEN.format(marker=marker, then="os._exit(0)"), isolation_level=level)
+    with pytest.raises(StudentError) as caught:
+        runner.make("p", "Probe()", [], "run")
+    assert caught.value.kind == "died" and "exit code 0" in str(caught.value)
+    assert gone(marker)
+
+
+def test_the_last_bytes_of_stderr_are_kept(tmp_path):
+    runner = start(tmp_path, '''
+        import os
+        def observe():
+            os.write(2, b"first line, long gone\\n" + b"a" * 10_000 + b"\\nthe dying line\\n")
+            os._exit(3)
+    ''', isolation_level="process")
+    with pytest.raises(StudentError) as caught:
+        runner.make("p", "Probe()", [], "run")
+    assert str(caught.value).endswith("(exit code 3): the dying line")
+    assert len(runner.stderr_tail) == 4096 and runner.stderr_tail.endswith(b"a\nthe dying line\n")
+
+
+NOBODY = 65534
+AS_NOBODY = '''
+import json, sys, tempfile, textwrap
+from pathlib import Path
+sys.path.insert(0, sys.argv[1])
+from compare.grading.runner import WorkerRunner
+from compare.grading.submission import resolve
+folder = Path(tempfile.mkdtemp())
+(folder / "probe.py").write_text(sys.argv[2])
+with WorkerRunner(resolve(f"{folder}/probe.py:Probe"), timeout=20) as runner:
+    print(json.dumps({"level": runner.level, **{k: v.tolist() for k, v in runner.make("p", "Probe()", [], "run").items()}}))
+'''
+
+
+def _can_run_as_nobody() -> bool:
+    if os.geteuid() != 0:
+        return False
+    try:
+        return subprocess.run([sys.executable, "-c", "import numpy"], user=NOBODY, group=NOBODY, extra_groups=[],
+                              capture_output=True, timeout=60, cwd="/").returncode == 0
+    except (OSError, subprocess.SubprocessError):
+        return False
+
+
+@pytest.mark.skipif(not _can_run_as_nobody(), reason="needs root, and a Python that an ordinary user can run")
+def test_as_an_ordinary_user_dev_is_read_only_and_nproc_unset():
+    """Non-root bubblewrap maps the grader's own user id: /dev must still be read-only, /dev/shm
+    small, and RLIMIT_NPROC (which would count the user's other processes) left alone."""
+    body = textwrap.dedent('''
+        import os, resource
+        def observe():
+            seen = {"nproc": list(resource.getrlimit(resource.RLIMIT_NPROC))}
+            for path in ("/dev/new", "/dev/shm/new"):
+                written = 0
+                try:
+                    with open(path, "wb") as fh:
+                        for _ in range(64):
+                            fh.write(b"y" * (1 << 20)); fh.flush(); written += 1
+                except OSError:
+                    pass
+                seen[path] = written
+            return seen
+    ''') + PROBE
+    result = subprocess.run([sys.executable, "-c", AS_NOBODY, str(Path(__file__).resolve().parent.parent), body],
+                            user=NOBODY, group=NOBODY, extra_groups=[], capture_output=True, timeout=120, cwd="/",
+                            env={"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "HOME": "/"})
+    assert result.returncode == 0, result.stderr.decode(errors="replace")[-2000:]
+    seen = json.loads(result.stdout)
+    if seen["level"].startswith("bubblewrap"):
+        assert seen["/dev/new"] == [0] and seen["/dev/shm/new"] == [isolation.SHM_BYTES // MiB]
+    limit = subprocess.run([sys.executable, "-c", "import resource; print(resource.getrlimit(resource.RLIMIT_NPROC))"],
+                           user=NOBODY, group=NOBODY, extra_groups=[], capture_output=True, text=True, cwd="/")
+    assert str(tuple(int(v) for v in seen["nproc"])) == limit.stdout.strip()
 
 
 # ----------------------------------------------------------------------------- no answer key
