@@ -220,6 +220,11 @@ class Worker:
                 break
         return places
 
+    def ended(self) -> bool:
+        """Whether the worker has ended (what it started may still hold the channel open at the
+        process level; at the bubblewrap level the sandbox ends with it)."""
+        return self.process.poll() is not None
+
     def overuse(self) -> str | None:
         """What limit the submission as a whole is over right now ('used more than 512 MiB of
         memory (all its processes together)'), or None."""

@@ -204,6 +204,8 @@ class WorkerRunner:
             if left <= 0:
                 raise TimeoutError
             readable, _, _ = select.select(watched, [], [], min(left, CHECK_INTERVAL))
+            if not readable and self.worker.ended():  # while something it started holds the channel open
+                raise self._died(what)
             if err in readable:
                 self._drain_stderr()
             if sock in readable:
