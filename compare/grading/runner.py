@@ -3,9 +3,12 @@
 ``WorkerRunner`` starts an isolated worker (``isolation``) on a submission and sends it
 requests (``wire`` frames). It never blocks on the worker: it polls the channel and the
 worker's stderr until a whole reply frame is in or the request's deadline passes (a partial
-frame is a timeout, not a hang). A reply that is malformed, over a cap, out of order or one
-too many is the implementation's fault ("contract"). Whatever ends the run, ``close()`` kills
-the worker and everything it started before anything is reported.
+frame is a timeout, not a hang), and every ``CHECK_INTERVAL`` seconds meanwhile it asks the
+worker what the submission as a whole uses (``Worker.overuse``: memory of all its processes,
+their number, what it wrote) — over a limit, the worker is killed ("died"). A reply that is
+malformed, over a cap, out of order or one too many is the implementation's fault ("channel",
+"contract"). Whatever ends the run, ``close()`` kills the worker and everything it started
+before anything is reported.
 
 ``InProcessRunner`` calls a factory object in this process, in a thread with the same time
 limits — for trusted code only (a course's own closures): student code must go through a
@@ -28,10 +31,12 @@ from . import wire
 from .errors import StudentError, clean_text
 from .host import Host
 from .isolation import Limits, start_worker
+from .packages import check_allowed
 from .submission import Submission
 
 LOAD_TIMEOUT = 10.0  # seconds to import the student's module (then it is retried as definitions only)
 STDERR_TAIL = 4096  # bytes of the worker's stderr kept (the last ones)
+CHECK_INTERVAL = 0.1  # seconds between two looks at what the submission as a whole uses
 KINDS = ("load", "forbidden", "raised", "contract", "channel", "timeout", "died")
 
 
@@ -81,6 +86,7 @@ class WorkerRunner:
         self.load_timeout = float(load_timeout)
         self.limits = limits or Limits()
         self.allow_imports = tuple(allow_imports)
+        check_allowed(self.allow_imports)
         self.isolation = isolation
         self.worker = None
         self.level = None
@@ -88,6 +94,7 @@ class WorkerRunner:
         self.seq = 0
         self.stderr_tail = b""
         self.loaded = False  # the module was imported (a failure before that is a load failure)
+        self.checked = 0.0  # when the worker's use of memory, processes and disk was last looked at
 
     # -------------------------------------------------------------- life
     def __enter__(self):
@@ -119,7 +126,7 @@ class WorkerRunner:
         header, arrays = self._request("make", {"key": key, "call": call, "args": args, "method": method},
                                        what=call)
         names = header.get("names")
-        if not isinstance(names, list) or sorted(names) != sorted(arrays):
+        if not _names(names) or sorted(names) != sorted(arrays):
             raise StudentError("contract", "the worker's reply to make does not list its params")
         return {name: arrays[name] for name in names}
 
@@ -133,7 +140,7 @@ class WorkerRunner:
         header, out = self._request("call", {"key": key, "method": method, "signature": _signature(args),
                                              "args": listed}, arrays, what=what)
         names = header.get("names")
-        expected = {"loss", *(f"g:{n}" for n in names)} if isinstance(names, list) else None
+        expected = {"loss", *(f"g:{n}" for n in names)} if _names(names) else None
         if expected != set(out) or out["loss"].dtype != np.float64 or out["loss"].shape != ():
             raise StudentError("contract", "the worker's reply does not hold one loss and the gradients it lists")
         grads = {name: out[f"g:{name}"] for name in names}
@@ -158,12 +165,13 @@ class WorkerRunner:
             self.close()
             raise StudentError("channel", f"the implementation's process sent a malformed reply during {what} "
                                            f"({clean_text(error, 120)})") from None
-        if reply.get("seq") != self.seq or reply.get("status") not in ("ok", "error"):
+        seq, status = reply.get("seq"), reply.get("status")
+        if type(seq) is not int or seq != self.seq or not isinstance(status, str) or status not in ("ok", "error"):
             self.close()
             raise StudentError("channel", f"the implementation's process sent a reply out of order during {what} "
                                            "(does the code write to the grader's channel?)")
-        if reply["status"] == "error":
-            kind = reply.get("kind") if reply.get("kind") in KINDS else "contract"
+        if status == "error":
+            kind = reply.get("kind") if isinstance(reply.get("kind"), str) and reply.get("kind") in KINDS else "contract"
             exc_type = reply.get("exc_type") if isinstance(reply.get("exc_type"), str) else None
             message = self.submission.locate(clean_text(reply.get("message", "(no message)"), 600))
             raise StudentError(kind, message,
@@ -192,10 +200,14 @@ class WorkerRunner:
         sock, err = self.worker.sock, self.worker.stderr_fd
         watched = [sock, err]
         while True:
+            if time.monotonic() - self.checked >= CHECK_INTERVAL:
+                self._check_use(what)
             left = deadline - time.monotonic()
             if left <= 0:
                 raise TimeoutError
-            readable, _, _ = select.select(watched, [], [], left)
+            readable, _, _ = select.select(watched, [], [], min(left, CHECK_INTERVAL))
+            if not readable and self.worker.ended():  # while something it started holds the channel open
+                raise self._died(what)
             if err in readable:
                 self._drain_stderr()
             if sock in readable:
@@ -211,7 +223,17 @@ class WorkerRunner:
                 if len(frames) > 1 or (frames and self.reader.buffer):
                     raise wire.WireError("more than one reply to one request")
                 if frames:
+                    if time.monotonic() - self.checked >= CHECK_INTERVAL:
+                        self._check_use(what)  # what it did in a quick request counts too
                     return frames[0]
+
+    def _check_use(self, what: str) -> None:
+        """Kill the worker when the submission as a whole is over a limit (see ``Worker.overuse``)."""
+        self.checked = time.monotonic()
+        over = self.worker.overuse()
+        if over is not None:
+            self.close()
+            raise StudentError("died", f"the implementation's process was stopped during {what}: it {over}")
 
     def _drain_stderr(self) -> None:
         try:
@@ -240,6 +262,11 @@ class WorkerRunner:
         tail = f": {clean_text(lines[-1], 200)}" if lines else ""
         self.close()
         return StudentError("died", f"the implementation's process ended during {what} ({how}){tail}")
+
+
+def _names(names) -> bool:
+    """A list of strings (the worker's list of params or gradients), as the grader needs it."""
+    return isinstance(names, list) and all(isinstance(name, str) for name in names)
 
 
 class InProcessRunner:

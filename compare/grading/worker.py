@@ -44,11 +44,12 @@ class DenyImports(importlib.abc.MetaPathFinder):
 
 
 def _set_limits(spec: str) -> None:
-    """'as=BYTES,cpu=S,nproc=N,fsize=BYTES,nofile=N' → setrlimit (soft = hard), and no core dumps."""
+    """'as=BYTES,cpu=S,nproc=N,fsize=BYTES,nofile=N,rttime=TAG' → setrlimit (soft = hard), and no
+    core dumps (rttime: the grader's mark on the worker and all it starts)."""
     import resource
 
     names = {"as": resource.RLIMIT_AS, "cpu": resource.RLIMIT_CPU, "nproc": resource.RLIMIT_NPROC,
-             "fsize": resource.RLIMIT_FSIZE, "nofile": resource.RLIMIT_NOFILE}
+             "fsize": resource.RLIMIT_FSIZE, "nofile": resource.RLIMIT_NOFILE, "rttime": resource.RLIMIT_RTTIME}
     limits = dict(item.split("=") for item in spec.split(",") if item)
     for key, value in limits.items():
         resource.setrlimit(names[key], (int(value), int(value)))
