@@ -86,9 +86,19 @@ def test_needed_says_how_many_bytes_the_frame_in_progress_lacks():
     reader = wire.FrameReader()
     reader.feed(wire.encode({"seq": 1})[:-1])
     assert reader.needed() == 1
+    reader = wire.FrameReader()
+    reader.feed(wire.encode({"seq": 1})[:15])
+    assert reader.needed() == 1
 
 
 # ----------------------------------------------------------------------------- the caps, at and one over
+def test_the_caps_are_those_the_format_documents():
+    # 256 KiB of JSON; 64 MiB of arrays (the largest request, K=1024 × 784 float64, is 6.4 MB);
+    # 256 arrays of at most 4 dimensions, named in at most 128 characters.
+    assert (wire.MAX_HEADER, wire.MAX_BODY) == (262_144, 67_108_864)
+    assert (wire.MAX_ARRAYS, wire.MAX_DIMS, wire.MAX_NAME) == (256, 4, 128)
+
+
 def test_announced_header_length_is_capped_before_anything_else_is_read():
     reader = wire.FrameReader()
     assert reader.feed(wire.PREFIX.pack(wire.MAGIC, wire.MAX_HEADER, 0)) == []  # at the cap: waits for it
