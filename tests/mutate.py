@@ -53,8 +53,8 @@ NAME_SWAPS = {
     "tanh": "sign",
 }
 
-# Calls whose arguments, swapped, are a TypeError at once (never a bug that runs).
-NOT_SWAPPED = {"isinstance", "issubclass", "getattr", "setattr", "hasattr"}
+# Calls whose arguments, swapped, are a TypeError at once (never a bug that runs) or the same value.
+NOT_SWAPPED = {"isinstance", "issubclass", "getattr", "setattr", "hasattr", "max", "min"}
 
 # Mutants argued equivalent: "file::key" (see Mutant.key) -> why no test can tell them apart.
 _COPY = ("the array is new already ({}), so astype(copy=False) only spares a second copy; "
@@ -127,6 +127,8 @@ EQUIVALENT: dict[str, str] = {
     "PREFIX.size: return frames magic, n_head, n_body = PREFIX.unpack_from(self.buffer) if mag":
         "the prefix is read again from the same first 16 bytes (the buffer is cut only once the frame is "
         "whole): the same lengths, checked against the same caps",
+    "compare/grading/wire.py::decode: (UnicodeDecodeError, ValueError, RecursionError) -> (ValueError, RecursionError)":
+        "UnicodeDecodeError is a ValueError: the tuple catches it either way",
     "compare/grading/wire.py::_read_exactly: 1 -> 2": _RECV,
     "compare/grading/wire.py::_read_exactly: 20 -> 21": _RECV,
     "compare/grading/wire.py::_read_exactly: 20 -> 19": _RECV,

@@ -10,7 +10,14 @@ submission's code observes.
 
 from __future__ import annotations
 
+import ctypes  # noqa: F401 - imported before a fork: the worker below needs no file it could not read
+import os
+import resource  # noqa: F401
+import select
+import socket
 import sys
+import tempfile
+import warnings  # noqa: F401
 from pathlib import Path
 
 import numpy as np
@@ -66,6 +73,7 @@ def process():
     return {"pdeathsig": death.value, "cap_sys_resource": (int(status["CapEff"], 16) >> 24) & 1,
             "stdin_readable": stdin, "input_answers": prompt, "stdin_fd_bytes": len(os.read(0, 16)),
             "warnings_ignored": int(warnings.filters[0][0] == "ignore"), "uid": os.getuid(),
+            "gid": os.getgid(), "groups": len(os.getgroups()),
             "isolated": sys.flags.isolated, "no_site": sys.flags.no_site,
             "dont_write_bytecode": sys.flags.dont_write_bytecode}
 
@@ -85,6 +93,10 @@ def imports(*names):
         except ImportError as error:
             seen[name] = 1 if getattr(error, "forbidden", False) else 2
     return seen
+
+
+def module_name():
+    return {__name__: 0}
 
 
 def fail_import(name):
@@ -120,14 +132,16 @@ class Worker:
         (folder / "probe.py").write_text(PROBE)
         sub = resolve(f"{folder / 'probe.py'}:Probe")
         self.worker = isolation.start_worker(sub, limits)
-        self.sock = self.worker.sock
+        self.module_name = sub.module_name
+        self.connect(self.worker.sock, self.worker.root_inside, sub.file)
+
+    def connect(self, sock, root: str, file: str):
+        self.sock = sock
         self.sock.setblocking(True)
         self.sock.settimeout(60)
-        root = self.worker.root_inside
         self.seq = 0
-        header, _ = self.request({"op": "load", "module": sub.module, "attr": sub.attr, "sys_path": [root],
-                                  "cwd": root, "file": f"{root}/{sub.file}" if sub.file else None,
-                                  "module_name": sub.module_name})
+        header, _ = self.request({"op": "load", "module": None, "attr": "Probe", "sys_path": [root],
+                                  "cwd": root, "file": f"{root}/{file}", "module_name": self.module_name})
         assert header["status"] == "ok", header
 
     def request(self, header: dict, arrays: dict | None = None):
@@ -139,10 +153,17 @@ class Worker:
         header, arrays = self.request({"op": "make", "key": key, "call": f"Probe{args}", "args": list(args),
                                        "method": "loss_and_grads"})
         assert header["status"] == "ok", header
+        assert header["names"] == list(arrays)  # the grader reads the params by the names listed
         return {name: float(value) for name, value in arrays.items()}
 
     def close(self):
         self.worker.kill()
+
+    def stderr(self) -> bytes:
+        try:
+            return os.read(self.worker.stderr_fd, 1 << 16)
+        except BlockingIOError:
+            return b""
 
 
 @pytest.fixture(scope="module")
@@ -185,6 +206,10 @@ def test_stdin_is_closed(process):
     assert process["stdin_fd_bytes"] == 0  # fd 0 is /dev/null, never the grader's terminal
 
 
+def test_the_student_module_is_loaded_under_the_name_the_grader_gives(worker):
+    assert list(worker.make("module_name", key="name")) == [worker.module_name]
+
+
 def test_the_interpreter_ignores_the_environment_and_student_warnings(process):
     assert (process["isolated"], process["no_site"], process["dont_write_bytecode"]) == (1, 1, 1)
     assert process["warnings_ignored"] == 1
@@ -210,7 +235,7 @@ def test_a_package_that_is_not_refused_imports(imports):
     assert imports["json_twin"] == 0  # the fake packages do import: the refusals above are the hook's
 
 
-@pytest.mark.parametrize("name", ["jax", "manual"])
+@pytest.mark.parametrize("name", REFUSED)
 def test_a_refused_import_says_what_it_is(worker, name):
     header, arrays = worker.request({"op": "make", "key": "x", "call": "Probe('fail_import')",
                                      "args": ["fail_import", name], "method": "loss_and_grads"})
@@ -224,9 +249,10 @@ def test_a_refused_import_says_what_it_is(worker, name):
 def test_a_request_it_does_not_know_is_an_error_reply_and_the_worker_goes_on(worker):
     header, arrays = worker.request({"op": "format_disk"})
     assert (header["status"], header["kind"], header["seq"]) == ("error", "contract", worker.seq)
-    assert "unknown request 'format_disk'" in header["message"] and arrays == {}
+    assert "unknown request 'format_disk'" in header["message"] and arrays == {} and header["exc_type"] is None
     header, arrays = worker.request({"op": "make", "key": "y"})  # no args: the worker's KeyError, said
-    assert header["status"] == "error" and header["kind"] == "raised" and header["exc_type"] == "KeyError"
+    assert (header["status"], header["kind"], header["seq"]) == ("error", "raised", worker.seq)
+    assert header["exc_type"] == "KeyError" and header["message"].startswith("make raised KeyError: 'args'")
     assert worker.make("process", key="again")["pdeathsig"] == 9
 
 
@@ -256,8 +282,32 @@ def test_a_reply_over_the_cap_is_said_not_sent(worker):
     header, arrays = worker.request({"op": "call", "key": "huge", "method": "huge", "signature": "X",
                                      "args": [{"value": 1}]})
     assert header["status"] == "error" and header["kind"] == "contract" and arrays == {}
-    assert header["message"] == "cannot send the result back: WireError"
+    assert header["message"] == "cannot send the result back: WireError" and header["seq"] == worker.seq
     assert worker.make("process", key="after")["pdeathsig"] == 9  # the channel still works
+
+
+def test_the_worker_ends_quietly_when_the_grader_hangs_up(tmp_path):
+    started = Worker(tmp_path / "student")
+    try:
+        started.sock.close()
+        assert isolation.wait_gone(started.worker, timeout=30)
+        assert started.worker.process.returncode == 0 and started.stderr() == b""
+    finally:
+        started.close()
+
+
+def test_the_worker_ends_quietly_when_the_grader_hangs_up_without_reading_its_reply(tmp_path):
+    started = Worker(tmp_path / "student")
+    try:
+        wire.write_frame(started.sock, {"seq": 2, "op": "make", "key": "k", "call": "Probe('process')",
+                                        "args": ["process"], "method": "loss_and_grads"})
+        readable, _, _ = select.select([started.sock], [], [], 60)
+        assert readable
+        started.sock.close()  # the reply unread: the worker's next read is a reset connection, not an EOF
+        assert isolation.wait_gone(started.worker, timeout=30)
+        assert started.worker.process.returncode == 0 and started.stderr() == b""
+    finally:
+        started.close()
 
 
 def test_a_malformed_request_ends_the_worker(tmp_path):
@@ -265,9 +315,79 @@ def test_a_malformed_request_ends_the_worker(tmp_path):
     try:
         started.sock.sendall(wire.PREFIX.pack(wire.MAGIC, 12, 0) + b'{"seq": NaN}')
         assert isolation.wait_gone(started.worker, timeout=30)
-        assert started.worker.process.returncode == 0
+        assert started.worker.process.returncode == 0 and started.stderr() == b""
     finally:
         started.close()
+
+
+# ----------------------------------------------------------------------------- under a throwaway user id
+DROPPED_UID, DROPPED_GID = 65123, 65124
+DROPPED_LIMITS = {"as": 1 << 40, "cpu": 300, "nproc": 64, "fsize": 5 << 20, "nofile": 1024}
+
+
+class ForkedWorker(Worker):
+    """``worker.main`` in a fork of this process, started as root with ``--uid``: what the sandbox does
+    as root (where ``bwrap`` runs), without needing ``bwrap``. The modules the worker needs are imported
+    already, so the throwaway user needs to read only the probe."""
+
+    def __init__(self):
+        self.folder = Path(tempfile.mkdtemp(prefix="bp-probe-"))
+        self.folder.chmod(0o755)
+        (self.folder / "probe.py").write_text(PROBE)
+        (self.folder / "probe.py").chmod(0o644)
+        self.module_name = "submission"
+        grader, child = socket.socketpair()
+        limits = ",".join(f"{key}={value}" for key, value in DROPPED_LIMITS.items())
+        self.pid = os.fork()
+        if self.pid == 0:  # the worker: never returns into pytest
+            try:
+                grader.close()
+                from compare.grading import worker
+
+                worker.main(["--fd", str(child.fileno()), "--uid", str(DROPPED_UID), "--gid", str(DROPPED_GID),
+                             "--limits", limits, "--deny", ",".join(REFUSED)])
+                code = 0
+            except BaseException:  # noqa: BLE001
+                code = 1
+            os._exit(code)
+        child.close()
+        self.connect(grader, str(self.folder), "probe.py")
+
+    def close(self) -> int:
+        self.sock.close()
+        _, status = os.waitpid(self.pid, 0)
+        for path in self.folder.iterdir():
+            path.unlink() if path.is_file() else None
+        return os.waitstatus_to_exitcode(status)
+
+
+@pytest.fixture(scope="module")
+def dropped():
+    if os.geteuid() != 0:
+        pytest.skip("only root can start a worker that drops to a throwaway user id")
+    started = ForkedWorker()
+    seen = {**started.make("process"), **started.make("limits", key="limits"),
+            **started.make("imports", "torch", "json_twin", key="imports")}
+    assert started.close() == 0  # the grader hung up: the worker ended quietly
+    return seen
+
+
+def test_a_worker_started_as_root_runs_student_code_as_the_throwaway_user(dropped):
+    assert (dropped["uid"], dropped["gid"], dropped["groups"]) == (DROPPED_UID, DROPPED_GID, 0)
+
+
+def test_the_parent_death_signal_survives_the_change_of_user(dropped):
+    assert dropped["pdeathsig"] == 9
+
+
+def test_the_throwaway_user_cannot_raise_any_limit(dropped):
+    for name, value in {**DROPPED_LIMITS, "core": 0}.items():
+        assert (dropped[f"{name}.soft"], dropped[f"{name}.hard"]) == (value, value), name
+        assert dropped[f"{name}.raised"] == 0, name
+
+
+def test_imports_are_refused_under_the_throwaway_user_too(dropped):
+    assert (dropped["torch"], dropped["json_twin"]) == (1, 0)
 
 
 if __name__ == "__main__":
