@@ -3,6 +3,7 @@
     python tests/mutate.py manual/optim.py -t tests/test_optim.py [-t tests/test_twins.py ...]
     python tests/mutate.py manual/optim.py -t tests/test_optim.py --list       # the mutants only
     python tests/mutate.py manual/optim.py -t tests/test_optim.py --only 3 17  # rerun some
+    python tests/mutate.py compare/cli.py -t tests/test_cli.py -k "not ctrl_c_at_any_moment"  # some tests
 
 Each mutant is the module with ONE small change made on its syntax tree (an operator
 swapped, a comparison moved by one, a constant changed, a check deleted, ...). The
@@ -418,7 +419,8 @@ def check_copy_is_imported(workdir: Path, module: str, env: dict) -> None:
     print(f"# {name} imported from the copy: {where}", flush=True)
 
 
-def run_tests(workdir: Path, tests: list[str], env: dict, timeout: float) -> tuple[str, float, str]:
+def run_tests(workdir: Path, tests: list[str], env: dict, timeout: float, keyword: str | None = None
+              ) -> tuple[str, float, str]:
     """Run the first test file alone, then (if it passes) the others in one more pytest, each
     with ``-x``: a mutant the first, fast file kills never pays for importing what the others
     need, and a survivor pays for two interpreter starts, not one per file. ``timeout``
@@ -427,19 +429,29 @@ def run_tests(workdir: Path, tests: list[str], env: dict, timeout: float) -> tup
     for stage in ([tests[0]], tests[1:]):
         if not stage:
             continue
-        cmd = [sys.executable, "-m", "pytest", "-x", "-q", "-p", "no:cacheprovider", *stage]
+        cmd = [sys.executable, "-m", "pytest", "-x", "-q", "-p", "no:cacheprovider", *_selected(keyword), *stage]
         left = timeout - (time.perf_counter() - start)
         try:
             result = subprocess.run(cmd, cwd=workdir, env=env, capture_output=True, text=True, timeout=max(left, 1))
         except subprocess.TimeoutExpired:
             return "timeout", time.perf_counter() - start, " ".join(stage)
-        if result.returncode != 0:
+        if _failed(result.returncode, keyword):
             lines = [line for line in result.stdout.splitlines() if line.startswith(("FAILED", "ERROR"))]
             return "killed", time.perf_counter() - start, (lines[0] if lines else result.stdout[-200:])
     return "survived", time.perf_counter() - start, ""
 
 
-def run_tests_forked(workdir: Path, tests: list[str], timeout: float) -> tuple[str, float, str]:
+def _selected(keyword: str | None) -> list:
+    """pytest's -k, and no failure when a stage holds no selected test (exit 5 is not a kill)."""
+    return [] if keyword is None else ["-k", keyword]
+
+
+def _failed(code: int, keyword: str | None) -> bool:
+    return code != 0 and not (keyword is not None and code == 5)
+
+
+def run_tests_forked(workdir: Path, tests: list[str], timeout: float, keyword: str | None = None
+                     ) -> tuple[str, float, str]:
     """``run_tests`` without starting an interpreter per stage: this process has imported the
     heavy libraries (``--preload``) but none of the repository's modules, and each stage runs
     ``pytest.main`` in a fork of it, which imports the (mutated) modules from the copy."""
@@ -459,7 +471,7 @@ def run_tests_forked(workdir: Path, tests: list[str], timeout: float) -> tuple[s
                 os.dup2(fd, 2)
                 import pytest
 
-                code = int(pytest.main(["-x", "-q", "-p", "no:cacheprovider", *stage]))
+                code = int(pytest.main(["-x", "-q", "-p", "no:cacheprovider", *_selected(keyword), *stage]))
             except BaseException:  # noqa: BLE001 - whatever happens, the child must not return
                 code = 99
             os._exit(code)
@@ -472,7 +484,7 @@ def run_tests_forked(workdir: Path, tests: list[str], timeout: float) -> tuple[s
                 os.waitpid(pid, 0)
                 return "timeout", time.perf_counter() - start, " ".join(stage)
             time.sleep(0.02)
-        if os.waitstatus_to_exitcode(status) != 0:
+        if _failed(os.waitstatus_to_exitcode(status), keyword):
             lines = [line for line in log.read_text(errors="replace").splitlines()
                      if line.startswith(("FAILED", "ERROR"))]
             return "killed", time.perf_counter() - start, (lines[0] if lines else "")
@@ -489,6 +501,7 @@ def main(argv=None) -> int:
                         "slow survivors as caught)")
     parser.add_argument("--workdir", help="where to copy the repository (default: a new temporary folder)")
     parser.add_argument("--only", type=int, nargs="+", help="run only these mutant numbers")
+    parser.add_argument("-k", "--keyword", help="run only the tests pytest -k selects (e.g. the fast ones)")
     parser.add_argument("--list", action="store_true", help="list the mutants, run nothing")
     parser.add_argument("--json", help="write the results here")
     parser.add_argument("--replace", nargs=2, action="append", metavar=("OLD", "NEW"),
@@ -541,8 +554,8 @@ def main(argv=None) -> int:
 
     def run(tests):
         if args.fork:
-            return run_tests_forked(workdir, tests, args.timeout)
-        return run_tests(workdir, tests, env, args.timeout)
+            return run_tests_forked(workdir, tests, args.timeout, args.keyword)
+        return run_tests(workdir, tests, env, args.timeout, args.keyword)
 
     original = target.read_text()
     try:

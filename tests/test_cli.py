@@ -252,3 +252,16 @@ def test_ctrl_c_ignored_at_start_up_stays_ignored_in_a_command():
                     + AS_MODULE.format(name="compare.bench") + "import compare.cli\n"
                     + SELF_INTERRUPT.replace("time.sleep(30)", "time.sleep(0.1)"))
     assert (result.returncode, result.stdout, result.stderr) == (0, "survived\n", "")
+
+
+def test_run_leaves_a_handler_the_program_chose_itself(no_startup_handler):
+    previous = signal.getsignal(signal.SIGINT)
+    signal.signal(signal.SIGINT, signal.default_int_handler)
+    try:
+        cli.interrupt_exits_at_once("x")
+        signal.signal(signal.SIGINT, signal.SIG_IGN)  # e.g. the command ignores Ctrl-C while it saves
+        seen = []
+        cli.run("x", lambda argv: seen.append(signal.getsignal(signal.SIGINT)) or 0)
+        assert seen == [signal.SIG_IGN]
+    finally:
+        signal.signal(signal.SIGINT, previous)

@@ -365,6 +365,9 @@ class ForkedWorker(Worker):
 def dropped():
     if os.geteuid() != 0:
         pytest.skip("only root can start a worker that drops to a throwaway user id")
+    grading = Path(isolation.__file__).resolve().parent
+    if any(folder.stat().st_mode & 0o005 != 0o005 for folder in (grading, *grading.parents)):
+        pytest.skip(f"the throwaway user could not read the worker's own files in {grading}")
     started = ForkedWorker()
     seen = {**started.make("process"), **started.make("limits", key="limits"),
             **started.make("imports", "torch", "json_twin", key="imports")}
