@@ -70,9 +70,11 @@ def process():
         prompt = 1
     except (RuntimeError, EOFError):
         prompt = 0
+    with warnings.catch_warnings(record=True) as shown:
+        warnings.warn("overflow in exp", RuntimeWarning)  # a student's warnings: noise for the grader
     return {"pdeathsig": death.value, "cap_sys_resource": (int(status["CapEff"], 16) >> 24) & 1,
             "stdin_readable": stdin, "input_answers": prompt, "stdin_fd_bytes": len(os.read(0, 16)),
-            "warnings_ignored": int(warnings.filters[0][0] == "ignore"), "uid": os.getuid(),
+            "warnings_shown": len(shown), "uid": os.getuid(),
             "gid": os.getgid(), "groups": len(os.getgroups()),
             "isolated": sys.flags.isolated, "no_site": sys.flags.no_site,
             "dont_write_bytecode": sys.flags.dont_write_bytecode}
@@ -99,6 +101,16 @@ def module_name():
     return {__name__: 0}
 
 
+def sibling():
+    import helper  # a file beside the submission: its folder is on the path
+
+    return {"answer": helper.ANSWER}
+
+
+def long_name():
+    exec("def " + "f" * 3000 + "():\\n    raise ValueError('x')\\n" + "f" * 3000 + "()\\n", {})
+
+
 def fail_import(name):
     __import__(name)
 
@@ -115,6 +127,10 @@ class Probe:
     def loss_and_grads(self, *args):
         return self.reply
 
+    def echo(self, X, y):
+        """The loss is what it was given; the gradients are its params, as they are now."""
+        return float(X.sum()) + y, dict(self.params)
+
     def huge(self, *args):
         half = np.zeros(wire_half)  # two of these fill the body to its cap; the loss is 8 bytes more
         return 0.0, {"a": half, "b": half.copy()}
@@ -124,12 +140,16 @@ wire_half = 4 * 1024 * 1024
 '''
 
 
+HELPER = "ANSWER = 42\n"
+
+
 class Worker:
     """A real worker on the probe, spoken to as the grader does: one frame out, one frame back."""
 
     def __init__(self, folder: Path, limits=LIMITS):
         folder.mkdir(parents=True, exist_ok=True)
         (folder / "probe.py").write_text(PROBE)
+        (folder / "helper.py").write_text(HELPER)
         sub = resolve(f"{folder / 'probe.py'}:Probe")
         self.worker = isolation.start_worker(sub, limits)
         self.module_name = sub.module_name
@@ -147,7 +167,9 @@ class Worker:
     def request(self, header: dict, arrays: dict | None = None):
         self.seq += 1
         wire.write_frame(self.sock, {"seq": self.seq, **header}, arrays)
-        return wire.read_frame(self.sock)
+        reply, out = wire.read_frame(self.sock)
+        assert reply["seq"] == self.seq, reply  # every reply, ok or not, answers the request it follows
+        return reply, out
 
     def make(self, *args, key="probe"):
         header, arrays = self.request({"op": "make", "key": key, "call": f"Probe{args}", "args": list(args),
@@ -206,13 +228,34 @@ def test_stdin_is_closed(process):
     assert process["stdin_fd_bytes"] == 0  # fd 0 is /dev/null, never the grader's terminal
 
 
+def test_a_module_beside_the_submission_can_be_imported(worker):
+    assert worker.make("sibling", key="sibling") == {"answer": 42.0}
+
+
+def test_params_written_by_the_grader_are_what_the_method_reads(worker):
+    assert worker.make("sibling", key="written") == {"answer": 42.0}
+    header, _ = worker.request({"op": "set_params", "key": "written"}, {"answer": np.array([3.0, 4.0])})
+    assert header["status"] == "ok", header
+    header, out = worker.request({"op": "call", "key": "written", "method": "echo", "signature": "X, y",
+                                  "args": [{"array": "X"}, {"value": 0.5}]}, {"X": np.array([[1.0, 2.0]])})
+    assert header["status"] == "ok" and header["names"] == ["answer"], header
+    assert float(out["loss"]) == 3.5 and out["g:answer"].tolist() == [3.0, 4.0]
+
+
+def test_a_message_from_the_worker_is_capped_at_2000_characters(worker):
+    header, _ = worker.request({"op": "make", "key": "long", "call": "f()", "args": ["long_name"],
+                                "method": "loss_and_grads"})
+    assert header["status"] == "error" and header["kind"] == "raised", header
+    assert len(header["message"]) == 2000 and header["message"].endswith("…")
+
+
 def test_the_student_module_is_loaded_under_the_name_the_grader_gives(worker):
     assert list(worker.make("module_name", key="name")) == [worker.module_name]
 
 
 def test_the_interpreter_ignores_the_environment_and_student_warnings(process):
     assert (process["isolated"], process["no_site"], process["dont_write_bytecode"]) == (1, 1, 1)
-    assert process["warnings_ignored"] == 1
+    assert process["warnings_shown"] == 0
 
 
 @pytest.mark.skipif(not isolation.throwaway_uid_works(), reason="the worker cannot drop to a throwaway user here")
@@ -335,6 +378,8 @@ class ForkedWorker(Worker):
         self.folder.chmod(0o755)
         (self.folder / "probe.py").write_text(PROBE)
         (self.folder / "probe.py").chmod(0o644)
+        (self.folder / "helper.py").write_text(HELPER)
+        (self.folder / "helper.py").chmod(0o644)
         self.module_name = "submission"
         grader, child = socket.socketpair()
         limits = ",".join(f"{key}={value}" for key, value in DROPPED_LIMITS.items())
@@ -342,6 +387,7 @@ class ForkedWorker(Worker):
         if self.pid == 0:  # the worker: never returns into pytest
             try:
                 grader.close()
+                os.setgroups([0, 4, 27])  # an administrator's groups: the worker must leave them all
                 from compare.grading import worker
 
                 worker.main(["--fd", str(child.fileno()), "--uid", str(DROPPED_UID), "--gid", str(DROPPED_GID),
@@ -369,7 +415,7 @@ def dropped():
     if any(folder.stat().st_mode & 0o005 != 0o005 for folder in (grading, *grading.parents)):
         pytest.skip(f"the throwaway user could not read the worker's own files in {grading}")
     started = ForkedWorker()
-    seen = {**started.make("process"), **started.make("limits", key="limits"),
+    seen = {**started.make("process"), **started.make("limits", key="limits"), **started.make("sibling", key="s"),
             **started.make("imports", "torch", "json_twin", key="imports")}
     assert started.close() == 0  # the grader hung up: the worker ended quietly
     return seen
@@ -377,6 +423,10 @@ def dropped():
 
 def test_a_worker_started_as_root_runs_student_code_as_the_throwaway_user(dropped):
     assert (dropped["uid"], dropped["gid"], dropped["groups"]) == (DROPPED_UID, DROPPED_GID, 0)
+
+
+def test_the_throwaway_user_reads_its_own_folder(dropped):
+    assert dropped["answer"] == 42
 
 
 def test_the_parent_death_signal_survives_the_change_of_user(dropped):
