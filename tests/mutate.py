@@ -3,6 +3,7 @@
     python tests/mutate.py manual/optim.py -t tests/test_optim.py [-t tests/test_twins.py ...]
     python tests/mutate.py manual/optim.py -t tests/test_optim.py --list       # the mutants only
     python tests/mutate.py manual/optim.py -t tests/test_optim.py --only 3 17  # rerun some
+    python tests/mutate.py compare/cli.py -t tests/test_cli.py -k "not ctrl_c_at_any_moment"  # some tests
 
 Each mutant is the module with ONE small change made on its syntax tree (an operator
 swapped, a comparison moved by one, a constant changed, a check deleted, ...). The
@@ -53,6 +54,9 @@ NAME_SWAPS = {
     "tanh": "sign",
 }
 
+# Calls whose arguments, swapped, are a TypeError at once (never a bug that runs) or the same value.
+NOT_SWAPPED = {"isinstance", "issubclass", "getattr", "setattr", "hasattr", "max", "min"}
+
 # Mutants argued equivalent: "file::key" (see Mutant.key) -> why no test can tell them apart.
 _COPY = ("the array is new already ({}), so astype(copy=False) only spares a second copy; "
          "copying it again changes no value, and nothing else holds it")
@@ -64,6 +68,8 @@ _FAST_PATH = ("the fast path only skips the general checks for a float already k
 _ZERO_LAMBDA = ("the test only skips a term whose λ is 0: adding 0·‖W‖ (or 0·∂‖W‖) changes nothing for "
                 "a finite W; a non-finite W makes the loss and gradients non-finite through the forward "
                 "pass anyway (only penalty() called alone would say NaN instead of 0 for λ = 0)")
+_RECV = ("the size of one recv() only: the loop reads until exactly n bytes are in, whatever each "
+         "recv returns")
 EQUIVALENT: dict[str, str] = {
     "manual/functions.py::sigmoid: np.where(x >= 0, 1.0 / (1.0 + e), e / (1.0 + e)).astype(x.dtype, copy=False) -> "
     "np.where(x >= 0, 1.0 / (1.0 + e), e / (1.0 + e)).astype(x.dtype)": _COPY.format("np.where"),
@@ -113,6 +119,20 @@ EQUIVALENT: dict[str, str] = {
     "checked fast (every step) return value -> if False: return value": _FAST_PATH,
     "manual/checks.py::check_positive: 0.0 -> 1.0": _FAST_PATH,
     "manual/functions.py::log_softmax_grad: 1 -> 2": "reshape(-2) is reshape(-1): NumPy infers any negative size",
+    # compare/grading/wire.py
+    "compare/grading/wire.py::encode: np.array(array, dtype=DTYPES[kind], order=\"C\", copy=None) -> "
+    "np.array(array, dtype=DTYPES[kind], order='C')":
+        "copy=None copies only when it must; a copy every time sends the same bytes (tobytes copies anyway)",
+    "compare/grading/wire.py::FrameReader.feed: if self.wanted is None: if len(self.buffer) < PREFIX.size: "
+    "return frames magic, n_head, n_body = PREFIX.unpack_from(self -> if True: if len(self.buffer) < "
+    "PREFIX.size: return frames magic, n_head, n_body = PREFIX.unpack_from(self.buffer) if mag":
+        "the prefix is read again from the same first 16 bytes (the buffer is cut only once the frame is "
+        "whole): the same lengths, checked against the same caps",
+    "compare/grading/wire.py::decode: (UnicodeDecodeError, ValueError, RecursionError) -> (ValueError, RecursionError)":
+        "UnicodeDecodeError is a ValueError: the tuple catches it either way",
+    "compare/grading/wire.py::_read_exactly: 1 -> 2": _RECV,
+    "compare/grading/wire.py::_read_exactly: 20 -> 21": _RECV,
+    "compare/grading/wire.py::_read_exactly: 20 -> 19": _RECV,
 }
 
 
@@ -229,8 +249,60 @@ def _candidates(node, parent_field):
         out.append(("delete statement", lambda n: ast.Pass()))
     if isinstance(node, ast.If):
         out.append(("condition True", lambda n: setattr(n, "test", ast.Constant(True))))
-        out.append(("condition False", lambda n: setattr(n, "test", ast.Constant(False))))
+        if _is_check(node):  # `if bad: raise ...` deleted whole: the check forgotten
+            out.append(("delete check", lambda n: ast.Pass()))
+        else:
+            out.append(("condition False", lambda n: setattr(n, "test", ast.Constant(False))))
+    # The bugs of code that checks and limits: an entry of a list left out, arguments swapped,
+    # a tail kept as a head, a hook appended instead of put first, a function that returns early.
+    if isinstance(node, ast.Tuple | ast.List | ast.Set) and not isinstance(getattr(node, "ctx", None), ast.Store):
+        if len(node.elts) >= 2 and not any(isinstance(e, ast.Starred) for e in node.elts) \
+                and parent_field != "unpacked":
+            for i in range(len(node.elts)):
+                out.append((f"drop element {i}", lambda n, i=i: n.elts.pop(i) and None))
+    if isinstance(node, ast.Dict) and len(node.keys) >= 2 and None not in node.keys:
+        for i in range(len(node.keys)):
+            out.append((f"drop entry {i}", lambda n, i=i: (n.keys.pop(i), n.values.pop(i)) and None))
+    if isinstance(node, ast.Call) and not any(isinstance(a, ast.Starred) for a in node.args) \
+            and getattr(node.func, "id", None) not in NOT_SWAPPED:
+        for i in range(len(node.args) - 1):
+            out.append((f"swap arguments {i},{i + 1}", lambda n, i=i: n.args.__setitem__(
+                slice(i, i + 2), [n.args[i + 1], n.args[i]])))
+    if (isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute) and node.func.attr == "insert"
+            and len(node.args) == 2 and isinstance(node.args[0], ast.Constant) and node.args[0].value == 0):
+        out.append(("insert(0, x)->append(x)", lambda n: ast.Call(
+            ast.Attribute(n.func.value, "append", ast.Load()), [n.args[1]], [])))
+    if isinstance(node, ast.Slice) and node.step is None and (node.lower is None) != (node.upper is None):
+        out.append(("slice tail<->head", _flip_slice))
+    if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef):
+        out.append(("return early", _return_early))
     return out
+
+
+def _is_check(node: ast.If) -> bool:
+    return not node.orelse and any(isinstance(stmt, ast.Raise) for stmt in node.body)
+
+
+def _negated(expr):
+    if isinstance(expr, ast.UnaryOp) and isinstance(expr.op, ast.USub):
+        return expr.operand
+    return ast.UnaryOp(ast.USub(), expr)
+
+
+def _flip_slice(node: ast.Slice):
+    """``[-N:]`` (the last N) -> ``[:N]`` (the first N), ``[:N]`` -> ``[-N:]``, ``[a:]`` -> ``[:-a]``."""
+    if node.lower is not None:
+        node.upper, node.lower = _negated(node.lower), None
+    else:
+        node.lower, node.upper = _negated(node.upper), None
+
+
+def _return_early(node):
+    """``return`` (None) as the first statement after the docstring: every check below it skipped."""
+    first = node.body[0]
+    docstring = isinstance(first, ast.Expr) and isinstance(first.value, ast.Constant) \
+        and isinstance(first.value.value, str)
+    node.body.insert(1 if docstring else 0, ast.Return(None))
 
 
 def _walk_with_fields(tree):
@@ -241,7 +313,9 @@ def _walk_with_fields(tree):
         order.append((node, field))
         for name, value in ast.iter_fields(node):
             if isinstance(value, ast.AST):
-                visit(value, name)
+                unpacking = isinstance(node, ast.Assign) and name == "value" and any(
+                    isinstance(t, ast.Tuple | ast.List) for t in node.targets)
+                visit(value, "unpacked" if unpacking else name)
             elif isinstance(value, list):
                 for item in value:
                     if isinstance(item, ast.AST):
@@ -345,7 +419,8 @@ def check_copy_is_imported(workdir: Path, module: str, env: dict) -> None:
     print(f"# {name} imported from the copy: {where}", flush=True)
 
 
-def run_tests(workdir: Path, tests: list[str], env: dict, timeout: float) -> tuple[str, float, str]:
+def run_tests(workdir: Path, tests: list[str], env: dict, timeout: float, keyword: str | None = None
+              ) -> tuple[str, float, str]:
     """Run the first test file alone, then (if it passes) the others in one more pytest, each
     with ``-x``: a mutant the first, fast file kills never pays for importing what the others
     need, and a survivor pays for two interpreter starts, not one per file. ``timeout``
@@ -354,19 +429,29 @@ def run_tests(workdir: Path, tests: list[str], env: dict, timeout: float) -> tup
     for stage in ([tests[0]], tests[1:]):
         if not stage:
             continue
-        cmd = [sys.executable, "-m", "pytest", "-x", "-q", "-p", "no:cacheprovider", *stage]
+        cmd = [sys.executable, "-m", "pytest", "-x", "-q", "-p", "no:cacheprovider", *_selected(keyword), *stage]
         left = timeout - (time.perf_counter() - start)
         try:
             result = subprocess.run(cmd, cwd=workdir, env=env, capture_output=True, text=True, timeout=max(left, 1))
         except subprocess.TimeoutExpired:
             return "timeout", time.perf_counter() - start, " ".join(stage)
-        if result.returncode != 0:
+        if _failed(result.returncode, keyword):
             lines = [line for line in result.stdout.splitlines() if line.startswith(("FAILED", "ERROR"))]
             return "killed", time.perf_counter() - start, (lines[0] if lines else result.stdout[-200:])
     return "survived", time.perf_counter() - start, ""
 
 
-def run_tests_forked(workdir: Path, tests: list[str], timeout: float) -> tuple[str, float, str]:
+def _selected(keyword: str | None) -> list:
+    """pytest's -k, and no failure when a stage holds no selected test (exit 5 is not a kill)."""
+    return [] if keyword is None else ["-k", keyword]
+
+
+def _failed(code: int, keyword: str | None) -> bool:
+    return code != 0 and not (keyword is not None and code == 5)
+
+
+def run_tests_forked(workdir: Path, tests: list[str], timeout: float, keyword: str | None = None
+                     ) -> tuple[str, float, str]:
     """``run_tests`` without starting an interpreter per stage: this process has imported the
     heavy libraries (``--preload``) but none of the repository's modules, and each stage runs
     ``pytest.main`` in a fork of it, which imports the (mutated) modules from the copy."""
@@ -386,7 +471,7 @@ def run_tests_forked(workdir: Path, tests: list[str], timeout: float) -> tuple[s
                 os.dup2(fd, 2)
                 import pytest
 
-                code = int(pytest.main(["-x", "-q", "-p", "no:cacheprovider", *stage]))
+                code = int(pytest.main(["-x", "-q", "-p", "no:cacheprovider", *_selected(keyword), *stage]))
             except BaseException:  # noqa: BLE001 - whatever happens, the child must not return
                 code = 99
             os._exit(code)
@@ -399,7 +484,7 @@ def run_tests_forked(workdir: Path, tests: list[str], timeout: float) -> tuple[s
                 os.waitpid(pid, 0)
                 return "timeout", time.perf_counter() - start, " ".join(stage)
             time.sleep(0.02)
-        if os.waitstatus_to_exitcode(status) != 0:
+        if _failed(os.waitstatus_to_exitcode(status), keyword):
             lines = [line for line in log.read_text(errors="replace").splitlines()
                      if line.startswith(("FAILED", "ERROR"))]
             return "killed", time.perf_counter() - start, (lines[0] if lines else "")
@@ -416,6 +501,7 @@ def main(argv=None) -> int:
                         "slow survivors as caught)")
     parser.add_argument("--workdir", help="where to copy the repository (default: a new temporary folder)")
     parser.add_argument("--only", type=int, nargs="+", help="run only these mutant numbers")
+    parser.add_argument("-k", "--keyword", help="run only the tests pytest -k selects (e.g. the fast ones)")
     parser.add_argument("--list", action="store_true", help="list the mutants, run nothing")
     parser.add_argument("--json", help="write the results here")
     parser.add_argument("--replace", nargs=2, action="append", metavar=("OLD", "NEW"),
@@ -468,8 +554,8 @@ def main(argv=None) -> int:
 
     def run(tests):
         if args.fork:
-            return run_tests_forked(workdir, tests, args.timeout)
-        return run_tests(workdir, tests, env, args.timeout)
+            return run_tests_forked(workdir, tests, args.timeout, args.keyword)
+        return run_tests(workdir, tests, env, args.timeout, args.keyword)
 
     original = target.read_text()
     try:

@@ -92,3 +92,176 @@ def test_ctrl_c_during_the_torch_import_exits_130_with_one_line(command):
     code, err = interrupt(start(command, *args), after_s=1.0)
     assert code == 130
     assert err == f"{command}: interrupted\n"
+
+
+# ----------------------------------------------------------------------------- compare.cli, unit by unit
+from compare import cli  # noqa: E402 - the tests above need no import of the project
+
+
+@pytest.fixture
+def no_startup_handler(monkeypatch):
+    """This process is pytest, not a command: Ctrl-C in ``run`` returns 130 instead of leaving."""
+    monkeypatch.setattr(cli, "_startup_handler", None)
+
+
+def raising(error):
+    def body(argv):
+        raise error
+
+    return body
+
+
+def test_run_passes_the_body_status_through(no_startup_handler, capsys):
+    assert [cli.run("x", lambda argv, code=code: code) for code in (0, 1, 2)] == [0, 1, 2]
+    assert cli.run("x", lambda argv: len(argv), ["a", "b"]) == 2
+    assert capsys.readouterr() == ("", "")
+
+
+def test_a_usage_error_is_one_line_and_exit_2(no_startup_handler, capsys):
+    assert cli.run("grade", raising(cli.UsageError("--jobs must be ≥ 1, got 0"))) == 2 == cli.EXIT_USAGE
+    assert capsys.readouterr() == ("", "grade: error: --jobs must be ≥ 1, got 0\n")
+
+
+def test_ctrl_c_in_the_body_is_one_line_and_exit_130(no_startup_handler, capsys):
+    assert cli.run("grade", raising(KeyboardInterrupt())) == 130 == cli.EXIT_INTERRUPTED
+    assert capsys.readouterr() == ("", "grade: interrupted\n")
+
+
+def test_the_commands_own_failure_is_exit_3_never_a_verdict(no_startup_handler, capsys):
+    code = cli.run_guarded("validate", raising(RuntimeError("\x1b[2Jcases\nverdict: PASS")), internal="internal error")
+    assert code == 3 == cli.EXIT_INTERNAL
+    out, err = capsys.readouterr()
+    assert out == "" and err == "validate: internal error: RuntimeError: [2Jcases verdict: pass\n"
+
+
+def test_run_guarded_keeps_usage_errors_interrupts_and_statuses(no_startup_handler, capsys):
+    assert cli.run_guarded("v", raising(cli.UsageError("bad"))) == 2
+    assert cli.run_guarded("v", raising(KeyboardInterrupt())) == 130
+    assert cli.run_guarded("v", lambda argv: 1) == 1
+    assert cli.run_guarded("v", raising(OSError("disk full"))) == 3
+    assert capsys.readouterr().err.splitlines() == ["v: error: bad", "v: interrupted",
+                                                    "v: internal error: OSError: disk full"]
+
+
+def test_the_parser_reports_a_mistake_on_one_line(capsys):
+    parser = cli.Parser("bench", prog="python -m compare.bench")
+    parser.add_argument("--grid")
+    with pytest.raises(SystemExit) as exit_:
+        parser.parse_args(["--grod", "1"])
+    assert exit_.value.code == 2
+    assert capsys.readouterr() == ("", "bench: error: unrecognized arguments: --grod 1\n")
+
+
+@pytest.mark.parametrize("argv0, expected", [
+    ("/venv/bin/backprop-grade", "backprop-grade"),
+    ("backprop-grade", "backprop-grade"),
+    ("/repo/compare/grade.py", "python -m compare.grade"),
+    ("", "python -m compare.grade"),
+])
+def test_prog_is_the_name_the_user_called(monkeypatch, argv0, expected):
+    monkeypatch.setattr(sys, "argv", [argv0])
+    assert cli.prog("compare.grade", "backprop-grade") == expected
+
+
+def test_the_start_up_handler_is_handed_back_to_python_once_run_starts(no_startup_handler, monkeypatch):
+    previous = signal.getsignal(signal.SIGINT)
+    signal.signal(signal.SIGINT, signal.default_int_handler)
+    try:
+        cli.interrupt_exits_at_once("x")
+        installed = signal.getsignal(signal.SIGINT)
+        assert installed is cli._startup_handler and installed is not signal.default_int_handler
+        seen = []
+        assert cli.run("x", lambda argv: seen.append(signal.getsignal(signal.SIGINT)) or 0) == 0
+        assert seen == [signal.default_int_handler]
+    finally:
+        signal.signal(signal.SIGINT, previous)
+
+
+def test_an_ignored_ctrl_c_stays_ignored(no_startup_handler):
+    previous = signal.getsignal(signal.SIGINT)
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # a background job
+    try:
+        cli.interrupt_exits_at_once("x")
+        assert signal.getsignal(signal.SIGINT) is signal.SIG_IGN and cli._startup_handler is None
+        seen = []
+        cli.run("x", lambda argv: seen.append(signal.getsignal(signal.SIGINT)) or 0)
+        assert seen == [signal.SIG_IGN]
+    finally:
+        signal.signal(signal.SIGINT, previous)
+
+
+# A real process that becomes one of the commands (by the module Python runs, or by its console
+# script's name), then sends itself SIGINT: no timing, the signal is handled at the next bytecode.
+AS_MODULE = "import sys, types; sys.modules['__main__'].__spec__ = types.SimpleNamespace(name={name!r})\n"
+AS_SCRIPT = "import sys; sys.argv[0] = '/venv/bin/' + {name!r}\n"
+SELF_INTERRUPT = "import os, signal, time\nos.kill(os.getpid(), signal.SIGINT)\ntime.sleep(30)\nprint('survived')\n"
+
+
+def python(code: str, timeout: float = 60) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-c", code], cwd=REPO, capture_output=True, text=True, timeout=timeout)
+
+
+@pytest.mark.parametrize("start, name, short", [
+    (AS_MODULE, "compare.train_both", "train_both"), (AS_MODULE, "compare.gradcheck", "gradcheck"),
+    (AS_MODULE, "compare.bench", "bench"), (AS_MODULE, "compare.validate", "validate"),
+    (AS_MODULE, "compare.grade", "grade"),
+    (AS_SCRIPT, "backprop-train-both", "train_both"), (AS_SCRIPT, "backprop-gradcheck", "gradcheck"),
+    (AS_SCRIPT, "backprop-bench", "bench"), (AS_SCRIPT, "backprop-validate", "validate"),
+    (AS_SCRIPT, "backprop-grade", "grade"),
+])
+def test_every_command_exits_130_on_ctrl_c_from_its_first_import(start, name, short):
+    result = python(start.format(name=name) + "import compare.cli\n" + SELF_INTERRUPT)
+    assert (result.returncode, result.stdout, result.stderr) == (130, "", f"{short}: interrupted\n")
+
+
+def test_another_program_importing_the_module_keeps_its_own_ctrl_c():
+    result = python(AS_SCRIPT.format(name="my-notebook-server") + "import compare.cli\n"
+                    "try:\n    " + SELF_INTERRUPT.replace("\n", "\n    ") + "\nexcept KeyboardInterrupt:\n"
+                    "    print('its own handling')\n")
+    assert (result.returncode, result.stdout, result.stderr) == (0, "its own handling\n", "")
+
+
+def test_ctrl_c_during_the_run_lets_the_command_save_its_work():
+    result = python(AS_MODULE.format(name="compare.grade") + "import compare.cli as cli\n"
+                    "import os, signal, sys, time\n"
+                    "def body(argv):\n"
+                    "    try:\n"
+                    "        os.kill(os.getpid(), signal.SIGINT)\n"
+                    "        time.sleep(30)\n"
+                    "    except KeyboardInterrupt:\n"
+                    "        print('saved 3 of 7 reports')\n"
+                    "        return 130\n"
+                    "sys.exit(cli.run('grade', body))\n")
+    assert (result.returncode, result.stdout, result.stderr) == (130, "saved 3 of 7 reports\n", "")
+
+
+def test_an_interrupt_the_command_leaves_ends_it_with_its_output_flushed():
+    result = python(AS_MODULE.format(name="compare.validate") + "import compare.cli as cli\n"
+                    "import atexit, sys\n"
+                    "atexit.register(lambda: print('atexit ran'))\n"
+                    "def body(argv):\n"
+                    "    print('a table so far')\n"
+                    "    raise KeyboardInterrupt\n"
+                    "code = cli.run('validate', body)\n"
+                    "print('after run', code)\n")
+    assert (result.returncode, result.stdout, result.stderr) == (130, "a table so far\n", "validate: interrupted\n")
+
+
+def test_ctrl_c_ignored_at_start_up_stays_ignored_in_a_command():
+    result = python("import signal; signal.signal(signal.SIGINT, signal.SIG_IGN)\n"
+                    + AS_MODULE.format(name="compare.bench") + "import compare.cli\n"
+                    + SELF_INTERRUPT.replace("time.sleep(30)", "time.sleep(0.1)"))
+    assert (result.returncode, result.stdout, result.stderr) == (0, "survived\n", "")
+
+
+def test_run_leaves_a_handler_the_program_chose_itself(no_startup_handler):
+    previous = signal.getsignal(signal.SIGINT)
+    signal.signal(signal.SIGINT, signal.default_int_handler)
+    try:
+        cli.interrupt_exits_at_once("x")
+        signal.signal(signal.SIGINT, signal.SIG_IGN)  # e.g. the command ignores Ctrl-C while it saves
+        seen = []
+        cli.run("x", lambda argv: seen.append(signal.getsignal(signal.SIGINT)) or 0)
+        assert seen == [signal.SIG_IGN]
+    finally:
+        signal.signal(signal.SIGINT, previous)

@@ -556,3 +556,84 @@ def test_worker_side_modules_do_not_import_torch():
             "print(sorted(m for m in ('torch', 'manual', 'reference', 'compare.diagnose') if m in sys.modules))")
     result = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True)
     assert result.stdout.strip() == "[]", result.stderr
+
+
+# ----------------------------------------------------------------------------- exit codes and what is printed
+def test_brief_prints_only_the_failing_tables(tmp_path, capsys):
+    path = tmp_path / "report.json"
+    assert main([f"{WRONG}:LastExampleOnly", "--brief", "--json", str(path)]) == 1
+    brief = capsys.readouterr().out
+    data = json.loads(path.read_text())
+    failing = [c["name"] for c in data["cases"] if not c["passed"]]
+    passing = [c["name"] for c in data["cases"] if c["passed"]]
+    assert failing and passing  # one-example cases pass: only the last example counts there
+    assert brief.count("max abs err") == len(failing)
+    assert all(f"{name} " in brief or f"{name}:" in brief for name in failing)
+    assert "verdict: FAIL" in brief and "diagnosis (most likely first):" in brief
+    assert main([f"{WRONG}:LastExampleOnly"]) == 1
+    full = capsys.readouterr().out
+    assert full.count("max abs err") == len(data["cases"])
+
+
+def test_brief_on_a_passing_implementation_prints_the_verdict_without_tables(capsys):
+    assert main(["manual:MLP", "--brief"]) == 0
+    out, err = capsys.readouterr()
+    assert "max abs err" not in out and f"verdict: PASS — all {N_CASES} cases" in out and err == ""
+
+
+def test_a_broken_contract_is_one_line_on_stderr_naming_the_spec_and_exit_2(capsys):
+    assert main([f"{HOSTILE}:LossIsString"]) == 2
+    out, err = capsys.readouterr()
+    assert out == "" and err.count("\n") == 1
+    assert err.startswith(f"validate: {HOSTILE}:LossIsString: ") and "the loss must be a real number" in err
+
+
+@pytest.mark.parametrize("argv, phrase", [
+    (["--timeout", "0", "manual:MLP"], "validate: error: argument --timeout: expected a positive number of "
+                                       "seconds, got '0'"),
+    (["--budget", "nan", "manual:MLP"], "argument --budget: expected a positive number of seconds, got 'nan'"),
+    (["--budget", "inf", "manual:MLP"], "got 'inf'"),
+    (["--memory", "-5", "manual:MLP"], "argument --memory: expected a whole number of MiB ≥ 256, got '-5'"),
+    (["--memory", "100", "manual:MLP"], "validate: error: Limits.memory_mb must be at least 256"),
+    (["manual:MLP", "--preset", "no-such-course"], "argument --preset: invalid choice"),
+    (["manual:MLP", "--json", "/no/such/folder/report.json"], "--json /no/such/folder/report.json: its folder "
+                                                               "does not exist"),
+    (["manual:MLP", "--assignment", "/no/such/course.toml"], "validate: error: "),
+    ([], "the following arguments are required: spec"),
+])
+def test_usage_errors_are_one_line_and_exit_2(argv, phrase, capsys):
+    assert main(argv) == 2
+    out, err = capsys.readouterr()
+    assert out == "" and err.count("\n") == 1 and err.startswith("validate: error: ") and phrase in err, err
+
+
+def test_ctrl_c_during_a_run_is_exit_130_and_one_line(monkeypatch, capsys):
+    from compare import cli
+    from compare.grading import battery
+
+    def interrupted(*args, **kwargs):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(cli, "_startup_handler", None)  # pytest, not the command: return instead of leaving
+    monkeypatch.setattr(battery, "run", interrupted)
+    assert main([f"{STUDENT}:StudentMLP"]) == 130
+    assert capsys.readouterr() == ("", "validate: interrupted\n")
+
+
+def test_the_dying_line_of_a_process_is_what_the_student_reads(tmp_path):
+    """A submission that floods stderr and then dies: the error ends with its last words, not its first."""
+    (tmp_path / "noisy.py").write_text(
+        "import os, sys\n"
+        "from student import StudentMLP\n"
+        "class Noisy(StudentMLP):\n"
+        "    def loss_and_grads(self, X, y, lambdas):\n"
+        "        for i in range(20000):\n"
+        "            sys.stderr.write(f'epoch {i}: still training\\n')\n"
+        "        sys.stderr.write('Fatal Python error: out of patience\\n')\n"
+        "        sys.stderr.flush()\n"
+        "        os._exit(7)\n")
+    (tmp_path / "student.py").write_text(Path(STUDENT).read_text())
+    report = validate(f"{tmp_path / 'noisy.py'}:Noisy", timeout=10, budget=20)
+    assert report.exit_code == 2 and report.error_kind == "died", report.error
+    assert report.error.endswith("(exit code 7): Fatal Python error: out of patience"), report.error
+    assert "epoch 0:" not in report.error

@@ -142,7 +142,7 @@ def _attribute(loaded, dotted: str, what: str):
     for index, part in enumerate(dotted.split(".")):
         try:
             obj = getattr(obj, part)
-        except Exception:  # noqa: BLE001 - includes a module __getattr__ that raises anything
+        except BaseException:  # noqa: BLE001 - includes a module __getattr__ that raises anything (SystemExit too)
             if index == 0:
                 return _MISSING
             raise StudentError("load", f"{what} has no attribute {dotted!r}") from None
@@ -217,9 +217,10 @@ def as_float_array(value, what: str) -> np.ndarray:
         raise StudentError("contract", f"{what} must hold real numbers, got dtype {clean_text(array.dtype, 40)}")
     if array.size > MAX_ELEMENTS or array.ndim > 4:
         raise StudentError("contract", f"{what} has shape {tuple(array.shape)}: far larger than any parameter")
-    if isinstance(array, np.ma.MaskedArray):
-        array = array.filled(np.nan) if np.ma.getmask(array) is not np.ma.nomask and array.mask.any() else array.data
-    return np.array(array, dtype=np.float64, order="C")  # a copy: later calls cannot change it
+    copy = np.array(array, dtype=np.float64, order="C")  # a copy: later calls cannot change it
+    if isinstance(value, np.ma.MaskedArray) and np.ma.is_masked(value):  # np.asarray dropped the mask
+        copy[np.ma.getmaskarray(value)] = np.nan
+    return copy
 
 
 def _check_mapping(value, what: str) -> Mapping:

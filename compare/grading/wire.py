@@ -27,6 +27,7 @@ MAX_HEADER = 256 * 1024  # bytes of JSON: names, shapes, one-line messages
 MAX_BODY = 64 * 1024 * 1024  # bytes of arrays: the largest request (K=1024 × 784 float64) is 6.4 MB
 MAX_ARRAYS = 256
 MAX_DIMS = 4
+MAX_NAME = 128  # characters of an array name: a parameter's name (at most 64) and the worker's "g:" prefix
 
 
 class WireError(Exception):
@@ -43,7 +44,11 @@ def encode(header: dict, arrays: dict | None = None) -> bytes:
         array = np.array(array, dtype=DTYPES[kind], order="C", copy=None)  # 0-d stays 0-d
         listed.append([str(name), kind, [int(n) for n in array.shape]])
         chunks.append(array.tobytes())
-    head = json.dumps({**header, "arrays": listed}, allow_nan=False, separators=(",", ":")).encode()
+    _array_specs({"arrays": listed})  # what the reader would refuse is never sent
+    try:
+        head = json.dumps({**header, "arrays": listed}, allow_nan=False, separators=(",", ":")).encode()
+    except (TypeError, ValueError) as error:  # NaN or infinity, a value JSON cannot hold, a cycle
+        raise WireError(f"the header is not plain JSON ({error})") from None
     body = b"".join(chunks)
     if len(head) > MAX_HEADER or len(body) > MAX_BODY:
         raise WireError(f"frame too large ({len(head)} header bytes, {len(body)} body bytes)")
@@ -60,9 +65,9 @@ def _array_specs(header) -> list:
         if not (isinstance(entry, list) and len(entry) == 3):
             raise WireError("an 'arrays' entry is not [name, dtype, shape]")
         name, kind, shape = entry
-        if not isinstance(name, str) or len(name) > 64 or name in names:
+        if not isinstance(name, str) or len(name) > MAX_NAME or name in names:
             raise WireError("an array name is not a short unique string")
-        if kind not in DTYPES:
+        if not isinstance(kind, str) or kind not in DTYPES:
             raise WireError(f"array dtype {str(kind)[:16]!r} is not one of {sorted(DTYPES)}")
         if (not isinstance(shape, list) or len(shape) > MAX_DIMS
                 or not all(type(n) is int and 0 <= n <= MAX_BODY for n in shape)):
