@@ -62,7 +62,7 @@ def run_sweep(config, data, out: Path, record_config: dict, hidden_sizes, decays
                     if record["epoch"] in sweep_epochs:
                         caption = (f"train err {100 * record['manual']['train_error']:.1f}%, "
                                    f"test {100 * record['manual']['test_error']:.1f}%")
-                        panels[(hidden, (decay, record["epoch"]))] = (twins.manual.predict(points), caption)
+                        panels[(hidden, (decay, record["epoch"]))] = (twins.manual.logits(points), caption)
                     if bar is not None:
                         bar.update()
                 runs.append(run)
