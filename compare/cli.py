@@ -108,6 +108,21 @@ def interrupt_exits_at_once(name: str) -> None:
         if signal.getsignal(number) in (signal.default_int_handler, signal.SIG_DFL):
             signal.signal(number, handler)
     _startup_handler = handler
+    report_stage("start-up")
+
+
+STAGES_ENV = "COMPARE_REPORT_STAGES"
+
+
+def report_stage(stage: str) -> None:
+    """With ``COMPARE_REPORT_STAGES=1``, print ``stage: <stage>`` on stdout: a point a test can wait
+    for before it sends a signal (instead of a delay that a busy machine would make wrong).
+
+    ``start-up``: the start-up handler is in place, the command's own imports (NumPy, torch)
+    follow at once.
+    """
+    if os.environ.get(STAGES_ENV) == "1":
+        print(f"stage: {stage}", flush=True)
 
 
 _startup_handler = None
