@@ -9,9 +9,12 @@
 Each flag left out takes the dataset's default (``DEFAULTS``). Each epoch shown prints one
 line per twin (train/valid/test mean loss and error, seconds, largest parameter gap): every
 epoch up to 30 epochs, else every k-th, the best and the last. Every epoch rewrites
-``<out>/metrics.json`` atomically, so Ctrl-C leaves valid files for the epochs done (exit
-130). A bad flag or missing data prints one line on stderr and exits with code 2. torch,
-torchvision and matplotlib are imported only after the command line is checked.
+``<out>/metrics.json`` atomically, and ``curves.png`` is kept on disk while the run goes
+(``LiveCurves``). Ctrl-C, SIGTERM or SIGHUP stops the run as it is: one line on stderr, the
+files written for the epochs done (the figures drawn, ``"interrupted": true`` and the signal
+in metrics.json's summary), exit 128 + the signal's number (130, 143, 129). A bad flag or
+missing data prints one line on stderr and exits with code 2. torch, torchvision and
+matplotlib are imported only after the command line is checked.
 """
 
 from __future__ import annotations
