@@ -109,3 +109,8 @@ def describe_lambdas(lambdas) -> str:
         terms = [f"L1 {short(l1)}"] * bool(l1) + [f"L2 {short(l2)}"] * bool(l2)
         return f"{' + '.join(terms)} on each W"
     return "λ " + " ".join(short(value) for value in lambdas)
+
+
+def plural(n: int, word: str) -> str:
+    """'1 epoch', '3 epochs': a count with its noun."""
+    return f"{n} {word}{'' if n == 1 else 's'}"

@@ -72,8 +72,17 @@ def plot_curves(epochs: list, path, title: str = "", caption: str = "") -> Path:
     ``epochs`` is the list of per-epoch records of ``metrics.json``. The manual twin is drawn
     solid, the torch twin dashed on top; where their curves coincide a note under the plots
     says so (and how far apart they are at most). ``caption`` goes under the plots too.
+    With no epoch yet (a run that has just started, or was stopped before its first epoch
+    ended) the figure holds the title and the caption alone.
     """
     figure = Figure(figsize=(12, 5.2), layout="constrained")
+    if not epochs:
+        ax = figure.subplots()
+        ax.axis("off")
+        ax.text(0.5, 0.5, caption or "no epoch has ended yet", ha="center", va="center", fontsize=12)
+        if title:
+            figure.suptitle(title, fontsize=11)
+        return save_figure(figure, path)
     ax_error, ax_loss = figure.subplots(1, 2)
     x = [record["epoch"] for record in epochs]
     marked = len(x) <= 30
@@ -118,20 +127,58 @@ def plot_curves(epochs: list, path, title: str = "", caption: str = "") -> Path:
     return save_figure(figure, path)
 
 
-def region_grid(X: np.ndarray, resolution: int = 200, margin: float = 0.25):
+REGION_RESOLUTION = 300  # grid points per side; the boundaries are interpolated between them
+
+
+def region_grid(X: np.ndarray, resolution: int = REGION_RESOLUTION, margin: float = 0.25):
     """(xx, yy, points): a ``resolution``² grid over X's bounding box plus a margin."""
     low, high = X.min(axis=0) - margin, X.max(axis=0) + margin
     xx, yy = np.meshgrid(np.linspace(low[0], high[0], resolution), np.linspace(low[1], high[1], resolution))
     return xx, yy, np.column_stack([xx.ravel(), yy.ravel()])
 
 
-def _draw_regions(ax, xx, yy, labels, X, y, title="", point_size=6, axes_labels=True):
-    n_classes = max(int(labels.max()), int(y.max())) + 1
-    ax.contourf(xx, yy, labels.reshape(xx.shape), levels=np.arange(n_classes + 1) - 0.5,
-                cmap=ListedColormap(REGION_COLOURS.colors[:n_classes]))
+def as_labels(values) -> np.ndarray:
+    """Predicted labels from a predictor's output: labels (n,) as they are, class scores (n, m) by argmax."""
+    values = np.asarray(values)
+    return values.argmax(axis=1) if values.ndim == 2 else values
+
+
+def class_margins(values, n_classes: int) -> np.ndarray:
+    """(n_classes, n): how far each class is ahead of the best other class at each point.
+
+    From class scores (n, m), score_k - max_{j≠k} score_j, which varies smoothly over the
+    plane: its zero line, interpolated between grid points, is the exact decision boundary,
+    drawn as a curve rather than as the grid's staircase. From labels (n,), +1 where the class
+    is predicted and -1 elsewhere (a boundary to within one grid step).
+    """
+    values = np.asarray(values, dtype=np.float64)
+    if values.ndim == 1:
+        return np.stack([np.where(values == k, 1.0, -1.0) for k in range(n_classes)])
+    margins = []
+    for k in range(values.shape[1]):
+        others = np.delete(values, k, axis=1)
+        margins.append(values[:, k] - others.max(axis=1))
+    margins += [np.full(len(values), -1.0)] * (n_classes - values.shape[1])
+    return np.stack(margins)
+
+
+def _draw_regions(ax, xx, yy, values, X, y, title="", point_size=6, axes_labels=True):
+    """Each class's region (where its margin is > 0) in its colour, then the points on top.
+
+    ``values``: the predictor's output on the grid's points, class scores (n, m) or labels (n,).
+    """
+    values = np.asarray(values)
+    n_classes = max(values.shape[1] if values.ndim == 2 else int(values.max()) + 1, int(y.max()) + 1)
+    for k, margin in enumerate(class_margins(values, n_classes)):
+        field = margin.reshape(xx.shape)
+        if field.max() > 0:
+            ax.contourf(xx, yy, field, levels=[0, max(field.max(), 1e-12) * 1.01 + 1e-12],
+                        colors=[REGION_COLOURS.colors[k]], antialiased=True)
     for label in range(n_classes):
         mask = y == label
         ax.scatter(X[mask, 0], X[mask, 1], s=point_size, color=POINT_COLOURS[label], label=f"class {label}")
+    ax.set_xlim(xx.min(), xx.max())
+    ax.set_ylim(yy.min(), yy.max())
     ax.set_aspect("equal")
     if axes_labels:
         ax.set_xlabel("x₁")
@@ -158,16 +205,16 @@ def _class_legend(n_classes: int) -> list:
 def plot_decision_regions(predictors: dict, X: np.ndarray, y: np.ndarray, path, title: str = "") -> Path:
     """Each twin's decision regions side by side, with the points (X, y) on top.
 
-    ``predictors`` maps a twin's name to ``predict(points) -> labels`` (points: (n, 2)).
+    ``predictors`` maps a twin's name to a function of points (n, 2): class scores (n, m),
+    such as ``MLP.logits``, for boundaries drawn as smooth curves, or labels (n,).
     """
     xx, yy, points = region_grid(X)
     figure = Figure(figsize=(5 * len(predictors), 5.6), layout="constrained")
     axes = np.atleast_1d(figure.subplots(1, len(predictors)))
     n_classes = 2
     for ax, (name, predict) in zip(axes, predictors.items()):
-        labels = np.asarray(predict(points))
-        accuracy = 100 * float(np.mean(np.asarray(predict(X)) == y))
-        n_classes = _draw_regions(ax, xx, yy, labels, X, y, f"{name} twin: {accuracy:.1f}% of these points right")
+        accuracy = 100 * float(np.mean(as_labels(predict(X)) == y))
+        n_classes = _draw_regions(ax, xx, yy, predict(points), X, y, f"{name} twin: {accuracy:.1f}% of these points right")
     figure.legend(handles=_class_legend(n_classes), loc="outside lower center", ncol=2 * n_classes, fontsize=8)
     if title:
         figure.suptitle(title, fontsize=10)
@@ -179,7 +226,7 @@ GROUP_SHADES = ("#f2f2f2", "#ffffff")
 
 def plot_sweep(panels: dict, hidden_sizes: list, decays: list, sweep_epochs: list, X: np.ndarray, y: np.ndarray,
                xx, yy, path, title: str = "") -> Path:
-    """A grid of decision regions: ``panels[(hidden, (decay, epoch))] = (grid labels, caption)``.
+    """A grid of decision regions: ``panels[(hidden, (decay, epoch))] = (grid scores or labels, caption)``.
 
     One row per hidden size, one block of columns per L2 weight decay (shaded apart, the λ
     above the block), one column per epoch inside a block; every row and every column has
@@ -198,7 +245,7 @@ def plot_sweep(panels: dict, hidden_sizes: list, decays: list, sweep_epochs: lis
                 labels, caption = panels[(hidden, (decay, epoch))]
                 ax = axes[i, j]
                 n_classes = _draw_regions(ax, xx, yy, labels, X, y, point_size=2, axes_labels=False)
-                ax.set_title(f"after {epoch} epochs\n{caption}", fontsize=8)
+                ax.set_title(f"after {epoch} epoch{'' if epoch == 1 else 's'}\n{caption}", fontsize=8)
                 if j == 0:
                     ax.set_ylabel(f"{hidden} hidden units", fontsize=9)
     figure.legend(handles=_class_legend(n_classes), loc="outside lower center", ncol=2 * n_classes, fontsize=8)

@@ -12,7 +12,7 @@ import dataclasses
 import sys
 from pathlib import Path
 
-from .config import describe, short
+from .config import describe, plural, short
 from .plots import plot_sweep, region_grid
 from .training import Twins, train_lockstep
 
@@ -27,6 +27,13 @@ def check_sweep_epochs(sweep_epochs, epochs: int) -> list:
     return sweep_epochs
 
 
+def cell_line(hidden: int, decay: float, last: dict) -> str:
+    """One finished cell of the sweep: its hidden size, λ, both twins' train and test error, max|Δθ|."""
+    return (f"{hidden:>6} {short(decay):>6}   {100 * last['manual']['train_error']:>11.1f} / "
+            f"{100 * last['torch']['train_error']:<9.1f}   {100 * last['manual']['test_error']:>10.1f} / "
+            f"{100 * last['torch']['test_error']:<9.1f}   {last['max_param_diff']:.1e}")
+
+
 def run_sweep(config, data, out: Path, record_config: dict, hidden_sizes, decays, sweep_epochs,
               write_json, progress: bool = True) -> int:
     """Train every (hidden, decay) pair in lockstep; draw the manual twin at ``sweep_epochs``.
@@ -39,7 +46,7 @@ def run_sweep(config, data, out: Path, record_config: dict, hidden_sizes, decays
     summary = {"config": record_config, "runs": runs}
     n_runs = len(hidden_sizes) * len(decays)
     print(f"sweep: {len(hidden_sizes)} hidden sizes × {len(decays)} L2 weight decays = {n_runs} lockstep runs of "
-          f"{sweep_epochs[-1]} epochs ({describe(config, (data.n_features, 'd_h', data.n_classes), penalty=False)}); "
+          f"{plural(sweep_epochs[-1], 'epoch')} ({describe(config, (data.n_features, 'd_h', data.n_classes), penalty=False)}); "
           f"regions drawn after epochs {', '.join(map(str, sweep_epochs))}", flush=True)
     print(f"{'hidden':>6} {'λ':>6}   {'train err% manual/torch':>23}   {'test err% manual/torch':>22}   max|Δθ|",
           flush=True)
@@ -62,15 +69,12 @@ def run_sweep(config, data, out: Path, record_config: dict, hidden_sizes, decays
                     if record["epoch"] in sweep_epochs:
                         caption = (f"train err {100 * record['manual']['train_error']:.1f}%, "
                                    f"test {100 * record['manual']['test_error']:.1f}%")
-                        panels[(hidden, (decay, record["epoch"]))] = (twins.manual.predict(points), caption)
+                        panels[(hidden, (decay, record["epoch"]))] = (twins.manual.logits(points), caption)
                     if bar is not None:
                         bar.update()
                 runs.append(run)
                 write_json(out / "sweep.json", summary)
-                last = run["epochs"][-1]
-                write(f"{hidden:>6} {short(decay):>6}   {100 * last['manual']['train_error']:>11.1f} / "
-                      f"{100 * last['torch']['train_error']:<9.1f}   {100 * last['manual']['test_error']:>10.1f} / "
-                      f"{100 * last['torch']['test_error']:<9.1f}   {last['max_param_diff']:.1e}")
+                write(cell_line(hidden, decay, run["epochs"][-1]))
     finally:  # also on Ctrl-C: clear the bar's line first
         if bar is not None:
             bar.close()

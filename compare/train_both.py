@@ -9,9 +9,12 @@
 Each flag left out takes the dataset's default (``DEFAULTS``). Each epoch shown prints one
 line per twin (train/valid/test mean loss and error, seconds, largest parameter gap): every
 epoch up to 30 epochs, else every k-th, the best and the last. Every epoch rewrites
-``<out>/metrics.json`` atomically, so Ctrl-C leaves valid files for the epochs done (exit
-130). A bad flag or missing data prints one line on stderr and exits with code 2. torch,
-torchvision and matplotlib are imported only after the command line is checked.
+``<out>/metrics.json`` atomically, and ``curves.png`` is kept on disk while the run goes
+(``LiveCurves``). Ctrl-C, SIGTERM or SIGHUP stops the run as it is: one line on stderr, the
+files written for the epochs done (the figures drawn, ``"interrupted": true`` and the signal
+in metrics.json's summary), exit 128 + the signal's number (130, 143, 129). A bad flag or
+missing data prints one line on stderr and exits with code 2. torch, torchvision and
+matplotlib are imported only after the command line is checked.
 """
 
 from __future__ import annotations
@@ -33,7 +36,7 @@ from manual.functions import ACTIVATIONS
 from manual.optim import OPTIMIZERS
 
 from .cli import UsageError
-from .config import LR_SCHEDULES, TrainConfig, describe
+from .config import LR_SCHEDULES, TrainConfig, describe, plural
 from .data import DATA_DIR_ENV, DATASETS, IMAGE_DATASETS, resolve_data_dir
 
 NAME = "train_both"
@@ -81,8 +84,11 @@ def build_parser() -> argparse.ArgumentParser:
         NAME,
         prog=cli.prog("compare.train_both", "backprop-train-both"),
         description="Train the hand-written NumPy MLP and its torch twin in lockstep, same start, same minibatches.",
-        epilog="Writes metrics.json and curves.png to --out after every epoch. A mistake prints one line and "
-               "exits 2; Ctrl-C exits 130 at any moment, keeping the epochs done.",
+        epilog="Writes metrics.json to --out after every epoch, and curves.png when the run starts, after the "
+               f"first epoch, then after an epoch once the last drawing is {CURVES_EVERY_S:.0f} s old, and at the "
+               "end (each file replaced atomically). A mistake prints one line and exits 2. Ctrl-C, SIGTERM or "
+               "SIGHUP, at any moment, prints one line, keeps the epochs done, draws the figures and exits "
+               "128 + the signal's number (130, 143, 129).",
     )
     p.add_argument("--dataset", choices=DATASETS, default="mnist", help="data set (default: mnist)")
     p.add_argument("--data-dir", metavar="DIR", help=f"folder holding MNIST/raw/ and FashionMNIST/raw/ (default: ${DATA_DIR_ENV}, else ./data)")
@@ -233,7 +239,7 @@ def progress_bars(enabled: bool, total_epochs: int):
 
 # --------------------------------------------------------------------------- main
 def main(argv=None) -> int:
-    return cli.run(NAME, _main, argv)
+    return cli.run(NAME, _main, argv, stop_signals=True)
 
 
 def _main(argv) -> int:
@@ -250,6 +256,7 @@ def _main(argv) -> int:
     import numpy as np
     import torch  # the slow imports, after the command line is checked
 
+    from . import plots  # noqa: F401 - matplotlib's import (~1 s) before the output folder exists, not after
     from .data import DataMissingError, load_dataset
     from .training import Twins
 
@@ -296,53 +303,103 @@ def _main(argv) -> int:
     return run_one(twins, data, out, record_config, started, progress_bars(config.progress, config.epochs))
 
 
+CURVES_EVERY_S = 10.0  # curves.png is redrawn after an epoch once the last drawing is this old
+
+
+class LiveCurves:
+    """``curves.png`` kept on disk while a run goes, each drawing atomic (``plots.save_figure``).
+
+    Drawn when the run starts (no epoch yet), after the first epoch, then after each epoch
+    that ends ``CURVES_EVERY_S`` or more after the last drawing (a drawing costs ~0.3 s:
+    every epoch would double a circles run), and at the end.
+    """
+
+    def __init__(self, path: Path, title: str, planned_epochs: int):
+        self.path, self.title, self.planned_epochs, self.drawn_at = path, title, planned_epochs, None
+
+    def draw(self, epochs: list, caption: str = "") -> None:
+        from .plots import plot_curves
+
+        plot_curves(epochs, self.path, title=self.title, caption=caption)
+        self.drawn_at = time.monotonic()
+
+    def refresh(self, epochs: list) -> None:
+        """Draw again if this is the first epoch or the last drawing is old enough."""
+        if len(epochs) == 1 or self.drawn_at is None or time.monotonic() - self.drawn_at >= CURVES_EVERY_S:
+            self.draw(epochs, caption=f"running: {len(epochs)} of {plural(self.planned_epochs, 'epoch')} done")
+
+
 def run_one(twins, data, out: Path, record_config: dict, started: float, progress) -> int:
-    from .plots import plot_curves, plot_decision_regions
-    from .training import torch_predictor, train_lockstep
+    """Train, writing metrics.json after every epoch and curves.png as ``LiveCurves`` says.
+
+    Ctrl-C, SIGTERM or SIGHUP (``cli.Interrupted``) ends the training at once; the files are
+    then written for the epochs done (a second signal meanwhile is ignored), one line goes to
+    stderr, and the exit status is 128 + the signal's number.
+    """
+    from .training import train_lockstep
 
     config = twins.config
-    metrics = {"config": record_config, "epochs": []}
-    write_json_atomic(out / "metrics.json", metrics)
-    split = record_config["split"]
-    print(f"{data.name}: {split['train']:,} train / {split['valid']:,} valid / {split['test']:,} test examples; "
-          f"{twins.manual.n_params:,} parameters", flush=True)
-    print(f"settings: {describe(config, record_config['sizes'])}, {config.epochs} epochs", flush=True)
+    metrics = {"config": record_config, "epochs": [], "summary": summarise([], started, config.epochs)}
+    settings = describe(config, record_config["sizes"])
+    curves = LiveCurves(out / "curves.png", f"{data.name}: {settings}", config.epochs)
     step = table_step(config.epochs)
-    if step > 1:
-        print(f"showing every {step} epochs, the best and the last (metrics.json has all {config.epochs})")
-    print(HEADER, flush=True)
-    interrupted = False
+    interrupt = None
     try:
+        write_json_atomic(out / "metrics.json", metrics)
+        split = record_config["split"]
+        print(f"{data.name}: {split['train']:,} train / {split['valid']:,} valid / {split['test']:,} test examples; "
+              f"{twins.manual.n_params:,} parameters", flush=True)
+        print(f"settings: {settings}, {plural(config.epochs, 'epoch')}", flush=True)
+        if step > 1:
+            print(f"showing every {step} epochs, the best and the last (metrics.json has all {config.epochs})")
+        print(HEADER, flush=True)
+        curves.draw([], caption="running: no epoch has ended yet")
         for record in train_lockstep(twins, data, progress=progress):
             metrics["epochs"].append(record)
-            metrics["summary"] = summarise(metrics["epochs"], started)
+            metrics["summary"] = summarise(metrics["epochs"], started, config.epochs)
             write_json_atomic(out / "metrics.json", metrics)
             if shown(record["epoch"], config.epochs, step):
                 print("\n".join(table_rows(record)), flush=True)
-    except KeyboardInterrupt:
-        interrupted = True
-        print(f"{NAME}: interrupted; {out}/ holds the {len(metrics['epochs'])} epochs done", file=sys.stderr)
+            curves.refresh(metrics["epochs"])
+    except KeyboardInterrupt as error:  # Ctrl-C, or SIGTERM/SIGHUP as cli.Interrupted
+        interrupt = error
+        print(f"{cli.interrupted_line(NAME, error)}; {out}/ holds the {plural(len(metrics['epochs']), 'epoch')} done",
+              file=sys.stderr, flush=True)
 
-    if metrics["epochs"]:
-        summary = metrics["summary"] = summarise(metrics["epochs"], started, interrupted=interrupted)
-        write_json_atomic(out / "metrics.json", metrics)
-        best = metrics["epochs"][summary["best_valid_epoch"] - 1]
+    # A signal while the files are written: after an interrupt it is ignored (the run is ending
+    # already); after a finished run it ends the command once the files are complete.
+    with cli.holding_stop_signals(act_after=interrupt is None):
+        save_results(twins, data, out, metrics, curves, started, interrupt, step)
+    return cli.interrupt_status(interrupt) if interrupt is not None else 0
+
+
+def save_results(twins, data, out: Path, metrics: dict, curves: LiveCurves, started: float, interrupt, step) -> None:
+    """The run's end, however it ended: summary in metrics.json, the figures, the closing lines."""
+    from .plots import plot_decision_regions
+    from .training import torch_logits
+
+    config = twins.config
+    epochs = metrics["epochs"]
+    summary = metrics["summary"] = summarise(epochs, started, config.epochs, interrupt=interrupt, finished=True)
+    write_json_atomic(out / "metrics.json", metrics)
+    if epochs:
+        best = epochs[summary["best_valid_epoch"] - 1]
         if not shown(best["epoch"], config.epochs, step):
             print("best validation error (manual twin):\n" + "\n".join(table_rows(best)))
-        settings = describe(config, record_config["sizes"])
-        plot_curves(metrics["epochs"], out / "curves.png", title=f"{data.name}: {settings}",
-                    caption=curves_caption(summary))
-        if data.name == "circles":
-            plot_decision_regions(
-                {"manual": twins.manual.predict, "torch": torch_predictor(twins.torch)},
-                data.train.X, data.train.y, out / "decision_regions.png",
-                title=f"circles, {len(data.train)} training points, after {summary['epochs_done']} epochs\n{settings}",
-            )
+    curves.draw(epochs, caption=curves_caption(summary))
+    if data.name == "circles":
+        plot_decision_regions(
+            {"manual": twins.manual.logits, "torch": torch_logits(twins.torch)},
+            data.train.X, data.train.y, out / "decision_regions.png",
+            title=f"circles, {len(data.train)} training points, after {plural(summary['epochs_done'], 'epoch')}\n"
+                  f"{describe(config, metrics['config']['sizes'])}",
+        )
+    if epochs:
         print(summary_line(summary))
         if config.dtype == "float32" and summary["final_max_param_diff"] > 1e-4:
             print(FLOAT32_NOTE)
-    print(f"files: {', '.join(sorted(p.name for p in out.iterdir() if not p.name.startswith('.')))} in {out}/")
-    return cli.EXIT_INTERRUPTED if interrupted else 0
+    print(f"files: {', '.join(sorted(p.name for p in out.iterdir() if not p.name.startswith('.')))} in {out}/",
+          flush=True)
 
 
 FLOAT32_NOTE = ("why max|Δθ| grows in float32: the twins round differently, and once a hidden unit's input "
@@ -350,18 +407,33 @@ FLOAT32_NOTE = ("why max|Δθ| grows in float32: the twins round differently, an
                 "training (same accuracy); --dtype float64 is the exactness check (max|Δθ| ~1e-15).")
 
 
-def summarise(epochs: list, started: float, interrupted: bool = False) -> dict:
-    """The run in a few numbers: last epoch, best validation epoch, wall time, peak memory."""
-    last = epochs[-1]
-    best = min(epochs, key=lambda r: (r["manual"]["valid_error"], r["epoch"]))
+def summarise(epochs: list, started: float, planned: int, interrupt=None, finished: bool = False) -> dict:
+    """The run in a few numbers: how it ended, last epoch, best validation epoch, wall time, memory.
+
+    ``status`` is "running" until the run ends, then "finished" (every planned epoch),
+    "stopped early" (``--early-stopping``) or "interrupted"; ``signal`` names the signal
+    that interrupted it (SIGINT for Ctrl-C, SIGTERM, SIGHUP), else null. The accuracies and
+    the best epoch are null while no epoch has ended.
+    """
+    last = epochs[-1] if epochs else None
+    best = min(epochs, key=lambda r: (r["manual"]["valid_error"], r["epoch"])) if epochs else None
+    if interrupt is not None:
+        status = "interrupted"
+    elif not finished:
+        status = "running"
+    else:
+        status = "finished" if last is not None and last["epoch"] == planned else "stopped early"
     return {
-        "epochs_done": last["epoch"],
-        "interrupted": interrupted,
-        "final_test_accuracy": {twin: 1 - last[twin]["test_error"] for twin in ("manual", "torch")},
-        "final_train_accuracy": {twin: 1 - last[twin]["train_error"] for twin in ("manual", "torch")},
-        "final_max_param_diff": last["max_param_diff"],
-        "best_valid_epoch": best["epoch"],
-        "best_valid_error": best["manual"]["valid_error"],
+        "status": status,
+        "interrupted": interrupt is not None,
+        "signal": cli.signal_name(interrupt) if interrupt is not None else None,
+        "epochs_done": last["epoch"] if last else 0,
+        "epochs_planned": planned,
+        "final_test_accuracy": {twin: 1 - last[twin]["test_error"] for twin in ("manual", "torch")} if last else None,
+        "final_train_accuracy": {twin: 1 - last[twin]["train_error"] for twin in ("manual", "torch")} if last else None,
+        "final_max_param_diff": last["max_param_diff"] if last else None,
+        "best_valid_epoch": best["epoch"] if best else None,
+        "best_valid_error": best["manual"]["valid_error"] if best else None,
         "wall_seconds": time.perf_counter() - started,
         "peak_rss_mb": peak_rss_mb(),
     }
@@ -370,7 +442,7 @@ def summarise(epochs: list, started: float, interrupted: bool = False) -> dict:
 def summary_line(summary: dict) -> str:
     acc = summary["final_test_accuracy"]
     train = summary["final_train_accuracy"]
-    return (f"after {summary['epochs_done']} epochs: test accuracy manual {100 * acc['manual']:.2f}%, "
+    return (f"after {plural(summary['epochs_done'], 'epoch')}: test accuracy manual {100 * acc['manual']:.2f}%, "
             f"torch {100 * acc['torch']:.2f}% (train {100 * train['manual']:.2f}% / {100 * train['torch']:.2f}%); "
             f"max|Δθ| {summary['final_max_param_diff']:.2e}; best validation error "
             f"{100 * summary['best_valid_error']:.2f}% at epoch {summary['best_valid_epoch']}; "
@@ -378,8 +450,17 @@ def summary_line(summary: dict) -> str:
 
 
 def curves_caption(summary: dict) -> str:
+    """The figure's caption: how the run ended and where it got."""
+    ended = ""
+    if summary.get("interrupted"):
+        ended = f"interrupted ({summary.get('signal') or 'SIGINT'}) "
+    if not summary["epochs_done"]:
+        return f"{ended or 'ended '}before the first epoch ended: no curves to draw"
     acc = summary["final_test_accuracy"]
-    return (f"after {summary['epochs_done']} epochs: test accuracy manual {100 * acc['manual']:.2f}%, "
+    done = plural(summary["epochs_done"], "epoch")
+    if ended and summary.get("epochs_planned"):
+        done = f"{summary['epochs_done']} of {plural(summary['epochs_planned'], 'epoch')}"
+    return (f"{ended}after {done}: test accuracy manual {100 * acc['manual']:.2f}%, "
             f"torch {100 * acc['torch']:.2f}%; best validation error {100 * summary['best_valid_error']:.2f}% "
             f"(manual) at epoch {summary['best_valid_epoch']}")
 

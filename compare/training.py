@@ -158,13 +158,13 @@ def evaluate_torch(model: TorchMLP, X, y, chunk=EVAL_CHUNK):
     return nll_sum / len(y), wrong / len(y)
 
 
-def torch_predictor(model: TorchMLP):
-    """``predict(points) -> labels`` (NumPy in, NumPy out) for the torch twin, like ``MLP.predict``."""
+def torch_logits(model: TorchMLP):
+    """``logits(points) -> (n, m) scores`` (NumPy in, NumPy out) for the torch twin, like ``MLP.logits``."""
     @torch.no_grad()
-    def predict(points):
-        return model(to_tensors(model, points)).argmax(dim=1).cpu().numpy()
+    def logits(points):
+        return model(to_tensors(model, points)).cpu().numpy()
 
-    return predict
+    return logits
 
 
 def _evaluate(evaluate, model, data) -> dict:

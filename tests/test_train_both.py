@@ -145,9 +145,31 @@ def test_ctrl_c_leaves_valid_files_for_the_epochs_done(tmp_path, capsys, monkeyp
     assert code == 130 and "interrupted" in stderr
     metrics = json.loads((out / "metrics.json").read_text())
     assert [e["epoch"] for e in metrics["epochs"]] == [1, 2]
-    assert metrics["summary"]["interrupted"] is True
+    assert metrics["summary"]["interrupted"] is True and metrics["summary"]["signal"] == "SIGINT"
     assert (out / "curves.png").exists()
     assert not list(out.glob(".*tmp*"))  # no half-written temporary file left
+
+
+@pytest.mark.parametrize("every_s, drawn_with", [(1e9, [0, 1, 4]), (0.0, [0, 1, 2, 3, 4, 4])],
+                         ids=["a long interval", "no interval"])
+def test_curves_png_is_on_disk_from_the_start_and_redrawn_as_the_run_goes(every_s, drawn_with, tmp_path, capsys,
+                                                                          monkeypatch):
+    """Drawn at the start (no epoch), after the first epoch, after an epoch once CURVES_EVERY_S have
+    passed since the last drawing, and at the end."""
+    from compare import plots
+
+    drawn, real_plot = [], plots.plot_curves
+
+    def plot_curves(epochs, path, **kwargs):
+        drawn.append(len(epochs))
+        return real_plot(epochs, path, **kwargs)
+
+    monkeypatch.setattr(plots, "plot_curves", plot_curves)
+    monkeypatch.setattr(train_both, "CURVES_EVERY_S", every_s)
+    code, _, stderr = run_cli(capsys, "--dataset", "circles", "--epochs", "4", "--out", str(tmp_path), "--no-progress")
+    assert code == 0, stderr
+    assert drawn == drawn_with
+    assert (tmp_path / "curves.png").read_bytes()[:4] == b"\x89PNG"
 
 
 class _NoBar:
