@@ -281,7 +281,7 @@ def _isolation_level(asked: str) -> tuple[str, str | None]:
 
     level = isolation.choose_level(asked)
     if asked == "auto" and level == isolation.PROCESS:
-        why = getattr(isolation, "fallback_reason", lambda: None)() or "bwrap is not installed or cannot run here"
+        why = isolation.fallback_reason() or "bwrap cannot run here"
         return level, (f"bubblewrap is not available ({why}): students run at the process level only (resource "
                        "limits and a private folder; no read-only filesystem, no network isolation, and a "
                        "student could signal the grader's other processes)")

@@ -38,6 +38,7 @@ import sys
 import tempfile
 import threading
 import time
+import warnings
 from dataclasses import replace
 from pathlib import Path
 
@@ -364,9 +365,26 @@ def _main(argv) -> int:
         print(f"validate: error: {error}", file=sys.stderr)
         return 2
     to_stdout = args.json in ("-", "/dev/stdout")
-    if args.json and not to_stdout and not os.path.isdir(os.path.dirname(os.path.abspath(args.json))):
-        print(f"validate: error: --json {args.json}: its folder does not exist", file=sys.stderr)
+    if args.json and not to_stdout:
+        folder = os.path.dirname(os.path.abspath(args.json))
+        problem = ("its folder does not exist" if not os.path.isdir(folder) else
+                   "its folder is not writable" if not os.access(folder, os.W_OK) else
+                   "is a folder" if os.path.isdir(args.json) else None)
+        if problem:
+            print(f"validate: error: --json {args.json}: {problem}", file=sys.stderr)
+            return 2
+    from .grading import isolation
+
+    try:
+        level = isolation.choose_level(args.isolation)  # before anything runs: bubblewrap asked for and missing
+    except (ValueError, RuntimeError) as error:
+        print(f"validate: error: {error}", file=sys.stderr)
         return 2
+    if args.isolation == "auto" and level == isolation.PROCESS:
+        print(f"validate: warning: bubblewrap is not available ({isolation.fallback_reason() or 'bwrap cannot run here'}"
+              "): the implementation runs at the process level only (resource limits and a private folder; no "
+              "read-only filesystem, no network isolation)", file=sys.stderr)
+    warnings.simplefilter("ignore")  # an implementation's numbers may overflow in the grader's arithmetic: quietly
     try:
         report = validate(args.spec, assignment=assignment, timeout=args.timeout, budget=args.budget, seed=args.seed,
                           memory_mb=args.memory, allow_imports=args.allow_import, isolation=args.isolation)

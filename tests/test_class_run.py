@@ -359,19 +359,19 @@ def test_every_bad_value_is_named(tmp_path, capsys, args, named):
 
 
 def test_bubblewrap_asked_for_where_there_is_none_is_a_usage_error(tmp_path, capsys, monkeypatch):
-    monkeypatch.setattr(isolation, "bubblewrap_works", lambda: False)
+    monkeypatch.setattr(isolation, "_bubblewrap_problem", lambda: "`bwrap` is not installed (a test)")
     (tmp_path / "class").mkdir()
     assert G.main([str(tmp_path / "class"), "--out", str(tmp_path / "out"), "--isolation", "bubblewrap"]) == 2
     assert "bubblewrap" in capsys.readouterr().err
 
 
 def test_auto_says_when_it_falls_back_to_the_process_level(tmp_path, capsys, monkeypatch):
-    monkeypatch.setattr(isolation, "bubblewrap_works", lambda: False)
+    monkeypatch.setattr(isolation, "_bubblewrap_problem", lambda: "`bwrap` is not installed (a test)")
     (tmp_path / "class").mkdir()
     (tmp_path / "class" / "alice.py").write_text(CORRECT)
     out = tmp_path / "out"
     assert G.main([str(tmp_path / "class"), "--out", str(out), "--no-progress"]) == 0
-    assert "warning: bubblewrap is not available" in capsys.readouterr().err
+    assert "warning: bubblewrap is not available (`bwrap` is not installed (a test))" in capsys.readouterr().err
     assert json.loads((out / "summary.json").read_text())["isolation"].startswith("process")
 
 
@@ -469,3 +469,23 @@ def test_validate_loads_a_package_file_in_its_package(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
     report = validate("cs231n/classifiers/fc_net.py:make_mlp", timeout=5, budget=30)
     assert report.exit_code == 0, report.error
+
+
+def test_validate_says_when_it_falls_back_and_refuses_missing_bubblewrap(tmp_path, capsys, monkeypatch):
+    from compare.validate import main
+
+    monkeypatch.setattr(isolation, "_bubblewrap_problem", lambda: "`bwrap` is not installed (a test)")
+    (tmp_path / "alice.py").write_text(CORRECT)
+    assert main([str(tmp_path / "alice.py"), "--isolation", "bubblewrap"]) == 2
+    assert "bubblewrap isolation was asked for, but `bwrap` is not installed (a test)" in capsys.readouterr().err
+    assert main([str(tmp_path / "alice.py"), "--brief"]) == 0
+    err = capsys.readouterr().err
+    assert "validate: warning: bubblewrap is not available (`bwrap` is not installed (a test))" in err
+
+
+def test_validate_refuses_a_json_path_it_cannot_write_before_running(tmp_path, capsys):
+    from compare.validate import main
+
+    (tmp_path / "alice.py").write_text(CORRECT)
+    assert main([str(tmp_path / "alice.py"), "--json", str(tmp_path)]) == 2
+    assert f"--json {tmp_path}: is a folder" in capsys.readouterr().err
