@@ -572,6 +572,8 @@ def test_grade_a_class(tmp_path, capsys):
     assert "it stores W1 as (in, out)" in rows["bob"]["summary"]
     # An import the sandbox lacks is stubbed (starter code imports what graded code never uses), and said.
     assert "stubbed: sklearn.linear_model (not available to graded code" in (out / "dan.md").read_text()
+    assert ("stubbed: sklearn.linear_model (not available to graded code; used only if called)"
+            in json.loads((out / "dan.json").read_text())["notes"])
     assert "gina/ holds no .py or .ipynb file" in rows["gina"]["summary"]
     assert "alice.py" in rows["hank"]["summary"]  # a neighbour's file is not in its sandbox
     assert int(rows["alice"]["cases_passed"]) == int(rows["alice"]["cases_total"]) > 0
