@@ -26,7 +26,7 @@ from pathlib import Path
 
 from .errors import StudentError, clean_text
 from .sources import SourceError, defined_names, read_source, syntax_problem
-from .submission import Submission, from_notebook, package_context
+from .submission import Submission, from_notebook, package_context, plan_stubs
 
 SUFFIXES = (".py", ".ipynb")
 MAX_DEPTH = 8  # folders below a student's folder
@@ -205,6 +205,7 @@ def _prepare_file(student: Student, assignment, allow_imports) -> None:
         sub.generated[name] = source
         sub.file = name
         sub.notes.append(f"{printable(path.name)} is loaded as {name}")
+    plan_stubs(sub, allow_imports)
     student.submission = sub
 
 
@@ -318,6 +319,7 @@ def _prepare_folder(student: Student, assignment, allow_imports) -> None:
         sub = Submission(f"{display}:{attr}", path.parent, attr, file=path.name)
         if _suffix(path.name) == ".ipynb":
             from_notebook(sub, allow_imports)
+    plan_stubs(sub, allow_imports)
     sub.notes[:0] = student.notes
     student.submission = sub
 

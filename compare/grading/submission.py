@@ -99,7 +99,9 @@ def resolve(spec: str, cwd: str | os.PathLike | None = None, allow_imports=(), a
             top = cwd.resolve()
             root, module = package_context(top, path.relative_to(top).parts)
             if module is not None:
-                return Submission(spec, root, attr, module=module, package=module.split(".")[0])
+                sub = Submission(spec, root, attr, module=module, package=module.split(".")[0])
+                plan_stubs(sub, allow_imports)
+                return sub
         sub = Submission(spec, path.parent, attr, file=path.name, only=(path.name,) if alone else None)
         if path.suffix == ".ipynb":
             from_notebook(sub, allow_imports)
