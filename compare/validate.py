@@ -90,7 +90,7 @@ def _runner(target, assignment: Assignment, options: dict, alone: bool = False):
     if ":" not in target and is_path(target):
         names = assignment.factory_names  # the assignment names the factory
         target = f"{target}:{names[0]}"
-    submission = resolve(target, allow_imports=options["allow_imports"], alone=alone)
+    submission = resolve(target, allow_imports=options["allow_imports"], alone=alone, also_factories=names[1:])
     also = ()
     if len(names) > 1:
         defined = _defined_names(submission)

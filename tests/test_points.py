@@ -5,18 +5,19 @@ from __future__ import annotations
 
 import csv
 import json
+from dataclasses import replace
 
 import pytest
 from test_class_run import CORRECT, grade, rows_of
 
 from compare import grade as G
 from compare.grading import points
-from compare.grading.assignment import Assignment, AssignmentError, load_assignment
+from compare.grading.assignment import Assignment, AssignmentError, load_assignment, preset
 from compare.validate import validate
 
 HOMEWORK_CASES = ["relu/one-example", "relu/minibatch", "relu/regularised", "relu/zero-preactivation",
                   "relu/large-logits", "relu/large-negative-logits", "relu/mixed-scales", "relu/mnist-width",
-                  "relu/large-batch", "relu/two-hidden"]
+                  "relu/large-batch"]
 
 
 def factory_from(source: str):
@@ -46,7 +47,7 @@ def transposed_report():
 def test_the_scored_cases_are_the_required_activations_ones():
     assert points.scored_case_names(Assignment()) == HOMEWORK_CASES
     both = points.scored_case_names(Assignment(activations=["relu", "tanh"]))
-    assert both[:len(HOMEWORK_CASES)] == HOMEWORK_CASES and all(n.startswith("tanh/") for n in both[10:])
+    assert both[:len(HOMEWORK_CASES)] == HOMEWORK_CASES and all(n.startswith("tanh/") for n in both[9:])
 
 
 def test_the_first_matching_glob_gives_the_points_else_one():
@@ -54,13 +55,13 @@ def test_the_first_matching_glob_gives_the_points_else_one():
     worth = points.case_points(course, HOMEWORK_CASES)
     assert worth["relu/regularised"] == 5 and worth["relu/large-logits"] == 0.5
     assert worth["relu/large-batch"] == 0.5 and worth["relu/one-example"] == 1
-    assert sum(worth.values()) == 5 + 3 * 0.5 + 6 * 1
+    assert sum(worth.values()) == 5 + 3 * 0.5 + 5 * 1
 
 
 def test_a_total_rescales_every_case():
     worth = points.case_points(Assignment(points={"*/regularised": 2}, total=22), HOMEWORK_CASES)
     assert sum(worth.values()) == pytest.approx(22)
-    assert worth["relu/regularised"] == pytest.approx(4) and worth["relu/minibatch"] == pytest.approx(2)
+    assert worth["relu/regularised"] == pytest.approx(4.4) and worth["relu/minibatch"] == pytest.approx(2.2)
 
 
 def test_a_glob_that_matches_no_case_is_refused_by_name(tmp_path, capsys):
@@ -96,16 +97,16 @@ def test_a_broken_contract_scores_zero(correct_report):
 
     broken = replace(correct_report, error="returned a list", error_kind="contract")
     score = points.score(broken, Assignment())
-    assert score.score == 0 and score.max_score == 10 and "returned a list" in score.cases[0].output
+    assert score.score == 0 and score.max_score == 9 and "returned a list" in score.cases[0].output
 
 
 def test_a_convention_costs_points_unless_the_course_says_otherwise(transposed_report):
     assert transposed_report.exit_code == 1 and "it stores W1 as (in, out)" in transposed_report.conventions[0]
     strict = points.score(transposed_report, Assignment())
     lenient = points.score(transposed_report, Assignment(conventions_cost_points=False))
-    assert strict.score == 0 and strict.max_score == 10  # no case agrees in the assignment's layout
+    assert strict.score == 0 and strict.max_score == 9  # no case agrees in the assignment's layout
     assert "agrees only in its own conventions: it stores W1 as (in, out)" in strict.cases[0].output
-    assert lenient.score == lenient.max_score == 10
+    assert lenient.score == lenient.max_score == 9
 
 
 def test_the_class_files_show_the_points(tmp_path):
@@ -124,7 +125,7 @@ def test_the_class_files_show_the_points(tmp_path):
     assert (rows["alice"]["score"], rows["alice"]["max_score"]) == ("20", "20")
     assert (rows["bob"]["score"], rows["bob"]["max_score"]) == ("0", "20")
     report = json.loads((out / "alice.json").read_text())
-    assert report["score"]["score"] == 20 and len(report["score"]["cases"]) == 10
+    assert report["score"]["score"] == 20 and len(report["score"]["cases"]) == 9
     assert "## Points: 20 of 20" in (out / "alice.md").read_text()
     summary = json.loads((out / "summary.json").read_text())["scores"]
     assert summary["n"] == 2 and summary["mean"] == 10 and summary["max_score"] == 20
@@ -139,4 +140,24 @@ def test_a_reading_convention_costs_only_the_cases_it_changes():
     strict = points.score(report, Assignment())
     kept = [c.name for c in strict.cases if c.points]
     assert kept == ["relu/one-example"] and strict.score == 1
-    assert points.score(report, Assignment(conventions_cost_points=False)).score == 10
+    assert points.score(report, Assignment(conventions_cost_points=False)).score == 9
+
+
+def test_the_two_hidden_case_scores_only_when_the_course_names_it():
+    assert "relu/two-hidden" not in points.scored_case_names(Assignment())
+    deep = Assignment(points={"*/two-hidden": 2})
+    assert points.scored_case_names(deep)[-1] == "relu/two-hidden"
+    assert points.case_points(deep, points.scored_case_names(deep))["relu/two-hidden"] == 2
+    one_hidden = preset("cs231n-a2")  # TwoLayerNet(input_dim, hidden_dim, ...): cannot build two
+    course = replace(one_hidden, points=(("*/two-hidden", 2.0),))
+    with pytest.raises(AssignmentError, match="'\\*/two-hidden' matches no case"):
+        points.case_points(course, points.scored_case_names(course))
+
+
+def test_a_network_that_cannot_build_a_named_deep_case_loses_its_points(correct_report):
+    from dataclasses import replace as copy
+
+    shallow = copy(correct_report, cases=[c for c in correct_report.cases if c.case.name != "relu/two-hidden"])
+    score = points.score(shallow, Assignment(points={"*/two-hidden": 2}))
+    assert score.max_score == 11 and score.score == 9
+    assert [c.status for c in score.cases if c.name == "relu/two-hidden"] == ["not run"]

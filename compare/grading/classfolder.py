@@ -198,7 +198,7 @@ def _prepare_file(student: Student, assignment, allow_imports) -> None:
     attr = next((n for n in names if n in found), names[0])
     sub = Submission(f"{path.name}:{attr}", path.parent, attr, file=path.name, only=(path.name,))
     if _suffix(path.name) == ".ipynb":
-        from_notebook(sub, allow_imports)
+        from_notebook(sub, allow_imports, names)
     elif not path.name.endswith(".py"):  # Bob.PY: Python loads only a .py, so the copy is named so
         stem = os.path.splitext(path.name)[0]
         name = f"{stem}.py" if stem.isidentifier() else "submission.py"
@@ -318,7 +318,7 @@ def _prepare_folder(student: Student, assignment, allow_imports) -> None:
     else:
         sub = Submission(f"{display}:{attr}", path.parent, attr, file=path.name)
         if _suffix(path.name) == ".ipynb":
-            from_notebook(sub, allow_imports)
+            from_notebook(sub, allow_imports, names)
     plan_stubs(sub, allow_imports)
     sub.notes[:0] = student.notes
     student.submission = sub

@@ -2,7 +2,9 @@
 
 The scored cases are those of the assignment's required activations (``activations``); the
 cases of the other activations, tried when the factory accepts them, are reported but score
-nothing. Each scored case is worth the points of the first ``points`` glob that matches its name
+nothing, and so is the two-hidden-layer case (the battery runs it only when the factory builds
+such a network) unless a ``points`` glob names it (``"*/two-hidden" = 2``): then a network that
+cannot build it loses those points. Each scored case is worth the points of the first ``points`` glob that matches its name
 (``fnmatch``: ``"*/regularised"``, ``"relu/*"``, ``"relu/large-logits"``), else 1. With a
 ``total``, every case's points are rescaled so that a full pass scores ``total``.
 
@@ -45,10 +47,16 @@ class Score:
 
 
 def scored_case_names(assignment: Assignment, seed: int = 0) -> list:
-    """The names of the cases that score, in the battery's order."""
+    """The names of the cases that score, in the battery's order: the required activations' cases;
+    the two-hidden-layer case (optional in the battery: a one-hidden-layer network is not wrong)
+    only when a ``points`` glob names it (``"*/two-hidden" = 2``) and the factory can build it."""
+    from .. import cases as C
     from . import battery
+    from . import conventions as V
 
-    return [case.name for activation in assignment.activations for case in battery.battery(activation, seed)]
+    named_deep = any(C.TWO_HIDDEN in glob for glob, _ in assignment.points)
+    return [case.name for activation in assignment.activations for case in battery.battery(activation, seed)
+            if C.TWO_HIDDEN not in case.tags or (named_deep and V.builds(assignment, case.sizes))]
 
 
 def case_points(assignment: Assignment, names: list) -> dict:

@@ -81,7 +81,8 @@ def _find_top_level(top: str, cwd: Path):
         return None
 
 
-def resolve(spec: str, cwd: str | os.PathLike | None = None, allow_imports=(), alone: bool = False) -> Submission:
+def resolve(spec: str, cwd: str | os.PathLike | None = None, allow_imports=(), alone: bool = False,
+            also_factories=()) -> Submission:
     """The ``Submission`` a spec names; ``StudentError("load", ...)`` when there is none.
 
     ``alone``: a file is copied without its folder (a class folder holds the other students'
@@ -104,7 +105,7 @@ def resolve(spec: str, cwd: str | os.PathLike | None = None, allow_imports=(), a
                 return sub
         sub = Submission(spec, path.parent, attr, file=path.name, only=(path.name,) if alone else None)
         if path.suffix == ".ipynb":
-            from_notebook(sub, allow_imports)
+            from_notebook(sub, allow_imports, also_factories)
         plan_stubs(sub, allow_imports)
         return sub
     if not all(part.isidentifier() for part in target.split(".")):
@@ -348,7 +349,7 @@ def _python_files(sub: Submission) -> list:
     return list(dict.fromkeys(files))[:MAX_SCANNED_FILES]
 
 
-def from_notebook(sub: Submission, allow_imports=()) -> None:
+def from_notebook(sub: Submission, allow_imports=(), also_factories=()) -> None:
     """Load a notebook's definitions only: a module written beside it in the sandbox's copy, the
     skipped cells in the notes, and its line numbers told back as the notebook's cells."""
     from .notebook import NotebookError, extract_definitions
@@ -358,8 +359,9 @@ def from_notebook(sub: Submission, allow_imports=()) -> None:
         extracted = extract_definitions(sub.root / notebook, available=available_in_sandbox(sub.root, allow_imports))
     except NotebookError as error:
         raise StudentError("load", str(error)) from None
-    missing = extracted.why_missing(sub.attr.split(".")[0])  # a cell that does not parse hides the factory
-    if missing:
+    names = [n.split(".")[0] for n in (sub.attr, *also_factories)]
+    missing = None if any(n in extracted.names for n in names) else extracted.why_missing(names[0])
+    if missing:  # a cell that does not parse hides the factory
         raise StudentError("load", f"{notebook} {missing}")
     stem = Path(notebook).stem
     name = f"{stem}.py" if stem.isidentifier() and not (sub.root / f"{stem}.py").exists() else "_notebook.py"
