@@ -261,7 +261,7 @@ def test_a_correct_submission_scores_in_full(graded):
     assert results["output"].startswith("## PASS: ")
     isolation = results["extra_data"]["isolation"]
     assert isolation.split(":")[0] in ("bubblewrap", "process")
-    assert f"the submission ran under {isolation.split(':')[0]}" in results["output"]
+    assert f"- isolation: the submission ran at the **{isolation.split(':')[0]}** level (" in results["output"]
 
 
 def test_a_buggy_submission_scores_in_part_with_the_diagnosis(graded):

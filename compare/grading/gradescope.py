@@ -245,8 +245,9 @@ def _case_output(entry, case) -> str:
 
 def isolation_line(report, level: str, warning: str | None) -> str:
     """Which isolation level the submission's code ran at (or that none of it ran)."""
-    if report.isolation:
-        line = f"the submission ran under {md(report.isolation)}"
+    if report.isolation:  # "bubblewrap: read-only filesystem, ..." or "process: own session, ..."
+        name, _, detail = report.isolation.partition(":")
+        line = f"the submission ran at the **{md(name)}** level" + (f" ({md(detail.strip())})" if detail else "")
     else:
         line = f"none of the submission's code ran (it would have run at the {md(level)} level)"
     return line + (f". Warning: {md(warning, 600)}" if warning else "")
