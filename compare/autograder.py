@@ -61,23 +61,25 @@ def _number(convert, minimum, what):
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = _Parser(prog="backprop-autograder", description=__doc__.split("\n\n")[0])
+    parser = _Parser(prog="backprop-autograder", description=__doc__.split("\n\n")[0],
+                     epilog="`python -m compare.autograder run` is what the zip's run_autograder calls: it grades "
+                            "$AUTOGRADER_ROOT/submission/ (default /autograder) into results/results.json.")
     parser.add_argument("--preset", choices=sorted(PRESETS), help="named conventions (default: homework)")
     parser.add_argument("--assignment", metavar="FILE", help="TOML file of the course's conventions, points and "
                                                              "visibility (with --preset: its keys change the preset's)")
     parser.add_argument("--factory", metavar="NAME", help="the factory each submission defines")
     parser.add_argument("--allow-import", action="append", default=[], metavar="MODULE",
                         help="let submissions import MODULE besides NumPy (repeatable)")
-    parser.add_argument("--timeout", type=_number(float, 1e-3, "a positive number of seconds"), default=10.0,
+    parser.add_argument("--timeout", type=_number(float, 1e-3, "a positive number of seconds"), default=10.0, metavar="S",
                         help="seconds per call into a submission (default 10)")
-    parser.add_argument("--budget", type=_number(float, 1e-3, "a positive number of seconds"), default=25.0,
+    parser.add_argument("--budget", type=_number(float, 1e-3, "a positive number of seconds"), default=25.0, metavar="S",
                         help="seconds for all calls of one submission (default 25)")
     parser.add_argument("--memory", type=_number(int, 256, "a whole number of MiB ≥ 256"), default=2048,
                         metavar="MIB", help="memory per submission (MiB, default 2048)")
     parser.add_argument("--isolation", choices=("auto", "bubblewrap", "process"), default="auto",
                         help="in Gradescope's container: bubblewrap, process, or auto (default: the best that "
                              "works there; results.json says which ran)")
-    parser.add_argument("--seed", type=int, default=0, help="seed of the case battery (default 0)")
+    parser.add_argument("--seed", type=int, default=0, metavar="N", help="seed of the case battery (default 0)")
     parser.add_argument("-o", "--out", default="autograder.zip", metavar="ZIP",
                         help="the zip to write (default ./autograder.zip)")
     return parser

@@ -217,9 +217,11 @@ def test_an_output_that_cannot_be_written_is_refused(tmp_path, capsys, where):
         out = tmp_path
     elif where == "missing-parent":
         out = tmp_path / "no" / "such" / "autograder.zip"
+    elif os.geteuid() == 0:  # root writes anywhere but where the kernel says no: sysfs makes no files
+        if not Path("/sys").is_dir():
+            pytest.skip("no /sys here")
+        out = Path("/sys/autograder.zip")
     else:
-        if os.geteuid() == 0:
-            pytest.skip("root writes into a read-only folder")
         (tmp_path / "ro").mkdir(mode=0o555)
         out = tmp_path / "ro" / "autograder.zip"
     assert autograder.main(["-o", str(out)]) == 2
