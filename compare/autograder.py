@@ -156,14 +156,14 @@ def _grade(root: Path, settings: Path, start: float) -> dict:
         raise FileNotFoundError(f"no submission folder at {folder} (Gradescope puts the student's files there)")
     import torch
 
-    from .grade import _isolation_level, grade_student, grading_options
+    from .grade import grade_student, grading_options, isolation_level
     from .grading.classfolder import Student
     from .validate import own_modules_first
 
     own_modules_first()
     warnings.simplefilter("ignore")  # a student's numbers may overflow in the grader's arithmetic: quietly
     torch.set_num_threads(1)  # tiny tensors: more threads only spin
-    level, warning = _isolation_level(options["isolation"])
+    level, warning = isolation_level(options["isolation"])
     grading = grading_options(assignment, timeout=options["timeout"], budget=options["budget"],
                               memory_mb=options["memory_mb"], isolation=level, allow_imports=options["allow_imports"])
     report = grade_student(Student("submission", folder), assignment, grading, options["seed"])

@@ -242,9 +242,9 @@ def run_guarded(name: str, body, argv=None, internal: str = "internal error", st
 # one (each command imports this module first); ``run`` hands Ctrl-C back to Python as
 # KeyboardInterrupt, and SIGTERM and SIGHUP back to their default (or to ``Interrupted``).
 COMMANDS = {"compare.train_both": "train_both", "compare.gradcheck": "gradcheck", "compare.bench": "bench",
-            "compare.validate": "validate", "compare.grade": "grade"}
+            "compare.validate": "validate", "compare.grade": "grade", "compare.autograder": "autograder"}
 SCRIPTS = {"backprop-train-both": "train_both", "backprop-gradcheck": "gradcheck", "backprop-bench": "bench",
-           "backprop-validate": "validate", "backprop-grade": "grade"}
+           "backprop-validate": "validate", "backprop-grade": "grade", "backprop-autograder": "autograder"}
 
 
 def _command_starting() -> str | None:

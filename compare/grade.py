@@ -274,7 +274,7 @@ def main(argv=None) -> int:
     return cli.run_guarded("grade", _main, argv, internal="internal error")
 
 
-def _isolation_level(asked: str) -> tuple[str, str | None]:
+def isolation_level(asked: str) -> tuple[str, str | None]:
     """(the level students will run at, a warning when 'auto' falls back to the process level).
     RuntimeError when bubblewrap is asked for and cannot be used."""
     from .grading import isolation
@@ -357,7 +357,7 @@ def _main(argv) -> int:
         from .grading import points
 
         points.case_points(assignment, points.scored_case_names(assignment, args.seed))  # a bad key, named
-        level, warning = _isolation_level(args.isolation)
+        level, warning = isolation_level(args.isolation)
         output = OutputFolder(Path(args.out))
         output.claim()
     except (UsageError, AssignmentError, OutputError, ValueError, RuntimeError) as error:
