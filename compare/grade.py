@@ -39,7 +39,7 @@ import sys
 import time
 import warnings
 from collections import Counter
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import ThreadPoolExecutor, as_completed
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -186,22 +186,24 @@ def grade(folder: Path, out: Path, assignment: Assignment, *, jobs: int = 2, tim
         except Exception as error:  # noqa: BLE001
             graded = Graded(student, None, internal=f"writing its feedback failed: {type(error).__name__}: "
                                                     f"{clean_text(error, 200)}", seconds=graded.seconds)
+        csv_file.append(graded.row(name))  # as soon as it is done: a killed run keeps it
         return graded
 
-    results, interrupted = [], False
+    interrupted = False
     pool = ThreadPoolExecutor(max_workers=jobs)
+    futures = [pool.submit(one, student) for student in found.students]
     try:
-        with tqdm(total=len(found.students), desc="grading", unit="student", disable=not progress,
-                  file=sys.stderr) as bar:
-            for graded in pool.map(one, found.students):
-                results.append(graded)
-                csv_file.append(graded.row(names[graded.student.name]))
+        with tqdm(total=len(futures), desc="grading", unit="student", disable=not progress, file=sys.stderr) as bar:
+            for future in as_completed(futures):
+                graded = future.result()
                 bar.set_postfix_str(f"{graded.student.name[:20]}: {graded.status}")
                 bar.update()
     except KeyboardInterrupt:  # Ctrl-C: the students not started yet are not started at all
         pool.shutdown(wait=False, cancel_futures=True)
         interrupted = True
     pool.shutdown(wait=not interrupted)
+    # Every student done (a row in grades.csv already), in the class's order.
+    results = [f.result() for f in futures if f.done() and not f.cancelled() and f.exception() is None]
     levels = Counter(g.report.isolation for g in results if g.report is not None and g.report.isolation)
     run = ClassRun(results, found.skipped, [], levels.most_common(1)[0][0] if levels else "", interrupted)
     run.rows = sorted((g.row(names[g.student.name]) for g in results), key=lambda r: r["student"])

@@ -22,6 +22,7 @@ import hashlib
 import io
 import os
 import re
+import threading
 from pathlib import Path
 
 from .classfolder import OUTPUT_MARKER
@@ -162,6 +163,7 @@ class GradesCsv:
 
     def __init__(self, folder: OutputFolder, columns: tuple):
         self.folder, self.columns = folder, columns
+        self.lock = threading.Lock()
         folder.record("grades.csv")
         self.fh = open(folder.path / "grades.csv", "w", newline="", encoding="utf-8")  # noqa: SIM115
         self.writer = csv.DictWriter(self.fh, fieldnames=columns)
@@ -169,11 +171,14 @@ class GradesCsv:
         self.fh.flush()
 
     def append(self, row: dict) -> None:
-        self.writer.writerow({k: csv_cell(row[k]) for k in self.columns})
-        self.fh.flush()
+        """Append one row and flush it (from any grading thread)."""
+        with self.lock:
+            self.writer.writerow({k: csv_cell(row[k]) for k in self.columns})
+            self.fh.flush()
 
     def finish(self, rows: list) -> None:
-        self.fh.close()
+        with self.lock:
+            self.fh.close()
         buffer = io.StringIO()
         writer = csv.DictWriter(buffer, fieldnames=self.columns)
         writer.writeheader()
