@@ -489,3 +489,42 @@ def test_validate_refuses_a_json_path_it_cannot_write_before_running(tmp_path, c
     (tmp_path / "alice.py").write_text(CORRECT)
     assert main([str(tmp_path / "alice.py"), "--json", str(tmp_path)]) == 2
     assert f"--json {tmp_path}: is a folder" in capsys.readouterr().err
+
+
+# ----------------------------------------------------------------------------- CS231n assignment 2, as received
+FC_NET = (REPO / "tests" / "student_impls" / "fc_net.py").read_text()
+_SPLIT = FC_NET.index("class TwoLayerNet")
+LAYERS = FC_NET[:_SPLIT]  # the layer functions (cs231n/layers.py)
+NETS = FC_NET[_SPLIT:]  # the networks (cs231n/classifiers/fc_net.py)
+
+
+def make_a2_student(root: Path, imports: str, nets: str = NETS, inits: bool = True) -> None:
+    package = root / "cs231n"
+    (package / "classifiers").mkdir(parents=True)
+    (package / "layers.py").write_text(LAYERS)
+    (package / "layer_utils.py").write_text("from .layers import *\n" if inits else "from cs231n.layers import *\n")
+    (package / "classifiers" / "fc_net.py").write_text(f"import numpy as np\n{imports}\n\n{nets}")
+    if inits:
+        (package / "__init__.py").write_text("")
+        (package / "classifiers" / "__init__.py").write_text("")
+
+
+def test_a_cs231n_assignment_2_class_graded_with_its_preset_alone(tmp_path):
+    folder = tmp_path / "class"
+    make_a2_student(folder / "alice", "from ..layers import *\nfrom ..layer_utils import *")
+    make_a2_student(folder / "bob", "from cs231n.layers import *\nfrom cs231n.layer_utils import *", inits=False)
+    make_a2_student(folder / "carol", "from ..layers import *",  # the penalty left out of the gradient
+                    nets=NETS.replace('grads["W1"] += self.reg * W1', 'grads["W1"] += 0 * W1'))
+    make_a2_student(folder / "dave" / "assignment2", "from cs231n.layers import *")  # the whole folder zipped
+    (folder / "dave" / "assignment2" / "FullyConnectedNets.ipynb").write_text(notebook_json([
+        {"cell_type": "code", "source": "from cs231n.classifiers.fc_net import *\nmodel = TwoLayerNet()",
+         "metadata": {}, "outputs": []}]))
+    out = tmp_path / "out"
+    code, _, stderr = grade(folder, out, "--preset", "cs231n-a2")
+    assert code == 0, stderr
+    rows = rows_of(out)
+    assert {s: r["status"] for s, r in rows.items()} == {"alice": "pass", "bob": "pass", "carol": "fail",
+                                                         "dave": "pass"}, rows
+    assert rows["alice"]["score"] == rows["alice"]["max_score"] != ""
+    assert "penalty missing from the gradient" in rows["carol"]["summary"]
+    assert float(rows["carol"]["score"]) < float(rows["carol"]["max_score"])
