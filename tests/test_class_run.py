@@ -528,3 +528,28 @@ def test_a_cs231n_assignment_2_class_graded_with_its_preset_alone(tmp_path):
     assert rows["alice"]["score"] == rows["alice"]["max_score"] != ""
     assert "penalty missing from the gradient" in rows["carol"]["summary"]
     assert float(rows["carol"]["score"]) < float(rows["carol"]["max_score"])
+
+
+def test_a_cs231n_assignment_1_class_graded_with_its_preset_alone(tmp_path):
+    """The stock starter filled in (its plotting and Python 2 imports kept), a notebook beside it,
+    a Python 2 file, and an old attempt beside a right file."""
+    from test_starter import NEURAL_NET
+
+    folder = tmp_path / "class"
+    (folder / "carol").mkdir(parents=True)
+    (folder / "alice.py").write_text(NEURAL_NET)
+    buggy = NEURAL_NET.replace("grads['W1'] = X.T.dot(dhidden) + 2 * reg * W1", "grads['W1'] = X.T.dot(dhidden)")
+    assert buggy != NEURAL_NET
+    (folder / "bob.py").write_text(buggy)
+    (folder / "carol" / "neural_net.py").write_text(NEURAL_NET)
+    (folder / "carol" / "old_attempt.py").write_text("class TwoLayerNet:\n    pass\n\nprint 'unfinished'\n")
+    (folder / "eve.py").write_text("import numpy as np\n\nclass TwoLayerNet(object):\n    def __init__(self, a, b, c):\n"
+                                   "        print 'hello'\n")
+    out = tmp_path / "out"
+    code, _, stderr = grade(folder, out, "--preset", "cs231n")
+    assert code == 0, stderr
+    rows = rows_of(out)
+    assert {s: r["status"] for s, r in rows.items()} == {"alice": "pass", "bob": "fail", "carol": "pass",
+                                                         "eve": "error"}, rows
+    assert rows["eve"]["summary"].startswith("Python 2 syntax (print statement) at eve.py:5")
+    assert rows["alice"]["score"] == rows["alice"]["max_score"]
