@@ -38,30 +38,8 @@ from .grading.gradescope import SETTINGS, BundleError
 NAME = "autograder"
 
 
-class UsageError(Exception):
-    pass
-
-
-class _Parser(argparse.ArgumentParser):
-    def error(self, message):
-        raise UsageError(message)
-
-
-def _number(convert, minimum, what):
-    """An argparse type: a finite number ≥ ``minimum``, else an error that names the bad value."""
-    def parse(text):
-        try:
-            value = convert(text)
-        except ValueError:
-            raise argparse.ArgumentTypeError(f"expected {what}, got {text!r}") from None
-        if not minimum <= value < float("inf"):
-            raise argparse.ArgumentTypeError(f"expected {what}, got {text!r}")
-        return value
-    return parse
-
-
 def build_parser() -> argparse.ArgumentParser:
-    parser = _Parser(prog="backprop-autograder", description=__doc__.split("\n\n")[0],
+    parser = cli.RaisingParser(prog="backprop-autograder", description=__doc__.split("\n\n")[0],
                      epilog="`python -m compare.autograder run` is what the zip's run_autograder calls: it grades "
                             "$AUTOGRADER_ROOT/submission/ (default /autograder) into results/results.json.")
     parser.add_argument("--preset", choices=sorted(PRESETS), help="named conventions (default: homework)")
@@ -70,11 +48,11 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--factory", metavar="NAME", help="the factory each submission defines")
     parser.add_argument("--allow-import", action="append", default=[], metavar="MODULE",
                         help="let submissions import MODULE besides NumPy (repeatable)")
-    parser.add_argument("--timeout", type=_number(float, 1e-3, "a positive number of seconds"), default=10.0, metavar="S",
+    parser.add_argument("--timeout", type=cli.number(float, 1e-3, "a positive number of seconds"), default=10.0, metavar="S",
                         help="seconds per call into a submission (default 10)")
-    parser.add_argument("--budget", type=_number(float, 1e-3, "a positive number of seconds"), default=25.0, metavar="S",
+    parser.add_argument("--budget", type=cli.number(float, 1e-3, "a positive number of seconds"), default=25.0, metavar="S",
                         help="seconds for all calls of one submission (default 25)")
-    parser.add_argument("--memory", type=_number(int, 256, "a whole number of MiB ≥ 256"), default=2048,
+    parser.add_argument("--memory", type=cli.number(int, 256, "a whole number of MiB ≥ 256"), default=2048,
                         metavar="MIB", help="memory per submission (MiB, default 2048)")
     parser.add_argument("--isolation", choices=("auto", "bubblewrap", "process"), default="auto",
                         help="in Gradescope's container: bubblewrap, process, or auto (default: the best that "
@@ -86,17 +64,17 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def _writable(out: Path) -> None:
-    """``UsageError`` unless ``out`` can be written (tried, not guessed: root passes os.access)."""
+    """``cli.UsageError`` unless ``out`` can be written (tried, not guessed: root passes os.access)."""
     if out.is_dir():
-        raise UsageError(f"-o {out}: is a folder; give the zip's file name (autograder.zip)")
+        raise cli.UsageError(f"-o {out}: is a folder; give the zip's file name (autograder.zip)")
     if out.exists() and not out.is_file():
-        raise UsageError(f"-o {out}: exists and is not a regular file")
+        raise cli.UsageError(f"-o {out}: exists and is not a regular file")
     try:
         fd, probe = tempfile.mkstemp(prefix=".autograder-probe-", dir=out.parent)
         os.close(fd)
         os.unlink(probe)
     except OSError as error:
-        raise UsageError(f"-o {out}: cannot be written in {out.parent} ({error.strerror or error})") from None
+        raise cli.UsageError(f"-o {out}: cannot be written in {out.parent} ({error.strerror or error})") from None
 
 
 def _torch_versions() -> dict:
@@ -119,12 +97,12 @@ def _build(argv) -> int:
         args = build_parser().parse_args(argv)
         for module in args.allow_import:
             if not module.isidentifier():
-                raise UsageError(f"--allow-import {module!r}: not a module name")
+                raise cli.UsageError(f"--allow-import {module!r}: not a module name")
         base = preset(args.preset) if args.preset else None
         assignment = load_assignment(args.assignment, base=base) if args.assignment else base or preset("homework")
         if args.factory is not None:
             if not all(part.isidentifier() for part in args.factory.split(".")):
-                raise UsageError(f"--factory {args.factory!r}: not a Python name")
+                raise cli.UsageError(f"--factory {args.factory!r}: not a Python name")
             assignment = assignment.with_factory(args.factory)
         points.case_points(assignment, points.scored_case_names(assignment, args.seed))  # a bad key, named
         out = Path(args.out)
@@ -133,7 +111,7 @@ def _build(argv) -> int:
                                             "isolation": args.isolation, "allow_imports": args.allow_import,
                                             "seed": args.seed})
         members = gradescope.build_bundle(out, assignment, options, _torch_versions())
-    except (UsageError, AssignmentError, BundleError) as error:
+    except (cli.UsageError, AssignmentError, BundleError) as error:
         print(f"{NAME}: error: {clean_text(error, 500)}", file=sys.stderr)
         return cli.EXIT_USAGE
     source = sum(1 for m in members if not m.startswith(("setup.sh", "run_autograder", f"{SETTINGS}/")))
@@ -173,12 +151,12 @@ def _grade(root: Path, settings: Path, start: float) -> dict:
 def _run(argv) -> int:
     from .grading import gradescope
 
-    parser = _Parser(prog="python -m compare.autograder run", description="grade $AUTOGRADER_ROOT/submission/")
+    parser = cli.RaisingParser(prog="python -m compare.autograder run", description="grade $AUTOGRADER_ROOT/submission/")
     parser.add_argument("--settings", metavar="DIR", help=f"the bundle's settings (default "
                                                            f"$AUTOGRADER_ROOT/source/{SETTINGS})")
     try:
         args = parser.parse_args(argv)
-    except UsageError as error:
+    except cli.UsageError as error:
         print(f"{NAME}: error: {error}", file=sys.stderr)
         return cli.EXIT_USAGE
     start = time.perf_counter()

@@ -257,3 +257,27 @@ def _command_starting() -> str | None:
 
 if _command_starting():
     interrupt_exits_at_once(_command_starting())
+
+
+class RaisingParser(argparse.ArgumentParser):
+    """argparse that raises ``UsageError`` instead of printing the usage and exiting: for commands
+    that check more than argparse can (files, folders, settings) before they print one line."""
+
+    def error(self, message):
+        raise UsageError(message)
+
+
+def number(convert, minimum, what: str):
+    """An argparse type: a finite number ≥ ``minimum``, else an error that names the bad value
+    (``--jobs 0`` → "expected a whole number ≥ 1, got '0'")."""
+
+    def parse(text):
+        try:
+            value = convert(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"expected {what}, got {text!r}") from None
+        if not minimum <= value < float("inf"):  # NaN fails both comparisons
+            raise argparse.ArgumentTypeError(f"expected {what}, got {text!r}")
+        return value
+
+    return parse

@@ -217,30 +217,8 @@ def grade(folder: Path, out: Path, assignment: Assignment, *, jobs: int = 2, tim
 
 
 # ----------------------------------------------------------------------------- the command line
-class UsageError(Exception):
-    pass
-
-
-class _Parser(argparse.ArgumentParser):
-    def error(self, message):
-        raise UsageError(message)
-
-
-def _number(convert, minimum, what):
-    """An argparse type: a number ≥ ``minimum`` (finite), else an error that names the bad value."""
-    def parse(text):
-        try:
-            value = convert(text)
-        except ValueError:
-            raise argparse.ArgumentTypeError(f"expected {what}, got {text!r}") from None
-        if not (value >= minimum and value < float("inf")):
-            raise argparse.ArgumentTypeError(f"expected {what}, got {text!r}")
-        return value
-    return parse
-
-
 def build_parser() -> argparse.ArgumentParser:
-    parser = _Parser(prog="backprop-grade", description=__doc__.split("\n\n")[0])
+    parser = cli.RaisingParser(prog="backprop-grade", description=__doc__.split("\n\n")[0])
     parser.add_argument("folder", nargs="?", help="the folder of submissions: NAME.py, NAME.ipynb or NAME/ per "
                                                   "student (not with --merge)")
     parser.add_argument("--shard", metavar="I/N", help="grade only shard I of N (1 ≤ I ≤ N; by student name, "
@@ -252,15 +230,15 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--preset", choices=sorted(PRESETS), help="named conventions (default: homework)")
     parser.add_argument("--factory", metavar="NAME", help="the factory each submission defines (default: the "
                                                          "assignment's)")
-    parser.add_argument("--jobs", type=_number(int, 1, "a whole number ≥ 1"), default=2,
+    parser.add_argument("--jobs", type=cli.number(int, 1, "a whole number ≥ 1"), default=2,
                         help="submissions graded at once (default 2)")
     parser.add_argument("--out", default="grades", help="output folder (default ./grades); an earlier run's "
                                                         "output there is replaced whole")
-    parser.add_argument("--timeout", type=_number(float, 1e-3, "a positive number of seconds"), default=10.0,
+    parser.add_argument("--timeout", type=cli.number(float, 1e-3, "a positive number of seconds"), default=10.0,
                         help="seconds per call into a submission (default 10)")
-    parser.add_argument("--budget", type=_number(float, 1e-3, "a positive number of seconds"), default=25.0,
+    parser.add_argument("--budget", type=cli.number(float, 1e-3, "a positive number of seconds"), default=25.0,
                         help="seconds for all calls of one submission (default 25)")
-    parser.add_argument("--memory", type=_number(int, 256, "a whole number of MiB ≥ 256"), default=2048,
+    parser.add_argument("--memory", type=cli.number(int, 256, "a whole number of MiB ≥ 256"), default=2048,
                         metavar="MIB", help="memory per submission (MiB, default 2048)")
     parser.add_argument("--allow-import", action="append", default=[], metavar="MODULE",
                         help="let submissions import MODULE besides NumPy (repeatable)")
@@ -297,14 +275,14 @@ def _merge(args) -> int:
 
     try:
         if args.folder is not None or args.shard is not None:
-            raise UsageError("--merge takes the shards' output folders only (no class folder, no --shard)")
+            raise cli.UsageError("--merge takes the shards' output folders only (no class folder, no --shard)")
         parts = [Path(p) for p in args.merge]
         shards.check_parts(parts)
         output = OutputFolder(Path(args.out))
         if any(_same_folder(output.path, p) for p in parts):
-            raise UsageError(f"--out {args.out} is one of the shards: merge into a new folder")
+            raise cli.UsageError(f"--out {args.out} is one of the shards: merge into a new folder")
         output.claim()
-    except (UsageError, OutputError, shards.ShardError) as error:
+    except (cli.UsageError, OutputError, shards.ShardError) as error:
         print(f"grade: error: {clean_text(error, 500)}", file=sys.stderr)
         return 2
     rows, merged = shards.merge(parts, output, CSV_COLUMNS)
@@ -329,14 +307,14 @@ def _same_folder(a: Path, b: Path) -> bool:
 def _main(argv) -> int:
     try:
         args = build_parser().parse_args(argv)
-    except UsageError as error:
+    except cli.UsageError as error:
         print(f"grade: error: {clean_text(error, 500)}", file=sys.stderr)
         return 2
     if args.merge:
         return _merge(args)
     try:
         if args.folder is None:
-            raise UsageError("the folder of submissions is missing (or --merge OUT_1 … OUT_N)")
+            raise cli.UsageError("the folder of submissions is missing (or --merge OUT_1 … OUT_N)")
         shard = None
         if args.shard is not None:
             from .grading.shards import parse_shard
@@ -344,17 +322,17 @@ def _main(argv) -> int:
             shard = parse_shard(args.shard)
         folder = Path(args.folder)
         if not folder.is_dir():
-            raise UsageError(f"{folder}: no such folder of submissions")
+            raise cli.UsageError(f"{folder}: no such folder of submissions")
         if not os.access(folder, os.R_OK | os.X_OK):
-            raise UsageError(f"{folder}: the folder of submissions cannot be read")
+            raise cli.UsageError(f"{folder}: the folder of submissions cannot be read")
         for module in args.allow_import:
             if not module.isidentifier():
-                raise UsageError(f"--allow-import {module!r}: not a module name")
+                raise cli.UsageError(f"--allow-import {module!r}: not a module name")
         base = preset(args.preset) if args.preset else None
         assignment = load_assignment(args.assignment, base=base) if args.assignment else base or preset("homework")
         if args.factory is not None:
             if not all(part.isidentifier() for part in args.factory.split(".")):
-                raise UsageError(f"--factory {args.factory!r}: not a Python name")
+                raise cli.UsageError(f"--factory {args.factory!r}: not a Python name")
             assignment = assignment.with_factory(args.factory)
         from .grading import points
 
@@ -362,7 +340,7 @@ def _main(argv) -> int:
         level, warning = isolation_level(args.isolation)
         output = OutputFolder(Path(args.out))
         output.claim()
-    except (UsageError, AssignmentError, OutputError, ValueError, RuntimeError) as error:
+    except (cli.UsageError, AssignmentError, OutputError, ValueError, RuntimeError) as error:
         print(f"grade: error: {clean_text(error, 500)}", file=sys.stderr)
         return 2
     from .validate import own_modules_first
