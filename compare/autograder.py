@@ -31,7 +31,8 @@ import time
 from pathlib import Path
 
 from . import cli
-from .grading.assignment import PRESETS, AssignmentError, load_assignment, preset
+from .grading import options as course_options
+from .grading.assignment import AssignmentError
 from .grading.errors import clean_text
 from .grading.gradescope import SETTINGS, BundleError
 
@@ -42,22 +43,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser = cli.RaisingParser(prog="backprop-autograder", description=__doc__.split("\n\n")[0],
                      epilog="`python -m compare.autograder run` is what the zip's run_autograder calls: it grades "
                             "$AUTOGRADER_ROOT/submission/ (default /autograder) into results/results.json.")
-    parser.add_argument("--preset", choices=sorted(PRESETS), help="named conventions (default: homework)")
-    parser.add_argument("--assignment", metavar="FILE", help="TOML file of the course's conventions, points and "
-                                                             "visibility (with --preset: its keys change the preset's)")
-    parser.add_argument("--factory", metavar="NAME", help="the factory each submission defines")
-    parser.add_argument("--allow-import", action="append", default=[], metavar="MODULE",
-                        help="let submissions import MODULE besides NumPy (repeatable)")
-    parser.add_argument("--timeout", type=cli.number(float, 1e-3, "a positive number of seconds"), default=10.0, metavar="S",
-                        help="seconds per call into a submission (default 10)")
-    parser.add_argument("--budget", type=cli.number(float, 1e-3, "a positive number of seconds"), default=25.0, metavar="S",
-                        help="seconds for all calls of one submission (default 25)")
-    parser.add_argument("--memory", type=cli.number(int, 256, "a whole number of MiB ≥ 256"), default=2048,
-                        metavar="MIB", help="memory per submission (MiB, default 2048)")
-    parser.add_argument("--isolation", choices=("auto", "bubblewrap", "process"), default="auto",
-                        help="in Gradescope's container: bubblewrap, process, or auto (default: the best that "
-                             "works there; results.json says which ran)")
-    parser.add_argument("--seed", type=int, default=0, metavar="N", help="seed of the case battery (default 0)")
+    course_options.add_course_options(parser)
     parser.add_argument("-o", "--out", default="autograder.zip", metavar="ZIP",
                         help="the zip to write (default ./autograder.zip)")
     return parser
@@ -91,26 +77,17 @@ def _torch_versions() -> dict:
 
 
 def _build(argv) -> int:
-    from .grading import gradescope, points
+    from .grading import gradescope
 
     try:
         args = build_parser().parse_args(argv)
-        for module in args.allow_import:
-            if not module.isidentifier():
-                raise cli.UsageError(f"--allow-import {module!r}: not a module name")
-        base = preset(args.preset) if args.preset else None
-        assignment = load_assignment(args.assignment, base=base) if args.assignment else base or preset("homework")
-        if args.factory is not None:
-            if not all(part.isidentifier() for part in args.factory.split(".")):
-                raise cli.UsageError(f"--factory {args.factory!r}: not a Python name")
-            assignment = assignment.with_factory(args.factory)
-        points.case_points(assignment, points.scored_case_names(assignment, args.seed))  # a bad key, named
+        assignment = course_options.course(args)
         out = Path(args.out)
         _writable(out)
-        options = gradescope.check_options({"timeout": args.timeout, "budget": args.budget, "memory_mb": args.memory,
+        settings = gradescope.check_options({"timeout": args.timeout, "budget": args.budget, "memory_mb": args.memory,
                                             "isolation": args.isolation, "allow_imports": args.allow_import,
                                             "seed": args.seed})
-        members = gradescope.build_bundle(out, assignment, options, _torch_versions())
+        members = gradescope.build_bundle(out, assignment, settings, _torch_versions())
     except (cli.UsageError, AssignmentError, BundleError) as error:
         print(f"{NAME}: error: {clean_text(error, 500)}", file=sys.stderr)
         return cli.EXIT_USAGE

@@ -44,13 +44,11 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from . import cli  # before NumPy and torch: from here on, Ctrl-C during start-up exits 130 on one line
+from .grading import options as course_options
 from .grading.assignment import (
-    PRESETS,
     Assignment,
     AssignmentError,
-    load_assignment,
     load_assignment_dict,
-    preset,
 )
 from .grading.errors import clean_text
 from .grading.outputs import GradesCsv, OutputError, OutputFolder, feedback_names
@@ -225,27 +223,11 @@ def build_parser() -> argparse.ArgumentParser:
                                                        "stable when students are added)")
     parser.add_argument("--merge", nargs="+", metavar="OUT_I", help="join the output folders of the N shards "
                                                                    "into --out, as one run would have written it")
-    parser.add_argument("--assignment", metavar="FILE", help="TOML file of the course's conventions (with "
-                                                             "--preset: its keys change the preset's)")
-    parser.add_argument("--preset", choices=sorted(PRESETS), help="named conventions (default: homework)")
-    parser.add_argument("--factory", metavar="NAME", help="the factory each submission defines (default: the "
-                                                         "assignment's)")
+    course_options.add_course_options(parser)
     parser.add_argument("--jobs", type=cli.number(int, 1, "a whole number ≥ 1"), default=2,
                         help="submissions graded at once (default 2)")
     parser.add_argument("--out", default="grades", help="output folder (default ./grades); an earlier run's "
                                                         "output there is replaced whole")
-    parser.add_argument("--timeout", type=cli.number(float, 1e-3, "a positive number of seconds"), default=10.0,
-                        help="seconds per call into a submission (default 10)")
-    parser.add_argument("--budget", type=cli.number(float, 1e-3, "a positive number of seconds"), default=25.0,
-                        help="seconds for all calls of one submission (default 25)")
-    parser.add_argument("--memory", type=cli.number(int, 256, "a whole number of MiB ≥ 256"), default=2048,
-                        metavar="MIB", help="memory per submission (MiB, default 2048)")
-    parser.add_argument("--allow-import", action="append", default=[], metavar="MODULE",
-                        help="let submissions import MODULE besides NumPy (repeatable)")
-    parser.add_argument("--isolation", choices=("auto", "bubblewrap", "process"), default="auto",
-                        help="bubblewrap, process, or auto: the best available (default; says so when it "
-                             "falls back to process)")
-    parser.add_argument("--seed", type=int, default=0, help="seed of the case battery (default 0)")
     parser.add_argument("--no-progress", action="store_true", help="no progress bar")
     return parser
 
@@ -325,18 +307,7 @@ def _main(argv) -> int:
             raise cli.UsageError(f"{folder}: no such folder of submissions")
         if not os.access(folder, os.R_OK | os.X_OK):
             raise cli.UsageError(f"{folder}: the folder of submissions cannot be read")
-        for module in args.allow_import:
-            if not module.isidentifier():
-                raise cli.UsageError(f"--allow-import {module!r}: not a module name")
-        base = preset(args.preset) if args.preset else None
-        assignment = load_assignment(args.assignment, base=base) if args.assignment else base or preset("homework")
-        if args.factory is not None:
-            if not all(part.isidentifier() for part in args.factory.split(".")):
-                raise cli.UsageError(f"--factory {args.factory!r}: not a Python name")
-            assignment = assignment.with_factory(args.factory)
-        from .grading import points
-
-        points.case_points(assignment, points.scored_case_names(assignment, args.seed))  # a bad key, named
+        assignment = course_options.course(args)
         level, warning = isolation_level(args.isolation)
         output = OutputFolder(Path(args.out))
         output.claim()

@@ -1,0 +1,50 @@
+"""The options every grading command takes (``backprop-grade``, ``backprop-autograder``), written
+once: the course (``--preset``, ``--assignment``, ``--factory``), what a submission may import, and
+its limits. ``course(args)`` checks them all before anything runs and raises ``UsageError`` or
+``AssignmentError`` naming the bad value.
+"""
+
+from __future__ import annotations
+
+import argparse
+
+from .. import cli
+from .assignment import PRESETS, Assignment, load_assignment, preset
+
+
+def add_course_options(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--preset", choices=sorted(PRESETS), help="named conventions (default: homework)")
+    parser.add_argument("--assignment", metavar="FILE", help="TOML file of the course's conventions, points and "
+                                                             "visibility (with --preset: its keys change the preset's)")
+    parser.add_argument("--factory", metavar="NAME", help="the factory each submission defines (default: the "
+                                                         "assignment's)")
+    parser.add_argument("--allow-import", action="append", default=[], metavar="MODULE",
+                        help="let submissions import MODULE besides NumPy (repeatable)")
+    parser.add_argument("--timeout", type=cli.number(float, 1e-3, "a positive number of seconds"), default=10.0,
+                        metavar="S", help="seconds per call into a submission (default 10)")
+    parser.add_argument("--budget", type=cli.number(float, 1e-3, "a positive number of seconds"), default=25.0,
+                        metavar="S", help="seconds for all calls of one submission (default 25)")
+    parser.add_argument("--memory", type=cli.number(int, 256, "a whole number of MiB ≥ 256"), default=2048,
+                        metavar="MIB", help="memory of one submission, all its processes together (MiB, default 2048)")
+    parser.add_argument("--isolation", choices=("auto", "bubblewrap", "process"), default="auto",
+                        help="bubblewrap, process, or auto: the best available (default; says so when it falls "
+                             "back to process)")
+    parser.add_argument("--seed", type=int, default=0, metavar="N", help="seed of the case battery (default 0)")
+
+
+def course(args) -> Assignment:
+    """The assignment the options name (the preset, the TOML's keys over it, then ``--factory``),
+    with its points checked against the battery and every allowed import a module name."""
+    from . import points
+
+    for module in args.allow_import:
+        if not module.isidentifier():
+            raise cli.UsageError(f"--allow-import {module!r}: not a module name")
+    base = preset(args.preset) if args.preset else None
+    assignment = load_assignment(args.assignment, base=base) if args.assignment else base or preset("homework")
+    if args.factory is not None:
+        if not all(part.isidentifier() for part in args.factory.split(".")):
+            raise cli.UsageError(f"--factory {args.factory!r}: not a Python name")
+        assignment = assignment.with_factory(args.factory)
+    points.case_points(assignment, points.scored_case_names(assignment, args.seed))  # a bad key, named
+    return assignment
