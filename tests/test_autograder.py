@@ -25,14 +25,15 @@ from compare.grading.assignment import Assignment, load_assignment, preset
 REPO = Path(__file__).resolve().parent.parent
 ENV = {**os.environ, "PYTHONPATH": str(REPO), "AUTOGRADER_PYTHON": sys.executable}
 
-# The course: the homework's contract, 20 points, the regularised case worth 5 of 14 raw points.
+# The course: the homework's contract, 20 points, the regularised case worth 5 of 13 raw points (8 other
+# scored cases at 1; the two-hidden case scores only when a glob names it).
 COURSE = """
 total = 20
 visibility = "after_due_date"
 [points]
 "*/regularised" = 5
 """
-TOTAL, REGULARISED = 20.0, 20.0 * 5 / 14
+TOTAL, REGULARISED = 20.0, 20.0 * 5 / 13
 
 # Forgets the factor 2 of d(λ‖W‖²)/dW: only the regularised case disagrees.
 BUGGY = CORRECT.replace("+ 2 * l2 * W", "+ l2 * W")
