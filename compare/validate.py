@@ -1,14 +1,15 @@
 """Check anyone's backprop against the torch reference, and say what is probably wrong.
 
-    backprop-validate path/to/student.py:FACTORY [--json report.json]
-    backprop-validate path/to/student.ipynb --preset cs231n
-    backprop-validate manual:MLP                      # the project's own net, as a check
+    backprop-validate path/to/student.py [--json report.json]     # it defines make_mlp (or factory)
+    backprop-validate path/to/student.py:FACTORY                  # or --factory FACTORY
+    backprop-validate path/to/student.ipynb --preset cs231n [--assignment changes.toml]
+    backprop-validate manual:MLP                                  # the project's own net, as a check
 
 The contract by default (the homework's; ``--assignment FILE`` or ``--preset NAME`` states a
 course's own, see ``compare.grading.assignment``):
 
-- ``factory(sizes, activation)`` — sizes ``(d, h1, ..., m)``, activation one of relu, tanh,
-  sigmoid, softplus — returns an object with
+- ``make_mlp(sizes, activation)`` (``factory`` is accepted too) — sizes ``(d, h1, ..., m)``,
+  activation one of relu, tanh, sigmoid, softplus — returns an object with
 - ``params``: a writable dict ``{"W1": (h1, d), "b1": (h1,), "W2": ..., "b2": ...}`` (weights
   (out, in) like ``nn.Linear.weight``), which ``loss_and_grads`` reads;
 - ``loss_and_grads(X, y, lambdas)`` → ``(loss, grads)``: X (K, d) float64, y (K,) ints, lambdas
@@ -286,7 +287,7 @@ def _positive(convert, what):
 def build_parser() -> argparse.ArgumentParser:
     parser = _Parser(
         prog="backprop-validate",
-        description="Check an implementation of the course MLP (factory(sizes, activation) -> object with "
+        description="Check an implementation of the course MLP (make_mlp(sizes, activation) -> object with "
                     "params and loss_and_grads(X, y, lambdas)) against autograd, and diagnose mismatches. "
                     "The implementation runs isolated in a worker (bubblewrap where installed). "
                     "Exit 0: all agree; 1: mismatch; 2: cannot load, or breaks the contract; "
@@ -297,8 +298,10 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--assignment", metavar="FILE", help="TOML file of the course's conventions (layouts, "
                                                              "sum or mean, penalty form, ...); with --preset, its "
                                                              "keys override the preset's")
-    parser.add_argument("--preset", choices=sorted(PRESETS), help="named conventions: homework (the default) "
-                                                                  "or cs231n (TwoLayerNet, W as (in, out), one reg)")
+    parser.add_argument("--preset", choices=list(PRESETS), help="named conventions: homework (the default), "
+                                                                "cs231n and cs231n-2016 (assignment 1's TwoLayerNet), "
+                                                                "cs231n-a2 and cs231n-a2-fc (assignment 2's TwoLayerNet "
+                                                                "and FullyConnectedNet)")
     parser.add_argument("--factory", metavar="NAME", help="the name of the factory a bare path/to/file.py defines "
                                                           "(default: the assignment's: make_mlp, else factory)")
     parser.add_argument("--json", metavar="PATH", help="also write the report as JSON ('-': only the JSON, "

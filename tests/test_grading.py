@@ -431,6 +431,9 @@ def test_a_row_bias_gradient_is_a_convention_or_accepted(tmp_path):
     assert accepted.accepted == ["grads['b1'] has shape (1, 2) where params['b1'] is (2,); grads['b2'] has shape "
                                  "(1, 2) where params['b2'] is (2,) (the assignment accepts it: gradient_shapes = "
                                  '"broadcast")']
+    data = report.to_dict()
+    assert data["exit_code"] == 1 and data["conventions"] == report.conventions and data["accepted"] == []
+    assert accepted.to_dict()["accepted"] == accepted.accepted
 
 
 def test_a_convention_does_not_hide_a_real_bug(tmp_path):
@@ -471,6 +474,8 @@ def test_relu_derivative_one_at_zero_is_a_convention_or_accepted():
     report = validate(wrong)
     assert report.exit_code == 1 and not report.diagnosis
     assert [c.case.name for c in report.failed_cases] == ["relu/zero-preactivation"]
+    (case,) = [c for c in report.to_dict()["cases"] if not c["passed"]]
+    assert case["harmless"].startswith("its ReLU derivative at 0 is 1") and case["accepted"] is False
     assert report.conventions == ["its ReLU derivative at 0 is 1 (the mask h^a >= 0) where the assignment takes "
                                   "rect'(0) = 0 (the mask h^a > 0) — a convention, not a bug"]
     assert "a convention, not a bug: its ReLU derivative at 0 is 1" in format_report(report)

@@ -5,7 +5,7 @@ them (``conventions``): the twins themselves never change. The keys and their de
 are the homework's contract (``--preset homework``)::
 
     factory = "make_mlp"           # the name each submission defines (validate's MODULE:NAME overrides it)
-    factory_aliases = ["factory"]  # also accepted, in order, when the file has no `factory` name
+    factory_aliases = ["factory"]  # also accepted, in order, when the file does not define that name
                                    # (a TOML or --factory that sets `factory` alone accepts no other)
     call = "sizes_activation"      # factory(sizes, activation) | "sizes": factory(sizes)
                                    # | "dims": factory(d, h1, ..., m) | "keywords": factory(**keywords)

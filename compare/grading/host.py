@@ -155,7 +155,7 @@ def _parameters(obj) -> list | None:
 
     try:
         return list(inspect.signature(obj).parameters)
-    except (TypeError, ValueError):
+    except Exception:  # noqa: BLE001 - no signature (a builtin), or a class whose own code raises
         return None
 
 
