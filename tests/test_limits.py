@@ -547,8 +547,11 @@ def _answer(header: dict, arrays: dict):
     runner.worker = worker
 
     def reply():
-        wire.read_frame(worker.peer)
-        worker.peer.sendall(wire.encode({"seq": 1, **header}, arrays))
+        try:
+            wire.read_frame(worker.peer)
+            worker.peer.sendall(wire.encode({"seq": 1, **header}, arrays))
+        except (OSError, EOFError, wire.WireError):
+            pass  # the runner closed the channel first
 
     threading.Thread(target=reply, daemon=True).start()
     return runner
@@ -576,6 +579,38 @@ def test_a_reply_listing_names_that_are_not_strings_breaks_the_contract(header, 
             runner.call("k", "loss_and_grads", [("X", np.zeros((1, 2)))], "a call")
     assert caught.value.kind == "contract"
     runner.close()
+
+
+def test_a_well_formed_reply_is_read_back():
+    runner = _answer({"status": "ok", "names": ["W1", "b1"]}, {"W1": np.ones((2, 3)), "b1": np.zeros(2)})
+    params = runner.make("k", "Net()", [], "loss_and_grads")
+    assert list(params) == ["W1", "b1"] and params["W1"].shape == (2, 3)
+    runner = _answer({"status": "ok", "names": ["W1"]}, {**LOSS, "g:W1": np.full((2, 3), 0.5)})
+    loss, grads = runner.call("k", "loss_and_grads", [("X", np.zeros((1, 2))), ("lam", 0.1)], "a call")
+    assert loss == 1.0 and type(loss) is float and list(grads) == ["W1"] and grads["W1"][0, 0] == 0.5
+
+
+def test_a_request_after_the_worker_was_closed_says_it_is_gone():
+    runner = _answer({"status": "ok", "names": []}, {})
+    runner.close()
+    with pytest.raises(StudentError) as caught:
+        runner.make("k", "Net()", [], "loss_and_grads")
+    assert caught.value.kind == "died" and "the implementation's process is gone (before Net())" in str(caught.value)
+
+
+@pytest.mark.parametrize("arrays", [
+    {"loss": np.int64(1).reshape(()), "g:W1": np.zeros(2)},  # an int64 loss
+    {"loss": np.ones(1), "g:W1": np.zeros(2)},  # a loss of shape (1,)
+    {**LOSS, "g:W1": np.zeros(2, dtype=np.int64)},  # an int64 gradient
+    {**LOSS},  # a gradient it lists, missing
+    {**LOSS, "g:W1": np.zeros(2), "g:W2": np.zeros(2)},  # one it does not list
+    {"g:W1": np.zeros(2)},  # no loss
+])
+def test_a_call_reply_without_one_float64_loss_and_the_listed_gradients_breaks_the_contract(arrays):
+    runner = _answer({"status": "ok", "names": ["W1"]}, arrays)
+    with pytest.raises(StudentError) as caught:
+        runner.call("k", "loss_and_grads", [("X", np.zeros((1, 2)))], "a call")
+    assert caught.value.kind == "contract"
 
 
 @pytest.mark.parametrize("header", [
