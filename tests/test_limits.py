@@ -622,6 +622,17 @@ def test_a_reply_with_a_seq_or_status_of_another_type_is_out_of_order(header):
     with pytest.raises(StudentError) as caught:
         runner.set_params("k", {}, "writing params")
     assert caught.value.kind == "channel" and "out of order" in str(caught.value)
+    assert runner.worker is None  # closed: nothing more is read from it
+
+
+def test_a_malformed_reply_is_a_channel_error_and_closes_the_worker():
+    runner = WorkerRunner(resolve(f"{Path(__file__).resolve()}:FakeWorker"), timeout=5)
+    runner.worker = worker = FakeWorker()
+    worker.peer.sendall(b"NOT A FRAME" * 4)
+    with pytest.raises(StudentError) as caught:
+        runner.set_params("k", {}, "writing params")
+    assert caught.value.kind == "channel" and "sent a malformed reply during writing params" in str(caught.value)
+    assert runner.worker is None
 
 
 @pytest.mark.parametrize("error", [
