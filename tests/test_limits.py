@@ -163,9 +163,12 @@ def test_processes_are_counted_for_the_whole_submission(tmp_path, level):
     if own_uid(level):  # the kernel refuses the fifth process before the grader sees it
         assert observe(tmp_path, one_over, isolation_level=level, limits=limits) == {"forked": [3]}
         return
+    runner = start(tmp_path, one_over, isolation_level=level, limits=limits)
+    process = runner.worker.process
     with pytest.raises(StudentError) as caught:
-        observe(tmp_path, one_over, isolation_level=level, limits=limits)
+        runner.make("p", "Probe()", [], "run")
     assert caught.value.kind == "died" and "it started more than 4 processes" in str(caught.value)
+    assert runner.worker is None and process.poll() is not None  # killed before the error is reported
 
 
 @pytest.mark.parametrize("level", LEVELS)
@@ -636,6 +639,7 @@ def test_a_malformed_reply_is_a_channel_error_and_closes_the_worker():
 
 
 @pytest.mark.parametrize("error", [
+    {"kind": "pwned", "message": "a kind of its own", "exc_type": "ValueError"},
     {"kind": ["died"], "message": ["x"] * 3, "exc_type": 7},
     {"kind": {"a": 1}, "message": {"m": 1}, "exc_type": ["ValueError"]},
     {"kind": 3, "message": 12},
@@ -644,8 +648,15 @@ def test_an_error_reply_of_odd_types_is_a_contract_error_with_a_printable_messag
     runner = _answer({"status": "error", **error}, {})
     with pytest.raises(StudentError) as caught:
         runner.set_params("k", {}, "writing params")
-    assert caught.value.kind == "contract" and caught.value.exc_type is None
+    assert caught.value.kind == "contract" and caught.value.exc_type in (None, "ValueError")
     assert isinstance(str(caught.value), str) and "\n" not in str(caught.value)
+
+
+def test_an_error_message_is_cut_at_600_characters():
+    runner = _answer({"status": "error", "kind": "raised", "message": "x" * 5000}, {})
+    with pytest.raises(StudentError) as caught:
+        runner.set_params("k", {}, "writing params")
+    assert len(str(caught.value)) == 600 and str(caught.value).endswith("x…")
 
 
 def test_an_error_reply_keeps_a_known_kind_and_its_exception_type():
