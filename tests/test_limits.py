@@ -25,7 +25,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from compare.grading import isolation, packages, wire
+from compare.grading import isolation, packages, usage, wire
 from compare.grading.errors import StudentError
 from compare.grading.isolation import IsolationUnavailable, Limits
 from compare.grading.runner import WorkerRunner
@@ -157,6 +157,8 @@ def test_processes_are_counted_for_the_whole_submission(tmp_path, level):
     try:
         assert runner.make("p", "Probe()", [], "run")["forked"].tolist() == [3]
         assert runner.worker.overuse() is None
+        measured, counted = runner.worker._processes(usage.process_table())
+        assert len(counted) == 4 and counted <= measured  # the worker and its 3 children; not bwrap's own
     finally:
         runner.close()
     one_over = FORK.format(n=4, child="pass", then="time.sleep(600) if forked == 4 else None")
@@ -392,6 +394,35 @@ def test_as_an_ordinary_user_dev_is_read_only_and_nproc_unset():
     limit = subprocess.run([sys.executable, "-c", "import resource; print(resource.getrlimit(resource.RLIMIT_NPROC))"],
                            user=NOBODY, group=NOBODY, extra_groups=[], capture_output=True, text=True, cwd="/")
     assert str(tuple(int(v) for v in seen["nproc"])) == limit.stdout.strip()
+
+
+# ----------------------------------------------------------------------------- the measures themselves
+def test_folder_usage_counts_entries_and_blocks_without_following_links(tmp_path):
+    (tmp_path / "a" / "b").mkdir(parents=True)
+    (tmp_path / "a" / "b" / "data.bin").write_bytes(b"x" * 10_000)
+    (tmp_path / "a" / "link").symlink_to("/usr")  # a folder full of files, never walked
+    (tmp_path / "empty").write_bytes(b"")
+    used, entries = usage.folder_usage([tmp_path])
+    assert entries == 5  # a, a/b, a/b/data.bin, a/link, empty
+    assert 10_000 <= used < 10_000 + 64 * 1024
+    assert usage.folder_usage([tmp_path], stop_entries=2)[1] == 2
+    assert usage.folder_usage([tmp_path / "missing", tmp_path / "a" / "b"])[1] == 1
+
+
+def test_descendants_follow_parents_only():
+    table = {10: (1, 10, 10), 11: (10, 10, 10), 12: (11, 12, 12), 13: (1, 10, 10), 14: (12, 14, 14)}
+    assert usage.descendants(table, 10) == {11, 12, 14}
+    assert usage.descendants(table, 14) == set()
+
+
+def test_memory_of_a_process_is_its_pss_and_nothing_once_gone():
+    mine = usage.memory_bytes(os.getpid())
+    assert 1 << 20 < mine < 64 << 30
+    child = subprocess.Popen(["true"])
+    child.wait()
+    assert usage.memory_bytes(child.pid) == 0
+    table = usage.process_table()
+    assert table[os.getpid()][0] == os.getppid() and os.getpid() in usage.descendants(table, os.getppid())
 
 
 # ----------------------------------------------------------------------------- no answer key
