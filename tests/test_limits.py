@@ -624,6 +624,13 @@ def test_a_well_formed_reply_is_read_back():
     assert loss == 1.0 and type(loss) is float and list(grads) == ["W1"] and grads["W1"][0, 0] == 0.5
 
 
+def test_one_gradient_of_another_dtype_among_float64_ones_breaks_the_contract():
+    runner = _answer({"status": "ok", "names": ["W1", "b1"]},
+                     {**LOSS, "g:W1": np.zeros(2), "g:b1": np.zeros(2, dtype=np.int64)})
+    with pytest.raises(StudentError, match="gradients that are not float64"):
+        runner.call("k", "loss_and_grads", [("X", np.zeros((1, 2)))], "a call")
+
+
 def test_a_request_after_the_worker_was_closed_says_it_is_gone():
     runner = _answer({"status": "ok", "names": []}, {})
     runner.close()
