@@ -25,7 +25,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from compare.grading import isolation, packages, wire
+from compare.grading import isolation, packages, usage, wire
 from compare.grading.errors import StudentError
 from compare.grading.isolation import IsolationUnavailable, Limits
 from compare.grading.runner import WorkerRunner
@@ -157,15 +157,20 @@ def test_processes_are_counted_for_the_whole_submission(tmp_path, level):
     try:
         assert runner.make("p", "Probe()", [], "run")["forked"].tolist() == [3]
         assert runner.worker.overuse() is None
+        measured, counted = runner.worker._processes(usage.process_table())
+        assert len(counted) == 4 and counted <= measured  # the worker and its 3 children; not bwrap's own
     finally:
         runner.close()
     one_over = FORK.format(n=4, child="pass", then="time.sleep(600) if forked == 4 else None")
     if own_uid(level):  # the kernel refuses the fifth process before the grader sees it
         assert observe(tmp_path, one_over, isolation_level=level, limits=limits) == {"forked": [3]}
         return
+    runner = start(tmp_path, one_over, isolation_level=level, limits=limits)
+    process = runner.worker.process
     with pytest.raises(StudentError) as caught:
-        observe(tmp_path, one_over, isolation_level=level, limits=limits)
+        runner.make("p", "Probe()", [], "run")
     assert caught.value.kind == "died" and "it started more than 4 processes" in str(caught.value)
+    assert runner.worker is None and process.poll() is not None  # killed before the error is reported
 
 
 @pytest.mark.parametrize("level", LEVELS)
@@ -391,6 +396,35 @@ def test_as_an_ordinary_user_dev_is_read_only_and_nproc_unset():
     assert str(tuple(int(v) for v in seen["nproc"])) == limit.stdout.strip()
 
 
+# ----------------------------------------------------------------------------- the measures themselves
+def test_folder_usage_counts_entries_and_blocks_without_following_links(tmp_path):
+    (tmp_path / "a" / "b").mkdir(parents=True)
+    (tmp_path / "a" / "b" / "data.bin").write_bytes(b"x" * 10_000)
+    (tmp_path / "a" / "link").symlink_to("/usr")  # a folder full of files, never walked
+    (tmp_path / "empty").write_bytes(b"")
+    used, entries = usage.folder_usage([tmp_path])
+    assert entries == 5  # a, a/b, a/b/data.bin, a/link, empty
+    assert 10_000 <= used < 10_000 + 64 * 1024
+    assert usage.folder_usage([tmp_path], stop_entries=2)[1] == 2
+    assert usage.folder_usage([tmp_path / "missing", tmp_path / "a" / "b"])[1] == 1
+
+
+def test_descendants_follow_parents_only():
+    table = {10: (1, 10, 10), 11: (10, 10, 10), 12: (11, 12, 12), 13: (1, 10, 10), 14: (12, 14, 14)}
+    assert usage.descendants(table, 10) == {11, 12, 14}
+    assert usage.descendants(table, 14) == set()
+
+
+def test_memory_of_a_process_is_its_pss_and_nothing_once_gone():
+    mine = usage.memory_bytes(os.getpid())
+    assert 1 << 20 < mine < 64 << 30
+    child = subprocess.Popen(["true"])
+    child.wait()
+    assert usage.memory_bytes(child.pid) == 0
+    table = usage.process_table()
+    assert table[os.getpid()][0] == os.getppid() and os.getpid() in usage.descendants(table, os.getppid())
+
+
 # ----------------------------------------------------------------------------- no answer key
 def _write_distribution(site: Path, name: str, tops: dict, requires=()) -> None:
     """A regular (non-editable) install of ``name`` into ``site``: its files and a dist-info."""
@@ -547,8 +581,11 @@ def _answer(header: dict, arrays: dict):
     runner.worker = worker
 
     def reply():
-        wire.read_frame(worker.peer)
-        worker.peer.sendall(wire.encode({"seq": 1, **header}, arrays))
+        try:
+            wire.read_frame(worker.peer)
+            worker.peer.sendall(wire.encode({"seq": 1, **header}, arrays))
+        except (OSError, EOFError, wire.WireError):
+            pass  # the runner closed the channel first
 
     threading.Thread(target=reply, daemon=True).start()
     return runner
@@ -578,6 +615,45 @@ def test_a_reply_listing_names_that_are_not_strings_breaks_the_contract(header, 
     runner.close()
 
 
+def test_a_well_formed_reply_is_read_back():
+    runner = _answer({"status": "ok", "names": ["W1", "b1"]}, {"W1": np.ones((2, 3)), "b1": np.zeros(2)})
+    params = runner.make("k", "Net()", [], "loss_and_grads")
+    assert list(params) == ["W1", "b1"] and params["W1"].shape == (2, 3)
+    runner = _answer({"status": "ok", "names": ["W1"]}, {**LOSS, "g:W1": np.full((2, 3), 0.5)})
+    loss, grads = runner.call("k", "loss_and_grads", [("X", np.zeros((1, 2))), ("lam", 0.1)], "a call")
+    assert loss == 1.0 and type(loss) is float and list(grads) == ["W1"] and grads["W1"][0, 0] == 0.5
+
+
+def test_one_gradient_of_another_dtype_among_float64_ones_breaks_the_contract():
+    runner = _answer({"status": "ok", "names": ["W1", "b1"]},
+                     {**LOSS, "g:W1": np.zeros(2), "g:b1": np.zeros(2, dtype=np.int64)})
+    with pytest.raises(StudentError, match="gradients that are not float64"):
+        runner.call("k", "loss_and_grads", [("X", np.zeros((1, 2)))], "a call")
+
+
+def test_a_request_after_the_worker_was_closed_says_it_is_gone():
+    runner = _answer({"status": "ok", "names": []}, {})
+    runner.close()
+    with pytest.raises(StudentError) as caught:
+        runner.make("k", "Net()", [], "loss_and_grads")
+    assert caught.value.kind == "died" and "the implementation's process is gone (before Net())" in str(caught.value)
+
+
+@pytest.mark.parametrize("arrays", [
+    {"loss": np.int64(1).reshape(()), "g:W1": np.zeros(2)},  # an int64 loss
+    {"loss": np.ones(1), "g:W1": np.zeros(2)},  # a loss of shape (1,)
+    {**LOSS, "g:W1": np.zeros(2, dtype=np.int64)},  # an int64 gradient
+    {**LOSS},  # a gradient it lists, missing
+    {**LOSS, "g:W1": np.zeros(2), "g:W2": np.zeros(2)},  # one it does not list
+    {"g:W1": np.zeros(2)},  # no loss
+])
+def test_a_call_reply_without_one_float64_loss_and_the_listed_gradients_breaks_the_contract(arrays):
+    runner = _answer({"status": "ok", "names": ["W1"]}, arrays)
+    with pytest.raises(StudentError) as caught:
+        runner.call("k", "loss_and_grads", [("X", np.zeros((1, 2)))], "a call")
+    assert caught.value.kind == "contract"
+
+
 @pytest.mark.parametrize("header", [
     {"seq": True, "status": "ok"}, {"seq": 1.0, "status": "ok"}, {"seq": "1", "status": "ok"},
     {"status": ["ok"]}, {"status": {"ok": 1}}, {"status": None},
@@ -587,9 +663,21 @@ def test_a_reply_with_a_seq_or_status_of_another_type_is_out_of_order(header):
     with pytest.raises(StudentError) as caught:
         runner.set_params("k", {}, "writing params")
     assert caught.value.kind == "channel" and "out of order" in str(caught.value)
+    assert runner.worker is None  # closed: nothing more is read from it
+
+
+def test_a_malformed_reply_is_a_channel_error_and_closes_the_worker():
+    runner = WorkerRunner(resolve(f"{Path(__file__).resolve()}:FakeWorker"), timeout=5)
+    runner.worker = worker = FakeWorker()
+    worker.peer.sendall(b"NOT A FRAME" * 4)
+    with pytest.raises(StudentError) as caught:
+        runner.set_params("k", {}, "writing params")
+    assert caught.value.kind == "channel" and "sent a malformed reply during writing params" in str(caught.value)
+    assert runner.worker is None
 
 
 @pytest.mark.parametrize("error", [
+    {"kind": "pwned", "message": "a kind of its own", "exc_type": "ValueError"},
     {"kind": ["died"], "message": ["x"] * 3, "exc_type": 7},
     {"kind": {"a": 1}, "message": {"m": 1}, "exc_type": ["ValueError"]},
     {"kind": 3, "message": 12},
@@ -598,8 +686,15 @@ def test_an_error_reply_of_odd_types_is_a_contract_error_with_a_printable_messag
     runner = _answer({"status": "error", **error}, {})
     with pytest.raises(StudentError) as caught:
         runner.set_params("k", {}, "writing params")
-    assert caught.value.kind == "contract" and caught.value.exc_type is None
+    assert caught.value.kind == "contract" and caught.value.exc_type in (None, "ValueError")
     assert isinstance(str(caught.value), str) and "\n" not in str(caught.value)
+
+
+def test_an_error_message_is_cut_at_600_characters():
+    runner = _answer({"status": "error", "kind": "raised", "message": "x" * 5000}, {})
+    with pytest.raises(StudentError) as caught:
+        runner.set_params("k", {}, "writing params")
+    assert len(str(caught.value)) == 600 and str(caught.value).endswith("x…")
 
 
 def test_an_error_reply_keeps_a_known_kind_and_its_exception_type():
