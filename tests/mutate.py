@@ -70,6 +70,8 @@ _ZERO_LAMBDA = ("the test only skips a term whose λ is 0: adding 0·‖W‖ (or
                 "pass anyway (only penalty() called alone would say NaN instead of 0 for λ = 0)")
 _RECV = ("the size of one recv() only: the loop reads until exactly n bytes are in, whatever each "
          "recv returns")
+_SETUID = ("os.setgid/os.setuid raise OSError when they fail; after they succeed the real and effective "
+           "ids are both uid, so the check after them cannot fire (it guards a libc that would fail silently)")
 EQUIVALENT: dict[str, str] = {
     "manual/functions.py::sigmoid: np.where(x >= 0, 1.0 / (1.0 + e), e / (1.0 + e)).astype(x.dtype, copy=False) -> "
     "np.where(x >= 0, 1.0 / (1.0 + e), e / (1.0 + e)).astype(x.dtype)": _COPY.format("np.where"),
@@ -130,6 +132,36 @@ EQUIVALENT: dict[str, str] = {
         "whole): the same lengths, checked against the same caps",
     "compare/grading/wire.py::decode: (UnicodeDecodeError, ValueError, RecursionError) -> (ValueError, RecursionError)":
         "UnicodeDecodeError is a ValueError: the tuple catches it either way",
+    # compare/grading/worker.py
+    "compare/grading/worker.py::_drop_privileges: if os.getuid() != uid or os.geteuid() != uid: raise "
+    "SystemExit(\"worker: could not drop privileges\") -> pass": _SETUID,
+    "compare/grading/worker.py::_drop_privileges: os.getuid() != uid or os.geteuid() != uid -> "
+    "os.getuid() != uid and os.geteuid() != uid": _SETUID,
+    "compare/grading/worker.py::_drop_privileges: raise SystemExit(\"worker: could not drop privileges\") -> pass":
+        _SETUID,
+    "compare/grading/worker.py::_die_with_parent: True -> False":
+        "use_errno only keeps errno for ctypes.get_errno(), which nothing reads: prctl is called the same",
+    "compare/grading/worker.py::_load_grader_modules: spec.loader.exec_module(package) -> pass":
+        "compare/grading/__init__.py holds a docstring and nothing else (it must import nothing): running it "
+        "only sets __doc__; the submodules load through the package's search location either way",
+    "compare/grading/worker.py::serve: 0 -> 1":
+        "meta_path[0] under -I -S is BuiltinImporter, which finds only modules compiled into the interpreter "
+        "(none of the refused names is one): the refusal at position 1 still comes before every finder of files",
+    "compare/grading/worker.py::serve: (OSError, wire.WireError, ValueError) -> (wire.WireError, ValueError)":
+        "an OSError here means the channel is broken: the fallback reply on the same channel raises it again, "
+        "so the worker ends the same way (exit 1) with or without the first catch, and no grader is reading",
+    "compare/grading/worker.py::serve: (OSError, wire.WireError, ValueError) -> (OSError, wire.WireError)":
+        "wire.encode turns every JSON error (NaN, a value JSON cannot hold) into WireError, and the arrays it "
+        "is given are float64 copies made by the host: nothing in write_frame raises ValueError any more",
+    "compare/grading/worker.py::main: True -> False":
+        "required=True on --fd: the grader always passes --fd (without it socket(fileno=None) fails at once "
+        "either way)",
+    "compare/grading/worker.py::main: 0 -> 1":
+        "sys.path[0] under -I (which implies -P) and -S is the standard library's zip (python311.zip), absent "
+        "from the installation: replacing it instead of inserting before it loses no module",
+    "compare/grading/worker.py::main: sock.setblocking(True) -> pass":
+        "the channel's fd comes from socketpair() blocking (only the grader's end is made non-blocking), and "
+        "socket(fileno=...) keeps the fd's mode: it is blocking already",
     "compare/grading/wire.py::_read_exactly: 1 -> 2": _RECV,
     "compare/grading/wire.py::_read_exactly: 20 -> 21": _RECV,
     "compare/grading/wire.py::_read_exactly: 20 -> 19": _RECV,

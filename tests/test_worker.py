@@ -146,12 +146,13 @@ HELPER = "ANSWER = 42\n"
 class Worker:
     """A real worker on the probe, spoken to as the grader does: one frame out, one frame back."""
 
-    def __init__(self, folder: Path, limits=LIMITS):
+    def __init__(self, folder: Path, limits=LIMITS, level: str = "auto"):
         folder.mkdir(parents=True, exist_ok=True)
         (folder / "probe.py").write_text(PROBE)
         (folder / "helper.py").write_text(HELPER)
         sub = resolve(f"{folder / 'probe.py'}:Probe")
-        self.worker = isolation.start_worker(sub, limits)
+        self.worker = isolation.start_worker(sub, limits, (), level)
+        self.level = self.worker.level
         self.module_name = sub.module_name
         self.connect(self.worker.sock, self.worker.root_inside, sub.file)
 
@@ -188,9 +189,12 @@ class Worker:
             return b""
 
 
-@pytest.fixture(scope="module")
-def worker(tmp_path_factory):
-    started = Worker(tmp_path_factory.mktemp("probe") / "student")
+@pytest.fixture(scope="module", params=[isolation.PROCESS, isolation.BUBBLEWRAP])
+def worker(request, tmp_path_factory):
+    """A worker at each level the machine has (the facts below hold at both)."""
+    if request.param == isolation.BUBBLEWRAP and not isolation.bubblewrap_works():
+        pytest.skip("bubblewrap cannot run here")
+    started = Worker(tmp_path_factory.mktemp("probe") / "student", level=request.param)
     yield started
     started.close()
 
@@ -258,9 +262,11 @@ def test_the_interpreter_ignores_the_environment_and_student_warnings(process):
     assert process["warnings_shown"] == 0
 
 
-@pytest.mark.skipif(not isolation.throwaway_uid_works(), reason="the worker cannot drop to a throwaway user here")
-def test_student_code_runs_under_a_throwaway_user_id(process):
+def test_student_code_runs_under_a_throwaway_user_id(worker, process):
+    if worker.level != isolation.BUBBLEWRAP or not isolation.throwaway_uid_works():
+        pytest.skip("the worker drops to a throwaway user id only in bubblewrap, started as root")
     assert isolation.THROWAWAY_UIDS[0] <= process["uid"] < isolation.THROWAWAY_UIDS[1]
+    assert (process["gid"], process["groups"]) == (process["uid"], 0)
 
 
 # ----------------------------------------------------------------------------- refused imports
