@@ -70,6 +70,8 @@ _ZERO_LAMBDA = ("the test only skips a term whose λ is 0: adding 0·‖W‖ (or
                 "pass anyway (only penalty() called alone would say NaN instead of 0 for λ = 0)")
 _RECV = ("the size of one recv() only: the loop reads until exactly n bytes are in, whatever each "
          "recv returns")
+_STDERR = ("sys.stderr is line-buffered (Python ≥ 3.9, even into a pipe) and the line written ends with "
+           "a newline: it is out before os._exit, flushed or not")
 _SETUID = ("os.setgid/os.setuid raise OSError when they fail; after they succeed the real and effective "
            "ids are both uid, so the check after them cannot fire (it guards a libc that would fail silently)")
 EQUIVALENT: dict[str, str] = {
@@ -132,6 +134,11 @@ EQUIVALENT: dict[str, str] = {
         "whole): the same lengths, checked against the same caps",
     "compare/grading/wire.py::decode: (UnicodeDecodeError, ValueError, RecursionError) -> (ValueError, RecursionError)":
         "UnicodeDecodeError is a ValueError: the tuple catches it either way",
+    # compare/cli.py
+    "compare/cli.py::interrupt_exits_at_once.handler: sys.stderr.flush() -> pass": _STDERR,
+    "compare/cli.py::run: sys.stderr.flush() -> pass": _STDERR,
+    "compare/cli.py::run_guarded.guarded: (KeyboardInterrupt, UsageError) -> (UsageError,)":
+        "KeyboardInterrupt is not an Exception: the `except Exception` below lets it through to run() either way",
     # compare/grading/worker.py
     "compare/grading/worker.py::_drop_privileges: if os.getuid() != uid or os.geteuid() != uid: raise "
     "SystemExit(\"worker: could not drop privileges\") -> pass": _SETUID,
