@@ -55,7 +55,7 @@ NAME_SWAPS = {
 }
 
 # Calls whose arguments, swapped, are a TypeError at once (never a bug that runs) or the same value.
-NOT_SWAPPED = {"isinstance", "issubclass", "getattr", "setattr", "hasattr", "max", "min"}
+NOT_SWAPPED = {"isinstance", "issubclass", "getattr", "setattr", "hasattr", "max", "min", "array_equal"}
 
 # Mutants argued equivalent: "file::key" (see Mutant.key) -> why no test can tell them apart.
 _COPY = ("the array is new already ({}), so astype(copy=False) only spares a second copy; "
@@ -70,6 +70,10 @@ _ZERO_LAMBDA = ("the test only skips a term whose λ is 0: adding 0·‖W‖ (or
                 "pass anyway (only penalty() called alone would say NaN instead of 0 for λ = 0)")
 _RECV = ("the size of one recv() only: the loop reads until exactly n bytes are in, whatever each "
          "recv returns")
+_LINE = ("the frame's line (FrameSummary.line, SyntaxError.text) is read from the same file by linecache: "
+         "the linecache branch is reached only without one, where it finds the same text or none")
+_MASK = ("a fast path only: for anything but an array with masked entries, getmaskarray is all False and "
+         "writing NaN where it is True changes nothing")
 _STDERR = ("sys.stderr is line-buffered (Python ≥ 3.9, even into a pipe) and the line written ends with "
            "a newline: it is out before os._exit, flushed or not")
 _SETUID = ("os.setgid/os.setuid raise OSError when they fail; after they succeed the real and effective "
@@ -139,6 +143,22 @@ EQUIVALENT: dict[str, str] = {
     "compare/cli.py::run: sys.stderr.flush() -> pass": _STDERR,
     "compare/cli.py::run_guarded.guarded: (KeyboardInterrupt, UsageError) -> (UsageError,)":
         "KeyboardInterrupt is not an Exception: the `except Exception` below lets it through to run() either way",
+    # compare/grading/host.py
+    "compare/grading/host.py::_where: text is not None -> text is None": _LINE,
+    "compare/grading/host.py::_where: linecache.getline(filename, lineno or 0) -> "
+    "linecache.getline(lineno or 0, filename)": _LINE,
+    "compare/grading/host.py::_where: lineno or 0 -> lineno and 0": _LINE,
+    "compare/grading/host.py::_where: 0 -> 1": _LINE,
+    "compare/grading/host.py::describe_exception: 1 -> 2":
+        "split(' (', 2)[0] is split(' (', 1)[0]: the first piece does not depend on maxsplit",
+    "compare/grading/host.py::as_float_array: if isinstance(value, np.ma.MaskedArray) and np.ma.is_masked(value): "
+    "# np.asarray dropped the mask copy[np.ma.getmaskarra -> if True: copy[np.ma.getmaskarray(value)] = np.nan":
+        _MASK,
+    "compare/grading/host.py::as_float_array: isinstance(value, np.ma.MaskedArray) and np.ma.is_masked(value) -> "
+    "isinstance(value, np.ma.MaskedArray) or np.ma.is_masked(value)": _MASK,
+    "compare/grading/host.py::_first_not_holding: np.asarray(got, dtype=np.float64) -> np.asarray(got)":
+        "np.array_equal promotes both sides to a common type anyway; a value that cannot be read as float64 "
+        "is unequal to the float64 written either way",
     # compare/grading/worker.py
     "compare/grading/worker.py::_drop_privileges: if os.getuid() != uid or os.geteuid() != uid: raise "
     "SystemExit(\"worker: could not drop privileges\") -> pass": _SETUID,
