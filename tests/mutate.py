@@ -323,7 +323,7 @@ def _candidates(node, parent_field):
         for i in range(len(node.keys)):
             out.append((f"drop entry {i}", lambda n, i=i: (n.keys.pop(i), n.values.pop(i)) and None))
     if isinstance(node, ast.Call) and not any(isinstance(a, ast.Starred) for a in node.args) \
-            and getattr(node.func, "id", None) not in NOT_SWAPPED:
+            and _called_name(node) not in NOT_SWAPPED:
         for i in range(len(node.args) - 1):
             out.append((f"swap arguments {i},{i + 1}", lambda n, i=i: n.args.__setitem__(
                 slice(i, i + 2), [n.args[i + 1], n.args[i]])))
@@ -336,6 +336,11 @@ def _candidates(node, parent_field):
     if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef):
         out.append(("return early", _return_early))
     return out
+
+
+def _called_name(node: ast.Call) -> str | None:
+    """'array_equal' for np.array_equal(...), 'max' for max(...)."""
+    return node.func.attr if isinstance(node.func, ast.Attribute) else getattr(node.func, "id", None)
 
 
 def _is_check(node: ast.If) -> bool:
