@@ -55,7 +55,7 @@ NAME_SWAPS = {
 }
 
 # Calls whose arguments, swapped, are a TypeError at once (never a bug that runs) or the same value.
-NOT_SWAPPED = {"isinstance", "issubclass", "getattr", "setattr", "hasattr", "max", "min"}
+NOT_SWAPPED = {"isinstance", "issubclass", "getattr", "setattr", "hasattr", "max", "min", "array_equal"}
 
 # Mutants argued equivalent: "file::key" (see Mutant.key) -> why no test can tell them apart.
 _COPY = ("the array is new already ({}), so astype(copy=False) only spares a second copy; "
@@ -70,6 +70,14 @@ _ZERO_LAMBDA = ("the test only skips a term whose λ is 0: adding 0·‖W‖ (or
                 "pass anyway (only penalty() called alone would say NaN instead of 0 for λ = 0)")
 _RECV = ("the size of one recv() only: the loop reads until exactly n bytes are in, whatever each "
          "recv returns")
+_LINE = ("the frame's line (FrameSummary.line, SyntaxError.text) is read from the same file by linecache: "
+         "the linecache branch is reached only without one, where it finds the same text or none")
+_MASK = ("a fast path only: for anything but an array with masked entries, getmaskarray is all False and "
+         "writing NaN where it is True changes nothing")
+_STDERR = ("sys.stderr is line-buffered (Python ≥ 3.9, even into a pipe) and the line written ends with "
+           "a newline: it is out before os._exit, flushed or not")
+_SETUID = ("os.setgid/os.setuid raise OSError when they fail; after they succeed the real and effective "
+           "ids are both uid, so the check after them cannot fire (it guards a libc that would fail silently)")
 EQUIVALENT: dict[str, str] = {
     "manual/functions.py::sigmoid: np.where(x >= 0, 1.0 / (1.0 + e), e / (1.0 + e)).astype(x.dtype, copy=False) -> "
     "np.where(x >= 0, 1.0 / (1.0 + e), e / (1.0 + e)).astype(x.dtype)": _COPY.format("np.where"),
@@ -130,6 +138,57 @@ EQUIVALENT: dict[str, str] = {
         "whole): the same lengths, checked against the same caps",
     "compare/grading/wire.py::decode: (UnicodeDecodeError, ValueError, RecursionError) -> (ValueError, RecursionError)":
         "UnicodeDecodeError is a ValueError: the tuple catches it either way",
+    # compare/cli.py
+    "compare/cli.py::interrupt_exits_at_once.handler: sys.stderr.flush() -> pass": _STDERR,
+    "compare/cli.py::run: sys.stderr.flush() -> pass": _STDERR,
+    "compare/cli.py::run_guarded.guarded: (KeyboardInterrupt, UsageError) -> (UsageError,)":
+        "KeyboardInterrupt is not an Exception: the `except Exception` below lets it through to run() either way",
+    # compare/grading/host.py
+    "compare/grading/host.py::_where: text is not None -> text is None": _LINE,
+    "compare/grading/host.py::_where: linecache.getline(filename, lineno or 0) -> "
+    "linecache.getline(lineno or 0, filename)": _LINE,
+    "compare/grading/host.py::_where: lineno or 0 -> lineno and 0": _LINE,
+    "compare/grading/host.py::_where: 0 -> 1": _LINE,
+    "compare/grading/host.py::describe_exception: 1 -> 2":
+        "split(' (', 2)[0] is split(' (', 1)[0]: the first piece does not depend on maxsplit",
+    "compare/grading/host.py::as_float_array: if isinstance(value, np.ma.MaskedArray) and np.ma.is_masked(value): "
+    "# np.asarray dropped the mask copy[np.ma.getmaskarra -> if True: copy[np.ma.getmaskarray(value)] = np.nan":
+        _MASK,
+    "compare/grading/host.py::as_float_array: isinstance(value, np.ma.MaskedArray) and np.ma.is_masked(value) -> "
+    "isinstance(value, np.ma.MaskedArray) or np.ma.is_masked(value)": _MASK,
+    "compare/grading/host.py::_first_not_holding: np.asarray(got, dtype=np.float64) -> np.asarray(got)":
+        "np.array_equal promotes both sides to a common type anyway; a value that cannot be read as float64 "
+        "is unequal to the float64 written either way",
+    # compare/grading/worker.py
+    "compare/grading/worker.py::_drop_privileges: if os.getuid() != uid or os.geteuid() != uid: raise "
+    "SystemExit(\"worker: could not drop privileges\") -> pass": _SETUID,
+    "compare/grading/worker.py::_drop_privileges: os.getuid() != uid or os.geteuid() != uid -> "
+    "os.getuid() != uid and os.geteuid() != uid": _SETUID,
+    "compare/grading/worker.py::_drop_privileges: raise SystemExit(\"worker: could not drop privileges\") -> pass":
+        _SETUID,
+    "compare/grading/worker.py::_die_with_parent: True -> False":
+        "use_errno only keeps errno for ctypes.get_errno(), which nothing reads: prctl is called the same",
+    "compare/grading/worker.py::_load_grader_modules: spec.loader.exec_module(package) -> pass":
+        "compare/grading/__init__.py holds a docstring and nothing else (it must import nothing): running it "
+        "only sets __doc__; the submodules load through the package's search location either way",
+    "compare/grading/worker.py::serve: 0 -> 1":
+        "meta_path[0] under -I -S is BuiltinImporter, which finds only modules compiled into the interpreter "
+        "(none of the refused names is one): the refusal at position 1 still comes before every finder of files",
+    "compare/grading/worker.py::serve: (OSError, wire.WireError, ValueError) -> (wire.WireError, ValueError)":
+        "an OSError here means the channel is broken: the fallback reply on the same channel raises it again, "
+        "so the worker ends the same way (exit 1) with or without the first catch, and no grader is reading",
+    "compare/grading/worker.py::serve: (OSError, wire.WireError, ValueError) -> (OSError, wire.WireError)":
+        "wire.encode turns every JSON error (NaN, a value JSON cannot hold) into WireError, and the arrays it "
+        "is given are float64 copies made by the host: nothing in write_frame raises ValueError any more",
+    "compare/grading/worker.py::main: True -> False":
+        "required=True on --fd: the grader always passes --fd (without it socket(fileno=None) fails at once "
+        "either way)",
+    "compare/grading/worker.py::main: 0 -> 1":
+        "sys.path[0] under -I (which implies -P) and -S is the standard library's zip (python311.zip), absent "
+        "from the installation: replacing it instead of inserting before it loses no module",
+    "compare/grading/worker.py::main: sock.setblocking(True) -> pass":
+        "the channel's fd comes from socketpair() blocking (only the grader's end is made non-blocking), and "
+        "socket(fileno=...) keeps the fd's mode: it is blocking already",
     "compare/grading/wire.py::_read_exactly: 1 -> 2": _RECV,
     "compare/grading/wire.py::_read_exactly: 20 -> 21": _RECV,
     "compare/grading/wire.py::_read_exactly: 20 -> 19": _RECV,
@@ -268,7 +327,7 @@ def _candidates(node, parent_field):
         for i in range(len(node.keys)):
             out.append((f"drop entry {i}", lambda n, i=i: (n.keys.pop(i), n.values.pop(i)) and None))
     if isinstance(node, ast.Call) and not any(isinstance(a, ast.Starred) for a in node.args) \
-            and getattr(node.func, "id", None) not in NOT_SWAPPED:
+            and _called_name(node) not in NOT_SWAPPED:
         for i in range(len(node.args) - 1):
             out.append((f"swap arguments {i},{i + 1}", lambda n, i=i: n.args.__setitem__(
                 slice(i, i + 2), [n.args[i + 1], n.args[i]])))
@@ -281,6 +340,11 @@ def _candidates(node, parent_field):
     if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef):
         out.append(("return early", _return_early))
     return out
+
+
+def _called_name(node: ast.Call) -> str | None:
+    """'array_equal' for np.array_equal(...), 'max' for max(...)."""
+    return node.func.attr if isinstance(node.func, ast.Attribute) else getattr(node.func, "id", None)
 
 
 def _is_check(node: ast.If) -> bool:

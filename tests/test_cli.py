@@ -259,6 +259,11 @@ def test_prog_is_the_name_the_user_called(monkeypatch, argv0, expected):
     assert cli.prog("compare.grade", "backprop-grade") == expected
 
 
+def test_prog_without_any_argv(monkeypatch):
+    monkeypatch.setattr(sys, "argv", [])  # embedded interpreters may leave it empty
+    assert cli.prog("compare.grade", "backprop-grade") == "python -m compare.grade"
+
+
 def test_the_start_up_handler_is_handed_back_to_python_once_run_starts(no_startup_handler, monkeypatch):
     previous = signal.getsignal(signal.SIGINT)
     signal.signal(signal.SIGINT, signal.default_int_handler)
@@ -294,7 +299,9 @@ SELF_INTERRUPT = "import os, signal, time\nos.kill(os.getpid(), signal.SIGINT)\n
 
 
 def python(code: str, timeout: float = 60) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-c", code], cwd=REPO, capture_output=True, text=True, timeout=timeout)
+    env = {key: value for key, value in os.environ.items() if key != "PYTHONUNBUFFERED"}  # stdout buffered, as piped
+    return subprocess.run([sys.executable, "-c", code], cwd=REPO, capture_output=True, text=True, timeout=timeout,
+                          env=env)
 
 
 @pytest.mark.parametrize("start, name, short", [

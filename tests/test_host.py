@@ -343,10 +343,17 @@ def test_load_factory_from_a_file(tmp_path):
     ("x = 3\n", "make", "load", ["file mlp.py has no attribute 'make'"]),
     ("class Net: pass\n", "Net.create", "load", ["has no attribute 'create'"]),
     ("def make(:\n", "make", "load", ["importing file mlp.py failed: SyntaxError", "mlp.py:1"]),
-    ("import numpyy\n", "make", "load", ["it imports 'numpyy', which is not installed for grading",
-                                          "mlp.py:1", "import numpyy"]),
+    ("import numpyy\n", "make", "load", ["it imports 'numpyy', which is not installed for grading "
+                                          "(mlp.py:1: import numpyy)"]),
     ("raise ValueError('needs data.csv')\n", "make", "raised", ["importing file mlp.py failed: "
-                                                                 "ValueError: needs data.csv (mlp.py:1"]),
+                                                                 "ValueError: needs data.csv (mlp.py:1: raise "
+                                                                 "ValueError('needs data.csv'))"]),
+    ("def load():\n    open('data.csv')\nload()\n", "make", "raised",
+     ["FileNotFoundError: [Errno 2] No such file or directory: 'data.csv' (mlp.py:2 in load: open('data.csv'))"]),
+    ("import importlib.util\nspec = importlib.util.spec_from_file_location('h', 'missing_helper.py')\n"
+     "importlib.util.module_from_spec(spec)\nspec.loader.exec_module(importlib.util.module_from_spec(spec))\n",
+     "make", "raised", ["FileNotFoundError", "(mlp.py:4: spec.loader.exec_module("]),  # not importlib's own line
+    ("import sys\nME = sys.modules[__name__]\n", "make", "load", ["file mlp.py has no attribute 'make'"]),
     ("import sys\nsys.exit(4)\n", "make", "raised", ["SystemExit (it called sys.exit(4))"]),
     ("def __getattr__(name):\n    raise SystemExit(name)\n", "make", "load", ["has no attribute 'make'"]),
 ])
@@ -386,3 +393,50 @@ def test_prepare_process_puts_the_submission_first_and_names_its_lines(tmp_path,
 
     assert sys.path == [str(tmp_path / "a"), "/elsewhere", str(tmp_path)] and os.getcwd() == str(tmp_path)
     assert H._ROOT == [str(tmp_path.resolve()) + os.sep]
+
+
+def test_a_long_source_line_is_cut_at_120_characters(tmp_path):
+    line = "raise ValueError('boom') # " + "z" * 200
+    path = write(tmp_path, "mlp.py", line + "\n")
+    with refused("raised", f"ValueError: boom (mlp.py:1: {line[:119]}…)"):
+        H.load_factory(None, path, "make", "mlp_under_test")
+
+
+def test_a_file_python_cannot_load_is_said(tmp_path):
+    path = write(tmp_path, "notes.txt", "class Net: pass\n")
+    with refused("load", "cannot load notes.txt as a Python module"):
+        H.load_factory(None, path, "Net", "mlp_under_test")
+
+
+def test_set_params_may_write_some_of_the_params():
+    net = Net()
+    host = made(net)
+    host.set_params("k", {"W1": np.full((2, 3), 5.0)})
+    assert net.params["W1"][0, 0] == 5.0 and net.params["b1"].tolist() == [0.0, 0.0]
+
+
+def test_params_that_cannot_be_read_back_are_not_writable():
+    class Opaque:
+        def __array__(self, *args, **kwargs):
+            raise RuntimeError("no")
+
+    class Sticky(dict):
+        def __setitem__(self, key, value):  # ignores what is written
+            pass
+
+    net = Net(params=Sticky(W1=Opaque()))
+    host = Host(lambda *args: net)
+    net.params = Sticky(W1=np.ones((2, 3)))  # readable when made...
+    host.make("k", "f()", [], "loss_and_grads")
+    dict.__setitem__(net.params, "W1", Opaque())  # ... then holding what NumPy cannot read
+    with refused("contract", "params is not writable: params['W1']"):
+        host.set_params("k", {"W1": np.zeros((2, 3))})
+
+
+def test_a_student_error_raised_inside_the_call_keeps_its_own_words():
+    def make_mlp(*args):
+        raise StudentError("contract", "the course's own factory refuses these sizes")
+
+    with refused("contract", "the course's own factory refuses these sizes") as check:
+        Host(make_mlp).make("k", "f()", [], "loss_and_grads")
+    assert "raised" not in str(check.error)

@@ -637,3 +637,14 @@ def test_the_dying_line_of_a_process_is_what_the_student_reads(tmp_path):
     assert report.exit_code == 2 and report.error_kind == "died", report.error
     assert report.error.endswith("(exit code 7): Fatal Python error: out of patience"), report.error
     assert "epoch 0:" not in report.error
+
+
+def test_a_report_that_cannot_be_written_is_exit_2_after_the_verdict(tmp_path, capsys):
+    taken = tmp_path / "report.json"
+    taken.mkdir()  # a folder where the report file should go
+    assert main([f"{HOSTILE}:NOT_A_FACTORY", "--json", str(taken)]) == 2
+    out, err = capsys.readouterr()
+    lines = err.splitlines()
+    assert out == "" and len(lines) == 2 and "not a callable factory" in lines[0]
+    assert lines[1].startswith(f"validate: cannot write {taken}: ")
+    assert list(tmp_path.iterdir()) == [taken] and list(taken.iterdir()) == []  # no temporary file left behind
