@@ -642,6 +642,17 @@ def format_row(r) -> str:
             f"{r['gemm_ceiling_gflops']:>8.1f} {format_efficiency(r['efficiency']):>10}")
 
 
+def plot_title(meta: dict) -> str:
+    """The figure's title: what was timed, on what, and how busy other processes kept the machine."""
+    title = f"one MNIST epoch, {meta['threads']} threads ({meta['cpu']})"
+    if meta.get("quick"):
+        title += f", {meta['timing']}"
+    if meta.get("other_processes_cpus") is not None:
+        title += (f"\nother processes kept {meta['other_processes_cpus']:.2f} of {meta.get('cpu_count', '?')} CPUs "
+                  "busy during the run" + (": timings disturbed" if meta["other_processes_cpus"] > 0.1 else ""))
+    return title
+
+
 def format_targets(targets) -> list:
     lines = ["targets (hand-written matrix version vs torch on the CPU):"]
     for c in targets:
@@ -746,8 +757,7 @@ def _main(argv) -> int:
         if args.plot:
             from .plots import plot_bench
 
-            plot_bench(result["rows"], args.plot, target_efficiency=TARGET_EFFICIENCY,
-                       title=f"one MNIST epoch, {result['meta']['threads']} threads ({result['meta']['cpu']})")
+            plot_bench(result["rows"], args.plot, target_efficiency=TARGET_EFFICIENCY, title=plot_title(result["meta"]))
             print(f"wrote {args.plot}")
     except OSError as error:
         raise cli.UsageError(f"cannot write {error.filename}: {error.strerror}") from None

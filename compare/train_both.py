@@ -332,9 +332,9 @@ class LiveCurves:
 def run_one(twins, data, out: Path, record_config: dict, started: float, progress) -> int:
     """Train, writing metrics.json after every epoch and curves.png as ``LiveCurves`` says.
 
-    Ctrl-C, SIGTERM or SIGHUP (``cli.Interrupted``) ends the training at once; the files are
-    then written for the epochs done (a second signal meanwhile is ignored), one line goes to
-    stderr, and the exit status is 128 + the signal's number.
+    Ctrl-C, SIGTERM or SIGHUP (``cli.Interrupted``) ends the training at once: one line goes to
+    stderr, the files are written for the epochs done (any later signal is ignored), and the
+    exit status is 128 + the signal's number.
     """
     from .training import train_lockstep
 
@@ -363,14 +363,15 @@ def run_one(twins, data, out: Path, record_config: dict, started: float, progres
             curves.refresh(metrics["epochs"])
     except KeyboardInterrupt as error:  # Ctrl-C, or SIGTERM/SIGHUP as cli.Interrupted
         interrupt = error
-        print(f"{cli.interrupted_line(NAME, error)}; {out}/ holds the {plural(len(metrics['epochs']), 'epoch')} done",
-              file=sys.stderr, flush=True)
-
-    # A signal while the files are written: after an interrupt it is ignored (the run is ending
-    # already); after a finished run it ends the command once the files are complete.
-    with cli.holding_stop_signals(act_after=interrupt is None):
+        cli.ignore_stop_signals()  # the run is ending: a second signal changes nothing
+    if interrupt is not None:
+        print(f"{cli.interrupted_line(NAME, interrupt)}; {out}/ holds the "
+              f"{plural(len(metrics['epochs']), 'epoch')} done", file=sys.stderr, flush=True)
         save_results(twins, data, out, metrics, curves, started, interrupt, step)
-    return cli.interrupt_status(interrupt) if interrupt is not None else 0
+        return cli.interrupt_status(interrupt)
+    with cli.holding_stop_signals():  # a signal now ends the command once the files are complete
+        save_results(twins, data, out, metrics, curves, started, interrupt, step)
+    return 0
 
 
 def save_results(twins, data, out: Path, metrics: dict, curves: LiveCurves, started: float, interrupt, step) -> None:

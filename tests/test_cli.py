@@ -148,6 +148,23 @@ def test_a_signal_during_training_keeps_the_epochs_done_and_draws_the_figures(si
     assert f"after {done} epochs: test accuracy" in out and "files: curves.png, decision_regions.png, metrics.json" in out
 
 
+def test_a_second_signal_while_the_files_are_written_changes_nothing(tmp_path):
+    process = start("train_both", "--dataset", "circles", "--epochs", "2000", "--no-progress", "--out", str(tmp_path))
+    for line in process.stdout:
+        if line.lstrip().startswith("torch"):  # the first epoch's rows
+            break
+    process.send_signal(signal.SIGTERM)
+    first = process.stderr.readline()  # printed as the files start being written
+    process.send_signal(signal.SIGTERM)  # lands while they are written, or after the run has ended
+    out, err = process.communicate(timeout=120)
+    assert process.returncode == 143
+    assert first.startswith("train_both: interrupted (SIGTERM); ") and err == ""
+    summary = json.loads((tmp_path / "metrics.json").read_text())["summary"]
+    assert summary["signal"] == "SIGTERM" and summary["epochs_done"] >= 1
+    assert is_png(tmp_path / "curves.png") and is_png(tmp_path / "decision_regions.png")
+    assert "files: curves.png, decision_regions.png, metrics.json" in out
+
+
 def test_a_finished_run_says_so_in_metrics_json(tmp_path):
     process = start("train_both", "--dataset", "circles", "--epochs", "1", "--no-progress", "--out", str(tmp_path))
     out, err = process.communicate(timeout=300)
