@@ -554,7 +554,7 @@ def run(cfg: Config, log=print) -> dict:
         from tqdm import tqdm
 
         bar = tqdm(total=len(cfg.grid) * len(cfg.dtypes) * (cfg.warmup + cfg.repeats), unit="round",
-                   desc="bench", leave=False, file=sys.stderr, dynamic_ncols=True)
+                   desc="bench", leave=False, file=sys.stderr, dynamic_ncols=True, disable=None)
     try:
         for hidden, batch in cfg.grid:
             for dtype in cfg.dtypes:
@@ -713,7 +713,7 @@ def _main(argv) -> int:
     parser.add_argument("--json", metavar="PATH", help="also write the rows and metadata as JSON")
     parser.add_argument("--plot", metavar="PATH",
                         help="also draw seconds per epoch and share of the GEMM ceiling as a PNG")
-    parser.add_argument("--no-progress", action="store_true", help="no progress bar")
+    parser.add_argument("--no-progress", action="store_true", help="no progress bar (there is none when stderr is not a terminal)")
     parser.add_argument("--data-dir", help="MNIST root (else $COMPARE_DATA_DIR, else ./data)")
     parser.add_argument("--threads", type=_positive_int, help="threads for NumPy's BLAS and torch alike")
     parser.add_argument("--repeats", type=_positive_int, help="timed epochs per figure")

@@ -123,7 +123,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--torch-threads", type=int, default=1, metavar="N",
                    help="torch.set_num_threads (default 1: the twins alternate, and torch's spinning "
                         "OpenMP threads would otherwise slow NumPy's BLAS down)")
-    p.add_argument("--no-progress", action="store_true", help="no progress bar")
+    p.add_argument("--no-progress", action="store_true", help="no progress bar (there is none when stderr is not a terminal)")
     return p
 
 
@@ -232,7 +232,7 @@ def progress_bars(enabled: bool, total_epochs: int):
 
     def bar(epoch, n_batches):
         return tqdm(total=n_batches, desc=f"epoch {epoch}/{total_epochs}", unit="batch", leave=False,
-                    file=sys.stderr, dynamic_ncols=True)
+                    file=sys.stderr, dynamic_ncols=True, disable=None)
 
     return bar
 

@@ -100,11 +100,14 @@ def test_ctrl_c_at_any_moment_exits_130_with_one_line(moment, tmp_path):
     assert err.count("\n") == 1 and err.startswith("train_both: interrupted"), err
 
 
-@pytest.mark.parametrize("command", ["gradcheck", "bench"])
-def test_ctrl_c_during_the_torch_import_exits_130_with_one_line(command):
-    # Both runs last well beyond the interrupt: finite differences on 784-200-10 take minutes.
-    args = ("--no-progress",) if command == "bench" else ("--sizes", "784", "200", "10", "--fd-limit", "1000000")
-    code, _, err = signal_when(start(command, *args, env=STAGES), "stage: start-up")
+@pytest.mark.parametrize("command, args, moment", [
+    # finite differences on 784-200-10 take minutes: the run lasts well beyond the interrupt
+    ("gradcheck", ("--sizes", "784", "200", "10", "--fd-limit", "1000000"), "stage: start-up"),
+    ("bench", ("--no-progress",), "stage: start-up"),
+    ("bench", ("--no-progress",), "loading MNIST from"),  # its first line, printed just before `import torch`
+], ids=["gradcheck-start-up", "bench-start-up", "bench-torch-import"])
+def test_ctrl_c_during_start_up_exits_130_with_one_line(command, args, moment):
+    code, _, err = signal_when(start(command, *args, env=STAGES), moment)
     assert code == 130
     assert err == f"{command}: interrupted\n"
 
