@@ -166,6 +166,20 @@ def check_args(args) -> dict:
     return settings
 
 
+# TrainConfig's messages name its fields; the command line's user typed the flags.
+FLAG_OF = {"batch_size must": "--batch-size must", "epochs must": "--epochs must", "lr must": "--lr must",
+           "momentum must": "--momentum must", "early-stopping patience must": "--early-stopping must",
+           "hidden layer sizes must": "--hidden sizes must"}
+
+
+def as_flags(message: str) -> str:
+    """A ``TrainConfig`` error in the command line's words: 'epochs must ...' -> '--epochs must ...'."""
+    for field, flag in FLAG_OF.items():
+        if message.startswith(field):
+            return flag + message[len(field):]
+    return message
+
+
 def write_json_atomic(path: Path, payload) -> None:
     """Write JSON to a temporary file, then ``os.replace``: readers never see half a file."""
     tmp = path.with_name(f".{path.name}.tmp")
@@ -250,7 +264,7 @@ def _main(argv) -> int:
     try:
         config = TrainConfig(**settings, progress=not args.no_progress)
     except (ValueError, TypeError) as error:
-        raise UsageError(str(error)) from None
+        raise UsageError(as_flags(str(error))) from None
     print(loading_line(args, center), flush=True)
 
     import numpy as np

@@ -42,7 +42,8 @@ def test_help_imports_no_heavy_library(command):
 
 
 @pytest.mark.parametrize("command, argv, message", [
-    ("train_both", ["--epochs", "0"], "train_both: error: epochs must be a positive int, got 0"),
+    ("train_both", ["--epochs", "0"], "train_both: error: --epochs must be a positive int, got 0"),
+    ("train_both", ["--momentum", "1"], "train_both: error: --momentum must be in [0, 1), got 1.0"),
     ("train_both", ["--lr", "fast"], "train_both: error: argument --lr: invalid float value: 'fast'"),
     ("gradcheck", ["--fd-limit", "-1"], "gradcheck: error: --fd-limit must be >= 0"),
     ("gradcheck", ["--sizes", "2", "x"], "gradcheck: error: argument --sizes: invalid int value: 'x'"),
