@@ -53,9 +53,6 @@ NAME_SWAPS = {
     "tanh": "sign",
 }
 
-# Calls whose arguments, swapped, are a TypeError at once (never a bug that runs).
-NOT_SWAPPED = {"isinstance", "issubclass", "getattr", "setattr", "hasattr"}
-
 # Mutants argued equivalent: "file::key" (see Mutant.key) -> why no test can tell them apart.
 _COPY = ("the array is new already ({}), so astype(copy=False) only spares a second copy; "
          "copying it again changes no value, and nothing else holds it")
@@ -232,60 +229,8 @@ def _candidates(node, parent_field):
         out.append(("delete statement", lambda n: ast.Pass()))
     if isinstance(node, ast.If):
         out.append(("condition True", lambda n: setattr(n, "test", ast.Constant(True))))
-        if _is_check(node):  # `if bad: raise ...` deleted whole: the check forgotten
-            out.append(("delete check", lambda n: ast.Pass()))
-        else:
-            out.append(("condition False", lambda n: setattr(n, "test", ast.Constant(False))))
-    # The bugs of code that checks and limits: an entry of a list left out, arguments swapped,
-    # a tail kept as a head, a hook appended instead of put first, a function that returns early.
-    if isinstance(node, ast.Tuple | ast.List | ast.Set) and not isinstance(getattr(node, "ctx", None), ast.Store):
-        if len(node.elts) >= 2 and not any(isinstance(e, ast.Starred) for e in node.elts) \
-                and parent_field != "unpacked":
-            for i in range(len(node.elts)):
-                out.append((f"drop element {i}", lambda n, i=i: n.elts.pop(i) and None))
-    if isinstance(node, ast.Dict) and len(node.keys) >= 2 and None not in node.keys:
-        for i in range(len(node.keys)):
-            out.append((f"drop entry {i}", lambda n, i=i: (n.keys.pop(i), n.values.pop(i)) and None))
-    if isinstance(node, ast.Call) and not any(isinstance(a, ast.Starred) for a in node.args) \
-            and getattr(node.func, "id", None) not in NOT_SWAPPED:
-        for i in range(len(node.args) - 1):
-            out.append((f"swap arguments {i},{i + 1}", lambda n, i=i: n.args.__setitem__(
-                slice(i, i + 2), [n.args[i + 1], n.args[i]])))
-    if (isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute) and node.func.attr == "insert"
-            and len(node.args) == 2 and isinstance(node.args[0], ast.Constant) and node.args[0].value == 0):
-        out.append(("insert(0, x)->append(x)", lambda n: ast.Call(
-            ast.Attribute(n.func.value, "append", ast.Load()), [n.args[1]], [])))
-    if isinstance(node, ast.Slice) and node.step is None and (node.lower is None) != (node.upper is None):
-        out.append(("slice tail<->head", _flip_slice))
-    if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef):
-        out.append(("return early", _return_early))
+        out.append(("condition False", lambda n: setattr(n, "test", ast.Constant(False))))
     return out
-
-
-def _is_check(node: ast.If) -> bool:
-    return not node.orelse and any(isinstance(stmt, ast.Raise) for stmt in node.body)
-
-
-def _negated(expr):
-    if isinstance(expr, ast.UnaryOp) and isinstance(expr.op, ast.USub):
-        return expr.operand
-    return ast.UnaryOp(ast.USub(), expr)
-
-
-def _flip_slice(node: ast.Slice):
-    """``[-N:]`` (the last N) -> ``[:N]`` (the first N), ``[:N]`` -> ``[-N:]``, ``[a:]`` -> ``[:-a]``."""
-    if node.lower is not None:
-        node.upper, node.lower = _negated(node.lower), None
-    else:
-        node.lower, node.upper = _negated(node.upper), None
-
-
-def _return_early(node):
-    """``return`` (None) as the first statement after the docstring: every check below it skipped."""
-    first = node.body[0]
-    docstring = isinstance(first, ast.Expr) and isinstance(first.value, ast.Constant) \
-        and isinstance(first.value.value, str)
-    node.body.insert(1 if docstring else 0, ast.Return(None))
 
 
 def _walk_with_fields(tree):
@@ -296,9 +241,7 @@ def _walk_with_fields(tree):
         order.append((node, field))
         for name, value in ast.iter_fields(node):
             if isinstance(value, ast.AST):
-                unpacking = isinstance(node, ast.Assign) and name == "value" and any(
-                    isinstance(t, ast.Tuple | ast.List) for t in node.targets)
-                visit(value, "unpacked" if unpacking else name)
+                visit(value, name)
             elif isinstance(value, list):
                 for item in value:
                     if isinstance(item, ast.AST):
