@@ -554,7 +554,7 @@ def run(cfg: Config, log=print) -> dict:
         from tqdm import tqdm
 
         bar = tqdm(total=len(cfg.grid) * len(cfg.dtypes) * (cfg.warmup + cfg.repeats), unit="round",
-                   desc="bench", leave=False, file=sys.stderr, dynamic_ncols=True)
+                   desc="bench", leave=False, file=sys.stderr, dynamic_ncols=True, disable=None)
     try:
         for hidden, batch in cfg.grid:
             for dtype in cfg.dtypes:
@@ -642,6 +642,17 @@ def format_row(r) -> str:
             f"{r['gemm_ceiling_gflops']:>8.1f} {format_efficiency(r['efficiency']):>10}")
 
 
+def plot_title(meta: dict) -> str:
+    """The figure's title: what was timed, on what, and how busy other processes kept the machine."""
+    title = f"one MNIST epoch, {meta['threads']} threads ({meta['cpu']})"
+    if meta.get("quick"):
+        title += f", {meta['timing']}"
+    if meta.get("other_processes_cpus") is not None:
+        title += (f"\nother processes kept {meta['other_processes_cpus']:.2f} of {meta.get('cpu_count', '?')} CPUs "
+                  "busy during the run" + (": timings disturbed" if meta["other_processes_cpus"] > 0.1 else ""))
+    return title
+
+
 def format_targets(targets) -> list:
     lines = ["targets (hand-written matrix version vs torch on the CPU):"]
     for c in targets:
@@ -702,7 +713,7 @@ def _main(argv) -> int:
     parser.add_argument("--json", metavar="PATH", help="also write the rows and metadata as JSON")
     parser.add_argument("--plot", metavar="PATH",
                         help="also draw seconds per epoch and share of the GEMM ceiling as a PNG")
-    parser.add_argument("--no-progress", action="store_true", help="no progress bar")
+    parser.add_argument("--no-progress", action="store_true", help="no progress bar (there is none when stderr is not a terminal)")
     parser.add_argument("--data-dir", help="MNIST root (else $COMPARE_DATA_DIR, else ./data)")
     parser.add_argument("--threads", type=_positive_int, help="threads for NumPy's BLAS and torch alike")
     parser.add_argument("--repeats", type=_positive_int, help="timed epochs per figure")
@@ -746,8 +757,7 @@ def _main(argv) -> int:
         if args.plot:
             from .plots import plot_bench
 
-            plot_bench(result["rows"], args.plot, target_efficiency=TARGET_EFFICIENCY,
-                       title=f"one MNIST epoch, {result['meta']['threads']} threads ({result['meta']['cpu']})")
+            plot_bench(result["rows"], args.plot, target_efficiency=TARGET_EFFICIENCY, title=plot_title(result["meta"]))
             print(f"wrote {args.plot}")
     except OSError as error:
         raise cli.UsageError(f"cannot write {error.filename}: {error.strerror}") from None

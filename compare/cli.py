@@ -9,8 +9,10 @@ A command that passes ``stop_signals=True`` to ``run`` is stopped by SIGTERM (``
 job scheduler's time limit, ``kill``) and SIGHUP (its terminal closed) exactly as by Ctrl-C:
 the signal is raised as ``Interrupted``, a ``KeyboardInterrupt``, so whatever the command
 saves on Ctrl-C it saves then too; one line, ``<name>: interrupted (SIGTERM)``, and exit
-status 128 + the signal's number (143, 129). A signal that is ignored when the command starts
-(SIGHUP under ``nohup``) stays ignored.
+status 128 + the signal's number (143, 129). During start-up (before ``run``) every command
+treats them so; after it, a command that does not ask keeps their default action. A signal
+that is ignored when the command starts (SIGHUP under ``nohup``) stays ignored. Output paths
+are checked before any work (``check_output_file``, ``check_output_folder``).
 
 Start-up is kept short by importing torch, torchvision and matplotlib only after the
 command line is parsed: ``--help`` and a bad flag answer in about the time NumPy takes to
@@ -152,21 +154,24 @@ def stop_signals_interrupt() -> None:
 
 
 @contextlib.contextmanager
-def holding_stop_signals(act_after: bool = True):
-    """Inside: a stop signal does not cut the block short (files being written are finished).
-
-    With ``act_after``, the first signal that came is raised when the block ends (unless the
-    block is already ending by an exception); without, signals that came are dropped: the
-    run is already ending, say after an earlier interrupt. Needs ``stop_signals_interrupt``.
-    """
+def holding_stop_signals():
+    """Inside: a stop signal does not cut the block short (files being written are finished); the
+    first one that came is raised when the block ends, unless the block ends by an exception.
+    Needs ``stop_signals_interrupt``."""
     global _held
     outer, _held = _held, []
     try:
         yield
     finally:
         held, _held = _held, outer
-    if act_after and held:
+    if held:
         _raise_interrupted(held[0], None)
+
+
+def ignore_stop_signals() -> None:
+    """From now on SIGINT, SIGTERM and SIGHUP are ignored: the command is ending after an interrupt,
+    and a second signal must neither cut its files short nor print a second line."""
+    _set_handlers({number: signal.SIG_IGN for number in STOP_SIGNALS})
 
 
 def run(name: str, body, argv=None, stop_signals: bool = False) -> int:
@@ -188,6 +193,8 @@ def run(name: str, body, argv=None, stop_signals: bool = False) -> int:
         print(f"{name}: error: {error}", file=sys.stderr)
         return EXIT_USAGE
     except KeyboardInterrupt as interrupt:
+        if stop_signals:
+            ignore_stop_signals()  # one line, whatever comes next
         print(interrupted_line(name, interrupt), file=sys.stderr)
         if _startup_handler is not None:  # this process is the command: leave now
             # After a Ctrl-C that cut torch's import short, the interpreter sometimes ended by the signal

@@ -10,7 +10,8 @@ draws one seeded batch, and compares every parameter gradient and ∂L/∂X:
 ``python -m compare.gradcheck`` prints the report; by default the homework's cases
 (d=2, d_h=2, m=2 on K=1 then K=10 examples, questions 3.2 and 3.4) with the homework's
 ratio analytic / finite-difference shown. Exit status: 0 all pass, 1 a mismatch, 2 bad input
-(one line on stderr), 130 on Ctrl-C. torch is imported only once the command line is checked.
+or an unwritable ``--json`` path, found before the check (one line on stderr), 130 on Ctrl-C
+(143 SIGTERM, 129 SIGHUP). torch is imported only once the command line is checked.
 """
 
 from __future__ import annotations
@@ -222,8 +223,8 @@ def build_parser() -> cli.Parser:
         prog=cli.prog("compare.gradcheck", "backprop-gradcheck"),
         description="Check the hand-written gradients (matrix and loop) and finite differences "
         "against autograd. Default: the homework's cases, d=2, d_h=2, m=2 on K=1 then K=10.",
-        epilog="Exit status: 0 everything agrees, 1 a mismatch, 2 a mistake in the command line (one line), "
-               "130 Ctrl-C.",
+        epilog="Exit status: 0 everything agrees, 1 a mismatch, 2 a mistake in the command line or an unwritable --json "
+               "path, checked first (one line), 130 Ctrl-C, 143 SIGTERM, 129 SIGHUP.",
     )
     parser.add_argument("--sizes", type=int, nargs="+", default=[2, 2, 2], metavar="N",
                         help="layer sizes d h1 ... m (default: 2 2 2)")

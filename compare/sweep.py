@@ -55,7 +55,7 @@ def run_sweep(config, data, out: Path, record_config: dict, hidden_sizes, decays
         from tqdm import tqdm
 
         bar = tqdm(total=n_runs * sweep_epochs[-1], unit="epoch", desc="sweep", leave=False, file=sys.stderr,
-                   dynamic_ncols=True)
+                   dynamic_ncols=True, disable=None)
     write = bar.write if bar is not None else print
     try:
         for hidden in hidden_sizes:

@@ -123,7 +123,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--torch-threads", type=int, default=1, metavar="N",
                    help="torch.set_num_threads (default 1: the twins alternate, and torch's spinning "
                         "OpenMP threads would otherwise slow NumPy's BLAS down)")
-    p.add_argument("--no-progress", action="store_true", help="no progress bar")
+    p.add_argument("--no-progress", action="store_true", help="no progress bar (there is none when stderr is not a terminal)")
     return p
 
 
@@ -164,6 +164,20 @@ def check_args(args) -> dict:
     if any(not math.isfinite(d) or d < 0 for d in args.sweep_decays):
         raise UsageError(f"--sweep-decays must be finite and >= 0, got {args.sweep_decays}")
     return settings
+
+
+# TrainConfig's messages name its fields; the command line's user typed the flags.
+FLAG_OF = {"batch_size must": "--batch-size must", "epochs must": "--epochs must", "lr must": "--lr must",
+           "momentum must": "--momentum must", "early-stopping patience must": "--early-stopping must",
+           "hidden layer sizes must": "--hidden sizes must"}
+
+
+def as_flags(message: str) -> str:
+    """A ``TrainConfig`` error in the command line's words: 'epochs must ...' -> '--epochs must ...'."""
+    for field, flag in FLAG_OF.items():
+        if message.startswith(field):
+            return flag + message[len(field):]
+    return message
 
 
 def write_json_atomic(path: Path, payload) -> None:
@@ -232,7 +246,7 @@ def progress_bars(enabled: bool, total_epochs: int):
 
     def bar(epoch, n_batches):
         return tqdm(total=n_batches, desc=f"epoch {epoch}/{total_epochs}", unit="batch", leave=False,
-                    file=sys.stderr, dynamic_ncols=True)
+                    file=sys.stderr, dynamic_ncols=True, disable=None)
 
     return bar
 
@@ -250,7 +264,7 @@ def _main(argv) -> int:
     try:
         config = TrainConfig(**settings, progress=not args.no_progress)
     except (ValueError, TypeError) as error:
-        raise UsageError(str(error)) from None
+        raise UsageError(as_flags(str(error))) from None
     print(loading_line(args, center), flush=True)
 
     import numpy as np
@@ -332,9 +346,9 @@ class LiveCurves:
 def run_one(twins, data, out: Path, record_config: dict, started: float, progress) -> int:
     """Train, writing metrics.json after every epoch and curves.png as ``LiveCurves`` says.
 
-    Ctrl-C, SIGTERM or SIGHUP (``cli.Interrupted``) ends the training at once; the files are
-    then written for the epochs done (a second signal meanwhile is ignored), one line goes to
-    stderr, and the exit status is 128 + the signal's number.
+    Ctrl-C, SIGTERM or SIGHUP (``cli.Interrupted``) ends the training at once: one line goes to
+    stderr, the files are written for the epochs done (any later signal is ignored), and the
+    exit status is 128 + the signal's number.
     """
     from .training import train_lockstep
 
@@ -363,14 +377,15 @@ def run_one(twins, data, out: Path, record_config: dict, started: float, progres
             curves.refresh(metrics["epochs"])
     except KeyboardInterrupt as error:  # Ctrl-C, or SIGTERM/SIGHUP as cli.Interrupted
         interrupt = error
-        print(f"{cli.interrupted_line(NAME, error)}; {out}/ holds the {plural(len(metrics['epochs']), 'epoch')} done",
-              file=sys.stderr, flush=True)
-
-    # A signal while the files are written: after an interrupt it is ignored (the run is ending
-    # already); after a finished run it ends the command once the files are complete.
-    with cli.holding_stop_signals(act_after=interrupt is None):
+        cli.ignore_stop_signals()  # the run is ending: a second signal changes nothing
+    if interrupt is not None:
+        print(f"{cli.interrupted_line(NAME, interrupt)}; {out}/ holds the "
+              f"{plural(len(metrics['epochs']), 'epoch')} done", file=sys.stderr, flush=True)
         save_results(twins, data, out, metrics, curves, started, interrupt, step)
-    return cli.interrupt_status(interrupt) if interrupt is not None else 0
+        return cli.interrupt_status(interrupt)
+    with cli.holding_stop_signals():  # a signal now ends the command once the files are complete
+        save_results(twins, data, out, metrics, curves, started, interrupt, step)
+    return 0
 
 
 def save_results(twins, data, out: Path, metrics: dict, curves: LiveCurves, started: float, interrupt, step) -> None:

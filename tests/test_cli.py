@@ -42,7 +42,8 @@ def test_help_imports_no_heavy_library(command):
 
 
 @pytest.mark.parametrize("command, argv, message", [
-    ("train_both", ["--epochs", "0"], "train_both: error: epochs must be a positive int, got 0"),
+    ("train_both", ["--epochs", "0"], "train_both: error: --epochs must be a positive int, got 0"),
+    ("train_both", ["--momentum", "1"], "train_both: error: --momentum must be in [0, 1), got 1.0"),
     ("train_both", ["--lr", "fast"], "train_both: error: argument --lr: invalid float value: 'fast'"),
     ("gradcheck", ["--fd-limit", "-1"], "gradcheck: error: --fd-limit must be >= 0"),
     ("gradcheck", ["--sizes", "2", "x"], "gradcheck: error: argument --sizes: invalid int value: 'x'"),
@@ -100,11 +101,14 @@ def test_ctrl_c_at_any_moment_exits_130_with_one_line(moment, tmp_path):
     assert err.count("\n") == 1 and err.startswith("train_both: interrupted"), err
 
 
-@pytest.mark.parametrize("command", ["gradcheck", "bench"])
-def test_ctrl_c_during_the_torch_import_exits_130_with_one_line(command):
-    # Both runs last well beyond the interrupt: finite differences on 784-200-10 take minutes.
-    args = ("--no-progress",) if command == "bench" else ("--sizes", "784", "200", "10", "--fd-limit", "1000000")
-    code, _, err = signal_when(start(command, *args, env=STAGES), "stage: start-up")
+@pytest.mark.parametrize("command, args, moment", [
+    # finite differences on 784-200-10 take minutes: the run lasts well beyond the interrupt
+    ("gradcheck", ("--sizes", "784", "200", "10", "--fd-limit", "1000000"), "stage: start-up"),
+    ("bench", ("--no-progress",), "stage: start-up"),
+    ("bench", ("--no-progress",), "loading MNIST from"),  # its first line, printed just before `import torch`
+], ids=["gradcheck-start-up", "bench-start-up", "bench-torch-import"])
+def test_ctrl_c_during_start_up_exits_130_with_one_line(command, args, moment):
+    code, _, err = signal_when(start(command, *args, env=STAGES), moment)
     assert code == 130
     assert err == f"{command}: interrupted\n"
 
@@ -146,6 +150,23 @@ def test_a_signal_during_training_keeps_the_epochs_done_and_draws_the_figures(si
     assert (summary["epochs_done"], summary["epochs_planned"]) == (done, 2000)
     assert is_png(out_dir / "curves.png") and is_png(out_dir / "decision_regions.png")
     assert f"after {done} epochs: test accuracy" in out and "files: curves.png, decision_regions.png, metrics.json" in out
+
+
+def test_a_second_signal_while_the_files_are_written_changes_nothing(tmp_path):
+    process = start("train_both", "--dataset", "circles", "--epochs", "2000", "--no-progress", "--out", str(tmp_path))
+    for line in process.stdout:
+        if line.lstrip().startswith("torch"):  # the first epoch's rows
+            break
+    process.send_signal(signal.SIGTERM)
+    first = process.stderr.readline()  # printed as the files start being written
+    process.send_signal(signal.SIGTERM)  # lands while they are written, or after the run has ended
+    out, err = process.communicate(timeout=120)
+    assert process.returncode == 143
+    assert first.startswith("train_both: interrupted (SIGTERM); ") and err == ""
+    summary = json.loads((tmp_path / "metrics.json").read_text())["summary"]
+    assert summary["signal"] == "SIGTERM" and summary["epochs_done"] >= 1
+    assert is_png(tmp_path / "curves.png") and is_png(tmp_path / "decision_regions.png")
+    assert "files: curves.png, decision_regions.png, metrics.json" in out
 
 
 def test_a_finished_run_says_so_in_metrics_json(tmp_path):

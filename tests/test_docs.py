@@ -6,11 +6,15 @@ differ. A sample that no longer matches fails here; ``python docs/regenerate.py`
 """
 
 import importlib.util
+import json
+import os
 import re
 import sys
 from pathlib import Path
 
 import pytest
+
+from compare.train_both import table_rows
 
 REPO = Path(__file__).resolve().parents[1]
 spec = importlib.util.spec_from_file_location("regenerate", REPO / "docs" / "regenerate.py")
@@ -34,7 +38,7 @@ def test_every_sample_block_has_a_command_and_every_command_a_block():
     blocks = {}
     for doc in [REPO / "README.md", *sorted((REPO / "docs").glob("*.md"))]:
         blocks.update({name: doc for name in regenerate.doc_samples(doc)})
-    assert set(blocks) == set(regenerate.SAMPLES)
+    assert set(blocks) == {name for name, sample in regenerate.SAMPLES.items() if sample.block}
     for name, doc in blocks.items():
         assert doc == REPO / regenerate.SAMPLES[name].doc
 
@@ -55,8 +59,45 @@ def test_normalise_masks_only_what_varies_by_machine():
 
 
 
+FIGURE_OF = {figure: name for name, sample in regenerate.SAMPLES.items() for _, figure in sample.figures}
+
+
+def test_every_figure_comes_from_a_sample_and_has_its_numbers_beside_it():
+    figures = sorted(path.name for path in regenerate.FIGURES.glob("*.png"))
+    assert figures and set(figures) == set(FIGURE_OF)  # no figure drawn by hand, none left over
+    for figure, name in FIGURE_OF.items():
+        sample = regenerate.SAMPLES[name]
+        doc = (REPO / sample.doc).read_text()
+        assert f"figures/{figure})" in doc, f"{sample.doc} does not show {figure}, drawn by its sample {name}"
+        has_data = regenerate.figure_data_path(name).exists()
+        assert has_data != (figure in regenerate.FIGURES_WITHOUT_DATA), figure
+
+
+WITH_DATA = [name for name in regenerate.SAMPLES if regenerate.figure_data_path(name).exists()]
+
+
+@pytest.mark.parametrize("name", WITH_DATA)
+def test_a_figure_shows_the_numbers_printed_beside_it(name):
+    """The numbers a figure was drawn from (docs/figures/<sample>.json) are those its doc prints."""
+    data = json.loads(regenerate.figure_data_path(name).read_text())
+    doc = (REPO / regenerate.SAMPLES[name].doc).read_text()
+    assert regenerate.figure_mismatches(name, data, doc) == []
+
+
+def test_a_figure_from_another_run_is_caught():
+    data = json.loads(regenerate.figure_data_path("circles").read_text())
+    doc = (REPO / "docs" / "training.md").read_text()
+    data["epochs"][9]["torch"]["test_error"] += 1 / 165  # epoch 10: one more test point wrong in the figure
+    assert regenerate.figure_mismatches("circles", data, doc) == table_rows(data["epochs"][9])[1:]  # its torch row
+
+
 def test_docs_stand_on_their_own():
     """No doc points outside the repository, and every relative link (figures included) resolves."""
+    data_dir = os.environ.get("COMPARE_DATA_DIR")
+    for path in regenerate.FIGURES.glob("*.json"):  # the figures' numbers name no folder of this machine
+        text = path.read_text()
+        assert str(REPO) not in text and "../shared" not in text, path
+        assert not data_dir or str(Path(data_dir).resolve()) not in text, path
     for doc in [REPO / "README.md", *(REPO / "docs").glob("*.md")]:
         text = doc.read_text()
         assert "../shared" not in text, doc
