@@ -162,9 +162,7 @@ def grade(folder: Path, out: Path, assignment: Assignment, *, jobs: int = 2, tim
     torch.set_num_threads(1)
     options = grading_options(assignment, timeout=timeout, budget=budget, memory_mb=memory_mb, isolation=isolation,
                               allow_imports=allow_imports)
-    for activation in assignment.tried_activations:  # the reference, once per case for the class
-        for case in battery.battery(activation, seed):
-            battery.reference(battery.canonical(assignment, case))
+    battery.prepare(assignment, seed)  # the reference, once per case for the class
     csv_file = GradesCsv(output, CSV_COLUMNS)
 
     def one(student) -> Graded:

@@ -24,6 +24,9 @@ def diagnosis_of(report) -> tuple[str, str] | None:
     if report.error is not None:
         kind = ERROR_KINDS.get(report.error_kind, "breaks the contract")
         return f"error:{report.error_kind}", f"error: {kind}"
+    if report.bug_cases and report.diagnosis:  # a real bug first, even beside a convention
+        finding = report.diagnosis[0]
+        return f"finding:{finding.key}", clean_text(finding.message, 70)
     if report.conventions:
         return "conventions", "right backprop, other conventions"
     if report.diagnosis:
