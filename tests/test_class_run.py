@@ -13,6 +13,7 @@ from __future__ import annotations
 import csv
 import json
 import os
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -553,3 +554,44 @@ def test_a_cs231n_assignment_1_class_graded_with_its_preset_alone(tmp_path):
                                                          "eve": "error"}, rows
     assert rows["eve"]["summary"].startswith("Python 2 syntax (print statement) at eve.py:5")
     assert rows["alice"]["score"] == rows["alice"]["max_score"]
+
+
+SETPRIV = shutil.which("setpriv")
+WITHOUT_OVERRIDE = [SETPRIV, "--bounding-set=-dac_override,-dac_read_search",
+                    "--inh-caps=-dac_override,-dac_read_search"]  # root that file permissions apply to
+
+
+def _permissions_can_apply() -> bool:
+    if os.geteuid() != 0 or SETPRIV is None:
+        return os.geteuid() != 0  # an ordinary user: permissions apply already
+    probe = subprocess.run([*WITHOUT_OVERRIDE, "cat", "/proc/self/status"], capture_output=True, text=True)
+    return probe.returncode == 0
+
+
+@pytest.mark.skipif(not _permissions_can_apply(), reason="root without setpriv: file permissions do not apply")
+def test_an_entry_the_instructor_cannot_read_is_one_students_error(tmp_path):
+    """Run by an instructor who is not root (or by root without CAP_DAC_OVERRIDE, where permission
+    bits apply the same): a file or folder they cannot read is that student's row, named, and the
+    rest of the class is graded."""
+    folder = tmp_path / "class"
+    folder.mkdir()
+    (folder / "alice.py").write_text(CORRECT)
+    (folder / "bob.py").write_text(CORRECT)
+    (folder / "carol").mkdir()
+    (folder / "carol" / "mlp.py").write_text(CORRECT)
+    os.chmod(folder / "bob.py", 0o000)
+    os.chmod(folder / "carol", 0o000)
+    out = tmp_path / "out"
+    prefix = WITHOUT_OVERRIDE if os.geteuid() == 0 else []
+    try:
+        result = subprocess.run([*prefix, sys.executable, "-m", "compare.grade", str(folder), "--out", str(out),
+                                 "--no-progress", "--timeout", "5"], capture_output=True, text=True, timeout=600,
+                                env={**os.environ, "PYTHONPATH": str(REPO)})
+    finally:
+        os.chmod(folder / "bob.py", 0o644)
+        os.chmod(folder / "carol", 0o755)
+    assert result.returncode == 0, result.stderr[-2000:]
+    rows = rows_of(out)
+    assert {s: r["status"] for s, r in rows.items()} == {"alice": "pass", "bob": "error", "carol": "error"}
+    assert "bob.py" in rows["bob"]["summary"] and "Permission denied" in rows["bob"]["summary"]
+    assert "carol" in rows["carol"]["summary"] and "Traceback" not in result.stderr
