@@ -185,7 +185,7 @@ def grade(folder: Path, out: Path, assignment: Assignment, *, jobs: int = 2, tim
         csv_file.append(graded.row(name))  # as soon as it is done: a killed run keeps it
         return graded
 
-    interrupted = False
+    stopped: KeyboardInterrupt | None = None  # Ctrl-C, SIGTERM or SIGHUP, when one came
     pool = ThreadPoolExecutor(max_workers=jobs)
     futures = [pool.submit(one, student) for student in found.students]
     try:
@@ -194,21 +194,21 @@ def grade(folder: Path, out: Path, assignment: Assignment, *, jobs: int = 2, tim
                 graded = future.result()
                 bar.set_postfix_str(f"{graded.student.name[:20]}: {graded.status}")
                 bar.update()
-    except KeyboardInterrupt:  # Ctrl-C: the students not started yet are not started at all
+    except KeyboardInterrupt as stop:  # Ctrl-C, SIGTERM, SIGHUP: the students not started are not started
         pool.shutdown(wait=False, cancel_futures=True)
-        interrupted = True
-    pool.shutdown(wait=not interrupted)
+        stopped = stop
+    pool.shutdown(wait=stopped is None)
     # Every student done (a row in grades.csv already), in the class's order.
     results = [f.result() for f in futures if f.done() and not f.cancelled() and f.exception() is None]
     levels = Counter(g.report.isolation for g in results if g.report is not None and g.report.isolation)
-    run = ClassRun(results, found.skipped, [], levels.most_common(1)[0][0] if levels else "", interrupted)
+    run = ClassRun(results, found.skipped, [], levels.most_common(1)[0][0] if levels else "", stopped is not None)
     run.rows = sorted((g.row(names[g.student.name]) for g in results), key=lambda r: r["student"])
     csv_file.finish(run.rows)
     write_summary(output, run.rows, {g.student.name: diagnosis_of(g.report) for g in results}, skipped=run.skipped,
-                  isolation=run.isolation, interrupted=interrupted, assignment=assignment, folder=str(folder),
+                  isolation=run.isolation, interrupted=run.interrupted, assignment=assignment, folder=str(folder),
                   jobs=jobs, shard=None if shard is None else {"index": shard[0], "count": shard[1]})
-    if interrupted:
-        raise KeyboardInterrupt
+    if stopped is not None:
+        raise stopped  # the same signal: the command's exit status says which
     return run
 
 
@@ -231,7 +231,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv=None) -> int:
-    return cli.run_guarded("grade", _main, argv, internal="internal error")
+    return cli.run_guarded("grade", _main, argv, internal="internal error", stop_signals=True)
 
 
 def isolation_level(asked: str) -> tuple[str, str | None]:

@@ -595,3 +595,30 @@ def test_an_entry_the_instructor_cannot_read_is_one_students_error(tmp_path):
     assert {s: r["status"] for s, r in rows.items()} == {"alice": "pass", "bob": "error", "carol": "error"}
     assert "bob.py" in rows["bob"]["summary"] and "Permission denied" in rows["bob"]["summary"]
     assert "carol" in rows["carol"]["summary"] and "Traceback" not in result.stderr
+
+
+def test_sigterm_ends_a_class_run_as_ctrl_c_does(tmp_path):
+    """A scheduler's time limit (SIGTERM): the rows done are kept, the summary written, exit 143."""
+    import signal
+    import time
+
+    folder, out = tmp_path / "class", tmp_path / "out"
+    folder.mkdir()
+    for i in range(6):
+        (folder / f"s{i}.py").write_text(CORRECT)
+    process = subprocess.Popen([sys.executable, "-m", "compare.grade", str(folder), "--out", str(out), "--jobs", "1",
+                                "--timeout", "5"], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                               env={**os.environ, "PYTHONPATH": str(REPO)})
+    try:
+        while not (out / "grades.csv").is_file() or len(rows_of(out)) < 1:  # one student done: signal then
+            assert process.poll() is None, process.communicate()
+            time.sleep(0.05)  # polling a condition, not racing a delay
+        process.send_signal(signal.SIGTERM)
+        _, stderr = process.communicate(timeout=120)
+    finally:
+        process.kill()
+    assert process.returncode == 143, stderr
+    assert stderr.strip().splitlines()[-1].startswith("grade: interrupted (SIGTERM)")
+    summary = json.loads((out / "summary.json").read_text())
+    assert summary["interrupted"] is True and 1 <= summary["n_students"] < 6
+    assert set(rows_of(out)) == {row["student"] for row in summary["students"]}
