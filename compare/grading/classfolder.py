@@ -272,6 +272,9 @@ def _prepare_folder(student: Student, assignment, allow_imports) -> None:
     top = student.path
     found = walk(top)
     shown = student.name
+    unreadable = next((why for where, why in found.left_out if where == "."), None)
+    if unreadable is not None:
+        raise StudentError("load", f"{shown}/ {unreadable}")
     if found.links:
         links = ", ".join(printable(p) for p in found.links[:3]) + (
             f" (+{len(found.links) - 3} more)" if len(found.links) > 3 else "")
