@@ -77,15 +77,17 @@ def write_summary(output, rows: list, diagnoses: dict, *, skipped: list, isolati
 
 
 def plot_summary(rows: list, diagnoses: list, scores: list, path: Path, title: str) -> None:
-    """Counts per status (left), the scores (middle) and the most frequent first diagnoses, as
-    (label, students) (right)."""
+    """Counts per status (top left), the scores (top right) and the most frequent first diagnoses,
+    as (label, students) (below, the whole width: their labels are long)."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
     counts = Counter(r["status"] for r in rows)
-    fig, (left, middle, right) = plt.subplots(1, 3, figsize=(16, 4.8), gridspec_kw={"width_ratios": [1, 1.3, 2.6]})
+    fig = plt.figure(figsize=(12, 8.5))
+    grid = fig.add_gridspec(2, 2, width_ratios=[1, 1.6], height_ratios=[1, 1.1])
+    left, middle, right = fig.add_subplot(grid[0, 0]), fig.add_subplot(grid[0, 1]), fig.add_subplot(grid[1, :])
     full = max((float(r["max_score"]) for r in rows if r["max_score"] != ""), default=0.0)
     if scores and full > 0:
         middle.hist(scores, bins=10, range=(0, full), color="#4a6fa5", edgecolor="white")
