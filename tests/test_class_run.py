@@ -22,6 +22,7 @@ import pytest
 
 from compare import grade as G
 from compare.grading import classfolder, isolation
+from compare.grading.assignment import preset
 from compare.grading.outputs import OUTPUT_MARKER, csv_cell, feedback_names, markdown_text
 
 REPO = Path(__file__).resolve().parent.parent
@@ -192,7 +193,7 @@ def test_the_file_graded_in_a_folder_is_chosen_and_said(tmp_path):
     (student / "mlp.py").write_text(CORRECT)
     (student / "old" / "mlp.py").write_text(CORRECT)
     s = classfolder.scan(tmp_path).students[0]
-    classfolder.prepare(s, G.preset("homework"))
+    classfolder.prepare(s, preset("homework"))
     assert s.problem is None and s.submission.file == "mlp.py"
     note = " ".join(s.submission.notes)
     assert "3 files define the factory: graded mlp.py" in note and "aaa_old_attempt.py" in note
@@ -204,7 +205,7 @@ def test_a_package_module_is_loaded_in_its_package(tmp_path):
     (pkg / "layers.py").write_text("def affine(x, w):\n    return x @ w\n")
     (pkg / "classifiers" / "fc_net.py").write_text("from ..layers import affine\n" + CORRECT)
     s = classfolder.scan(tmp_path).students[0]
-    classfolder.prepare(s, G.preset("homework"))
+    classfolder.prepare(s, preset("homework"))
     assert s.problem is None
     assert s.submission.module == "cs231n.classifiers.fc_net" and s.submission.root == tmp_path / "alice"
 

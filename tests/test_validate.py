@@ -639,12 +639,10 @@ def test_the_dying_line_of_a_process_is_what_the_student_reads(tmp_path):
     assert "epoch 0:" not in report.error
 
 
-def test_a_report_that_cannot_be_written_is_exit_2_after_the_verdict(tmp_path, capsys):
+def test_a_report_that_cannot_be_written_is_refused_before_anything_runs(tmp_path, capsys):
     taken = tmp_path / "report.json"
     taken.mkdir()  # a folder where the report file should go
     assert main([f"{HOSTILE}:NOT_A_FACTORY", "--json", str(taken)]) == 2
     out, err = capsys.readouterr()
-    lines = err.splitlines()
-    assert out == "" and len(lines) == 2 and "not a callable factory" in lines[0]
-    assert lines[1].startswith(f"validate: cannot write {taken}: ")
+    assert out == "" and err == f"validate: error: --json {taken}: is a folder\n"  # no verdict: nothing ran
     assert list(tmp_path.iterdir()) == [taken] and list(taken.iterdir()) == []  # no temporary file left behind

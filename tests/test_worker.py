@@ -90,6 +90,8 @@ def imports(*names):
         os.makedirs(os.path.join(folder, name))
         with open(os.path.join(folder, name, "__init__.py"), "w") as fh:
             fh.write("VALUE = 1\\n")
+        for loaded in [m for m in sys.modules if m == name or m.startswith(name + ".")]:
+            del sys.modules[loaded]  # a forked worker inherits the test process's modules (torch, once imported)
         try:
             __import__(name)
             seen[name] = 0
