@@ -319,10 +319,15 @@ AS_SCRIPT = "import sys; sys.argv[0] = '/venv/bin/' + {name!r}\n"
 SELF_INTERRUPT = "import os, signal, time\nos.kill(os.getpid(), signal.SIGINT)\ntime.sleep(30)\nprint('survived')\n"
 
 
+# A command started from a terminal gets Ctrl-C; one started in the background (as pytest may be) inherits
+# SIGINT ignored. These processes are given the terminal's case, then ``code`` runs.
+FOREGROUND = "import signal; signal.signal(signal.SIGINT, signal.default_int_handler)\n"
+
+
 def python(code: str, timeout: float = 60) -> subprocess.CompletedProcess:
     env = {key: value for key, value in os.environ.items() if key != "PYTHONUNBUFFERED"}  # stdout buffered, as piped
-    return subprocess.run([sys.executable, "-c", code], cwd=REPO, capture_output=True, text=True, timeout=timeout,
-                          env=env)
+    return subprocess.run([sys.executable, "-c", FOREGROUND + code], cwd=REPO, capture_output=True, text=True,
+                          timeout=timeout, env=env)
 
 
 @pytest.mark.parametrize("start, name, short", [

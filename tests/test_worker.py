@@ -406,6 +406,8 @@ class ForkedWorker(Worker):
                 os.setgroups([0, 4, 27])  # an administrator's groups: the worker must leave them all
                 from compare.grading import worker
 
+                for name in [n for n in sys.modules if n.partition(".")[0] in REFUSED]:
+                    del sys.modules[name]  # as in a fresh process: what pytest imported is not there to find
                 worker.main(["--fd", str(child.fileno()), "--uid", str(DROPPED_UID), "--gid", str(DROPPED_GID),
                              "--limits", limits, "--deny", ",".join(REFUSED)])
                 code = 0
@@ -413,9 +415,15 @@ class ForkedWorker(Worker):
                 code = 1
             os._exit(code)
         child.close()
-        self.connect(grader, str(self.folder), "probe.py")
+        self.sock = grader
+        try:
+            self.connect(grader, str(self.folder), "probe.py")
+        except BaseException:
+            self.close()
+            raise
 
     def close(self) -> int:
+        """Hang up, wait for the worker, remove its folder; the worker's exit status."""
         self.sock.close()
         _, status = os.waitpid(self.pid, 0)
         shutil.rmtree(self.folder, ignore_errors=True)
@@ -430,9 +438,12 @@ def dropped():
     if any(folder.stat().st_mode & 0o005 != 0o005 for folder in (grading, *grading.parents)):
         pytest.skip(f"the throwaway user could not read the worker's own files in {grading}")
     started = ForkedWorker()
-    seen = {**started.make("process"), **started.make("limits", key="limits"), **started.make("sibling", key="s"),
-            **started.make("imports", "torch", "json_twin", key="imports")}
-    assert started.close() == 0  # the grader hung up: the worker ended quietly
+    try:
+        seen = {**started.make("process"), **started.make("limits", key="limits"),
+                **started.make("sibling", key="s"), **started.make("imports", "torch", "json_twin", key="imports")}
+    finally:
+        code = started.close()
+    assert code == 0  # the grader hung up: the worker ended quietly
     return seen
 
 
