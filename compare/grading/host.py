@@ -44,7 +44,8 @@ def _student_frame(tb_frames):
 
 def _where(filename, lineno, name=None, text=None) -> str:
     line = text if text is not None else linecache.getline(filename, lineno or 0)
-    place = f"{Path(filename).name}:{lineno}" + (f" in {name}" if name and name != "<module>" else "")
+    place = f"{clean_text(Path(filename).name, 60)}:{lineno}" + (
+        f" in {clean_text(name, 60)}" if name and name != "<module>" else "")
     line = clean_text(line, 120) if line else ""
     return f" ({place}: {line})" if line else f" ({place})"
 
@@ -257,10 +258,10 @@ class Host:
 
     def _student(self, what: str, fn, *args, **kwargs):
         try:
-            return fn(*args, **kwargs)
-        except StudentError:
-            raise
+            return fn(*args, **kwargs)  # the student's code only: no check of the grader's runs inside
         except BaseException as error:  # noqa: BLE001 - SystemExit, KeyboardInterrupt... all say "raised"
+            # A StudentError from here was raised by the student's own code (the class is reachable through
+            # sys.modules): it is what it raised, never a verdict of the grader's (a kind such as "timeout").
             kind = "forbidden" if getattr(error, "forbidden", False) else "raised"
             raise StudentError(kind, f"{what} raised {describe_exception(error)}",
                                exc_type=type(error).__name__) from None
