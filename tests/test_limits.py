@@ -132,6 +132,7 @@ def test_the_process_level_ignores_the_instructors_other_processes(tmp_path):
 # ----------------------------------------------------------------------------- the submission as a whole
 FORK = '''
 import os, time
+r, w = os.pipe()  # children that hold memory say so here
 def observe():
     forked = 0
     for _ in range({n}):
@@ -175,18 +176,20 @@ def test_processes_are_counted_for_the_whole_submission(tmp_path, level):
 
 @pytest.mark.parametrize("level", LEVELS)
 def test_memory_is_counted_for_all_processes_together(tmp_path, level):
-    """300 MiB for the submission: one child holding 120 MiB fits, three do not (each alone would)."""
+    """300 MiB for the submission: two children holding 100 MiB each fit (with the worker's own
+    ~30 MiB), three holding 120 MiB do not (each alone would)."""
     limits = Limits(memory_mb=300)
-    hold = "hog = bytearray(120 << 20); hog[::4096] = b'x' * len(hog[::4096])"
-    runner = start(tmp_path, FORK.format(n=1, child=hold, then="time.sleep(0.5)"), isolation_level=level,
-                   limits=limits)
+    hold = "hog = bytearray({size} << 20); hog[::4096] = b'x' * len(hog[::4096])"
+    runner = start(tmp_path, FORK.format(n=2, child=hold.format(size=100) + "; os.write(w, b'.')",
+                                         then="os.read(r, 1); os.read(r, 1)"), isolation_level=level, limits=limits)
     try:
         runner.make("p", "Probe()", [], "run")
         assert runner.worker.overuse() is None
     finally:
         runner.close()
     with pytest.raises(StudentError) as caught:
-        observe(tmp_path, FORK.format(n=3, child=hold, then="time.sleep(600)"), isolation_level=level, limits=limits)
+        observe(tmp_path, FORK.format(n=3, child=hold.format(size=120), then="time.sleep(600)"), isolation_level=level,
+                limits=limits)
     assert caught.value.kind == "died"
     assert "it used more than 300 MiB of memory (all its processes together)" in str(caught.value)
 
