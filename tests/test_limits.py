@@ -217,6 +217,13 @@ def test_what_a_submission_writes_is_capped(tmp_path, level, place):
         assert runner.worker.overuse() is None  # 50 files: at the cap
     finally:
         runner.close()
+    runner = start(tmp_path, WRITE.format(folder=place, files=2, size=1 << 20, then="pass"), isolation_level=level,
+                   limits=limits)
+    try:
+        assert runner.make("p", "Probe()", [], "run")["written"].tolist() == [2]
+        assert runner.worker.overuse() is None  # 2 MiB: at the cap
+    finally:
+        runner.close()
     with pytest.raises(StudentError) as caught:
         observe(tmp_path, WRITE.format(folder=place, files=51, size=0, then="time.sleep(600)"),
                 isolation_level=level, limits=limits)
