@@ -263,22 +263,25 @@ def test_dev_is_read_only_and_dev_shm_small_in_the_sandbox(tmp_path):
 
 
 def test_an_escapee_still_counts_at_the_process_level(tmp_path):
-    """Double-forked into a new session, reparented to the grader: its memory is the submission's."""
-    escape = '''
-import os, time
+    """Double-forked into a new session, reparented to the grader: its memory is the submission's,
+    and it is killed with the worker."""
+    marker = f"bp-escapee-{uuid.uuid4().hex}"
+    escape = f'''
+import os, sys, time
+HOG = "hog = bytearray(120 << 20); hog[::4096] = b'x' * len(hog[::4096]); import time; time.sleep(600)"
 def observe():
     for _ in range(3):
         if os.fork() == 0:
             os.setsid()
             if os.fork() == 0:
-                hog = bytearray(120 << 20); hog[::4096] = b"x" * len(hog[::4096])
-                time.sleep(600)
+                os.execv(sys.executable, [sys.executable, "-c", HOG, "{marker}"])
             os._exit(0)
     time.sleep(600)
 '''
     with pytest.raises(StudentError) as caught:
         observe(tmp_path, escape, isolation_level="process", limits=Limits(memory_mb=300))
     assert "it used more than 300 MiB of memory (all its processes together)" in str(caught.value)
+    assert gone(marker)
 
 
 def processes_with(marker: str) -> list:
