@@ -125,6 +125,12 @@ EQUIVALENT: dict[str, str] = {
     "compare/grading/isolation.py::Worker.overuse: 1 -> 2":
         "the walk of what it wrote stops after `before + files + 1` entries, the fewest that show one "
         "over; stopping one entry later only counts one more of what is already over the cap",
+    "compare/grading/isolation.py::Worker.kill: if self.process.poll() is None or self.level == PROCESS: with "
+    "_STARTING: table = process_table() doomed = _process_tree( -> if True: with _STARTING: table = "
+    "process_table() doomed = _process_tree(self.process.pid, table, self.tag) if self.level":
+        "the test only skips killing a bubblewrap worker that has already ended (its PID namespace died "
+        "with it): killing it anyway signals an empty process group and waits for a process already "
+        "reaped, which both return at once",
 }
 
 
