@@ -483,6 +483,18 @@ def test_an_allowed_package_brings_its_requirements_and_nothing_else(regular_ins
     assert seen["coursepkg"] == (regular_install / "coursepkg").resolve()
 
 
+def test_a_package_installed_without_a_list_of_files_is_found_by_its_folder(regular_install):
+    (regular_install / "bare").mkdir()
+    (regular_install / "bare" / "__init__.py").write_text("")
+    info = regular_install / "bare-2.0.dist-info"  # metadata without RECORD, as Debian's own packages
+    info.mkdir()
+    (info / "METADATA").write_text("Metadata-Version: 2.1\nName: bare\nVersion: 2.0\n")
+    (info / "top_level.txt").write_text("bare\n")
+    importlib.invalidate_caches()
+    seen = packages.visible_packages(["bare"])
+    assert seen["bare"] == (regular_install / "bare").resolve() and "numpy" in seen
+
+
 @pytest.mark.parametrize("name", ["manual", "reference", "compare"])
 def test_allowing_the_answer_key_is_refused(name, tmp_path):
     with pytest.raises(ValueError, match=f"allow_imports names '{name}'"):
