@@ -327,7 +327,8 @@ def test_a_timed_out_request_kills_the_worker_and_what_it_started(tmp_path, leve
     with pytest.raises(StudentError) as caught:
         runner.make("p", "Probe()", [], "run")
     assert caught.value.kind == "timeout" and "did not return within 1 s" in str(caught.value)
-    assert process.poll() is not None and runner.worker is None
+    assert not os.path.exists(f"/proc/{process.pid}")  # killed and reaped (no zombie) before the error
+    assert process.returncode == -9 and runner.worker is None
     assert gone(marker)
 
 
