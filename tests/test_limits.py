@@ -342,6 +342,15 @@ def test_the_children_of_a_worker_that_exits_are_killed(tmp_path, level):
     assert gone(marker)
 
 
+@pytest.mark.parametrize("level", LEVELS)
+def test_a_closed_worker_leaves_no_open_file_and_no_folder_in_the_grader(tmp_path, level):
+    before = set(os.listdir("/proc/self/fd"))
+    runner = start(tmp_path, "def observe():\n    return {}\n", isolation_level=level)
+    worker = runner.worker  # still referenced: its channel and pipe must be closed, not collected
+    runner.close()
+    assert set(os.listdir("/proc/self/fd")) == before and not worker.workdir.exists()
+
+
 def test_the_last_bytes_of_stderr_are_kept(tmp_path):
     runner = start(tmp_path, '''
         import os
