@@ -278,10 +278,25 @@ def observe():
             os._exit(0)
     time.sleep(600)
 '''
+    zombies_before = zombies()
     with pytest.raises(StudentError) as caught:
         observe(tmp_path, escape, isolation_level="process", limits=Limits(memory_mb=300))
     assert "it used more than 300 MiB of memory (all its processes together)" in str(caught.value)
-    assert gone(marker)
+    assert gone(marker) and zombies() <= zombies_before  # killed, and reaped by the grader
+
+
+def zombies() -> set:
+    """The grader's children that ended and were not waited for."""
+    table = usage.process_table()
+    found = set()
+    for pid, (parent, _, _) in table.items():
+        try:
+            with open(f"/proc/{pid}/stat", "rb") as fh:
+                if parent == os.getpid() and fh.read().rsplit(b")", 1)[1].split()[0] == b"Z":
+                    found.add(pid)
+        except OSError:
+            continue
+    return found
 
 
 def processes_with(marker: str) -> list:

@@ -259,11 +259,7 @@ class Worker:
             except subprocess.TimeoutExpired:
                 _kill(self.process.pid)
                 self.process.wait()
-            for pid in doomed:  # orphans reparented to us (we are a subreaper): reap them
-                try:
-                    os.waitpid(pid, os.WNOHANG)
-                except ChildProcessError:
-                    pass
+            _reap(doomed)
         _children_started.discard(self.process.pid)
         _live_tags.discard(self.tag)
         for closable in (self.sock, self.process.stderr):
@@ -281,6 +277,22 @@ def _own_root(pid: int) -> bool:
     except OSError:
         return False
     return (inside.st_dev, inside.st_ino) != (here.st_dev, here.st_ino)
+
+
+def _reap(pids: set, seconds: float = 2.0) -> None:
+    """Wait for those of ``pids`` that were reparented to us (we are a subreaper) and were killed:
+    no zombie is left behind. The others (not our children) are their own parents' to reap."""
+    pending, deadline = set(pids), time.monotonic() + seconds
+    while pending and time.monotonic() < deadline:
+        for pid in list(pending):
+            try:
+                done, _ = os.waitpid(pid, os.WNOHANG)
+            except ChildProcessError:
+                done = pid
+            if done:
+                pending.discard(pid)
+        if pending:
+            time.sleep(0.01)
 
 
 def _signal_group(pgid: int) -> None:
