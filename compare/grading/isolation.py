@@ -267,7 +267,23 @@ class Worker:
                 closable.close()
             except OSError:
                 pass
-        shutil.rmtree(self.workdir, ignore_errors=True)
+        _remove(self.workdir)
+
+
+def _remove(folder: Path) -> None:
+    """Remove a private folder whatever the submission did to it: a folder it made read-only (which
+    would stop a grader that is not root) is made writable again first."""
+
+    def retry(function, path, _):
+        try:
+            os.chmod(os.path.dirname(path), 0o700)
+            if os.path.isdir(path) and not os.path.islink(path):
+                os.chmod(path, 0o700)
+            function(path)
+        except OSError:
+            pass
+
+    shutil.rmtree(folder, onerror=retry)
 
 
 def _own_root(pid: int) -> bool:
