@@ -250,16 +250,19 @@ class Worker:
         if self.process.poll() is None or self.level == PROCESS:
             with _STARTING:
                 table = process_table()
-            doomed = _process_tree(self.process.pid, table, self.tag) if self.level == PROCESS else set()
+            if self.level == PROCESS:
+                doomed = _process_tree(self.process.pid, table, self.tag)
+            else:  # killed by the kernel with the sandbox's PID namespace; reaped below if they come to us
+                doomed = descendants(table, self.process.pid)
             _signal_group(self.process.pid)
-            for pid in doomed:
+            for pid in doomed if self.level == PROCESS else ():
                 _kill(pid)
             try:
                 self.process.wait(timeout=10)
             except subprocess.TimeoutExpired:
                 _kill(self.process.pid)
                 self.process.wait()
-            _reap(doomed)
+            _reap(doomed, self.process.pid)
         _children_started.discard(self.process.pid)
         _live_tags.discard(self.tag)
         for closable in (self.sock, self.process.stderr):
@@ -295,20 +298,30 @@ def _own_root(pid: int) -> bool:
     return (inside.st_dev, inside.st_ino) != (here.st_dev, here.st_ino)
 
 
-def _reap(pids: set, seconds: float = 2.0) -> None:
-    """Wait for those of ``pids`` that were reparented to us (we are a subreaper) and were killed:
-    no zombie is left behind. The others (not our children) are their own parents' to reap."""
+def _reap(pids: set, dying: int, seconds: float = 2.0) -> None:
+    """Wait for those of ``pids`` (killed with the worker ``dying``) that are reparented to us (we
+    are a subreaper): no zombie is left behind. One whose parent is still dying is waited for
+    until it is ours; one that belongs to a live parent is that parent's to reap."""
     pending, deadline = set(pids), time.monotonic() + seconds
     while pending and time.monotonic() < deadline:
         for pid in list(pending):
             try:
-                done, _ = os.waitpid(pid, os.WNOHANG)
+                done = os.waitpid(pid, os.WNOHANG)[0]
             except ChildProcessError:
-                done = pid
+                parent = _parent(pid)
+                done = 0 if parent in pending or parent == dying else pid
             if done:
                 pending.discard(pid)
         if pending:
             time.sleep(0.01)
+
+
+def _parent(pid: int) -> int | None:
+    try:
+        with open(f"/proc/{pid}/stat", "rb") as fh:
+            return int(fh.read().rsplit(b")", 1)[1].split()[1])
+    except (OSError, ValueError, IndexError):
+        return None
 
 
 def _signal_group(pgid: int) -> None:
