@@ -339,8 +339,8 @@ def _kill(pid: int) -> None:
 
 
 def _process_tree(root: int, table: dict, tag: int | None) -> set:
-    """Every process descended from ``root``, in its session or group, or orphaned to us from it,
-    in ``table`` (``usage.process_table()``, read while no worker was being started).
+    """Every process descended from ``root`` or orphaned to us from it, in ``table``
+    (``usage.process_table()``, read while no worker was being started).
 
     An orphan (a process that double-forked out of the worker's tree; we are a child subreaper,
     so it became our child) is told from the grader's own children by its hard RLIMIT_RTTIME,
@@ -349,22 +349,12 @@ def _process_tree(root: int, table: dict, tag: int | None) -> set:
     student code (an escapee hiding), and is taken too."""
     me = os.getpid()
     tree = descendants(table, root)
-    grew = True
-    while grew:
-        grew = False
-        for pid, (parent, pgid, sid) in table.items():
-            if pid not in tree and pid != root and (parent in tree or root in (pgid, sid)):
-                tree.add(pid)
-                grew = True
-    orphans = set()
     for pid, (parent, _, _) in table.items():
         if parent == me and pid != root and pid not in _children_started:
             marked = _rttime(pid)
             if marked is not None and (marked == tag or (marked != _OWN_RTTIME and marked not in _live_tags)):
-                orphans.add(pid)
-    for orphan in list(orphans):
-        orphans |= descendants(table, orphan)
-    return (tree | orphans) - {root, me}
+                tree |= {pid} | descendants(table, pid)
+    return tree - {root, me}
 
 
 def _rttime(pid: int) -> int | None:
