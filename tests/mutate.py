@@ -196,6 +196,29 @@ EQUIVALENT: dict[str, str] = {
     "compare/grading/runner.py::WorkerRunner._check_use: self.checked = time.monotonic() -> pass":
         "without the time of the last look, the grader looks at the worker's use on every pass of its "
         "wait instead of every 0.1 s: the same limits, found as soon, at a higher cost in CPU",
+    "compare/grading/isolation.py::Worker.overuse: sum(memory_bytes(pid) for pid in measured) > "
+    "limits.memory_mb << 20 -> sum((memory_bytes(pid) for pid in measured)) >= limits.memory_mb << 20":
+        "the kernel gives each process's memory in whole KiB and it changes from one look to the next: "
+        "a submission holding exactly N MiB at the instant of a look cannot be arranged, and > or >= "
+        "differ only there (the tests hold 2×100 MiB under 300 MiB and 3×120 MiB over it)",
+    "compare/grading/isolation.py::Worker.overuse: 1 -> 2":
+        "the walk of what it wrote stops after `before + files + 1` entries, the fewest that show one "
+        "over; stopping one entry later only counts one more of what is already over the cap",
+    "compare/grading/isolation.py::Worker.kill: if self.process.poll() is None or self.level == PROCESS: with "
+    "_STARTING: table = process_table() doomed = _process_tree( -> if True: with _STARTING: table = "
+    "process_table() doomed = _process_tree(self.process.pid, table, self.tag) if self.level":
+        "the test only skips killing a bubblewrap worker that has already ended (its PID namespace died "
+        "with it): killing it anyway signals an empty process group and waits for a process already "
+        "reaped, which both return at once",
+    "compare/grading/isolation.py::Worker.kill: 10 -> 11":
+        "how long to wait for a worker sent SIGKILL before sending it again: the kernel ends it at once, "
+        "so neither 10 s nor 11 s is ever reached",
+    "compare/grading/isolation.py::Worker.kill: 10 -> 9": "as 10 -> 11: a bound that a SIGKILLed worker never reaches",
+    "compare/grading/isolation.py::Worker.kill: _kill(self.process.pid) -> pass":
+        "only run when a worker outlives SIGKILL to its process group by 10 s, which the kernel does not "
+        "let happen to a running process (the grader would then wait on it without the second signal)",
+    "compare/grading/isolation.py::Worker.kill: self.process.wait() -> pass":
+        "as the line above: only after a worker outlived SIGKILL by 10 s, which does not happen",
 }
 
 

@@ -132,6 +132,7 @@ def test_the_process_level_ignores_the_instructors_other_processes(tmp_path):
 # ----------------------------------------------------------------------------- the submission as a whole
 FORK = '''
 import os, time
+r, w = os.pipe()  # children that hold memory say so here
 def observe():
     forked = 0
     for _ in range({n}):
@@ -175,18 +176,20 @@ def test_processes_are_counted_for_the_whole_submission(tmp_path, level):
 
 @pytest.mark.parametrize("level", LEVELS)
 def test_memory_is_counted_for_all_processes_together(tmp_path, level):
-    """300 MiB for the submission: one child holding 120 MiB fits, three do not (each alone would)."""
+    """300 MiB for the submission: two children holding 100 MiB each fit (with the worker's own
+    ~30 MiB), three holding 120 MiB do not (each alone would)."""
     limits = Limits(memory_mb=300)
-    hold = "hog = bytearray(120 << 20); hog[::4096] = b'x' * len(hog[::4096])"
-    runner = start(tmp_path, FORK.format(n=1, child=hold, then="time.sleep(0.5)"), isolation_level=level,
-                   limits=limits)
+    hold = "hog = bytearray({size} << 20); hog[::4096] = b'x' * len(hog[::4096])"
+    runner = start(tmp_path, FORK.format(n=2, child=hold.format(size=100) + "; os.write(w, b'.')",
+                                         then="os.read(r, 1); os.read(r, 1)"), isolation_level=level, limits=limits)
     try:
         runner.make("p", "Probe()", [], "run")
         assert runner.worker.overuse() is None
     finally:
         runner.close()
     with pytest.raises(StudentError) as caught:
-        observe(tmp_path, FORK.format(n=3, child=hold, then="time.sleep(600)"), isolation_level=level, limits=limits)
+        observe(tmp_path, FORK.format(n=3, child=hold.format(size=120), then="time.sleep(600)"), isolation_level=level,
+                limits=limits)
     assert caught.value.kind == "died"
     assert "it used more than 300 MiB of memory (all its processes together)" in str(caught.value)
 
@@ -212,6 +215,13 @@ def test_what_a_submission_writes_is_capped(tmp_path, level, place):
     try:
         assert runner.make("p", "Probe()", [], "run")["written"].tolist() == [50]
         assert runner.worker.overuse() is None  # 50 files: at the cap
+    finally:
+        runner.close()
+    runner = start(tmp_path, WRITE.format(folder=place, files=2, size=1 << 20, then="pass"), isolation_level=level,
+                   limits=limits)
+    try:
+        assert runner.make("p", "Probe()", [], "run")["written"].tolist() == [2]
+        assert runner.worker.overuse() is None  # 2 MiB: at the cap
     finally:
         runner.close()
     with pytest.raises(StudentError) as caught:
@@ -253,22 +263,40 @@ def test_dev_is_read_only_and_dev_shm_small_in_the_sandbox(tmp_path):
 
 
 def test_an_escapee_still_counts_at_the_process_level(tmp_path):
-    """Double-forked into a new session, reparented to the grader: its memory is the submission's."""
-    escape = '''
-import os, time
+    """Double-forked into a new session, reparented to the grader: its memory is the submission's,
+    and it is killed with the worker."""
+    marker = f"bp-escapee-{uuid.uuid4().hex}"
+    escape = f'''
+import os, sys, time
+HOG = "hog = bytearray(120 << 20); hog[::4096] = b'x' * len(hog[::4096]); import time; time.sleep(600)"
 def observe():
     for _ in range(3):
         if os.fork() == 0:
             os.setsid()
             if os.fork() == 0:
-                hog = bytearray(120 << 20); hog[::4096] = b"x" * len(hog[::4096])
-                time.sleep(600)
+                os.execv(sys.executable, [sys.executable, "-c", HOG, "{marker}"])
             os._exit(0)
     time.sleep(600)
 '''
+    zombies_before = zombies()
     with pytest.raises(StudentError) as caught:
         observe(tmp_path, escape, isolation_level="process", limits=Limits(memory_mb=300))
     assert "it used more than 300 MiB of memory (all its processes together)" in str(caught.value)
+    assert gone(marker) and zombies() <= zombies_before  # killed, and reaped by the grader
+
+
+def zombies() -> set:
+    """The grader's children that ended and were not waited for."""
+    table = usage.process_table()
+    found = set()
+    for pid, (parent, _, _) in table.items():
+        try:
+            with open(f"/proc/{pid}/stat", "rb") as fh:
+                if parent == os.getpid() and fh.read().rsplit(b")", 1)[1].split()[0] == b"Z":
+                    found.add(pid)
+        except OSError:
+            continue
+    return found
 
 
 def processes_with(marker: str) -> list:
@@ -314,7 +342,8 @@ def test_a_timed_out_request_kills_the_worker_and_what_it_started(tmp_path, leve
     with pytest.raises(StudentError) as caught:
         runner.make("p", "Probe()", [], "run")
     assert caught.value.kind == "timeout" and "did not return within 1 s" in str(caught.value)
-    assert process.poll() is not None and runner.worker is None
+    assert not os.path.exists(f"/proc/{process.pid}")  # killed and reaped (no zombie) before the error
+    assert process.returncode == -9 and runner.worker is None
     assert gone(marker)
 
 
@@ -326,6 +355,15 @@ def test_the_children_of_a_worker_that_exits_are_killed(tmp_path, level):
         runner.make("p", "Probe()", [], "run")
     assert caught.value.kind == "died" and "(exit code 0)" in str(caught.value)
     assert gone(marker)
+
+
+@pytest.mark.parametrize("level", LEVELS)
+def test_a_closed_worker_leaves_no_open_file_and_no_folder_in_the_grader(tmp_path, level):
+    before = set(os.listdir("/proc/self/fd"))
+    runner = start(tmp_path, "def observe():\n    return {}\n", isolation_level=level)
+    worker = runner.worker  # still referenced: its channel and pipe must be closed, not collected
+    runner.close()
+    assert set(os.listdir("/proc/self/fd")) == before and not worker.workdir.exists()
 
 
 def test_the_last_bytes_of_stderr_are_kept(tmp_path):
@@ -468,6 +506,18 @@ def test_an_allowed_package_brings_its_requirements_and_nothing_else(regular_ins
     assert {"coursepkg", "coursehelper.py", "coursepkg-1.0.dist-info", "numpy"} <= set(seen)
     assert not {"courseextra.py", "manual", "reference", "compare"} & set(seen)
     assert seen["coursepkg"] == (regular_install / "coursepkg").resolve()
+
+
+def test_a_package_installed_without_a_list_of_files_is_found_by_its_folder(regular_install):
+    (regular_install / "bare").mkdir()
+    (regular_install / "bare" / "__init__.py").write_text("")
+    info = regular_install / "bare-2.0.dist-info"  # metadata without RECORD, as Debian's own packages
+    info.mkdir()
+    (info / "METADATA").write_text("Metadata-Version: 2.1\nName: bare\nVersion: 2.0\n")
+    (info / "top_level.txt").write_text("bare\n")
+    importlib.invalidate_caches()
+    seen = packages.visible_packages(["bare"])
+    assert seen["bare"] == (regular_install / "bare").resolve() and "numpy" in seen
 
 
 @pytest.mark.parametrize("name", ["manual", "reference", "compare"])

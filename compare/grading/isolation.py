@@ -250,20 +250,19 @@ class Worker:
         if self.process.poll() is None or self.level == PROCESS:
             with _STARTING:
                 table = process_table()
-            doomed = _process_tree(self.process.pid, table, self.tag) if self.level == PROCESS else set()
+            if self.level == PROCESS:
+                doomed = _process_tree(self.process.pid, table, self.tag)
+            else:  # killed by the kernel with the sandbox's PID namespace; reaped below if they come to us
+                doomed = descendants(table, self.process.pid)
             _signal_group(self.process.pid)
-            for pid in doomed:
+            for pid in doomed if self.level == PROCESS else ():
                 _kill(pid)
             try:
                 self.process.wait(timeout=10)
             except subprocess.TimeoutExpired:
                 _kill(self.process.pid)
                 self.process.wait()
-            for pid in doomed:  # orphans reparented to us (we are a subreaper): reap them
-                try:
-                    os.waitpid(pid, os.WNOHANG)
-                except ChildProcessError:
-                    pass
+            _reap(doomed, self.process.pid)
         _children_started.discard(self.process.pid)
         _live_tags.discard(self.tag)
         for closable in (self.sock, self.process.stderr):
@@ -271,7 +270,23 @@ class Worker:
                 closable.close()
             except OSError:
                 pass
-        shutil.rmtree(self.workdir, ignore_errors=True)
+        _remove(self.workdir)
+
+
+def _remove(folder: Path) -> None:
+    """Remove a private folder whatever the submission did to it: a folder it made read-only (which
+    would stop a grader that is not root) is made writable again first."""
+
+    def retry(function, path, _):
+        try:
+            os.chmod(os.path.dirname(path), 0o700)
+            if os.path.isdir(path) and not os.path.islink(path):
+                os.chmod(path, 0o700)
+            function(path)
+        except OSError:
+            pass
+
+    shutil.rmtree(folder, onerror=retry)
 
 
 def _own_root(pid: int) -> bool:
@@ -281,6 +296,32 @@ def _own_root(pid: int) -> bool:
     except OSError:
         return False
     return (inside.st_dev, inside.st_ino) != (here.st_dev, here.st_ino)
+
+
+def _reap(pids: set, dying: int, seconds: float = 2.0) -> None:
+    """Wait for those of ``pids`` (killed with the worker ``dying``) that are reparented to us (we
+    are a subreaper): no zombie is left behind. One whose parent is still dying is waited for
+    until it is ours; one that belongs to a live parent is that parent's to reap."""
+    pending, deadline = set(pids), time.monotonic() + seconds
+    while pending and time.monotonic() < deadline:
+        for pid in list(pending):
+            try:
+                done = os.waitpid(pid, os.WNOHANG)[0]
+            except ChildProcessError:
+                parent = _parent(pid)
+                done = 0 if parent in pending or parent == dying else pid
+            if done:
+                pending.discard(pid)
+        if pending:
+            time.sleep(0.01)
+
+
+def _parent(pid: int) -> int | None:
+    try:
+        with open(f"/proc/{pid}/stat", "rb") as fh:
+            return int(fh.read().rsplit(b")", 1)[1].split()[1])
+    except (OSError, ValueError, IndexError):
+        return None
 
 
 def _signal_group(pgid: int) -> None:
@@ -298,8 +339,8 @@ def _kill(pid: int) -> None:
 
 
 def _process_tree(root: int, table: dict, tag: int | None) -> set:
-    """Every process descended from ``root``, in its session or group, or orphaned to us from it,
-    in ``table`` (``usage.process_table()``, read while no worker was being started).
+    """Every process descended from ``root`` or orphaned to us from it, in ``table``
+    (``usage.process_table()``, read while no worker was being started).
 
     An orphan (a process that double-forked out of the worker's tree; we are a child subreaper,
     so it became our child) is told from the grader's own children by its hard RLIMIT_RTTIME,
@@ -308,22 +349,12 @@ def _process_tree(root: int, table: dict, tag: int | None) -> set:
     student code (an escapee hiding), and is taken too."""
     me = os.getpid()
     tree = descendants(table, root)
-    grew = True
-    while grew:
-        grew = False
-        for pid, (parent, pgid, sid) in table.items():
-            if pid not in tree and pid != root and (parent in tree or root in (pgid, sid)):
-                tree.add(pid)
-                grew = True
-    orphans = set()
     for pid, (parent, _, _) in table.items():
         if parent == me and pid != root and pid not in _children_started:
             marked = _rttime(pid)
             if marked is not None and (marked == tag or (marked != _OWN_RTTIME and marked not in _live_tags)):
-                orphans.add(pid)
-    for orphan in list(orphans):
-        orphans |= descendants(table, orphan)
-    return (tree | orphans) - {root, me}
+                tree |= {pid} | descendants(table, pid)
+    return tree - {root, me}
 
 
 def _rttime(pid: int) -> int | None:

@@ -132,14 +132,11 @@ def visible_packages(allow_imports=()) -> dict:
 def _visible(allow_imports: tuple) -> dict:
     entries, seen = {}, set()
     todo = []  # (distribution, the extras asked of it)
-    for name in dict.fromkeys((*ALWAYS, *allow_imports)):
+    names = tuple(dict.fromkeys((*ALWAYS, *allow_imports)))
+    for name in names:
         dist = _distribution(name)
         if dist is not None:
             todo.append((dist, set()))
-            continue
-        path = _module_path(name)  # a module installed without metadata
-        if path is not None and not _stdlib(path) and not _hidden(path):
-            entries[path.name] = path
     while todo:
         dist, extras = todo.pop(0)
         key = (_normal(dist.metadata["Name"] or ""), frozenset(extras))
@@ -157,6 +154,11 @@ def _visible(allow_imports: tuple) -> dict:
             required = _installed(requirement)
             if required is not None:
                 todo.append((required, wanted))
+    for name in names:  # installed without metadata, or with metadata that lists no files
+        if not any(entry.split(".")[0] == name for entry in entries):
+            path = _module_path(name)
+            if path is not None and not _stdlib(path) and not _hidden(path):
+                entries[path.name] = path
     if "numpy" not in entries:
         raise RuntimeError("NumPy is not installed in the grader's Python")
     return entries
