@@ -122,6 +122,8 @@ def test_a_folder_that_cannot_be_created_is_refused(tmp_path):
     (["notes.txt"], "(notes.txt)"),
     (["c", "b", "a"], "(a, b, c)"),
     (["d", "c", "b", "a"], "(a, b, c, …)"),
+    (["n" * 40], "(" + "n" * 40 + ")"),
+    (["n" * 41], "(" + "n" * 39 + "…)"),
 ])
 def test_a_folder_with_files_no_run_wrote_is_refused_and_kept(tmp_path, present, shown):
     for name in present:
