@@ -8,19 +8,15 @@ from types import SimpleNamespace
 
 import matplotlib
 import pytest
+from matplotlib.figure import Figure
 
-matplotlib.use("Agg")
-from matplotlib.figure import Figure  # noqa: E402
-
-from compare.grading import summary as S  # noqa: E402
-from compare.grading.assignment import Assignment  # noqa: E402
-from compare.grading.outputs import OutputFolder  # noqa: E402
-from compare.grading.report import Report  # noqa: E402
+from compare.grading import summary as S
+from compare.grading.assignment import Assignment
+from compare.grading.outputs import OutputFolder
+from compare.grading.report import Report
 
 
-
-
-def Finding(key, message):  # noqa: N802 - what the report holds of a diagnose.Finding
+def Finding(key, message):  # what the report holds of a diagnose.Finding
     return SimpleNamespace(key=key, message=message)
 
 
