@@ -5,7 +5,9 @@ length) at the cap and one over, and which file of a folder is graded."""
 from __future__ import annotations
 
 import os
+import shutil
 import socket
+import tempfile
 from pathlib import Path
 
 import pytest
@@ -194,19 +196,30 @@ def test_a_folder_is_walked_eight_folders_deep_and_no_deeper(tmp_path):
     assert found.left_out == [("d1/d2/d3/d4/d5/d6/d7/d8/d9", "deeper than 8 folders")]
 
 
-def test_a_folder_of_5000_entries_is_looked_at_whole(tmp_path):
+@pytest.fixture(scope="module")
+def five_thousand():
+    """A student's folder of exactly 5000 entries: 4998 files, ``sub/`` and ``sub/mlp.py`` (in memory
+    where the machine offers it: 5000 files on a slow disk take seconds)."""
+    top = Path(tempfile.mkdtemp(prefix="five-thousand-", dir="/dev/shm" if os.path.isdir("/dev/shm") else None))
     for i in range(4998):
-        (tmp_path / f"f{i:04d}.txt").touch()
-    put(tmp_path / "sub" / "mlp.py")  # 4998 + sub + mlp.py = 5000
-    found = CF.walk(tmp_path)
+        os.close(os.open(top / f"f{i:04d}.txt", os.O_CREAT | os.O_WRONLY))
+    put(top / "sub" / "mlp.py")
+    yield top
+    shutil.rmtree(top)
+
+
+def test_a_folder_of_5000_entries_is_looked_at_whole(five_thousand):
+    found = CF.walk(five_thousand)
     assert found.left_out == [] and found.files == [(1, ("sub", "mlp.py"))] and found.seen == 5000
 
 
-def test_the_entry_after_5000_stops_the_walk_and_says_so(tmp_path):
-    for i in range(4999):
-        (tmp_path / f"f{i:04d}.txt").touch()
-    put(tmp_path / "sub" / "mlp.py")
-    found = CF.walk(tmp_path)
+def test_the_entry_after_5000_stops_the_walk_and_says_so(five_thousand):
+    extra = five_thousand / "zz.txt"  # sorted after sub/: the 5001st entry is sub/mlp.py
+    extra.touch()
+    try:
+        found = CF.walk(five_thousand)
+    finally:
+        extra.unlink()
     assert found.left_out == [("sub", "more than 5000 entries: the rest was not looked at")]
     assert found.files == [] and found.seen == 5001
 
