@@ -198,6 +198,24 @@ EQUIVALENT: dict[str, str] = {
         "wait instead of every 0.1 s: the same limits, found as soon, at a higher cost in CPU",
 }
 
+# ---- issue 20 (helper h20b): the class run's modules, compare/grading/{outputs,shards,points,classfolder,
+# summary,options}.py and compare/grade.py. One contiguous block; the arguments first, then the keys.
+_CLEANED = ("the text is clean_text's already: control characters (tab and CR among them) became blanks and "
+            "leading blanks were dropped, so it never starts with {}: the test can never be true")
+_LISTDIR = ("the names are kept only when they are in os.listdir's result, which never holds '.' or '..': "
+            "the set is the same without this test")
+EQUIVALENT.update({
+    "compare/grading/outputs.py::<module>: (\"grades.csv\", \"summary.json\", \"summary.png\") -> "
+    "('grades.csv', 'summary.png')":
+        "RUN_FILES is read in one place, beside n.endswith(('.md', '.json')): summary.json is taken either way",
+    "compare/grading/outputs.py::csv_cell: (\"=\", \"+\", \"-\", \"@\", \"\\t\", \"\\r\") -> "
+    "('=', '+', '-', '@', '\\r')": _CLEANED.format("a tab"),
+    "compare/grading/outputs.py::csv_cell: (\"=\", \"+\", \"-\", \"@\", \"\\t\", \"\\r\") -> "
+    "('=', '+', '-', '@', '\\t')": _CLEANED.format("a carriage return"),
+    "compare/grading/outputs.py::OutputFolder._earlier_run: (\".\", \"..\") -> ('..',)": _LISTDIR,
+    "compare/grading/outputs.py::OutputFolder._earlier_run: (\".\", \"..\") -> ('.',)": _LISTDIR,
+})
+
 
 @dataclass
 class Mutant:

@@ -71,6 +71,17 @@ def test_the_distribution_of_scores_by_tenths_of_the_full_score():
     assert found["histogram"][-1] == {"from": 9.0, "to": 10.0, "students": 2}
 
 
+def test_a_full_score_below_one_is_a_distribution():
+    found = S.distribution([0.25], rows(("0.25", "0.5")))
+    assert found["n"] == 1 and found["max_score"] == 0.5 and found["histogram"][5]["students"] == 1
+
+
+def test_every_number_is_rounded_to_four_places():
+    found = S.distribution([1.0, 1.123456], rows(("1", "1.23456")))
+    assert found["mean"] == 1.0617 and found["median"] == 1.0617
+    assert found["histogram"][1] == {"from": 0.1235, "to": 0.2469, "students": 0}
+
+
 def test_the_mean_and_median_are_rounded_to_four_places():
     found = S.distribution([1.0, 1.0, 2.0], rows(("1", "3")))
     assert found["mean"] == 1.3333 and found["median"] == 1.0
@@ -135,6 +146,16 @@ def test_summary_json_holds_every_count_and_diagnosis(tmp_path, drawn):
     assert list(written["first_diagnosis"]) == ["amy", "bob", "cat", "dan", "eve", "fay"]
     assert written["first_diagnosis"]["amy"] is None
     assert written["first_diagnosis"]["cat"] == {"key": "finding:scale", "label": "a factor K"}
+
+
+@pytest.mark.parametrize("folder, shown", [("f" * 500, "f" * 500), ("f" * 501, "f" * 499 + "…")])
+def test_the_class_folder_is_said_in_500_characters(tmp_path, monkeypatch, folder, shown):
+    monkeypatch.setattr(S, "plot_summary", lambda *args: None)
+    out = OutputFolder(tmp_path / "out")
+    out.claim()
+    written = S.write_summary(out, [], {}, skipped=[], isolation="", interrupted=False, assignment=Assignment(),
+                              folder=folder, jobs=1)
+    assert written["folder"] == shown
 
 
 def test_a_shard_and_an_interrupt_are_said(tmp_path, drawn):
