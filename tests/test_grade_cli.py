@@ -7,6 +7,11 @@ from __future__ import annotations
 import csv
 import json
 import os
+import subprocess
+import sys
+import time
+import warnings
+from pathlib import Path
 from types import SimpleNamespace
 
 import pytest
@@ -36,7 +41,8 @@ def verdict(kind: str, target: str = "t.py", cases=()) -> Report:
 
 @pytest.fixture
 def graded(monkeypatch):
-    """Students graded by name: 'p…' pass, 'f…' fail, 'e…' error, 'i…' the grader fails, 'z…' Ctrl-C.
+    """Students graded by name: 'p…' pass, 'f…' fail, 'e…' error, 'i…' the grader fails, 'z…' Ctrl-C,
+    'w…' passes with a RuntimeWarning, 'ps…' passes in 0.05 s at least.
     summary.png is not drawn (``test_summary`` looks at it): an empty file stands for it."""
     seen = []
 
@@ -47,7 +53,11 @@ def graded(monkeypatch):
             raise ValueError(f"no luck with \x1b{student.name}")
         if first == "z":
             raise KeyboardInterrupt
-        return verdict({"p": "pass", "f": "fail", "e": "error"}[first], student.name)
+        if student.name.startswith("ps"):  # slow: 0.05 s at least
+            time.sleep(0.05)
+        if first == "w":
+            warnings.warn("overflow in the grader's arithmetic", RuntimeWarning, stacklevel=1)
+        return verdict({"p": "pass", "f": "fail", "e": "error", "w": "pass"}[first], student.name)
 
     monkeypatch.setattr(G, "grade_student", grade_student)
     monkeypatch.setattr(battery, "reference", lambda case: None)  # the class's reference cache: not needed here
@@ -145,6 +155,21 @@ def test_a_submission_is_validated_with_the_runs_options_and_seed(tmp_path, monk
     report = G.grade_student(student, Assignment(), options, seed=3)
     assert calls == [("amy.py:make_mlp", options, 3)]
     assert report.score.max_score == 9 and report.score.score == 0  # no case ran: none scores
+    (student,) = classfolder.scan(tmp_path).students
+    G.grade_student(student, Assignment(), options)
+    assert calls[-1][2] == 0
+
+
+@pytest.mark.parametrize("length", [1000, 1001])
+def test_a_students_error_is_said_in_1000_characters_and_a_note_in_300(tmp_path, length):
+    from compare.grading.classfolder import Student
+    from compare.grading.errors import StudentError
+
+    student = Student("amy", tmp_path / "amy.py", problem=StudentError("load", "x" * length),
+                      notes=["n" * (length - 700)])
+    report = G.grade_student(student, Assignment(), G.grading_options(Assignment()))
+    assert report.error == ("x" * 1000 if length == 1000 else "x" * 999 + "…")
+    assert report.notes == ["n" * 300 if length == 1000 else "n" * 299 + "…"]
 
 
 # ----------------------------------------------------------------------------- a class run
@@ -177,13 +202,58 @@ def test_a_class_run_writes_one_row_and_feedback_per_student(tmp_path, capsys, g
                                     "(grades.csv's feedback column)")
     assert "internal" not in stdout and stdout.count("\n") == 1
     assert stderr.startswith(f"grading {folder.resolve()} (") and f"into {out.resolve()}\n" in stderr
-    assert "warning" not in stderr and "not graded" not in stderr
+    assert "warning" not in stderr and "not graded" not in stderr and "%|" not in stderr
+    assert stderr.count("\n") == 1
+    assert all(0 <= float(r["seconds"]) < 60 for r in rows)
+    assert (out / f"{stem}.json").read_text().startswith('{\n  "student": "pa b",\n  "target"')
 
 
 def test_the_isolation_most_students_ran_at_is_the_runs(tmp_path, capsys, graded):
     folder = make_class(tmp_path / "class", "fa", "fb", "pc")
     assert run(capsys, folder, "--out", tmp_path / "out")[0] == 0
-    assert json.loads((tmp_path / "out" / "summary.json").read_text())["isolation"] == "process"
+    summary = json.loads((tmp_path / "out" / "summary.json").read_text())
+    assert summary["isolation"] == "process" and summary["jobs"] == 2  # the default
+
+
+def test_grades_csv_ends_sorted_by_student_and_times_each(tmp_path, capsys, graded):
+    folder = make_class(tmp_path / "class", "pa", "pa b", "psl")  # graded in the order pa b, pa, psl
+    assert run(capsys, folder, "--out", tmp_path / "out", "--jobs", "1")[0] == 0
+    rows = rows_of(tmp_path / "out")
+    assert [r["student"] for r in rows] == ["pa", "pa b", "psl"]
+    assert float(rows[2]["seconds"]) >= 0.05
+    assert json.loads((tmp_path / "out" / "psl.json").read_text())["elapsed_s"] >= 0.05
+
+
+def test_the_graders_own_warnings_are_quiet(tmp_path, capsys, graded):
+    folder = make_class(tmp_path / "class", "wa")
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        assert run(capsys, folder, "--out", tmp_path / "out")[0] == 0
+    assert caught == []
+
+
+def test_a_student_folder_on_the_path_is_dropped_before_grading(tmp_path, capsys, graded, monkeypatch):
+    folder = make_class(tmp_path / "class", "pa")
+    monkeypatch.chdir(folder)
+    monkeypatch.setattr(sys, "path", ["", str(folder), *sys.path])
+    assert run(capsys, folder, "--out", tmp_path / "out")[0] == 0
+    assert "" not in sys.path and str(folder) not in sys.path
+
+
+def test_grade_defaults(tmp_path, capsys, graded):
+    folder = make_class(tmp_path / "class", "pa")
+    import torch
+
+    torch.set_num_threads(2)
+    run = G.grade(folder, tmp_path / "out", Assignment())
+    assert torch.get_num_threads() == 1  # students run in parallel: one thread each in the grader
+    ((name, options, seed),) = graded
+    assert (options["timeout"], options["budget"], options["limits"].memory_mb, options["isolation"], seed) == (
+        10.0, 25.0, 2048, "auto", 0)
+    assert json.loads((tmp_path / "out" / "summary.json").read_text())["jobs"] == 2
+    err = capsys.readouterr().err
+    assert "grading: 100%" in err and "1/1" in err and "pa: pass" in err  # the progress bar
+    assert run.rows[0]["student"] == "pa"
 
 
 def test_an_empty_class_ends_with_empty_outputs(tmp_path, capsys, graded):
@@ -251,10 +321,18 @@ def test_a_rerun_says_how_many_files_it_replaced(tmp_path, capsys, graded):
                                                            "summary.png", "pam.md", "pam.json"])
 
 
-def test_ctrl_c_keeps_the_rows_graded_and_exits_130(tmp_path, capsys, graded):
+def test_ctrl_c_keeps_the_rows_graded_and_exits_130(tmp_path, capsys, graded, monkeypatch):
     folder = make_class(tmp_path / "class", "pa", "pb", "zc", "zd")
+    real, on_disk = G.grade_student, []
+
+    def grade_student(student, *args):
+        if student.name == "zc":  # pa and pb are done: their rows must be on disk already
+            on_disk.append([r["student"] for r in rows_of(tmp_path / "out")])
+        return real(student, *args)
+
+    monkeypatch.setattr(G, "grade_student", grade_student)
     code, _, stderr = run(capsys, folder, "--out", tmp_path / "out", "--jobs", "1")
-    assert code == 130
+    assert code == 130 and on_disk == [["pa", "pb"]]
     assert [r["student"] for r in rows_of(tmp_path / "out")] == ["pa", "pb"]
     summary = json.loads((tmp_path / "out" / "summary.json").read_text())
     assert summary["interrupted"] is True and summary["n_students"] == 2
@@ -282,6 +360,38 @@ def test_grade_claims_its_folder_when_not_given_one(tmp_path, graded):
 
 
 # ----------------------------------------------------------------------------- usage errors: exit 2, one line
+def test_help_says_what_the_command_does(capsys):
+    with pytest.raises(SystemExit) as done:
+        G.build_parser().parse_args(["--help"])
+    out = capsys.readouterr().out
+    assert done.value.code == 0 and out.startswith("usage: backprop-grade ")
+    assert ("Grade a whole class: every submission in a folder, each isolated, one row and feedback per student. "
+            "positional arguments:") in " ".join(out.split())
+
+
+def test_the_module_runs_as_the_command(tmp_path):
+    env = {**os.environ, "PYTHONPATH": str(Path(G.__file__).resolve().parent.parent)}
+    done = subprocess.run([sys.executable, "-m", "compare.grade"], capture_output=True, text=True, env=env, cwd=tmp_path,
+                          timeout=120)
+    assert (done.returncode, done.stderr) == (2, "grade: error: the folder of submissions is missing (or --merge "
+                                                 "OUT_1 … OUT_N)\n")
+
+
+def test_a_bad_assignment_is_a_usage_error(tmp_path, capsys, graded):
+    course = tmp_path / "course.toml"
+    course.write_text("total = 0\n")
+    code, _, stderr = run(capsys, make_class(tmp_path / "class"), "--out", tmp_path / "out", "--assignment", course)
+    assert (code, stderr) == (2, f"grade: error: {course}: total = 0 must be a positive number\n")
+
+
+def test_a_merge_into_a_file_is_a_usage_error(tmp_path, capsys, graded):
+    folder = make_class(tmp_path / "class", "pa")
+    run(capsys, folder, "--out", tmp_path / "s1", "--shard", "1/1")
+    (tmp_path / "file").write_text("x")
+    code, _, stderr = run(capsys, "--merge", tmp_path / "s1", "--out", tmp_path / "file")
+    assert (code, stderr) == (2, f"grade: error: --out {tmp_path / 'file'}: exists and is not a folder\n")
+
+
 @pytest.mark.parametrize("argv, line", [
     ([], "grade: error: the folder of submissions is missing (or --merge OUT_1 … OUT_N)"),
     (["{tmp}/absent"], "grade: error: {tmp}/absent: no such folder of submissions"),
