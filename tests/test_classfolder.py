@@ -41,6 +41,11 @@ def test_a_name_is_shown_printable():
     assert CF.printable("") == "(unnamed)" and CF.printable("\x07") == "(unnamed)"
 
 
+def test_a_name_no_filesystem_could_hold_is_shown_as_python_writes_it():
+    assert CF.printable("a\ud800b") == "'a\\ud800b'"  # a lone surrogate that no byte stands for
+    assert CF.printable(None) == "None"
+
+
 # ----------------------------------------------------------------------------- the scan
 def test_every_entry_is_a_student_or_skipped_with_its_reason(tmp_path):
     put(tmp_path / "amy.py")
@@ -111,6 +116,34 @@ def test_the_output_folder_and_earlier_runs_are_never_students(tmp_path):
     assert [s.name for s in found.students] == ["folder-marker", "linked-marker"]
     assert [s.name for s in CF.scan(tmp_path, exclude=tmp_path / "absent").students] == [
         "folder-marker", "grades", "linked-marker"]
+
+
+def test_an_entry_whose_path_is_too_long_to_look_into_is_a_student(tmp_path, monkeypatch):
+    """A class folder 3950 bytes deep: looking for a marker inside an entry fails (ENAMETOOLONG);
+    the entry is a student, not an earlier run."""
+    folder = long_top(tmp_path, 3950)
+    monkeypatch.chdir(folder)
+    os.mkdir("s" * 150)
+    found = CF.scan(folder)
+    assert [s.name for s in found.students] == ["s" * 119 + "…"]
+    assert found.skipped == []
+
+
+class Unreadable:
+    """An entry whose type cannot be read (as lstat fails on a file the grader may not see)."""
+
+    name = "amy.py"
+    path = "amy.py"
+
+    def is_symlink(self):
+        raise PermissionError(13, "Permission denied")
+
+
+def test_an_entry_that_cannot_be_read_is_the_students_error(tmp_path, monkeypatch):
+    monkeypatch.setattr(CF.os, "scandir", lambda folder: iter([Unreadable()]))
+    (student,) = CF.scan(tmp_path).students
+    assert (student.name, student.path) == ("amy.py", tmp_path / "amy.py")
+    assert (student.problem.kind, str(student.problem)) == ("load", "amy.py: cannot be read (Permission denied)")
 
 
 def test_a_file_named_like_the_output_folder_is_a_student(tmp_path):
