@@ -214,6 +214,24 @@ EQUIVALENT.update({
     "('=', '+', '-', '@', '\\t')": _CLEANED.format("a carriage return"),
     "compare/grading/outputs.py::OutputFolder._earlier_run: (\".\", \"..\") -> ('..',)": _LISTDIR,
     "compare/grading/outputs.py::OutputFolder._earlier_run: (\".\", \"..\") -> ('.',)": _LISTDIR,
+    "compare/grading/summary.py::<module>: {\"load\": \"cannot be loaded\", \"forbidden\": \"imports a forbidden module\", "
+    "\"raised\": \"raises\", \"contract\": \"breaks the cont -> {'load': 'cannot be loaded', 'forbidden': 'imports a "
+    "forbidden module', 'raised': 'raises', 'channel': \"writes to the gr":
+        "'breaks the contract' is also the label diagnosis_of gives an error kind missing from the table",
+    "compare/grading/summary.py::write_summary: False -> True":
+        "allow_nan only matters for a NaN or an infinity, and every number of the summary is finite: counts, and "
+        "scores that are sums of points an assignment checked finite (read back from rows written with %.4g)",
+    "compare/grading/summary.py::plot_summary: matplotlib.use(\"Agg\") -> pass":
+        "the figure is only saved, never shown: whatever backend pyplot picks (Agg where there is no display, "
+        "MPLBACKEND in the tests) writes the same PNG through savefig",
+    "compare/grading/summary.py::plot_summary: 0.0 -> 1.0":
+        "the default is used only when no row has a max_score; every row with a score has one (Graded.row sets "
+        "both or neither), so then there are no scores and the panel says 'no scores' whatever the default",
+    "compare/grading/classfolder.py::scan: False -> True":
+        "is_dir/is_file are asked only of an entry that is not a link (not is_link and ...): following links "
+        "changes nothing for it",
+    "compare/grading/classfolder.py::scan: _same(path, exclude) -> _same(exclude, path)":
+        "os.path.samefile is symmetric",
 })
 
 

@@ -190,6 +190,8 @@ def test_summary_png_shows_the_counts_the_scores_and_the_diagnoses(tmp_path, dra
     assert [p.get_width() for p in right.patches] == [1, 1, 1, 2]
     assert right.get_title() == "most frequent first diagnosis (failing students)"
     assert right.get_xlabel() == "students"
+    for ticks in (left.get_yticks(), middle.get_yticks(), right.get_xticks()):  # counts of students: whole
+        assert all(float(t).is_integer() for t in ticks)
     widths = [axes.get_position().width for axes in (left, middle, right)]
     assert widths[1] / widths[0] == pytest.approx(1.3, rel=0.02) and widths[2] / widths[0] == pytest.approx(2.6, rel=0.02)
 
@@ -200,6 +202,12 @@ def test_scores_of_different_full_scores_are_shown_out_of_the_largest(tmp_path, 
     written = write(tmp_path, class_rows, {"amy": None, "bob": None})
     assert written["scores"]["max_score"] == 9
     assert drawn[0].axes[1].get_xlabel() == "score (of 9)"
+
+
+def test_a_course_whose_cases_are_worth_nothing_shows_no_scores(tmp_path, drawn):
+    written = write(tmp_path, [{"student": "amy", "status": "pass", "score": "0", "max_score": "0"}], {"amy": None})
+    assert written["scores"] == {"max_score": 0.0, "n": 0}
+    assert texts(drawn[0].axes[1]) == ["no scores"]
 
 
 def test_rows_with_a_full_score_but_no_scores_show_no_scores(tmp_path, drawn):
