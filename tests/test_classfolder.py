@@ -7,6 +7,7 @@ from __future__ import annotations
 import os
 import shutil
 import socket
+import stat
 import tempfile
 from pathlib import Path
 
@@ -90,7 +91,7 @@ def test_a_link_is_the_students_error_and_never_followed(tmp_path):
         assert str(student.problem) == (f"{entry} is a symbolic link: links are never followed (one could point "
                                         "at a classmate's file); submit the file itself")
         CF.prepare(student, Assignment())
-        assert student.submission is None
+        assert student.submission is None and str(student.problem).startswith(f"{entry} is a symbolic link:")
 
 
 def test_a_submission_that_is_no_regular_file_is_the_students_error(tmp_path):
@@ -101,6 +102,19 @@ def test_a_submission_that_is_no_regular_file_is_the_students_error(tmp_path):
     assert [(s.name, str(s.problem)) for s in found.students] == [
         ("amy", "amy.py is not a regular file (a FIFO); it is not opened"),
         ("bob", "bob.ipynb is not a regular file (a socket); it is not opened")]
+
+
+@pytest.mark.parametrize("kind, what", [(stat.S_IFCHR, "a character device"), (stat.S_IFBLK, "a block device")])
+def test_a_device_is_never_opened(tmp_path, kind, what):
+    try:
+        os.mknod(tmp_path / "amy.py", kind | 0o600, os.makedev(1, 3))
+        os.mknod(tmp_path / "disk", kind | 0o600, os.makedev(1, 3))
+    except PermissionError:
+        pytest.skip("this user cannot make device nodes")
+    found = CF.scan(tmp_path)
+    assert [(s.name, str(s.problem)) for s in found.students] == [("amy", f"amy.py is not a regular file ({what}); "
+                                                                            "it is not opened")]
+    assert found.skipped == [("disk", f"not a regular file or folder ({what})")]
 
 
 def test_the_output_folder_and_earlier_runs_are_never_students(tmp_path):

@@ -377,6 +377,16 @@ def test_the_module_runs_as_the_command(tmp_path):
                                                  "OUT_1 … OUT_N)\n")
 
 
+def test_a_usage_error_names_the_value_printable(tmp_path, capsys, graded):
+    code, _, stderr = run(capsys, tmp_path / "a\x1b[2Jb", "--out", tmp_path / "out")
+    assert (code, stderr) == (2, f"grade: error: {tmp_path}/a [2Jb: no such folder of submissions\n")
+    folder = make_class(tmp_path / "class", "pa")
+    shard = tmp_path / "s\x1b[2J1"
+    run(capsys, folder, "--out", shard, "--shard", "1/1")
+    code, _, stderr = run(capsys, "--merge", shard, "--out", shard)
+    assert (code, stderr) == (2, f"grade: error: --out {tmp_path}/s [2J1 is one of the shards: merge into a new folder\n")
+
+
 def test_a_bad_assignment_is_a_usage_error(tmp_path, capsys, graded):
     course = tmp_path / "course.toml"
     course.write_text("total = 0\n")

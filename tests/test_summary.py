@@ -221,8 +221,13 @@ def test_summary_png_without_internal_rows_scores_or_failures_says_so(tmp_path, 
           folder="x" * 200)
     left, middle, right = drawn[0].axes
     assert [t.get_text() for t in left.get_xticklabels()] == ["pass", "fail", "error"]
+    assert [p.get_height() for p in left.patches] == [1, 0, 0]
     assert texts(middle) == ["no scores"] and not middle.axison
     assert texts(right) == ["no failures to diagnose"] and not right.axison
+    for axes in (middle, right):  # in the middle of the empty panel
+        (note,) = axes.texts
+        assert note.get_position() == (0.5, 0.5) and note.get_transform() == axes.transAxes
+        assert (note.get_ha(), note.get_va()) == ("center", "center")
     assert drawn[0]._suptitle.get_text() == ("x" * 200 + " — " + Assignment().describe())[:119] + "…"
 
 
