@@ -204,6 +204,13 @@ _CLEANED = ("the text is clean_text's already: control characters (tab and CR am
             "leading blanks were dropped, so it never starts with {}: the test can never be true")
 _LISTDIR = ("the names are kept only when they are in os.listdir's result, which never holds '.' or '..': "
             "the set is the same without this test")
+_SYMMETRIC = "os.path.samefile(a, b) is samefile(b, a): both are stat-ed and their device and inode compared"
+_LINK_ROW = ("_file_type is asked only about entries scan and walk saw as not a link (links are taken apart "
+             "before), not a folder and not a regular file: on Linux those are FIFOs, devices and sockets, all "
+             "matched by an earlier row, so the link row is never reached")
+_SET_LAST = ("student.submission is assigned as the last step of _prepare_file and _prepare_folder, after "
+             "everything that raises StudentError: when one is raised, it is None already")
+_PASSED = "every caller passes this argument: the default is never used"
 EQUIVALENT.update({
     "compare/grading/outputs.py::<module>: (\"grades.csv\", \"summary.json\", \"summary.png\") -> "
     "('grades.csv', 'summary.png')":
@@ -232,6 +239,20 @@ EQUIVALENT.update({
         "changes nothing for it",
     "compare/grading/classfolder.py::scan: _same(path, exclude) -> _same(exclude, path)":
         "os.path.samefile is symmetric",
+    'compare/grading/classfolder.py::_same: os.path.samefile(a, b) -> os.path.samefile(b, a)':
+        _SYMMETRIC,
+    'compare/grading/classfolder.py::_file_type: ((stat.S_ISFIFO, "a FIFO"), (stat.S_ISCHR, "a character device"), (stat.S_ISBLK, "a block device"), (stat.S_ISSOCK, "a s -> ((stat.S_ISFIFO, \'a FIFO\'), (stat.S_ISCHR, \'a character device\'), (stat.S_ISBLK, \'a block device\'), (stat.S_ISSOCK, \'a s':
+        _LINK_ROW,
+    'compare/grading/classfolder.py::_file_type: (stat.S_ISLNK, "a link") -> (\'a link\',)':
+        _LINK_ROW,
+    'compare/grading/classfolder.py::_file_type: (stat.S_ISLNK, "a link") -> (stat.S_ISLNK,)':
+        _LINK_ROW,
+    'compare/grading/classfolder.py::prepare: student.submission = None -> pass':
+        _SET_LAST,
+    'compare/grade.py::_merge: _same_folder(output.path, p) -> _same_folder(p, output.path)':
+        _SYMMETRIC,
+    'compare/grade.py::ClassRun: False -> True':
+        _PASSED,
 })
 
 
