@@ -200,6 +200,14 @@ def test_a_file_is_graded_alone_by_the_factory_it_defines(tmp_path):
     assert sub.generated == {}
 
 
+def test_starter_code_imports_are_stood_in_for(tmp_path):
+    put(tmp_path / "amy.py", "import matplotlib.pyplot as plt\n" + FACTORY)
+    assert prepared(tmp_path).submission.stubs == ("matplotlib",)
+    (tmp_path / "amy.py").unlink()
+    put(tmp_path / "bob" / "mlp.py", "from tqdm import tqdm\n" + FACTORY)
+    assert prepared(tmp_path).submission.stubs == ("tqdm",)
+
+
 def test_a_file_without_the_factory_names_the_first_name(tmp_path):
     put(tmp_path / "amy.py", "x = 1\n")
     assert prepared(tmp_path).submission.attr == "make_mlp"
@@ -311,6 +319,12 @@ def test_links_are_collected_hidden_or_not_and_skipped_entries_are_silent(tmp_pa
     assert found.files == [(0, ("mlp.py",))] and found.left_out == []
 
 
+def test_an_entry_whose_type_cannot_be_read_is_left_out(tmp_path, monkeypatch):
+    monkeypatch.setattr(CF.os, "scandir", lambda folder: iter([Unreadable()]))
+    found = CF.walk(tmp_path)
+    assert found.left_out == [("amy.py", "cannot be read")] and found.files == [] and found.links == []
+
+
 def test_a_folder_that_cannot_be_listed_is_left_out(tmp_path):
     found = CF.walk(tmp_path / "absent")
     assert found.left_out == [(".", "cannot be listed (No such file or directory)")]
@@ -398,6 +412,20 @@ def test_the_assignments_file_matches_whole_names_only(tmp_path, wanted):
     student = prepared(tmp_path, Assignment(file=wanted))
     assert str(student.problem) == (f"the assignment names the file {wanted!r}, which is not in amy/ (its .py and "
                                     ".ipynb files: mlp.py, sub/net.py)")
+
+
+def test_the_assignments_file_takes_the_shallowest_match_alone(tmp_path):
+    put(tmp_path / "amy" / "net.py")
+    put(tmp_path / "amy" / "sub" / "net.py")
+    sub = prepared(tmp_path, Assignment(file="net.py")).submission
+    assert sub.spec == "amy/net.py:make_mlp" and not any("define the factory" in n for n in sub.notes)
+
+
+def test_a_missing_file_of_the_assignment_lists_five_files(tmp_path):
+    for name in "abcdef":
+        put(tmp_path / "amy" / f"{name}.py")
+    assert str(prepared(tmp_path, Assignment(file="net.py")).problem).endswith(
+        "(its .py and .ipynb files: a.py, b.py, c.py, d.py, e.py)")
 
 
 def test_a_missing_file_of_the_assignment_in_an_empty_folder_lists_none(tmp_path):

@@ -31,6 +31,7 @@ def test_every_option_is_read():
     assert (args.preset, args.factory, args.allow_import) == ("cs231n", "Net", ["scipy", "numba"])
     assert (args.timeout, args.budget, args.memory, args.isolation, args.seed) == (0.001, 2.5, 256, "process", 3)
     assert type(args.memory) is int
+    assert parse("--budget", "0.001").budget == 0.001
 
 
 @pytest.mark.parametrize("argv, named", [
@@ -39,6 +40,7 @@ def test_every_option_is_read():
     (["--timeout", "0"], "expected a positive number of seconds, got '0'"),
     (["--timeout", "0.0009"], "got '0.0009'"),
     (["--budget", "0"], "expected a positive number of seconds, got '0'"),
+    (["--budget", "0.0009"], "got '0.0009'"),
     (["--budget", "nan"], "got 'nan'"),
     (["--isolation", "docker"], "'docker'"),
     (["--preset", "nope"], "'nope'"),

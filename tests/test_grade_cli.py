@@ -387,6 +387,15 @@ def test_a_usage_error_names_the_value_printable(tmp_path, capsys, graded):
     assert (code, stderr) == (2, f"grade: error: --out {tmp_path}/s [2J1 is one of the shards: merge into a new folder\n")
 
 
+def test_a_merge_into_a_path_too_long_is_a_usage_error(tmp_path, capsys, graded):
+    folder = make_class(tmp_path / "class", "pa")
+    run(capsys, folder, "--out", tmp_path / "s1", "--shard", "1/1")
+    too_long = tmp_path / ("x" * 300)  # a name longer than the 255 bytes a folder may hold
+    code, _, stderr = run(capsys, "--merge", tmp_path / "s1", "--out", too_long)
+    assert code == 2, stderr
+    assert stderr.startswith("grade: error: --out ") and "cannot be created or listed (File name too long)" in stderr
+
+
 def test_a_bad_assignment_is_a_usage_error(tmp_path, capsys, graded):
     course = tmp_path / "course.toml"
     course.write_text("total = 0\n")

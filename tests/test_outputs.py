@@ -118,6 +118,12 @@ def test_a_folder_that_cannot_be_created_is_refused(tmp_path):
         OutputFolder(tmp_path / "file" / "out").claim()
 
 
+def test_a_path_too_long_is_refused_by_name(tmp_path):
+    too_long = tmp_path / ("x" * 300)  # a name longer than the 255 bytes a folder may hold
+    with pytest.raises(OutputError, match=r"^--out .*x: cannot be created or listed \(File name too long\)$"):
+        OutputFolder(too_long).claim()
+
+
 @pytest.mark.parametrize("present, shown", [
     (["notes.txt"], "(notes.txt)"),
     (["c", "b", "a"], "(a, b, c)"),

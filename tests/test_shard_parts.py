@@ -6,6 +6,7 @@ from __future__ import annotations
 import csv
 import json
 import os
+from pathlib import Path
 
 import pytest
 
@@ -73,6 +74,11 @@ def test_a_missing_shard_is_named(tmp_path):
         shards.check_parts(parts)
 
 
+def test_a_missing_first_shard_is_named(tmp_path):
+    with pytest.raises(shards.ShardError, match=r"^--merge: shard\(s\) 1/2 missing$"):
+        shards.check_parts([make_part(tmp_path / "p2", 2, 2, [])])
+
+
 def test_a_shard_given_twice_is_named_with_both_folders(tmp_path):
     a, b = make_part(tmp_path / "a", 2, 2, []), make_part(tmp_path / "b", 2, 2, [])
     with pytest.raises(shards.ShardError, match=f"^--merge: {a} and {b} are both shard 2/2$"):
@@ -117,6 +123,20 @@ def test_a_summary_that_cannot_be_read_is_named(tmp_path):
     part = make_part(tmp_path / "p", 1, 1, [])
     (part / "summary.json").write_text("{not json")
     with pytest.raises(shards.ShardError, match=f"^--merge {part}: its summary.json cannot be read \\(Expecting"):
+        shards.read_part(part)
+
+
+def test_a_summary_the_grader_may_not_read_is_named(tmp_path, monkeypatch):
+    part = make_part(tmp_path / "p", 1, 1, [])
+    read = Path.read_text
+
+    def refuse(self, *args, **kwargs):
+        if self.name == "summary.json":
+            raise PermissionError(13, "Permission denied")
+        return read(self, *args, **kwargs)
+
+    monkeypatch.setattr(Path, "read_text", refuse)
+    with pytest.raises(shards.ShardError, match=r"its summary.json cannot be read \(\[Errno 13\] Permission denied\)$"):
         shards.read_part(part)
 
 
