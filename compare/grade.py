@@ -56,7 +56,6 @@ from .grading.summary import STATUSES, diagnosis_of, write_summary
 
 CSV_COLUMNS = ("student", "status", "exit_code", "cases_passed", "cases_total", "seconds", "summary", "feedback",
                "score", "max_score")
-EXIT_CODES = {"pass": 0, "fail": 1, "error": 2, "internal": 3}
 
 
 @dataclass

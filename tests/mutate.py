@@ -221,6 +221,63 @@ EQUIVALENT: dict[str, str] = {
         "as the line above: only after a worker outlived SIGKILL by 10 s, which does not happen",
 }
 
+# ---- issue 20 (helper h20b): the class run's modules, compare/grading/{outputs,shards,points,classfolder,
+# summary,options}.py and compare/grade.py. One contiguous block; the arguments first, then the keys.
+_CLEANED = ("the text is clean_text's already: control characters (tab and CR among them) became blanks and "
+            "leading blanks were dropped, so it never starts with {}: the test can never be true")
+_LISTDIR = ("the names are kept only when they are in os.listdir's result, which never holds '.' or '..': "
+            "the set is the same without this test")
+_SYMMETRIC = "os.path.samefile(a, b) is samefile(b, a): both are stat-ed and their device and inode compared"
+_LINK_ROW = ("_file_type is asked only about entries scan and walk saw as not a link (links are taken apart "
+             "before), not a folder and not a regular file: on Linux those are FIFOs, devices and sockets, all "
+             "matched by an earlier row, so the link row is never reached")
+_SET_LAST = ("student.submission is assigned as the last step of _prepare_file and _prepare_folder, after "
+             "everything that raises StudentError: when one is raised, it is None already")
+_PASSED = "every caller passes this argument: the default is never used"
+EQUIVALENT.update({
+    "compare/grading/outputs.py::<module>: (\"grades.csv\", \"summary.json\", \"summary.png\") -> "
+    "('grades.csv', 'summary.png')":
+        "RUN_FILES is read in one place, beside n.endswith(('.md', '.json')): summary.json is taken either way",
+    "compare/grading/outputs.py::csv_cell: (\"=\", \"+\", \"-\", \"@\", \"\\t\", \"\\r\") -> "
+    "('=', '+', '-', '@', '\\r')": _CLEANED.format("a tab"),
+    "compare/grading/outputs.py::csv_cell: (\"=\", \"+\", \"-\", \"@\", \"\\t\", \"\\r\") -> "
+    "('=', '+', '-', '@', '\\t')": _CLEANED.format("a carriage return"),
+    "compare/grading/outputs.py::OutputFolder._earlier_run: (\".\", \"..\") -> ('..',)": _LISTDIR,
+    "compare/grading/outputs.py::OutputFolder._earlier_run: (\".\", \"..\") -> ('.',)": _LISTDIR,
+    "compare/grading/summary.py::<module>: {\"load\": \"cannot be loaded\", \"forbidden\": \"imports a forbidden module\", "
+    "\"raised\": \"raises\", \"contract\": \"breaks the cont -> {'load': 'cannot be loaded', 'forbidden': 'imports a "
+    "forbidden module', 'raised': 'raises', 'channel': \"writes to the gr":
+        "'breaks the contract' is also the label diagnosis_of gives an error kind missing from the table",
+    "compare/grading/summary.py::write_summary: False -> True":
+        "allow_nan only matters for a NaN or an infinity, and every number of the summary is finite: counts, and "
+        "scores that are sums of points an assignment checked finite (read back from rows written with %.4g)",
+    "compare/grading/summary.py::plot_summary: matplotlib.use(\"Agg\") -> pass":
+        "the figure is only saved, never shown: whatever backend pyplot picks (Agg where there is no display, "
+        "MPLBACKEND in the tests) writes the same PNG through savefig",
+    "compare/grading/summary.py::plot_summary: 0.0 -> 1.0":
+        "the default is used only when no row has a max_score; every row with a score has one (Graded.row sets "
+        "both or neither), so then there are no scores and the panel says 'no scores' whatever the default",
+    "compare/grading/classfolder.py::scan: False -> True":
+        "is_dir/is_file are asked only of an entry that is not a link (not is_link and ...): following links "
+        "changes nothing for it",
+    "compare/grading/classfolder.py::scan: _same(path, exclude) -> _same(exclude, path)":
+        "os.path.samefile is symmetric",
+    'compare/grading/classfolder.py::_same: os.path.samefile(a, b) -> os.path.samefile(b, a)':
+        _SYMMETRIC,
+    'compare/grading/classfolder.py::_file_type: ((stat.S_ISFIFO, "a FIFO"), (stat.S_ISCHR, "a character device"), (stat.S_ISBLK, "a block device"), (stat.S_ISSOCK, "a s -> ((stat.S_ISFIFO, \'a FIFO\'), (stat.S_ISCHR, \'a character device\'), (stat.S_ISBLK, \'a block device\'), (stat.S_ISSOCK, \'a s':
+        _LINK_ROW,
+    'compare/grading/classfolder.py::_file_type: (stat.S_ISLNK, "a link") -> (\'a link\',)':
+        _LINK_ROW,
+    'compare/grading/classfolder.py::_file_type: (stat.S_ISLNK, "a link") -> (stat.S_ISLNK,)':
+        _LINK_ROW,
+    'compare/grading/classfolder.py::prepare: student.submission = None -> pass':
+        _SET_LAST,
+    'compare/grade.py::_merge: _same_folder(output.path, p) -> _same_folder(p, output.path)':
+        _SYMMETRIC,
+    'compare/grade.py::ClassRun: False -> True':
+        _PASSED,
+})
+
 
 @dataclass
 class Mutant:

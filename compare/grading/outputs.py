@@ -93,9 +93,9 @@ class OutputFolder:
         """Make the folder ready: create it, delete an earlier run's files, check that it is
         writable. ``OutputError`` when it holds other files or cannot be written."""
         path = self.path
-        if path.exists() and not path.is_dir():
-            raise OutputError(f"--out {path}: exists and is not a folder")
-        try:
+        try:  # exists() too can fail: a path too long, a parent the instructor may not search
+            if path.exists() and not path.is_dir():
+                raise OutputError(f"--out {path}: exists and is not a folder")
             path.mkdir(parents=True, exist_ok=True)
             present = os.listdir(path)
         except OSError as error:
