@@ -77,6 +77,7 @@ class Finding:
     numbers: list = field(default_factory=list, repr=False)
     certainty: str = EXACT
     follow_ons: list = field(default_factory=list, repr=False)
+    hypothesis: object = field(default=None, repr=False, compare=False)  # the Hypothesis it matched, if one
     words: CourseWords = field(default=HOMEWORK, repr=False)
 
     @property
@@ -86,9 +87,12 @@ class Finding:
     def told(self, words: CourseWords) -> str:
         """The finding in ``words``; the follow-on findings it explains named after it."""
         text = render(self.phrase, self.numbers, words)
-        if self.follow_ons:
+        by_key: dict = {}
+        for follow_on in self.follow_ons:
+            by_key.setdefault(follow_on.key, []).append(follow_on)
+        if by_key:
             text += "; this also explains: " + "; ".join(
-                f"{f.told(words)} ({', '.join(f.where)})" for f in self.follow_ons)
+                f"{same[0].told(words)} ({', '.join(w for f in same for w in f.where)})" for same in by_key.values())
         return text
 
     def to_dict(self) -> dict:
@@ -146,7 +150,7 @@ class _LinearUntransposedBackward(torch.autograd.Function):
 
 def altered_loss_and_grads(case: C.Case, *, activation=None, derivative=None, labels=None, rows=None,
                            scale=None, params=None, lambdas=None, onehot=True, output_grad=None,
-                           untransposed=False):
+                           untransposed=False, scores_activation=None):
     """(loss, grads) autograd gives for the case's network altered in one way.
 
     ``activation``: another hidden activation; ``derivative(x)``: the activation's backward
@@ -154,7 +158,9 @@ def altered_loss_and_grads(case: C.Case, *, activation=None, derivative=None, la
     examples enter the loss, whose sum is multiplied by ``scale`` (default 1/K: the mean);
     ``params``/``lambdas``: other values; ``onehot=False``: the NLL without its -o^a_y term;
     ``output_grad(logits, y)``: backprop starts from this ∂L/∂o^a (the loss is then unknown, NaN);
-    ``untransposed``: backprop into a hidden layer goes through W_l, not W_lᵀ (square W_l only).
+    ``untransposed``: backprop into a hidden layer goes through W_l, not W_lᵀ (square W_l only);
+    ``scores_activation``: the hidden activation applied to the output scores too, "backprop"
+    through it or "forward" only (backprop starts from the softmax as if it were not there).
     """
     model = reference_model(case, activation, params)
     X = torch.from_numpy(np.array(case.X, dtype=np.float64))
@@ -173,6 +179,10 @@ def altered_loss_and_grads(case: C.Case, *, activation=None, derivative=None, la
     for index, layer in enumerate(model.layers[:-1]):
         h = act(linear(index, layer, h))
     logits = linear(len(model.layers) - 1, model.layers[-1], h)
+    if scores_activation == "backprop":
+        logits = model.activation(logits)
+    elif scores_activation == "forward":
+        logits = _WithDerivative.apply(logits, model.activation, torch.ones_like)
     if output_grad is not None:
         penalty = model.penalty(case.lambdas if lambdas is None else lambdas)
         outputs, seeds = [logits], [output_grad(logits.detach(), y)]
@@ -318,6 +328,15 @@ HYPOTHESES = [
                "the activation itself is used as its derivative: ∂L/∂h^a = ∂L/∂h^s ⊙ act(h^a) instead of act'(h^a)",
                _is("sigmoid", "tanh", "softplus"), _function_as_derivative),
     *[Hypothesis("label-shift", "", _always, _shifted(shift), shift) for shift in LABEL_SHIFTS],
+    Hypothesis("activation-on-scores",
+               "the activation is applied to the output scores too: the softmax must get the last layer's "
+               "o^a = W_L h^s + b_L as it is (no activation after the last layer)",
+               _always, lambda ev: altered_loss_and_grads(ev.case, scores_activation="backprop")),
+    Hypothesis("activation-on-scores",
+               "the activation is applied to the output scores too (and backprop starts from the softmax as if it "
+               "were not): the softmax must get the last layer's o^a = W_L h^s + b_L as it is (no activation "
+               "after the last layer)",
+               _always, lambda ev: altered_loss_and_grads(ev.case, scores_activation="forward")),
     Hypothesis("onehot-missing",
                "onehot(y) is not subtracted: you use ∂L/∂o^a = o^s, it is o^s - onehot(y){hw:2.7}",
                _always, lambda ev: altered_loss_and_grads(ev.case, onehot=False)),
@@ -586,6 +605,33 @@ def _lambda_phrase(value, own_name, own_value, case, term, K):
     return f"{term.lower()}-wrong", f"the {term} coefficient is {value:.6g} instead of {own_value:g}"
 
 
+def detect_scalar_added(p: ParamView):
+    """s = (backprop part, or the whole right gradient) + one number c in every entry.
+
+    The telling c is the penalty's value: ``dW += reg·np.sum(W*W)`` where its gradient was meant.
+    """
+    if p.s.size < 2 or p.s.shape != p.r.shape:
+        return None
+    W = np.asarray(p.case.params[f"W{p.layer}"])
+    lam1, lam2 = p.layer_lambdas()
+    layer_value = lam1 * float(np.abs(W).sum()) + lam2 * float((W * W).sum())
+    total_value = p.ev.reference_loss - p.ev.data[0]
+    for base, rest in ((p.data, "instead of"), (p.r, "on top of")):
+        c = float(np.mean(p.s - base))
+        if c == 0 or not matches(p.s, base + c):
+            continue
+        numbers = [{"case": p.case.name, "K": p.case.K, "scalar": c}]
+        for value in (layer_value, total_value):
+            if value and any(_close(c, f * value) for f in (1.0, 2.0, 0.5)):
+                return Finding("scalar-added", f"a number, the penalty's value ({c:.6g}), is added to every entry of "
+                                               f"∂L/∂{p.name} {rest} the penalty's gradient {{pen_grad}}: the gradient "
+                                               "of a sum of squares is an array (∇‖W‖² = 2W), not the sum itself",
+                               numbers=numbers)
+        return Finding("scalar-added", f"a number ({c:.6g}) is added to every entry of ∂L/∂{p.name}: a scalar where "
+                                       "an array of the parameter's shape was meant", numbers=numbers)
+    return None
+
+
 def detect_penalty_terms(p: ParamView):
     """s = c0·(backprop part) + c1·sign(W) + c2·W exactly: read off c1 (should be λ_l1) and c2 (2λ_l2)."""
     if not p.is_weight or not p.case.regularised or not np.any(p.s):
@@ -652,7 +698,9 @@ def detect_hypotheses(p: ParamView):
     for hyp in HYPOTHESES:
         result = p.ev.hypothesis(hyp)
         if result is not None and np.any(result[1][p.name]) and matches(p.s, result[1][p.name]):
-            return _label_finding(p.case, hyp.shift) if hyp.shift else Finding(hyp.key, hyp.message)
+            finding = _label_finding(p.case, hyp.shift) if hyp.shift else Finding(hyp.key, hyp.message)
+            finding.hypothesis = hyp
+            return finding
     return None
 
 
@@ -711,6 +759,7 @@ PARAM_DETECTORS = [
     detect_transposed,
     detect_sign,
     detect_scaled,
+    detect_scalar_added,
     detect_penalty_terms,
     detect_bias_regularised,
     detect_hypotheses,
@@ -801,7 +850,9 @@ def diagnose_loss(ev: Evidence, student_loss: float) -> Finding | None:
     for hyp in HYPOTHESES:
         result = ev.hypothesis(hyp)
         if result is not None and matches(student_loss, result[0]):
-            return _label_finding(ev.case, hyp.shift) if hyp.shift else Finding(hyp.key, hyp.message)
+            finding = _label_finding(ev.case, hyp.shift) if hyp.shift else Finding(hyp.key, hyp.message)
+            finding.hypothesis = hyp
+            return finding
     return None
 
 
@@ -887,6 +938,33 @@ def _loss_only(o: CaseOutcome) -> Finding:
                    numbers=numbers, certainty=HINT)
 
 
+def _fold_follow_ons(o: CaseOutcome, findings: list, explained: set) -> list:
+    """A known bug matched in this case explains every gradient it predicts: a finding there (an
+    all-zero gradient, a layer's hint) is a follow-on, told under the bug, not a second bug."""
+    causes = [f for f in findings if f.hypothesis is not None]
+    out = []
+    for finding in findings:
+        _, _, name = finding.where[0].partition(":")
+        cause = next((c for c in causes if c is not finding and c.key != finding.key and name in o.student_grads
+                      and _predicts(o, c.hypothesis, name)), None)
+        if cause is None:
+            out.append(finding)
+        else:
+            cause.follow_ons.append(finding)
+    for name, ok in o.passed.items():  # a failing gradient no detector named, which the bug predicts
+        if not ok and name != "loss" and name not in explained:
+            cause = next((c for c in causes if _predicts(o, c.hypothesis, name)), None)
+            if cause is not None:
+                cause.where.append(f"{o.case.name}:{name}")
+                explained.add(name)
+    return out
+
+
+def _predicts(o: CaseOutcome, hyp: Hypothesis, name: str) -> bool:
+    result = o.evidence.hypothesis(hyp)
+    return result is not None and matches(o.student_grads[name], result[1][name])
+
+
 def diagnose_case(o: CaseOutcome) -> list:
     """Findings for one failing case: per parameter, the loss, then case-level hints."""
     findings, explained = [], set()
@@ -911,6 +989,7 @@ def diagnose_case(o: CaseOutcome) -> list:
             finding.rank = len(PARAM_DETECTORS)
             finding.where = [f"{o.case.name}:loss"]
             findings.append(finding)
+    findings = _fold_follow_ons(o, findings, explained)
     for finding in _layer_localisation(o, explained):
         finding.rank = len(PARAM_DETECTORS) + 1
         finding.certainty = HINT
@@ -1061,6 +1140,7 @@ def _diagnose(outcomes: list) -> list:
             if finding.key in grouped:
                 grouped[finding.key].where.extend(finding.where)
                 grouped[finding.key].numbers.extend(finding.numbers)
+                grouped[finding.key].follow_ons.extend(finding.follow_ons)
                 grouped[finding.key].rank = min(grouped[finding.key].rank, finding.rank)
             else:
                 grouped[finding.key] = Finding(finding.key, finding.phrase, finding.rank, list(finding.where),

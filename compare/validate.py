@@ -161,7 +161,7 @@ def _validate(target, assignment: Assignment, options: dict, seed: int, start: f
 
     name = target if isinstance(target, str) else getattr(target, "spec", None) or getattr(
         target, "__qualname__", repr(target))
-    report = Report(target=name, assignment=assignment.describe())
+    report = Report(target=name, assignment=assignment.describe(), words=words)
     runner = None
     try:
         report.target, factory, runner = _runner(target, assignment, options, alone)

@@ -73,7 +73,7 @@ class CourseWords:
 
     @property
     def penalty_name(self) -> str:
-        return "L2 penalty (reg)" if self.one_reg else "elastic-net penalty"
+        return "L2 penalty" if self.one_reg else "elastic-net penalty"
 
     @property
     def lam_on(self) -> str:
@@ -125,12 +125,14 @@ def sci(x: float) -> str:
     return f"{mantissa}e{int(exponent)}"
 
 
-def factor_name(c: float, K: int, m: int) -> str:
+def factor_name(c: float, K: int, m: int, reduction: str = "mean") -> str:
     """" (= K, the batch size: ...)" when the factor ``c`` is a telling number, else ""."""
     def close(value):
         return abs(c - value) <= 1e-6 * max(abs(value), 1e-12)
 
-    for value, name in ((K, "K, the batch size: a sum instead of a mean?"), (1 / K, "1/K: divided by K twice?"),
+    times_K, over_K = (("K, the batch size: a sum instead of a mean?", "1/K: divided by K twice?") if reduction == "mean"
+                       else ("K, the batch size: counted K times?", "1/K: divided by K where the assignment sums?"))
+    for value, name in ((K, times_K), (1 / K, over_K),
                         (m, "m, the number of classes"), (1 / m, "1/m, one over the number of classes"),
                         (2.0, "2"), (0.5, "1/2"), (-1.0, "-1: the wrong sign")):
         if close(value):
@@ -160,6 +162,10 @@ class _Slots(dict):
                          bias_pen_grad=words.bias_pen_grad, penalty=words.penalty_name, lam_on=words.lam_on,
                          reduce=words.reduction)
         self.records = records
+        self.words = words
+
+    def factor_name(self, record) -> str:
+        return factor_name(record["factor"], record["K"], record["m"], self.words.reduction)
 
     def __missing__(self, slot: str) -> str:
         records = self.records
@@ -179,8 +185,8 @@ class _Slots(dict):
         if slot == "times":
             if len({f"{r['factor']:.6g}" for r in records}) == 1:
                 r = records[0]
-                return f"is exactly {r['factor']:.6g} times the right one{factor_name(r['factor'], r['K'], r['m'])}"
-            names = {factor_name(r["factor"], r["K"], r["m"]) for r in records}
+                return f"is exactly {r['factor']:.6g} times the right one{self.factor_name(r)}"
+            names = {self.factor_name(r) for r in records}
             return (f"is a constant multiple of the right one, its own in each case{names.pop() if len(names) == 1 else ''}: "
                     + by_value(records, lambda r: r["factor"], lambda c: f"{c:.6g}"))
         if slot == "cases":
