@@ -759,11 +759,11 @@ PARAM_DETECTORS = [
     detect_transposed,
     detect_sign,
     detect_scaled,
-    detect_scalar_added,
     detect_penalty_terms,
     detect_bias_regularised,
     detect_hypotheses,
     detect_accumulated,
+    detect_scalar_added,  # after the previous call's answer (a constant there is that answer)
     detect_constant_factor,
     detect_all_zero,
     detect_preactivation_input,
@@ -907,10 +907,12 @@ def _layer_localisation(o: CaseOutcome, explained: set) -> list:
     for layer in range(1, L + 1):
         w, b = f"W{layer}", f"b{layer}"
         if not o.passed[w] and o.passed[b] and w not in explained and w not in o.transposed_shape:
-            out.append(Finding(
-                "weight-outer-product",
-                f"∂L/∂b{layer} is right but ∂L/∂W{layer} is wrong: the backpropagated δ is right, its product with the "
-                f"layer's input is wrong (∂L/∂W{layer} = δᵀ·{'X' if layer == 1 else 'H^s'}, an outer product over the batch)"))
+            inputs = "X" if layer == 1 else "H^s"
+            right = f"∂L/∂b{layer} is right but ∂L/∂W{layer} is wrong: the backpropagated δ is right, its product with the "
+            out.append(Finding("weight-outer-product", {
+                "out_in": right + f"layer's input is wrong (∂L/∂W{layer} = δᵀ·{inputs}, an outer product over the batch)",
+                "in_out": right + f"layer's input is wrong (dW{layer} = {inputs}ᵀ·δ, a sum of outer products "
+                                  "over the batch)"}))
     if not o.passed["loss"] and not failing and not o.transposed_shape:
         out.append(_loss_only(o))
     return out
