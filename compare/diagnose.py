@@ -90,9 +90,11 @@ class Finding:
         by_key: dict = {}
         for follow_on in self.follow_ons:
             by_key.setdefault(follow_on.key, []).append(follow_on)
-        if by_key:
-            text += "; this also explains: " + "; ".join(
-                f"{same[0].told(words)} ({', '.join(w for f in same for w in f.where)})" for same in by_key.values())
+        for same in by_key.values():
+            where = [w for f in same for w in f.where]
+            shown = ", ".join(where[:4]) + (f" (+{len(where) - 4} more)" if len(where) > 4 else "")
+            text += f"; {'this also explains' if same is next(iter(by_key.values())) else 'and'}: " \
+                    f"{same[0].told(words)} ({shown})"
         return text
 
     def to_dict(self) -> dict:
