@@ -34,6 +34,7 @@ from torch.nn import functional as F
 from reference import TorchMLP, autograd_loss_and_grads
 
 from . import cases as C
+from .diagnosis.words import HOMEWORK, CourseWords, factor_name, render
 from .diff import TOLERANCES, compare_arrays
 
 TOL = TOLERANCES["float64"]
@@ -54,29 +55,57 @@ def _close(value: float, target: float, scale: float | None = None) -> bool:
     return abs(value - target) <= 1e-6 * max(scale, 1e-12)
 
 
+EXACT, PATTERN, HINT = "exact", "pattern", "hint"  # how sure a finding is
+
+
 @dataclass
 class Finding:
-    """One likely cause. ``key`` groups the same cause seen in several places."""
+    """One likely cause, as data. ``key`` names the cause (stable: the class summary groups by it).
+
+    ``phrase`` is its wording with named slots (``diagnosis.words``); ``numbers`` holds the
+    values behind it, one record per place it was seen ({"where", "case", "K", "factor",
+    "shifts", "rel", ...}); ``certainty`` says how sure it is: "exact" (the student's numbers
+    are what the bug produces, to rounding), "pattern" (which cases fail), "hint" (which
+    parameters fail). ``follow_ons`` are the findings this one explains (an all-zero gradient
+    that the bug predicts). ``message`` is the finding told in ``words``, the course's.
+    """
 
     key: str
-    message: str
+    phrase: str | dict
     rank: int = 0  # lower is more specific; set from the detector's position
     where: list = field(default_factory=list)  # "case:param" (or "case" for case detectors)
-    # The message with a "{K}" slot where it names the batch size (filled per case, or with every
-    # case's own K when the run's findings are grouped), and the numbers behind the message, one
-    # record per place it was seen: {"where", "case", "K", "factor", "shifts", "rel", ...}.
-    template: str = field(default="", repr=False)
     numbers: list = field(default_factory=list, repr=False)
+    certainty: str = EXACT
+    follow_ons: list = field(default_factory=list, repr=False)
+    hypothesis: object = field(default=None, repr=False, compare=False)  # the Hypothesis it matched, if one
+    words: CourseWords = field(default=HOMEWORK, repr=False)
+
+    @property
+    def message(self) -> str:
+        return self.told(self.words)
+
+    def told(self, words: CourseWords) -> str:
+        """The finding in ``words``; the follow-on findings it explains named after it."""
+        text = render(self.phrase, self.numbers, words)
+        by_key: dict = {}
+        for follow_on in self.follow_ons:
+            by_key.setdefault(follow_on.key, []).append(follow_on)
+        for same in by_key.values():
+            where = [w for f in same for w in f.where]
+            shown = ", ".join(where[:4]) + (f" (+{len(where) - 4} more)" if len(where) > 4 else "")
+            text += f"; {'this also explains' if same is next(iter(by_key.values())) else 'and'}: " \
+                    f"{same[0].told(words)} ({shown})"
+        return text
 
     def to_dict(self) -> dict:
-        return {"key": self.key, "message": self.message, "where": list(self.where)}
+        return {"key": self.key, "message": self.message, "where": list(self.where), "certainty": self.certainty,
+                "numbers": [dict(r) for r in self.numbers], "follow_ons": [f.to_dict() for f in self.follow_ons]}
 
 
 # ----------------------------------------------------------------------------- the reference
-def _with_K(key: str, template: str, case: C.Case, **numbers) -> Finding:
-    """A finding whose message names this case's batch size K where ``template`` says "{K}"."""
-    return Finding(key, template.replace("{K}", f"K = {case.K}"), template=template,
-                   numbers=[{"case": case.name, "K": case.K, **numbers}])
+def _with_K(key: str, phrase, case: C.Case, **numbers) -> Finding:
+    """A finding whose phrase may name this case's batch size K ("{K}")."""
+    return Finding(key, phrase, numbers=[{"case": case.name, "K": case.K, **numbers}])
 
 
 def reference_model(case: C.Case, activation=None, params=None) -> TorchMLP:
@@ -123,7 +152,7 @@ class _LinearUntransposedBackward(torch.autograd.Function):
 
 def altered_loss_and_grads(case: C.Case, *, activation=None, derivative=None, labels=None, rows=None,
                            scale=None, params=None, lambdas=None, onehot=True, output_grad=None,
-                           untransposed=False):
+                           untransposed=False, scores_activation=None):
     """(loss, grads) autograd gives for the case's network altered in one way.
 
     ``activation``: another hidden activation; ``derivative(x)``: the activation's backward
@@ -131,7 +160,9 @@ def altered_loss_and_grads(case: C.Case, *, activation=None, derivative=None, la
     examples enter the loss, whose sum is multiplied by ``scale`` (default 1/K: the mean);
     ``params``/``lambdas``: other values; ``onehot=False``: the NLL without its -o^a_y term;
     ``output_grad(logits, y)``: backprop starts from this ∂L/∂o^a (the loss is then unknown, NaN);
-    ``untransposed``: backprop into a hidden layer goes through W_l, not W_lᵀ (square W_l only).
+    ``untransposed``: backprop into a hidden layer goes through W_l, not W_lᵀ (square W_l only);
+    ``scores_activation``: the hidden activation applied to the output scores too, "backprop"
+    through it or "forward" only (backprop starts from the softmax as if it were not there).
     """
     model = reference_model(case, activation, params)
     X = torch.from_numpy(np.array(case.X, dtype=np.float64))
@@ -150,6 +181,10 @@ def altered_loss_and_grads(case: C.Case, *, activation=None, derivative=None, la
     for index, layer in enumerate(model.layers[:-1]):
         h = act(linear(index, layer, h))
     logits = linear(len(model.layers) - 1, model.layers[-1], h)
+    if scores_activation == "backprop":
+        logits = model.activation(logits)
+    elif scores_activation == "forward":
+        logits = _WithDerivative.apply(logits, model.activation, torch.ones_like)
     if output_grad is not None:
         penalty = model.penalty(case.lambdas if lambdas is None else lambdas)
         outputs, seeds = [logits], [output_grad(logits.detach(), y)]
@@ -227,25 +262,11 @@ def _shifted(shift):
 LABEL_SHIFTS = (+1, -1, +2, -2)  # the label hypotheses, in this order
 
 
-def _label_message(shifts) -> str:
-    """What the labels y + shift (one of ``shifts``, which the cases cannot tell apart) say."""
-    named = " or ".join(f"y {'+' if t > 0 else '-'} {abs(t)}" for t in shifts)
-    if all(abs(t) == 1 for t in shifts):
-        amount = "off by one"
-    elif all(abs(t) == 2 for t in shifts):
-        amount = "off by two"
-    else:
-        amount = "shifted"
-    same = " (the same labels with this few classes)" if len(shifts) > 1 else ""
-    return (f"onehot/labels {amount}: your numbers match the labels {named} (mod m){same} instead of y; "
-            "∂L/∂o^a = o^s - onehot(y) with each example's own label")
-
-
 def _label_finding(case: C.Case, shift: int) -> Finding:
     """Labels y + shift fit this case; so does every other shift equal to it mod m."""
     m = case.sizes[-1]
     shifts = [t for t in LABEL_SHIFTS if (t - shift) % m == 0]
-    return Finding("label-shift", _label_message(shifts), numbers=[{"case": case.name, "shifts": shifts}])
+    return Finding("label-shift", "{labels}", numbers=[{"case": case.name, "shifts": shifts}])
 
 
 def _only(row, per_example):
@@ -269,7 +290,7 @@ def _other_activation(name):
 HYPOTHESES = [
     Hypothesis("relu-zero",
                "ReLU derivative at 0: your gradients match rect'(0) = 1 (a mask h^a >= 0); the convention "
-               "is rect'(0) = 0, i.e. the mask 1[h^a > 0], as in the homework (1.7) and torch",
+               "is rect'(0) = 0, i.e. the mask 1[h^a > 0]{hw:1.7}, as torch has it",
                _relu_has_zeros, _derivative(lambda x: (x >= 0).to(x.dtype))),
     Hypothesis("relu-mask-inverted",
                "ReLU mask inverted: ∂L/∂h^a uses 1[h^a <= 0] instead of 1[h^a > 0]",
@@ -283,7 +304,7 @@ HYPOTHESES = [
                _always, _derivative(torch.ones_like)),
     Hypothesis("sigmoid-derivative-from-x",
                "sigmoid derivative written from x: you use x(1 - x) on the pre-activation, it is "
-               "σ'(x) = σ(x)(1 - σ(x)) (homework 1.3)",
+               "σ'(x) = σ(x)(1 - σ(x)){hw:1.3}",
                _is("sigmoid"), _derivative(lambda x: x * (1 - x))),
     Hypothesis("sigmoid-derivative-missing-factor",
                "sigmoid derivative: you use σ(x), it is σ'(x) = σ(x)(1 - σ(x))",
@@ -293,7 +314,7 @@ HYPOTHESES = [
                _is("sigmoid"), _derivative(lambda x: 1 - torch.sigmoid(x) ** 2)),
     Hypothesis("tanh-derivative-from-x",
                "tanh derivative written from x: you use 1 - x² on the pre-activation, it is "
-               "tanh'(x) = 1 - tanh(x)² (homework 1.4)",
+               "tanh'(x) = 1 - tanh(x)²{hw:1.4}",
                _is("tanh"), _derivative(lambda x: 1 - x ** 2)),
     Hypothesis("tanh-derivative-no-square",
                "tanh derivative: you use 1 - tanh(x), it is tanh'(x) = 1 - tanh(x)²",
@@ -309,12 +330,21 @@ HYPOTHESES = [
                "the activation itself is used as its derivative: ∂L/∂h^a = ∂L/∂h^s ⊙ act(h^a) instead of act'(h^a)",
                _is("sigmoid", "tanh", "softplus"), _function_as_derivative),
     *[Hypothesis("label-shift", "", _always, _shifted(shift), shift) for shift in LABEL_SHIFTS],
+    Hypothesis("activation-on-scores",
+               "the activation is applied to the output scores too: the softmax must get the last layer's "
+               "o^a = W_L h^s + b_L as it is (no activation after the last layer)",
+               _always, lambda ev: altered_loss_and_grads(ev.case, scores_activation="backprop")),
+    Hypothesis("activation-on-scores",
+               "the activation is applied to the output scores too (and backprop starts from the softmax as if it "
+               "were not): the softmax must get the last layer's o^a = W_L h^s + b_L as it is (no activation "
+               "after the last layer)",
+               _always, lambda ev: altered_loss_and_grads(ev.case, scores_activation="forward")),
     Hypothesis("onehot-missing",
-               "onehot(y) is not subtracted: you use ∂L/∂o^a = o^s, it is o^s - onehot(y) (homework 2.7)",
+               "onehot(y) is not subtracted: you use ∂L/∂o^a = o^s, it is o^s - onehot(y){hw:2.7}",
                _always, lambda ev: altered_loss_and_grads(ev.case, onehot=False)),
     Hypothesis("untransposed-weight-in-backprop",
                "backprop into the hidden layer goes through W instead of Wᵀ: ∂L/∂h^s = W2ᵀ ∂L/∂o^a "
-               "(homework 2.12; batched: δ W2); the shapes only agree because this W2 is square",
+               "{hw:2.12} (batched: δ W2); the shapes only agree because this W2 is square",
                lambda case, ev: any(case.sizes[i] == case.sizes[i + 1] for i in range(1, case.n_layers)),
                lambda ev: altered_loss_and_grads(ev.case, untransposed=True)),
     Hypothesis("softmax-axis",
@@ -452,17 +482,25 @@ def detect_nonfinite(p: ParamView):
     return Finding("nonfinite", "the gradient holds NaN or inf on an ordinary batch")
 
 
-def transposed_message(name: str, shape=None) -> str:
+def transposed_message(name: str, shape=None, words: CourseWords = HOMEWORK) -> str:
+    return render(transposed_phrase(name, shape), [], words)
+
+
+def transposed_phrase(name: str, shape=None) -> dict:
+    """The phrase, in the course's weight layout ({"out_in": ..., "in_out": ...})."""
     layer = name[1:]
     below = "x" if layer == "1" else f"h^s{int(layer) - 1}"
+    inputs = "X" if layer == "1" else "H^s"
     what = f"grads[{name!r}] has the transposed shape {shape}" if shape else f"your ∂L/∂{name} is the transpose of the right one"
-    return (f"transposed weight gradient: {what}; W is (out, in) like nn.Linear.weight, so "
-            f"∂L/∂{name} = δ {below}ᵀ (batched: δᵀ·{'X' if layer == '1' else 'H^s'}), not {below} δᵀ")
+    return {"out_in": f"transposed weight gradient: {what}; W is (out, in) like nn.Linear.weight, so "
+                      f"∂L/∂{name} = δ {below}ᵀ (batched: δᵀ·{inputs}), not {below} δᵀ",
+            "in_out": f"transposed weight gradient: {what}; {name} is (in, out) like its params entry, so "
+                      f"d{name} = {inputs}ᵀ·δ (the layer's input transposed times the upstream gradient), not δᵀ·{inputs}"}
 
 
 def detect_transposed(p: ParamView):
     if p.is_weight and p.s.shape == p.r.T.shape and matches(p.s.T, p.r):
-        return Finding("transposed", transposed_message(p.name))
+        return Finding("transposed", transposed_phrase(p.name))
     return None
 
 
@@ -483,17 +521,26 @@ def detect_scaled(p: ParamView):
     K = p.case.K
     has_pen = bool(np.any(p.pen))
     candidates = [
-        ((K, 1), "sum-not-mean", "gradient off by a factor K ({K}): the batch gradient is the sum over the "
-                                 "examples instead of the mean (divide by K)"),
-        ((K, K), "sum-not-mean", "gradient off by a factor K ({K}): sum over the batch instead of the mean "
-                                 "(penalty included, K times)"),
-        ((1 / K, 1), "mean-twice", "gradient off by a factor 1/K ({K}): divided by K twice (a mean of a mean)"),
-        ((1 / K, 1 / K), "mean-twice", "gradient off by a factor 1/K ({K}): divided by K twice"),
-        ((1, 1 / K), "penalty-over-K", "penalty gradient divided by K: the elastic-net term is not averaged over "
-                                       "the batch; add λ_l1·sign(W) + 2λ_l2·W once, after the mean"),
+        ((K, 1), "sum-not-mean", {"mean": "gradient off by a factor K ({K}): the batch gradient is the sum over the "
+                                          "examples instead of the mean (divide by K)",
+                                  "sum": "gradient off by a factor K ({K}): the sum over the batch is multiplied by K "
+                                         "(the examples counted K times)"}),
+        ((K, K), "sum-not-mean", {"mean": "gradient off by a factor K ({K}): sum over the batch instead of the mean "
+                                          "(penalty included, K times)",
+                                  "sum": "gradient off by a factor K ({K}): the whole gradient, penalty included, "
+                                         "is multiplied by K"}),
+        ((1 / K, 1), "mean-twice", {"mean": "gradient off by a factor 1/K ({K}): divided by K twice (a mean of a mean)",
+                                    "sum": "gradient off by a factor 1/K ({K}): divided by K, but the assignment's "
+                                           "loss is the sum over the batch (reduction = \"sum\"), not an average"}),
+        ((1 / K, 1 / K), "mean-twice", {"mean": "gradient off by a factor 1/K ({K}): divided by K twice",
+                                        "sum": "gradient off by a factor 1/K ({K}), penalty included: divided by K, "
+                                               "but the assignment's loss is the sum over the batch (reduction = \"sum\")"}),
+        ((1, 1 / K), "penalty-over-K", "penalty gradient divided by K: the {penalty}'s term is not averaged over "
+                                       "the batch; add {pen_grad} once, after the {reduce} over the batch"),
         ((1, K), "penalty-times-K", "penalty gradient added once per example (K times, {K}); add it once"),
-        ((1, 0), "penalty-missing-grad", "penalty missing from the gradient: no λ_l1·sign(W) + 2λ_l2·W term"
-                                         + (" (your loss includes it)" if p.loss_passed else "")),
+        ((1, 0), "penalty-missing-grad", "penalty missing from the gradient: no {pen_grad} term"
+                                         + (" (your loss includes it): add it to the gradient you return, not only "
+                                            "in the update step" if p.loss_passed else "")),
         ((0, 1), "data-missing", "only the penalty is in this gradient: the backprop part is missing"),
         ((1, 2), "penalty-twice", "penalty gradient added twice"),
         ((1, -1), "penalty-sign", "penalty gradient subtracted instead of added (wrong sign)"),
@@ -508,13 +555,7 @@ def detect_scaled(p: ParamView):
     return None
 
 
-def _factor_name(c: float, K: int, m: int) -> str:
-    for value, name in ((K, "K, the batch size: a sum instead of a mean?"), (1 / K, "1/K: divided by K twice?"),
-                        (m, "m, the number of classes"), (1 / m, "1/m, one over the number of classes"),
-                        (2.0, "2"), (0.5, "1/2"), (-1.0, "-1: the wrong sign")):
-        if _close(c, value):
-            return f" (= {name})"
-    return ""
+_factor_name = factor_name
 
 
 def detect_constant_factor(p: ParamView):
@@ -526,20 +567,21 @@ def detect_constant_factor(p: ParamView):
             continue
         c = float(np.vdot(base, target)) / norm
         if abs(c - 1) > 1e-4 and c != 0 and matches(target, c * base):  # c ≈ 1 is rounding, not a factor
-            return Finding("constant-factor", f"the {what} is exactly {c:.6g} times the right one"
-                                              f"{_factor_name(c, p.case.K, p.case.sizes[-1])}",
+            return Finding("constant-factor", "the {what} {times}",
                            numbers=[{"case": p.case.name, "K": p.case.K, "m": p.case.sizes[-1], "factor": c,
                                      "what": what}])
     return None
 
 
 def _lambda_phrase(value, own_name, own_value, case, term, K):
-    """Name the coefficient ``value`` that should be ``own_value`` (λ or 2λ): (key, phrase) or None."""
+    """Name the coefficient ``value`` that should be ``own_value`` (λ or 2λ): (key, phrase) or None.
+
+    ``own_name`` is the coefficient's slot place ("12": layer 1's L2), rendered in the course's words.
+    """
     scale = max(abs(own_value), max(case.lambdas))
     if _close(value, own_value, scale):  # a λ of 0 is matched by a coefficient at rounding level, too
         return None
-    unit = "sign(W)" if term == "L1" else "W"
-    right = f"{own_name}·{unit}" if term == "L1" else f"2·{own_name}·W"
+    right = f"{{lam:{own_name}}}·sign(W)" if term == "L1" else f"{{lam:{own_name}x2}}·W"
     checks = [
         (0.0, f"{term.lower()}-missing", f"the {term} term ({right}) is missing from the gradient"),
         (-own_value, f"{term.lower()}-sign", f"the {term} term has the wrong sign (-{right})"),
@@ -547,21 +589,49 @@ def _lambda_phrase(value, own_name, own_value, case, term, K):
         (own_value * K, "penalty-times-K", f"the {term} term is multiplied by K (added once per example)"),
     ]
     if term == "L1":
-        checks.append((2 * own_value, "l1-factor-2", f"the L1 term is doubled: 2·{own_name}·sign(W) instead of {right}"))
+        checks.append((2 * own_value, "l1-factor-2", f"the L1 term is doubled: {{lam:{own_name}x2}}·sign(W) instead of {right}"))
     else:
-        checks.append((own_value / 2, "l2-factor-2", f"the L2 term is off by a factor 2: {own_name}·W instead of "
-                                                     f"2·{own_name}·W (∇‖W‖₂² = 2W, homework 1.8)"))
-        checks.append((own_value * 2, "l2-factor-2", f"the L2 term is off by a factor 2: 4·{own_name}·W instead of "
-                                                     f"2·{own_name}·W (∇‖W‖₂² = 2W)"))
+        checks.append((own_value / 2, "l2-factor-2", f"the L2 term is off by a factor 2: {{lam:{own_name}}}·W instead of "
+                                                     f"{right} (∇‖W‖₂² = 2W{{hw:,1.8}})"))
+        checks.append((own_value * 2, "l2-factor-2", f"the L2 term is off by a factor 2: {{lam:{own_name}x4}}·W instead of "
+                                                     f"{right} (∇‖W‖₂² = 2W)"))
     for name, lam in zip(case.lambda_names(), case.lambdas):
-        if name != own_name:
+        if name[1:] != own_name:
             for factor in ((1.0, 2.0) if term == "L2" else (1.0,)):
-                checks.append((factor * lam, "lambda-slot", f"the {term} term uses {name} = {lam:g} where it should "
-                                                            f"use {own_name} (lambdas are L1, L2 for each layer in order)"))
+                checks.append((factor * lam, "lambda-slot", f"the {term} term uses {{lam:{name[1:]}}} = {lam:g} where it "
+                                                            f"should use {{lam:{own_name}}} (lambdas are L1, L2 for each "
+                                                            "layer in order)"))
     for target, key, phrase in checks:
         if _close(value, target, scale):
             return key, phrase
     return f"{term.lower()}-wrong", f"the {term} coefficient is {value:.6g} instead of {own_value:g}"
+
+
+def detect_scalar_added(p: ParamView):
+    """s = (backprop part, or the whole right gradient) + one number c in every entry.
+
+    The telling c is the penalty's value: ``dW += reg·np.sum(W*W)`` where its gradient was meant.
+    """
+    if p.s.size < 2 or p.s.shape != p.r.shape:
+        return None
+    W = np.asarray(p.case.params[f"W{p.layer}"])
+    lam1, lam2 = p.layer_lambdas()
+    layer_value = lam1 * float(np.abs(W).sum()) + lam2 * float((W * W).sum())
+    total_value = p.ev.reference_loss - p.ev.data[0]
+    for base, rest in ((p.data, "instead of"), (p.r, "on top of")):
+        c = float(np.mean(p.s - base))
+        if c == 0 or not matches(p.s, base + c):
+            continue
+        numbers = [{"case": p.case.name, "K": p.case.K, "scalar": c}]
+        for value in (layer_value, total_value):
+            if value and any(_close(c, f * value) for f in (1.0, 2.0, 0.5)):
+                return Finding("scalar-added", f"a number, the penalty's value ({c:.6g}), is added to every entry of "
+                                               f"∂L/∂{p.name} {rest} the penalty's gradient {{pen_grad}}: the gradient "
+                                               "of a sum of squares is an array (∇‖W‖² = 2W), not the sum itself",
+                               numbers=numbers)
+        return Finding("scalar-added", f"a number ({c:.6g}) is added to every entry of ∂L/∂{p.name}: a scalar where "
+                                       "an array of the parameter's shape was meant", numbers=numbers)
+    return None
 
 
 def detect_penalty_terms(p: ParamView):
@@ -583,18 +653,21 @@ def detect_penalty_terms(p: ParamView):
         phrases.append(("constant-factor", f"the backprop part of the gradient is exactly {c0:.6g} times the right "
                                            f"one{_factor_name(c0, p.case.K, p.case.sizes[-1])}"))
     if lam1 and _close(c1, 0.0, lam1) and _close(c2, 2 * lam2 + lam1):
-        phrases.append(("l1-uses-W", f"the L1 gradient is λ{layer}1·W instead of λ{layer}1·sign(W) (abs'(x) = sign(x))"))
+        phrases.append(("l1-uses-W", f"the L1 gradient is {{lam:{layer}1}}·W instead of {{lam:{layer}1}}·sign(W) "
+                                     "(abs'(x) = sign(x))"))
     else:
-        for phrase in (_lambda_phrase(c1, f"λ{layer}1", lam1, p.case, "L1", p.case.K),
-                       _lambda_phrase(c2, f"λ{layer}2", 2 * lam2, p.case, "L2", p.case.K)):
+        for phrase in (_lambda_phrase(c1, f"{layer}1", lam1, p.case, "L1", p.case.K),
+                       _lambda_phrase(c2, f"{layer}2", 2 * lam2, p.case, "L2", p.case.K)):
             if phrase:
                 phrases.append(phrase)
     if not phrases:
         return None
     keys = sorted({key for key, _ in phrases})
-    numbers = [{"case": p.case.name, "K": p.case.K, "m": p.case.sizes[-1], "factor": c0,
-                "what": "backprop part of the gradient"}] if keys == ["constant-factor"] else []
-    return Finding("+".join(keys), "; ".join(text for _, text in phrases), numbers=numbers)
+    if keys == ["constant-factor"]:  # told with each case's own factor when grouped
+        return Finding("constant-factor", "the {what} {times}", numbers=[{
+            "case": p.case.name, "K": p.case.K, "m": p.case.sizes[-1], "factor": c0,
+            "what": "backprop part of the gradient"}])
+    return Finding("+".join(keys), "; ".join(text for _, text in phrases))
 
 
 def detect_bias_regularised(p: ParamView):
@@ -606,7 +679,7 @@ def detect_bias_regularised(p: ParamView):
         if matches(p.s, p.r + c1 * np.sign(b) + c2 * b):
             return Finding("biases-regularised",
                            "biases are regularised: the penalty covers the weights W only, biases are free "
-                           "(homework 2.18) — drop the λ·sign(b) / 2λ·b term from ∂/∂b")
+                           "{hw:2.18} — drop the {bias_pen_grad} term from ∂/∂b")
     return None
 
 
@@ -627,7 +700,9 @@ def detect_hypotheses(p: ParamView):
     for hyp in HYPOTHESES:
         result = p.ev.hypothesis(hyp)
         if result is not None and np.any(result[1][p.name]) and matches(p.s, result[1][p.name]):
-            return _label_finding(p.case, hyp.shift) if hyp.shift else Finding(hyp.key, hyp.message)
+            finding = _label_finding(p.case, hyp.shift) if hyp.shift else Finding(hyp.key, hyp.message)
+            finding.hypothesis = hyp
+            return finding
     return None
 
 
@@ -646,7 +721,7 @@ def detect_preactivation_input(p: ParamView):
     if matches(p.s, wrong):
         return Finding("preactivation-as-input",
                        f"∂L/∂W{p.layer} uses the pre-activation h^a of the layer below instead of its activation "
-                       f"h^s: ∂L/∂W{p.layer} = ∂L/∂o^a · h^sᵀ (homework 2.10)")
+                       f"h^s: ∂L/∂W{p.layer} = ∂L/∂o^a · h^sᵀ{{hw:2.10}}")
     return None
 
 
@@ -690,6 +765,7 @@ PARAM_DETECTORS = [
     detect_bias_regularised,
     detect_hypotheses,
     detect_accumulated,
+    detect_scalar_added,  # after the previous call's answer (a constant there is that answer)
     detect_constant_factor,
     detect_all_zero,
     detect_preactivation_input,
@@ -708,6 +784,10 @@ def diagnose_param(p: ParamView) -> Finding | None:
 
 
 # ----------------------------------------------------------------------------- loss detector
+LOSS_TIMES_K = {"mean": "the loss is the sum over the batch instead of the mean (K times too large, {K})",
+                "sum": "the loss is K times the sum over the batch ({K})"}
+
+
 def loss_candidates(ev: Evidence) -> list:
     """(key, message, value): the loss a known bug would report on this case."""
     case, K = ev.case, ev.case.K
@@ -727,16 +807,18 @@ def loss_candidates(ev: Evidence) -> list:
     out = []
     if case.regularised:
         out += [
-            ("loss-no-penalty", "the loss has no penalty term: add Σ_l λ_l1‖W_l‖₁ + λ_l2‖W_l‖₂² (homework 2.18)", nll),
+            ("loss-no-penalty", "the loss has no penalty term: add {pen_loss}{hw:2.18}", nll),
             ("biases-regularised", "biases are regularised in the loss: the penalty covers the weights only",
              ref + sum(lam1[i] * np.abs(biases[i]).sum() + lam2[i] * (biases[i] ** 2).sum()
                        for i in range(case.n_layers))),
-            ("loss-l2-factor-2", "the loss's L2 term is halved: (λ/2)‖W‖² instead of λ‖W‖²", nll + penalty(f2=0.5)),
-            ("loss-l2-factor-2", "the loss's L2 term is doubled: 2λ‖W‖² instead of λ‖W‖²", nll + penalty(f2=2.0)),
+            ("loss-l2-factor-2", "the loss's L2 term is halved: {lam:l2x0.5}·‖W‖² instead of {lam:l2}·‖W‖²",
+             nll + penalty(f2=0.5)),
+            ("loss-l2-factor-2", "the loss's L2 term is doubled: {lam:l2x2}·‖W‖² instead of {lam:l2}·‖W‖²",
+             nll + penalty(f2=2.0)),
             ("loss-l2-not-squared", "the loss uses ‖W‖₂ where the penalty is the squared norm ‖W‖₂²",
              nll + penalty(norm=lambda i: np.sqrt(l2[i]))),
             ("loss-l1-missing", "the loss has no L1 term λ_l1‖W_l‖₁", nll + penalty(f1=0.0)),
-            ("loss-l2-missing", "the loss has no L2 term λ_l2‖W_l‖₂²", nll + penalty(f2=0.0)),
+            ("loss-l2-missing", "the loss has no L2 term {lam:l2}·‖W_l‖₂²", nll + penalty(f2=0.0)),
             ("lambda-slot", "the loss swaps the L1 and L2 weights (lambdas are L1, L2 for each layer)",
              nll + penalty(swap=True)),
             ("penalty-over-K", "the loss divides the penalty by K (it is added once, not averaged)", nll + pen / K),
@@ -747,11 +829,11 @@ def loss_candidates(ev: Evidence) -> list:
                         ref - lam1[i] * l1[i] - lam2[i] * l2[i]))
     if K > 1:
         out += [
-            ("sum-not-mean", "the loss is the sum over the batch instead of the mean (K times too large, {K})",
-             K * nll + pen),
-            ("sum-not-mean", "the loss is the sum over the batch instead of the mean (K times too large, {K})",
-             K * (nll + pen)),
-            ("mean-twice", "the loss is divided by K twice (1/K of the right value, {K})", nll / K + pen),
+            ("sum-not-mean", LOSS_TIMES_K, K * nll + pen),
+            ("sum-not-mean", LOSS_TIMES_K, K * (nll + pen)),
+            ("mean-twice", {"mean": "the loss is divided by K twice (1/K of the right value, {K})",
+                            "sum": "the loss is divided by K (1/K of the right value, {K}): the assignment's loss "
+                                   "is the sum over the batch (reduction = \"sum\")"}, nll / K + pen),
         ]
     out.append(("loss-sign", "the loss has the wrong sign: L = -log o^s_y", -ref))
     return out
@@ -766,11 +848,13 @@ def diagnose_loss(ev: Evidence, student_loss: float) -> Finding | None:
         return Finding("nonfinite", "the loss is NaN or inf on an ordinary batch")
     for key, message, value in loss_candidates(ev):
         if matches(student_loss, value):
-            return _with_K(key, message, ev.case) if "{K}" in message else Finding(key, message)
+            return _with_K(key, message, ev.case)
     for hyp in HYPOTHESES:
         result = ev.hypothesis(hyp)
         if result is not None and matches(student_loss, result[0]):
-            return _label_finding(ev.case, hyp.shift) if hyp.shift else Finding(hyp.key, hyp.message)
+            finding = _label_finding(ev.case, hyp.shift) if hyp.shift else Finding(hyp.key, hyp.message)
+            finding.hypothesis = hyp
+            return finding
     return None
 
 
@@ -825,10 +909,12 @@ def _layer_localisation(o: CaseOutcome, explained: set) -> list:
     for layer in range(1, L + 1):
         w, b = f"W{layer}", f"b{layer}"
         if not o.passed[w] and o.passed[b] and w not in explained and w not in o.transposed_shape:
-            out.append(Finding(
-                "weight-outer-product",
-                f"∂L/∂b{layer} is right but ∂L/∂W{layer} is wrong: the backpropagated δ is right, its product with the "
-                f"layer's input is wrong (∂L/∂W{layer} = δᵀ·{'X' if layer == 1 else 'H^s'}, an outer product over the batch)"))
+            inputs = "X" if layer == 1 else "H^s"
+            right = f"∂L/∂b{layer} is right but ∂L/∂W{layer} is wrong: the backpropagated δ is right, its product with the "
+            out.append(Finding("weight-outer-product", {
+                "out_in": right + f"layer's input is wrong (∂L/∂W{layer} = δᵀ·{inputs}, an outer product over the batch)",
+                "in_out": right + f"layer's input is wrong (dW{layer} = {inputs}ᵀ·δ, a sum of outer products "
+                                  "over the batch)"}))
     if not o.passed["loss"] and not failing and not o.transposed_shape:
         out.append(_loss_only(o))
     return out
@@ -849,26 +935,45 @@ def _loss_only(o: CaseOutcome) -> Finding:
     pen = ref - o.evidence.data[0]
     for eps in LOG_EPSILONS:
         if matches(o.student_loss, float(np.mean(-np.log(p_y + eps))) + pen):
-            template = (size + f": an ε inside the log? Your loss is -log(o^s_y + {eps:.0e}); log o^s_y needs no ε "
-                        "when computed as (o^a_y - max o^a) - log Σ exp(o^a - max o^a)")
-            return Finding("loss-epsilon", template.replace("{rel}", _sci(rel)), template=template, numbers=numbers)
-    template = size + ": the bug is in how the loss value is computed, not in backprop"
-    return Finding("loss-only", template.replace("{rel}", _sci(rel)), template=template, numbers=numbers)
+            return Finding("loss-epsilon", size + f": an ε inside the log? Your loss is -log(o^s_y + {eps:.0e}); "
+                           "log o^s_y needs no ε when computed as (o^a_y - max o^a) - log Σ exp(o^a - max o^a)",
+                           numbers=numbers)
+    return Finding("loss-only", size + ": the bug is in how the loss value is computed, not in backprop",
+                   numbers=numbers, certainty=HINT)
 
 
-def _sci(x: float) -> str:
-    """3e-09 -> "3e-9": one digit, as a student reads it (inf and nan as themselves)."""
-    if not np.isfinite(x):
-        return str(float(x))
-    mantissa, _, exponent = f"{x:.0e}".partition("e")
-    return f"{mantissa}e{int(exponent)}"
+def _fold_follow_ons(o: CaseOutcome, findings: list, explained: set) -> list:
+    """A known bug matched in this case explains every gradient it predicts: a finding there (an
+    all-zero gradient, a layer's hint) is a follow-on, told under the bug, not a second bug."""
+    causes = [f for f in findings if f.hypothesis is not None]
+    out = []
+    for finding in findings:
+        _, _, name = finding.where[0].partition(":")
+        cause = next((c for c in causes if c is not finding and c.key != finding.key and name in o.student_grads
+                      and _predicts(o, c.hypothesis, name)), None)
+        if cause is None:
+            out.append(finding)
+        else:
+            cause.follow_ons.append(finding)
+    for name, ok in o.passed.items():  # a failing gradient no detector named, which the bug predicts
+        if not ok and name != "loss" and name not in explained:
+            cause = next((c for c in causes if _predicts(o, c.hypothesis, name)), None)
+            if cause is not None:
+                cause.where.append(f"{o.case.name}:{name}")
+                explained.add(name)
+    return out
+
+
+def _predicts(o: CaseOutcome, hyp: Hypothesis, name: str) -> bool:
+    result = o.evidence.hypothesis(hyp)
+    return result is not None and matches(o.student_grads[name], result[1][name])
 
 
 def diagnose_case(o: CaseOutcome) -> list:
     """Findings for one failing case: per parameter, the loss, then case-level hints."""
     findings, explained = [], set()
     for name in o.transposed_shape:
-        findings.append(Finding("transposed", transposed_message(name, tuple(o.student_grads[name].shape[::-1])),
+        findings.append(Finding("transposed", transposed_phrase(name, tuple(o.student_grads[name].shape[::-1])),
                                 rank=PARAM_DETECTORS.index(detect_transposed), where=[f"{o.case.name}:{name}"]))
         explained.add(name)
     for name, ok in o.passed.items():
@@ -888,8 +993,10 @@ def diagnose_case(o: CaseOutcome) -> list:
             finding.rank = len(PARAM_DETECTORS)
             finding.where = [f"{o.case.name}:loss"]
             findings.append(finding)
+    findings = _fold_follow_ons(o, findings, explained)
     for finding in _layer_localisation(o, explained):
         finding.rank = len(PARAM_DETECTORS) + 1
+        finding.certainty = HINT
         finding.where = [o.case.name]
         findings.append(finding)
     o.findings = findings
@@ -913,9 +1020,9 @@ PATTERNS = [
      "it fails only on the batch where some pre-activations are exactly 0: the ReLU derivative at 0 "
      "(rect'(0) = 0, mask 1[h^a > 0])"),
     (lambda c: c.regularised, "pattern-regularised",
-     "it fails only when λ ≠ 0: the bug is in the elastic-net penalty (its loss term or its gradient)"),
+     "it fails only when {lam_on}: the bug is in the {penalty} (its loss term or its gradient)"),
     (lambda c: c.K > 1, "pattern-batch",
-     "it fails only on minibatches (K > 1): the bug is in how the examples are combined (mean over the batch, "
+     "it fails only on minibatches (K > 1): the bug is in how the examples are combined ({reduce} over the batch, "
      "accumulation in the loop)", _batch_control),
     (lambda c: C.TWO_HIDDEN in c.tags, "pattern-two-hidden",
      "it fails only with two hidden layers: the backprop loop over layers (indices, inputs of each layer)"),
@@ -942,7 +1049,7 @@ def _patterns(outcomes) -> list:
         if control and not control[0](failing, passing):
             continue
         if failing and all(test(c) for c in failing) and any(not test(c) for c in passing):
-            found.append((frozenset(c.name for c in all_cases if test(c)), Finding(key, message)))
+            found.append((frozenset(c.name for c in all_cases if test(c)), Finding(key, message, certainty=PATTERN)))
     return [f for cover, f in found if not any(other < cover for other, _ in found)]
 
 
@@ -963,53 +1070,14 @@ def _whole_batch_max(outcomes) -> list:
 
 def _case_findings(o: CaseOutcome, batch_max: list) -> list:
     if any(o is b for b in batch_max):
-        o.findings = [Finding("softmax-batch-max", BATCH_MAX.replace("{cases}", o.case.name), where=[o.case.name])]
+        o.findings = [Finding("softmax-batch-max", BATCH_MAX, where=[o.case.name], numbers=[{"case": o.case.name}],
+                              certainty=PATTERN)]
         return o.findings
     findings = diagnose_case(o)
     for finding in findings:
         for record in finding.numbers:
             record["where"] = finding.where[0]
     return findings
-
-
-def _short(case_name: str) -> str:
-    return case_name.partition("/")[2] or case_name
-
-
-def _by_value(records, value, text) -> str:
-    """ "10 (minibatch), 8 (regularised)": each distinct value with the cases that have it."""
-    groups: dict = {}
-    for record in records:
-        names = groups.setdefault(text(value(record)), [])
-        if _short(record["case"]) not in names:
-            names.append(_short(record["case"]))
-    return ", ".join(f"{v} ({', '.join(names)})" for v, names in groups.items())
-
-
-def _regroup_message(f: Finding) -> None:
-    """The grouped finding's message from every case's own numbers, not the first case's."""
-    records = f.numbers
-    if not records or len({r["case"] for r in records}) < 2:
-        return
-    if f.template and "{K}" in f.template:
-        f.message = f.template.replace("{K}", "K = " + _by_value(records, lambda r: r["K"], str))
-    elif f.key == "label-shift":
-        common = [t for t in LABEL_SHIFTS if all(t in r["shifts"] for r in records)]
-        if common:
-            f.message = _label_message(common)
-    elif f.template and "{rel}" in f.template:
-        low, high = min(r["rel"] for r in records), max(r["rel"] for r in records)
-        size = _sci(high) if _sci(low) == _sci(high) else f"{_sci(low)} to {_sci(high)}"
-        f.message = f.template.replace("{rel}", size)
-    elif f.key == "constant-factor":
-        if len({f"{r['factor']:.6g}" for r in records}) == 1:
-            return
-        names = {_factor_name(r["factor"], r["K"], r["m"]) for r in records}
-        whats = {r["what"] for r in records}
-        what = whats.pop() if len(whats) == 1 else "gradient"
-        f.message = (f"the {what} is a constant multiple of the right one, its own in each case"
-                     f"{names.pop() if len(names) == 1 else ''}: "
-                     + _by_value(records, lambda r: r["factor"], lambda c: f"{c:.6g}"))
 
 
 FACTOR_KEYS = ("sum-not-mean", "mean-twice", "constant-factor")
@@ -1047,17 +1115,23 @@ def _fixed_divisor(outcomes, grouped: dict) -> Finding | None:
                    where=sorted(explained, key=lambda w: (place[w.partition(":")[0]], w)), numbers=records)
 
 
-def diagnose(outcomes: list) -> list:
+def diagnose(outcomes: list, words: CourseWords = HOMEWORK) -> list:
     """The run's diagnosis: findings grouped by cause, most specific first, then the patterns.
 
     A finding seen in several cases names each case's own numbers (its K, its factor); the
     run-level findings come from comparing cases: one softmax max over the whole batch (the
     mixed-scale case fails, the evenly shifted ones pass), a fixed divisor (the same K/factor
     in cases with different K). A student's inf or NaN is evidence like any other number: the
-    arithmetic on it is quiet (no RuntimeWarning on the grader's stderr).
+    arithmetic on it is quiet (no RuntimeWarning on the grader's stderr). Every finding (the
+    run's and each case's) is told in ``words``, the course's.
     """
     with np.errstate(all="ignore"):
-        return _diagnose(outcomes)
+        findings = _diagnose(outcomes)
+    for finding in findings + [f for o in outcomes for f in o.findings]:
+        finding.words = words
+        for follow_on in finding.follow_ons:
+            follow_on.words = words
+    return findings
 
 
 def _diagnose(outcomes: list) -> list:
@@ -1070,13 +1144,12 @@ def _diagnose(outcomes: list) -> list:
             if finding.key in grouped:
                 grouped[finding.key].where.extend(finding.where)
                 grouped[finding.key].numbers.extend(finding.numbers)
+                grouped[finding.key].follow_ons.extend(finding.follow_ons)
                 grouped[finding.key].rank = min(grouped[finding.key].rank, finding.rank)
             else:
-                grouped[finding.key] = Finding(finding.key, finding.message, finding.rank, list(finding.where),
-                                               finding.template, list(finding.numbers))
+                grouped[finding.key] = Finding(finding.key, finding.phrase, finding.rank, list(finding.where),
+                                               list(finding.numbers), finding.certainty, list(finding.follow_ons))
     divisor = _fixed_divisor(outcomes, grouped)
-    for finding in grouped.values():
-        _regroup_message(finding)
     if divisor is not None:
         grouped = {divisor.key: divisor, **grouped}
 

@@ -34,7 +34,6 @@ import argparse
 import json
 import math
 import os
-import re
 import sys
 import tempfile
 import threading
@@ -156,10 +155,13 @@ def validate(target, *, assignment: Assignment | str | os.PathLike | None = None
 
 def _validate(target, assignment: Assignment, options: dict, seed: int, start: float, alone: bool = False) -> Report:
     from .diagnose import diagnose
+    from .diagnosis.words import CourseWords
+
+    words = CourseWords.of(assignment)
 
     name = target if isinstance(target, str) else getattr(target, "spec", None) or getattr(
         target, "__qualname__", repr(target))
-    report = Report(target=name, assignment=assignment.describe())
+    report = Report(target=name, assignment=assignment.describe(), words=words)
     runner = None
     try:
         report.target, factory, runner = _runner(target, assignment, options, alone)
@@ -189,24 +191,14 @@ def _validate(target, assignment: Assignment, options: dict, seed: int, start: f
         if report.conventions:  # a layout found first explains what follows
             report.error = f"{'; '.join(report.conventions)}; in that layout, {report.error}"
         if report.failed_cases:  # what the cases that did run already show
-            report.diagnosis = diagnose([c.outcome for c in report.cases])
+            report.diagnosis = diagnose([c.outcome for c in report.cases], words)
             if report.diagnosis:
                 report.error += (f"; before that, {len(report.failed_cases)} of {len(report.cases)} cases "
                                  f"disagreed with the reference: {report.diagnosis[0].message}")
     else:
-        report.diagnosis = diagnose([c.outcome for c in report.cases])
-    _in_course_words(report, assignment)
+        report.diagnosis = diagnose([c.outcome for c in report.cases], words)
     report.elapsed_s = time.perf_counter() - start
     return report
-
-
-def _in_course_words(report: Report, assignment: Assignment) -> None:
-    """With one ``reg`` ("l2" penalty), every λ_l2 the diagnosis names is reg·l2_factor: say reg."""
-    if assignment.penalty != "l2":
-        return
-    reg = "reg" if assignment.l2_factor == 1 else f"{assignment.l2_factor:g}·reg"
-    for finding in report.diagnosis:
-        finding.message = re.sub(r"λ\d+2\b", reg, finding.message)
 
 
 def _run(runner, report: Report, assignment: Assignment, factory: str, seed: int) -> None:

@@ -19,6 +19,7 @@ import pytest
 
 from compare import cases as C
 from compare import diagnose as D
+from compare.diagnosis.words import label_words, sci
 from compare.diff import TOLERANCES, compare_arrays
 
 sys.path.insert(0, str(Path(__file__).resolve().parent / "student_impls"))
@@ -550,7 +551,7 @@ def test_loss_epsilon_states_its_size():
     assert f.key == "loss-epsilon" and "gradients exact: an ε inside the log?" in f.message
     assert "-log(o^s_y + 1e-09)" in f.message
     rel = [abs(o.student_loss - o.evidence.reference_loss) / o.evidence.reference_loss for o in run(W.LogEpsilon, SMALL)]
-    assert f"loss off by {D._sci(min(rel))} to {D._sci(max(rel))} relative" in f.message
+    assert f"loss off by {sci(min(rel))} to {sci(max(rel))} relative" in f.message
     assert "loss-only" not in keys(found)
 
 
@@ -587,7 +588,7 @@ def test_loss_only_states_its_size_without_an_epsilon():
 
 
 def test_sci():
-    assert D._sci(3e-9) == "3e-9" and D._sci(2.6e-3) == "3e-3" and D._sci(1e12) == "1e12"
+    assert sci(3e-9) == "3e-9" and sci(2.6e-3) == "3e-3" and sci(1e12) == "1e12"
 
 
 # ----------------------------------------------------------------------------- softmax
@@ -689,7 +690,7 @@ def test_label_shift_ambiguous_with_few_classes():
     assert "shifted: your numbers match the labels y - 1 or y + 2 (mod m) (the same labels" in f.message
     f = diagnosis(W.LabelOffByOne, (ONE, MINI))[0]  # m = 2: y + 1 = y - 1
     assert "off by one: your numbers match the labels y + 1 or y - 1" in f.message
-    assert D._label_message([2, -2]).startswith("onehot/labels off by two")
+    assert label_words([2, -2]).startswith("onehot/labels off by two")
 
 
 # ----------------------------------------------------------------------------- activations
@@ -972,9 +973,10 @@ def test_close():
 
 
 def test_finding_to_dict():
-    f = D.Finding("k", "m", 3, ["a:W1"], "t", [{"x": 1}])
-    assert f.to_dict() == {"key": "k", "message": "m", "where": ["a:W1"]}
-    assert "template" not in repr(f) and "numbers" not in repr(f)
+    f = D.Finding("k", "m", 3, ["a:W1"], [{"case": "a", "K": 1}], D.PATTERN)
+    assert f.to_dict() == {"key": "k", "message": "m", "where": ["a:W1"], "certainty": "pattern",
+                           "numbers": [{"case": "a", "K": 1}], "follow_ons": []}
+    assert "numbers" not in repr(f) and "words" not in repr(f)
     assert D.Finding("k", "m").rank == 0 and D.Finding("k", "m").where == []
 
 

@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 from .. import cases as C
+from ..diagnosis.words import HOMEWORK, CourseWords
 from ..diff import TOLERANCES, ArrayDiff
 
 if TYPE_CHECKING:
@@ -74,6 +75,7 @@ class Report:
     accepted: list = field(default_factory=list)  # harmless differences the assignment accepts, one line each
     elapsed_s: float = 0.0
     score: object = None  # points.Score, when the run gives points (backprop-grade, the autograder)
+    words: CourseWords = field(default=HOMEWORK, repr=False)  # the course's conventions, for the tables
 
     @property
     def failed_cases(self) -> list:
@@ -128,8 +130,10 @@ class Report:
             "target": self.target,
             "assignment": self.assignment,
             "exit_code": self.exit_code,
-            "verdict": self.status,
-            "summary": self.verdict,
+            "status": self.status,
+            "verdict": self.status,  # the old name of "status", kept: tests/test_isolation.py and test_validate.py read it
+            "verdict_text": self.verdict,
+            "summary": self.summary,
             "error": self.error,
             "error_kind": self.error_kind,
             "conventions": list(self.conventions),
@@ -160,16 +164,34 @@ def json_safe(obj):
 
 
 # ----------------------------------------------------------------------------- text
-def format_case(result: CaseReport) -> str:
-    lines = [result.case.describe(),
+def case_title(case: C.Case, words: CourseWords = HOMEWORK) -> str:
+    """The case's one-line description, its penalty named as the course names it (one ``reg``)."""
+    if not words.one_reg:
+        return case.describe()
+    reg = case.lambdas[1] / words.l2_factor if case.regularised else 0.0
+    title = case.title.split(" with elastic net")[0].split(", elastic net")[0]  # the homework's penalty, not this one
+    return f"{case.name}: {title} — sizes {case.sizes}, K={case.K}, reg {reg:g}"
+
+
+def _in_layout(name: str, index, words: CourseWords):
+    """A weight's shape (or index) in the course's layout: reversed where W is (in, out)."""
+    if name.startswith("W") and words.weights == "in_out" and isinstance(index, tuple) and len(index) == 2:
+        return index[::-1]
+    return index
+
+
+def format_case(result: CaseReport, words: CourseWords = HOMEWORK) -> str:
+    """The case's table: each row's shape and worst index in the course's own layout."""
+    lines = [case_title(result.case, words),
              f"  {'param':<6}{'shape':<12}{'max abs err':>12}{'max rel err':>12}  {'worst index':<13}result"]
     for row in result.rows:
         d = row.diff
         verdict = "ok" if row.passed else "FAIL" + (f" ({row.note})" if row.note else "")
         if result.harmless and not row.passed:
             verdict = "accepted" if result.accepted else "differs (a convention, not a bug)"
-        lines.append(f"  {row.name:<6}{str(d.shape):<12}{d.max_abs_error:>12.2e}{d.max_rel_error:>12.2e}  "
-                     f"{str(d.worst_index):<13}{verdict}")
+        shape, worst = _in_layout(row.name, tuple(d.shape), words), _in_layout(row.name, d.worst_index, words)
+        lines.append(f"  {row.name:<6}{str(shape):<12}{d.max_abs_error:>12.2e}{d.max_rel_error:>12.2e}  "
+                     f"{str(worst):<13}{verdict}")
     if result.harmless:
         lines.append(f"  {'accepted' if result.accepted else 'a convention, not a bug'}: {result.harmless}")
     return "\n".join(lines)
@@ -201,7 +223,7 @@ def format_report(report: Report, brief: bool = False) -> str:
         return report.verdict
     head = (f"validating {report.target} ({report.assignment}): {len(report.cases)} cases against "
             f"reference.TorchMLP + autograd (float64, rtol {TOL.rtol:g})")
-    blocks = [head] + [format_case(c) for c in report.cases if not (brief and c.passed and c.agrees)]
+    blocks = [head] + [format_case(c, report.words) for c in report.cases if not (brief and c.passed and c.agrees)]
     tail = [f"note: {line}" for line in report.notes] + [f"skipped: {line}" for line in report.skipped]
     tail += [f"convention: {line}" for line in report.conventions]
     tail += [f"accepted: {line}" for line in report.accepted]
@@ -238,7 +260,7 @@ def format_markdown(report: Report, student: str) -> str:
     if failing:
         lines += ["", "## Failing cases", ""]
         for case in failing:
-            lines += ["```", format_case(case), "```", ""]
+            lines += ["```", format_case(case, report.words), "```", ""]
     passed = len(report.cases) - len(failing)
     if report.cases:
         lines += ["", f"{passed} of {len(report.cases)} cases agree with the reference "

@@ -6,6 +6,7 @@
 from __future__ import annotations
 
 import numpy as np
+from fc_net import TwoLayerNet, affine_backward, affine_forward, relu_backward, relu_forward, softmax_loss
 from student import StudentMLP, _sigmoid
 
 
@@ -274,3 +275,108 @@ class LabelShiftedByTwo(StudentMLP):
 class LabelShiftedBackByOne(StudentMLP):
     def grad_output(self, o, y):
         return self.softmax(o) - self.onehot((y - 1) % len(o), len(o))
+
+
+class ActivationOnScores(StudentMLP):
+    """The hidden activation applied to the output scores too, and backpropagated through."""
+
+    def nll(self, o, y):
+        return super().nll(self.act(o), y)
+
+    def grad_output(self, o, y):
+        return super().grad_output(self.act(o), y) * self.act_grad(o)
+
+
+class ActivationOnScoresForwardOnly(ActivationOnScores):
+    """... in the forward pass only: backprop starts from the softmax as if it were not there."""
+
+    def grad_output(self, o, y):
+        return StudentMLP.grad_output(self, self.act(o), y)
+
+
+class PenaltyValueInGrad(StudentMLP):
+    """Adds the penalty's value (a number) to ∂L/∂W where its gradient was meant."""
+
+    def penalty_grad(self, layer, lam1, lam2):
+        W = self.W(layer)
+        return lam1 * np.abs(W).sum() + lam2 * (W ** 2).sum()
+
+
+# ----------------------------------------------------------------------------- CS231n assignment 2's API
+class Cs231nNet(TwoLayerNet):
+    """``fc_net.TwoLayerNet`` as a student writes it, one step at a time, so that each bug below
+    changes one step (graded with ``--preset cs231n-a2``: 0.5·reg·Σ‖W‖², W1 (D, H))."""
+
+    def scores_of(self, X):
+        hidden, cache1 = affine_forward(X, self.params["W1"], self.params["b1"])
+        hidden, relu_cache = relu_forward(hidden)
+        scores, cache2 = affine_forward(hidden, self.params["W2"], self.params["b2"])
+        return scores, (cache1, relu_cache, cache2)
+
+    def data_loss(self, scores, y):
+        return softmax_loss(scores, y)
+
+    def backward(self, dscores, caches, grads):
+        cache1, relu_cache, cache2 = caches
+        dhidden, grads["W2"], grads["b2"] = affine_backward(dscores, cache2)
+        dhidden = relu_backward(dhidden, relu_cache)
+        _, grads["W1"], grads["b1"] = affine_backward(dhidden, cache1)
+
+    def add_reg(self, grads):
+        grads["W1"] += self.reg * self.params["W1"]
+        grads["W2"] += self.reg * self.params["W2"]
+
+    def loss(self, X, y=None):
+        scores, caches = self.scores_of(X)
+        if y is None:
+            return scores
+        loss, dscores = self.data_loss(scores, y)
+        W1, W2 = self.params["W1"], self.params["W2"]
+        loss += 0.5 * self.reg * (np.sum(W1 * W1) + np.sum(W2 * W2))
+        grads = {}
+        self.backward(dscores, caches, grads)
+        self.add_reg(grads)
+        return loss, grads
+
+
+class Cs231nRegOnlyInUpdate(Cs231nNet):
+    """reg·W left out of grads (the student adds it in the SGD step instead)."""
+
+    def add_reg(self, grads):
+        pass
+
+
+class Cs231nRegValueInGrad(Cs231nNet):
+    """grads['W'] += 0.5·reg·np.sum(W*W): the penalty's value where its gradient reg·W was meant."""
+
+    def add_reg(self, grads):
+        for name in ("W1", "W2"):
+            grads[name] += 0.5 * self.reg * np.sum(self.params[name] * self.params[name])
+
+
+class Cs231nReluOnScores(Cs231nNet):
+    """ReLU after the last affine layer too, backpropagated through."""
+
+    def scores_of(self, X):
+        scores, caches = super().scores_of(X)
+        relu_scores, score_cache = relu_forward(scores)
+        return relu_scores, (*caches, score_cache)
+
+    def backward(self, dscores, caches, grads):
+        *caches, score_cache = caches
+        super().backward(relu_backward(dscores, score_cache), tuple(caches), grads)
+
+
+class Cs231nReluOnScoresForwardOnly(Cs231nReluOnScores):
+    """... backprop from dscores as if the ReLU were not there."""
+
+    def backward(self, dscores, caches, grads):
+        Cs231nNet.backward(self, dscores, tuple(caches[:3]), grads)
+
+
+class Cs231nSumNotMean(Cs231nNet):
+    """The data loss and its gradient summed over the batch, not averaged."""
+
+    def data_loss(self, scores, y):
+        loss, dscores = softmax_loss(scores, y)
+        return loss * len(y), dscores * len(y)
