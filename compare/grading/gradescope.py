@@ -232,13 +232,14 @@ def build_bundle(out: Path, assignment: Assignment, options: dict, torch_version
 
 
 # ----------------------------------------------------------------------------- results.json
-def _case_output(entry, case) -> str:
-    """A test's output: why it scored what it did, then (when it disagrees) its table."""
+def _case_output(entry, case, words=None) -> str:
+    """A test's output: why it scored what it did, then (when it disagrees) its table, in the
+    course's layout and words (``words``: the report's)."""
     from .report import format_case
 
     text = md(entry.output, 600)
     if case is not None and not case.passed:
-        table = format_case(case).replace("`", "'")
+        table = (format_case(case, words) if words is not None else format_case(case)).replace("`", "'")
         text += "\n\n```\n" + table + "\n```"
     return text
 
@@ -279,7 +280,8 @@ def results(report, assignment: Assignment, seconds: float, level: str, warning:
     by_name = {c.case.name: c for c in report.cases}
     tests = [{"name": entry.name, "score": entry.points, "max_score": entry.max_points,
               "status": "passed" if entry.status == "passed" else "failed",
-              "output": _case_output(entry, by_name.get(entry.name)), "visibility": assignment.visibility}
+              "output": _case_output(entry, by_name.get(entry.name), getattr(report, "words", None)),
+              "visibility": assignment.visibility}
              for entry in report.score.cases]
     return {"score": round(report.score.score, 4), "execution_time": round(seconds, 2),
             "output": summary_markdown(report, level, warning), "output_format": "md", "test_output_format": "md",
