@@ -36,10 +36,11 @@ import argparse
 import json
 import os
 import sys
+import threading
 import time
 import warnings
 from collections import Counter
-from concurrent.futures import ThreadPoolExecutor, as_completed
+from concurrent.futures import ThreadPoolExecutor, as_completed, wait
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -148,6 +149,7 @@ def grade(folder: Path, out: Path, assignment: Assignment, *, jobs: int = 2, tim
     from tqdm import tqdm
 
     from .grading import battery, classfolder, shards
+    from .grading.isolation import kill_all
     from .grading.report import format_markdown
 
     folder, out = Path(folder), Path(out)
@@ -164,12 +166,16 @@ def grade(folder: Path, out: Path, assignment: Assignment, *, jobs: int = 2, tim
     battery.prepare(assignment, seed)  # the reference, once per case for the class
     csv_file = GradesCsv(output, CSV_COLUMNS)
 
-    def one(student) -> Graded:
+    stopping = threading.Event()  # set when the run is stopped: a student still being graded is not done
+
+    def one(student) -> Graded | None:
         start = time.perf_counter()
         try:
             graded = Graded(student, grade_student(student, assignment, options, seed))
         except Exception as error:  # noqa: BLE001 - the grader's own failure: this row only
             graded = Graded(student, None, internal=f"{type(error).__name__}: {clean_text(error, 200)}")
+        if stopping.is_set():  # its worker was killed by the stop, not by anything the student did
+            return None
         graded.seconds = time.perf_counter() - start
         name = names[student.name]
         try:
@@ -193,12 +199,16 @@ def grade(folder: Path, out: Path, assignment: Assignment, *, jobs: int = 2, tim
                 graded = future.result()
                 bar.set_postfix_str(f"{graded.student.name[:20]}: {graded.status}")
                 bar.update()
-    except KeyboardInterrupt as stop:  # Ctrl-C, SIGTERM, SIGHUP: the students not started are not started
+    except KeyboardInterrupt as stop:  # Ctrl-C, SIGTERM, SIGHUP: the students not started are not started,
+        stopped = stop                 # those being graded are stopped (no process, no copy left behind)
+        stopping.set()
         pool.shutdown(wait=False, cancel_futures=True)
-        stopped = stop
+        kill_all()
+        wait(futures, timeout=30)  # their threads return at once: their workers are gone
     pool.shutdown(wait=stopped is None)
     # Every student done (a row in grades.csv already), in the class's order.
-    results = [f.result() for f in futures if f.done() and not f.cancelled() and f.exception() is None]
+    results = [f.result() for f in futures if f.done() and not f.cancelled() and f.exception() is None
+               and f.result() is not None]
     levels = Counter(g.report.isolation for g in results if g.report is not None and g.report.isolation)
     run = ClassRun(results, found.skipped, [], levels.most_common(1)[0][0] if levels else "", stopped is not None)
     run.rows = sorted((g.row(names[g.student.name]) for g in results), key=lambda r: r["student"])

@@ -606,11 +606,13 @@ def test_sigterm_ends_a_class_run_as_ctrl_c_does(tmp_path):
 
     folder, out = tmp_path / "class", tmp_path / "out"
     folder.mkdir()
-    for i in range(6):
-        (folder / f"s{i}.py").write_text(CORRECT)
-    process = subprocess.Popen([sys.executable, "-m", "compare.grade", str(folder), "--out", str(out), "--jobs", "1",
+    for i in range(30):
+        (folder / f"s{i:02d}.py").write_text(CORRECT)
+    scratch = tmp_path / "scratch"  # where the grader copies each submission (its TMPDIR)
+    scratch.mkdir()
+    process = subprocess.Popen([sys.executable, "-m", "compare.grade", str(folder), "--out", str(out), "--jobs", "2",
                                 "--timeout", "5"], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-                               env={**os.environ, "PYTHONPATH": str(REPO)})
+                               env={**os.environ, "PYTHONPATH": str(REPO), "TMPDIR": str(scratch)})
     try:
         while not (out / "grades.csv").is_file() or len(rows_of(out)) < 1:  # one student done: signal then
             assert process.poll() is None, process.communicate()
@@ -622,5 +624,7 @@ def test_sigterm_ends_a_class_run_as_ctrl_c_does(tmp_path):
     assert process.returncode == 143, stderr
     assert stderr.strip().splitlines()[-1].startswith("grade: interrupted (SIGTERM)")
     summary = json.loads((out / "summary.json").read_text())
-    assert summary["interrupted"] is True and 1 <= summary["n_students"] < 6
+    assert summary["interrupted"] is True and 1 <= summary["n_students"] < 30
     assert set(rows_of(out)) == {row["student"] for row in summary["students"]}
+    assert all(row["status"] == "pass" for row in summary["students"])  # a stopped student is no row, not "died"
+    assert list(scratch.iterdir()) == []  # the students being graded were stopped and their copies removed

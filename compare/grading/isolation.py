@@ -265,6 +265,7 @@ class Worker:
             _reap(doomed, self.process.pid)
         _children_started.discard(self.process.pid)
         _live_tags.discard(self.tag)
+        _live_workers.pop(id(self), None)
         for closable in (self.sock, self.process.stderr):
             try:
                 closable.close()
@@ -373,6 +374,7 @@ def _rttime(pid: int) -> int | None:
 _OWN_RTTIME = resource.getrlimit(resource.RLIMIT_RTTIME)[1] if hasattr(resource, "RLIMIT_RTTIME") else None
 _tags = itertools.count(1)
 _live_tags: set = set()
+_live_workers: dict = {}  # id -> every Worker started and not yet killed (kill_all ends them)
 _children_started: set = set()  # pids of workers we started ourselves (not orphans)
 _STARTING = threading.Lock()  # held while a worker is started and while /proc is read for orphans
 
@@ -532,8 +534,10 @@ def start_worker(sub: Submission, limits: Limits, allow_imports=(), isolation: s
         raise
     os.set_blocking(process.stderr.fileno(), False)
     parent_end.setblocking(False)
-    return Worker(process, parent_end, process.stderr.fileno(), level, workdir, root_inside, uid, limits, fallback,
-                  written_before, tag)
+    worker = Worker(process, parent_end, process.stderr.fileno(), level, workdir, root_inside, uid, limits, fallback,
+                    written_before, tag)
+    _live_workers[id(worker)] = worker
+    return worker
 
 
 def wait_gone(worker: Worker, timeout: float = 5.0) -> bool:
@@ -542,3 +546,10 @@ def wait_gone(worker: Worker, timeout: float = 5.0) -> bool:
     while worker.process.poll() is None and time.monotonic() < end:
         time.sleep(0.01)
     return worker.process.poll() is not None
+
+
+def kill_all() -> None:
+    """Kill every worker still running and remove its private folder: a run that is stopped
+    (Ctrl-C, SIGTERM) leaves no process and no copy of a submission behind."""
+    for worker in list(_live_workers.values()):
+        worker.kill()
