@@ -14,6 +14,7 @@ import json
 import os
 import resource
 import socket
+import stat
 import subprocess
 import sys
 import textwrap
@@ -757,3 +758,19 @@ def test_an_error_reply_keeps_a_known_kind_and_its_exception_type():
 
 if __name__ == "__main__":  # pragma: no cover
     sys.exit(pytest.main([__file__, "-q"]))
+
+
+def test_removing_a_private_folder_twice_never_touches_its_parent(tmp_path):
+    """The run's stop and the worker's own runner may both remove a worker's folder: the second
+    removal finds nothing and must leave the folder's parent (the machine's /tmp) as it was."""
+    parent = tmp_path / "parent"
+    parent.mkdir()
+    os.chmod(parent, 0o1777)
+    folder = parent / "backprop-grade-x"
+    (folder / "submission").mkdir(parents=True)
+    (folder / "submission" / "ro").mkdir()
+    os.chmod(folder / "submission" / "ro", 0o500)  # made read-only by the submission
+    isolation._remove(folder)
+    assert not folder.exists()
+    isolation._remove(folder)  # again: already gone
+    assert stat.S_IMODE(os.stat(parent).st_mode) == 0o1777

@@ -278,10 +278,20 @@ def _remove(folder: Path) -> None:
     """Remove a private folder whatever the submission did to it: a folder it made read-only (which
     would stop a grader that is not root) is made writable again first."""
 
+    top = os.path.abspath(folder)
+
+    def inside(path: str) -> bool:  # the folder itself or below it: never its parent (/tmp)
+        path = os.path.abspath(path)
+        return path == top or path.startswith(top + os.sep)
+
     def retry(function, path, _):
         try:
-            os.chmod(os.path.dirname(path), 0o700)
-            if os.path.isdir(path) and not os.path.islink(path):
+            if not os.path.lexists(path):
+                return  # already gone (removed twice: by the run's stop and by its runner)
+            parent = os.path.dirname(os.path.abspath(path))
+            if inside(parent):
+                os.chmod(parent, 0o700)
+            if inside(path) and os.path.isdir(path) and not os.path.islink(path):
                 os.chmod(path, 0o700)
             function(path)
         except OSError:
