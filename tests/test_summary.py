@@ -174,7 +174,7 @@ def test_summary_png_shows_the_counts_the_scores_and_the_diagnoses(tmp_path, dra
     left, middle, right = figure.axes
     assert figure._suptitle.get_text() == f"class — {Assignment().describe()}"
     png = (tmp_path / "out" / "summary.png").read_bytes()
-    assert (int.from_bytes(png[16:20], "big"), int.from_bytes(png[20:24], "big")) == (1760, 528)  # 16 × 4.8 in at 110 dpi
+    assert (int.from_bytes(png[16:20], "big"), int.from_bytes(png[20:24], "big")) == (1320, 935)  # 12 × 8.5 in at 110 dpi
     assert [t.get_text() for t in left.get_xticklabels()] == ["pass", "fail", "error", "internal"]
     assert [p.get_height() for p in left.patches] == [1, 3, 1, 1]
     assert [matplotlib.colors.to_hex(p.get_facecolor()) for p in left.patches] == [
@@ -192,8 +192,10 @@ def test_summary_png_shows_the_counts_the_scores_and_the_diagnoses(tmp_path, dra
     assert right.get_xlabel() == "students"
     for ticks in (left.get_yticks(), middle.get_yticks(), right.get_xticks()):  # counts of students: whole
         assert all(float(t).is_integer() for t in ticks)
-    widths = [axes.get_position().width for axes in (left, middle, right)]
-    assert widths[1] / widths[0] == pytest.approx(1.3, rel=0.02) and widths[2] / widths[0] == pytest.approx(2.6, rel=0.02)
+    boxes = [axes.get_position() for axes in (left, middle, right)]  # counts and scores above, diagnoses below
+    assert boxes[1].width / boxes[0].width == pytest.approx(1.6, rel=0.02)
+    assert boxes[0].y0 > boxes[2].y1 and boxes[1].y0 > boxes[2].y1
+    assert boxes[2].width > boxes[0].width + boxes[1].width  # the diagnoses' long labels get the whole width
 
 
 def test_scores_of_different_full_scores_are_shown_out_of_the_largest(tmp_path, drawn):
