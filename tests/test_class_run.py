@@ -628,3 +628,11 @@ def test_sigterm_ends_a_class_run_as_ctrl_c_does(tmp_path):
     assert set(rows_of(out)) == {row["student"] for row in summary["students"]}
     assert all(row["status"] == "pass" for row in summary["students"])  # a stopped student is no row, not "died"
     assert list(scratch.iterdir()) == []  # the students being graded were stopped and their copies removed
+
+
+@pytest.mark.parametrize("module", ["manual", "reference", "compare"])
+def test_the_answer_key_cannot_be_allowed(tmp_path, capsys, module):
+    (tmp_path / "class").mkdir()
+    assert G.main([str(tmp_path / "class"), "--out", str(tmp_path / "out"), "--allow-import", module]) == 2
+    err = capsys.readouterr().err
+    assert f"--allow-import {module}: the answer key" in err and err.count("\n") == 1

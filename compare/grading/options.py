@@ -10,6 +10,7 @@ import argparse
 
 from .. import cli
 from .assignment import PRESETS, Assignment, load_assignment, preset
+from .packages import NEVER_SHOWN
 
 
 def add_course_options(parser: argparse.ArgumentParser) -> None:
@@ -40,6 +41,9 @@ def course(args) -> Assignment:
     for module in args.allow_import:
         if not module.isidentifier():
             raise cli.UsageError(f"--allow-import {module!r}: not a module name")
+        if module in NEVER_SHOWN:
+            raise cli.UsageError(f"--allow-import {module}: the answer key and the grader are never shown to a "
+                                 "submission")
     base = preset(args.preset) if args.preset else None
     assignment = load_assignment(args.assignment, base=base) if args.assignment else base or preset("homework")
     if args.factory is not None:
