@@ -263,8 +263,6 @@ EQUIVALENT.update({
         _PASSED,
     'compare/grading/classfolder.py::walk: False -> True':
         _NOT_A_LINK,
-    'compare/grading/classfolder.py::walk: False -> True':
-        _NOT_A_LINK,
     'compare/grade.py::grade: folder, out = Path(folder), Path(out) -> pass':
         _STR_OR_PATH,
     'compare/grade.py::grade: if claimed is None: output.claim() -> if True: output.claim()':
