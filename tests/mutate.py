@@ -217,6 +217,15 @@ _CLAIMED_TWICE = ("a second claim() of a folder just claimed finds its marker li
                   "and writes the same marker header: the same folder, the same files")
 _WARM_UP = ("battery.reference is computed once per case and process, on first use (a cache under a lock): "
             "computing it before the students only moves the work out of the grading threads")
+_STRICT_ALREADY = ("the report's to_dict() is json_safe already (NaN and infinities made strings): "
+                   "allow_nan has nothing to refuse")
+_SECOND_SHUTDOWN = ("after as_completed has seen every future, or after shutdown(wait=False, cancel_futures=True) "
+                    "on Ctrl-C, this second shutdown has nothing left to cancel and the results are read from "
+                    "futures already done: removing it changes no row")
+_FIRST_OF = "most_common(2)[0] is most_common(1)[0]: the first of the list does not depend on its length"
+_VALUE_ERROR = "AssignmentError is a ValueError, which the same except clause catches"
+_ANY_SEED = ("the names and order of the battery's cases do not depend on the seed (only their numbers do), and "
+             "the scores read only the names")
 _NOT_A_LINK = ("asked only of an entry found not to be a link just before (links are set apart first): "
                "following links changes nothing for it")
 EQUIVALENT.update({
@@ -271,6 +280,20 @@ EQUIVALENT.update({
         _WARM_UP,
     'compare/grade.py::_same_folder: os.path.samefile(a, b) -> os.path.samefile(b, a)':
         _SYMMETRIC,
+    'compare/grade.py::grade.one: False -> True':
+        _STRICT_ALREADY,
+    'compare/grade.py::grade: pool.shutdown(wait=not interrupted) -> pass':
+        _SECOND_SHUTDOWN,
+    'compare/grade.py::grade: 1 -> 2':
+        _FIRST_OF,
+    'compare/grade.py::_main: (cli.UsageError, AssignmentError, OutputError, ValueError, RuntimeError) -> (cli.UsageError, OutputError, ValueError, RuntimeError)':
+        _VALUE_ERROR,
+    'compare/grade.py::_main: True -> False':
+        _STDERR,
+    'compare/grading/points.py::scored_case_names: 0 -> 1':
+        _ANY_SEED,
+    'compare/grading/points.py::score: 0 -> 1':
+        _ANY_SEED,
 })
 
 

@@ -230,7 +230,8 @@ def test_a_notebook_file_is_read_for_its_definitions(tmp_path):
     cells = [{"cell_type": "code", "metadata": {}, "source": FACTORY, "outputs": [], "execution_count": 1}]
     put(tmp_path / "amy.ipynb", json.dumps({"cells": cells, "metadata": {}, "nbformat": 4, "nbformat_minor": 5}))
     sub = prepared(tmp_path).submission
-    assert sub.attr == "make_mlp" and sub.generated and sub.file != "amy.ipynb"
+    assert sub.attr == "make_mlp" and sub.file == "amy.py" and list(sub.generated) == ["amy.py"]
+    assert "def make_mlp" in sub.generated["amy.py"] and '"cells"' not in sub.generated["amy.py"]
 
 
 def test_a_file_that_cannot_be_read_is_the_students_error(tmp_path):

@@ -181,6 +181,7 @@ def test_summary_png_shows_the_counts_the_scores_and_the_diagnoses(tmp_path, dra
     assert [matplotlib.colors.to_hex(p.get_facecolor()) for p in left.patches] == [
         "#2a9d4b", "#e07b00", "#c0392b", "#555555"]
     assert left.get_title() == "6 submissions" and left.get_ylabel() == "students"
+    assert left.get_ylim() == pytest.approx((0, 3.45))  # room above the tallest bar for its label
     assert [t.get_text() for t in left.texts] == ["1", "3", "1", "1"]
     assert middle.get_title() == "scores: mean 4.2" and middle.get_xlabel() == "score (of 9)"
     assert middle.get_ylabel() == "students"
