@@ -234,6 +234,22 @@ def test_a_notebook_file_is_read_for_its_definitions(tmp_path):
     assert "def make_mlp" in sub.generated["amy.py"] and '"cells"' not in sub.generated["amy.py"]
 
 
+def notebook_of(source: str) -> str:
+    import json
+
+    cells = [{"cell_type": "code", "metadata": {}, "source": source, "outputs": [], "execution_count": 1}]
+    return json.dumps({"cells": cells, "metadata": {}, "nbformat": 4, "nbformat_minor": 5})
+
+
+@pytest.mark.parametrize("where", ["amy.ipynb", "amy/hw.ipynb"])
+def test_a_notebooks_allowed_imports_are_kept(tmp_path, where):
+    put(tmp_path / where, notebook_of("import scipy\nimport sklearn\n" + FACTORY))
+    (student,) = CF.scan(tmp_path).students
+    CF.prepare(student, Assignment(), allow_imports=("scipy",))
+    (source,) = student.submission.generated.values()
+    assert "import scipy" in source and "import sklearn" not in source
+
+
 def test_a_file_that_cannot_be_read_is_the_students_error(tmp_path):
     (tmp_path / "amy.py").write_bytes(b"x = '\xff\xfe'\n")
     student = prepared(tmp_path)
