@@ -234,6 +234,23 @@ _LINK_ROW = ("_file_type is asked only about entries scan and walk saw as not a 
 _SET_LAST = ("student.submission is assigned as the last step of _prepare_file and _prepare_folder, after "
              "everything that raises StudentError: when one is raised, it is None already")
 _PASSED = "every caller passes this argument: the default is never used"
+_STR_OR_PATH = ("every use of folder and out takes a str as well as a Path (os.scandir, os.path.samefile, "
+                "OutputFolder and write_summary convert them): the conversion changes no file and no row")
+_CLAIMED_TWICE = ("a second claim() of a folder just claimed finds its marker listing no file, deletes nothing "
+                  "and writes the same marker header: the same folder, the same files")
+_WARM_UP = ("battery.reference is computed once per case and process, on first use (a cache under a lock): "
+            "computing it before the students only moves the work out of the grading threads")
+_STRICT_ALREADY = ("the report's to_dict() is json_safe already (NaN and infinities made strings): "
+                   "allow_nan has nothing to refuse")
+_SECOND_SHUTDOWN = ("after as_completed has seen every future, or after shutdown(wait=False, cancel_futures=True) "
+                    "on Ctrl-C, this second shutdown has nothing left to cancel and the results are read from "
+                    "futures already done: removing it changes no row")
+_FIRST_OF = "most_common(2)[0] is most_common(1)[0]: the first of the list does not depend on its length"
+_VALUE_ERROR = "AssignmentError is a ValueError, which the same except clause catches"
+_ANY_SEED = ("the names and order of the battery's cases do not depend on the seed (only their numbers do), and "
+             "the scores read only the names")
+_NOT_A_LINK = ("asked only of an entry found not to be a link just before (links are set apart first): "
+               "following links changes nothing for it")
 EQUIVALENT.update({
     "compare/grading/outputs.py::<module>: (\"grades.csv\", \"summary.json\", \"summary.png\") -> "
     "('grades.csv', 'summary.png')":
@@ -276,6 +293,30 @@ EQUIVALENT.update({
         _SYMMETRIC,
     'compare/grade.py::ClassRun: False -> True':
         _PASSED,
+    'compare/grading/classfolder.py::walk: False -> True':
+        _NOT_A_LINK,
+    'compare/grade.py::grade: folder, out = Path(folder), Path(out) -> pass':
+        _STR_OR_PATH,
+    'compare/grade.py::grade: if claimed is None: output.claim() -> if True: output.claim()':
+        _CLAIMED_TWICE,
+    'compare/grade.py::grade: battery.reference(battery.canonical(assignment, case)) -> pass':
+        _WARM_UP,
+    'compare/grade.py::_same_folder: os.path.samefile(a, b) -> os.path.samefile(b, a)':
+        _SYMMETRIC,
+    'compare/grade.py::grade.one: False -> True':
+        _STRICT_ALREADY,
+    'compare/grade.py::grade: pool.shutdown(wait=not interrupted) -> pass':
+        _SECOND_SHUTDOWN,
+    'compare/grade.py::grade: 1 -> 2':
+        _FIRST_OF,
+    'compare/grade.py::_main: (cli.UsageError, AssignmentError, OutputError, ValueError, RuntimeError) -> (cli.UsageError, OutputError, ValueError, RuntimeError)':
+        _VALUE_ERROR,
+    'compare/grade.py::_main: True -> False':
+        _STDERR,
+    'compare/grading/points.py::scored_case_names: 0 -> 1':
+        _ANY_SEED,
+    'compare/grading/points.py::score: 0 -> 1':
+        _ANY_SEED,
 })
 
 

@@ -230,7 +230,24 @@ def test_a_notebook_file_is_read_for_its_definitions(tmp_path):
     cells = [{"cell_type": "code", "metadata": {}, "source": FACTORY, "outputs": [], "execution_count": 1}]
     put(tmp_path / "amy.ipynb", json.dumps({"cells": cells, "metadata": {}, "nbformat": 4, "nbformat_minor": 5}))
     sub = prepared(tmp_path).submission
-    assert sub.attr == "make_mlp" and sub.generated and sub.file != "amy.ipynb"
+    assert sub.attr == "make_mlp" and sub.file == "amy.py" and list(sub.generated) == ["amy.py"]
+    assert "def make_mlp" in sub.generated["amy.py"] and '"cells"' not in sub.generated["amy.py"]
+
+
+def notebook_of(source: str) -> str:
+    import json
+
+    cells = [{"cell_type": "code", "metadata": {}, "source": source, "outputs": [], "execution_count": 1}]
+    return json.dumps({"cells": cells, "metadata": {}, "nbformat": 4, "nbformat_minor": 5})
+
+
+@pytest.mark.parametrize("where", ["amy.ipynb", "amy/hw.ipynb"])
+def test_a_notebooks_allowed_imports_are_kept(tmp_path, where):
+    put(tmp_path / where, notebook_of("import scipy\nimport sklearn\n" + FACTORY))
+    (student,) = CF.scan(tmp_path).students
+    CF.prepare(student, Assignment(), allow_imports=("scipy",))
+    (source,) = student.submission.generated.values()
+    assert "import scipy" in source and "import sklearn" not in source
 
 
 def test_a_file_that_cannot_be_read_is_the_students_error(tmp_path):
@@ -379,7 +396,22 @@ def test_five_candidates_name_three_not_graded_and_more(tmp_path):
 
 def test_a_folder_graded_by_an_alias_says_so_in_its_attr(tmp_path):
     put(tmp_path / "amy" / "mlp.py", ALIAS)
-    assert prepared(tmp_path).submission.attr == "factory"
+    sub = prepared(tmp_path).submission
+    assert sub.attr == "factory" and sub.notes == []  # one candidate: nothing to say
+
+
+def test_files_alike_in_all_else_are_chosen_by_their_path(tmp_path):
+    put(tmp_path / "amy" / "b" / "net.py")
+    put(tmp_path / "amy" / "a" / "net.py")
+    assert prepared(tmp_path).submission.spec == "amy/a/net.py:make_mlp"
+
+
+def test_the_walks_notes_come_before_the_submissions_own(tmp_path):
+    put(tmp_path / "amy" / "mlp.py", "from tqdm import tqdm\n" + FACTORY)
+    (tmp_path / "amy").joinpath(*[f"d{i}" for i in range(1, 10)]).mkdir(parents=True)
+    notes = prepared(tmp_path).submission.notes
+    assert notes[0] == "not looked at: d1/d2/d3/d4/d5/d6/d7/d8/d9 (deeper than 8 folders)"
+    assert notes[1].startswith("stubbed: ") and len(notes) == 2
 
 
 def test_what_was_not_looked_at_is_in_the_notes(tmp_path):
@@ -456,6 +488,7 @@ def test_files_that_do_not_parse_are_named_as_the_likely_cause(tmp_path):
     assert str(prepared(tmp_path).problem) == ("no .py or .ipynb file in amy/ defines 'make_mlp' or 'factory'; "
                                                "SyntaxError: '(' was never closed at b.py:1")
     put(tmp_path / "amy" / "c.py", "y = [\n")
+    assert str(prepared(tmp_path).problem).endswith("b.py:1 (and 1 more file(s) that do not parse)")
     put(tmp_path / "amy" / "d.py", "z = {\n")
     assert str(prepared(tmp_path).problem).endswith(" (and 2 more file(s) that do not parse)")
 

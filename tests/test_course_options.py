@@ -32,6 +32,8 @@ def test_every_option_is_read():
     assert (args.timeout, args.budget, args.memory, args.isolation, args.seed) == (0.001, 2.5, 256, "process", 3)
     assert type(args.memory) is int
     assert parse("--budget", "0.001").budget == 0.001
+    assert [parse("--isolation", level).isolation for level in ("auto", "bubblewrap", "process")] == [
+        "auto", "bubblewrap", "process"]
 
 
 @pytest.mark.parametrize("argv, named", [

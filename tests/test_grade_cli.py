@@ -278,6 +278,12 @@ def test_the_graders_failure_on_students_is_their_rows_and_exit_3(tmp_path, caps
                                        "their rows say 'internal' (not a verdict), every other row stands")
 
 
+def test_four_internal_rows_name_three_and_one_more(tmp_path, capsys, graded):
+    folder = make_class(tmp_path / "class", "ia", "ib", "ic", "id")
+    code, _, stderr = run(capsys, folder, "--out", tmp_path / "out")
+    assert code == 3 and "ic (ValueError: no luck with ic) and 1 more; their rows" in stderr
+
+
 def test_three_internal_rows_are_all_named(tmp_path, capsys, graded):
     folder = make_class(tmp_path / "class", "ia", "ib", "ic")
     code, _, stderr = run(capsys, folder, "--out", tmp_path / "out")
@@ -306,8 +312,10 @@ def test_the_entries_not_graded_are_listed_five_at_most(tmp_path, capsys, graded
     why = "not a .py, .ipynb or folder"
     assert (f"not graded: n0.txt ({why}); n1.txt ({why}); n2.txt ({why}); n3.txt ({why}); n4.txt ({why}); +2 more "
             "(listed in summary.json)\n") in stderr
-    (folder / "n5.txt").unlink()
     (folder / "n6.txt").unlink()
+    _, _, stderr = run(capsys, folder, "--out", tmp_path / "out")
+    assert f"n4.txt ({why}); +1 more (listed in summary.json)\n" in stderr
+    (folder / "n5.txt").unlink()
     _, _, stderr = run(capsys, folder, "--out", tmp_path / "out")
     assert f"n4.txt ({why}) (listed in summary.json)\n" in stderr
 

@@ -101,10 +101,10 @@ def test_a_case_not_run_scores_nothing_and_says_so():
 
 
 def test_a_broken_contract_scores_nothing_and_says_why():
-    score = points.score(report(error="x" * 300, error_kind="contract"), Assignment())
+    score = points.score(report(error="a" * 150 + "b" * 150, error_kind="contract"), Assignment())
     assert score.score == 0 and score.max_score == 9
     assert all(c.status == "failed" for c in score.cases)
-    assert score.cases[0].output == "the implementation could not be graded: " + "x" * 200
+    assert score.cases[0].output == "the implementation could not be graded: " + "a" * 150 + "b" * 50
 
 
 def test_a_layout_found_before_the_cases_costs_every_case():
@@ -133,6 +133,10 @@ def test_a_reading_convention_costs_only_the_cases_it_changes():
 def test_without_conventions_a_failing_case_is_not_forgiven():
     score = points.score(report(HOMEWORK_CASES[1:], HOMEWORK_CASES[:1]), Assignment(conventions_cost_points=False))
     assert score.score == 8 and score.cases[0].status == "failed"
+
+
+def test_a_score_and_its_full_score_are_written_rounded_to_four_places():
+    assert points.Score(1 / 3, 2 / 3).to_dict() == {"score": 0.3333, "max_score": 0.6667, "cases": []}
 
 
 def test_a_score_is_written_rounded_to_four_places():

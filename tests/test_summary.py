@@ -7,6 +7,7 @@ import json
 from types import SimpleNamespace
 
 import matplotlib
+import matplotlib.pyplot as plt
 import pytest
 from matplotlib.figure import Figure
 
@@ -180,6 +181,7 @@ def test_summary_png_shows_the_counts_the_scores_and_the_diagnoses(tmp_path, dra
     assert [matplotlib.colors.to_hex(p.get_facecolor()) for p in left.patches] == [
         "#2a9d4b", "#e07b00", "#c0392b", "#555555"]
     assert left.get_title() == "6 submissions" and left.get_ylabel() == "students"
+    assert left.get_ylim() == pytest.approx((0, 3.45))  # room above the tallest bar for its label
     assert [t.get_text() for t in left.texts] == ["1", "3", "1", "1"]
     assert middle.get_title() == "scores: mean 4.2" and middle.get_xlabel() == "score (of 9)"
     assert middle.get_ylabel() == "students"
@@ -192,6 +194,10 @@ def test_summary_png_shows_the_counts_the_scores_and_the_diagnoses(tmp_path, dra
     assert right.get_xlabel() == "students"
     for ticks in (left.get_yticks(), middle.get_yticks(), right.get_xticks()):  # counts of students: whole
         assert all(float(t).is_integer() for t in ticks)
+    assert [t.get_text() for t in right.texts] == ["1", "1", "1", "2"]
+    assert [tuple(t.xyann) for t in right.texts] == [(2, 0)] * 4  # 2 points right of each bar
+    assert {t.get_fontsize() for t in right.get_yticklabels()} == {8}
+    assert plt.get_fignums() == []  # closed: a long run does not keep every figure
     boxes = [axes.get_position() for axes in (left, middle, right)]  # counts and scores above, diagnoses below
     assert boxes[1].width / boxes[0].width == pytest.approx(1.6, rel=0.02)
     assert boxes[0].y0 > boxes[2].y1 and boxes[1].y0 > boxes[2].y1
@@ -231,6 +237,12 @@ def test_summary_png_without_internal_rows_scores_or_failures_says_so(tmp_path, 
         assert note.get_position() == (0.5, 0.5) and note.get_transform() == axes.transAxes
         assert (note.get_ha(), note.get_va()) == ("center", "center")
     assert drawn[0]._suptitle.get_text() == ("x" * 200 + " — " + Assignment().describe())[:119] + "…"
+
+
+def test_a_label_of_60_characters_is_shown_whole_and_61_cut(tmp_path, drawn):
+    found = {"amy": ("finding:a", "a" * 60), "bob": ("finding:b", "b" * 61)}
+    write(tmp_path, [{"student": s, "status": "fail", "score": "0", "max_score": "1"} for s in found], found)
+    assert [t.get_text() for t in drawn[0].axes[2].get_yticklabels()] == ["b" * 57 + "…", "a" * 60]
 
 
 def test_summary_png_shows_ten_diagnoses_with_long_labels_cut(tmp_path, drawn):
