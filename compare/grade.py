@@ -169,6 +169,8 @@ def grade(folder: Path, out: Path, assignment: Assignment, *, jobs: int = 2, tim
     stopping = threading.Event()  # set when the run is stopped: a student still being graded is not done
 
     def one(student) -> Graded | None:
+        if stopping.is_set():  # queued, and the run was stopped before it started
+            return None
         start = time.perf_counter()
         try:
             graded = Graded(student, grade_student(student, assignment, options, seed))
