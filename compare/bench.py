@@ -46,7 +46,7 @@ says which.
 from __future__ import annotations
 
 # isort: off
-from . import cli  # first: from here on, Ctrl-C during the imports below exits 130 on one line
+from compare import cli  # first: from here on, Ctrl-C during the imports below exits 130 on one line
 # isort: on
 import argparse
 import ctypes
@@ -61,10 +61,9 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from compare.lab.data import DataMissingError, load_image_dataset, resolve_data_dir
 from manual.checks import check_X, check_y
 from manual.mlp import MLP
-
-from .data import DataMissingError, load_image_dataset, resolve_data_dir
 
 NAME = "bench"
 D_IN, N_CLASSES = 784, 10
@@ -170,7 +169,7 @@ def set_threads(n=None):
 def load_train(data_dir, n: int):
     """The first n MNIST training images as (X float64 in [0, 1], shape (n, 784); y; source).
 
-    Read through ``compare.data`` (the course split's training part, never downloading);
+    Read through ``compare.lab.data`` (the course split's training part, never downloading);
     falls back to seeded random data of the same shape when the data directory has no MNIST.
     """
     root = os.path.abspath(resolve_data_dir(data_dir))
@@ -755,7 +754,7 @@ def _main(argv) -> int:
                 json.dump(result, f, indent=1)
             print(f"wrote {args.json}")
         if args.plot:
-            from .plots import plot_bench
+            from compare.lab.plots import plot_bench
 
             plot_bench(result["rows"], args.plot, target_efficiency=TARGET_EFFICIENCY, title=plot_title(result["meta"]))
             print(f"wrote {args.plot}")

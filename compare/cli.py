@@ -236,7 +236,7 @@ def run_guarded(name: str, body, argv=None, internal: str = "internal error", st
         except (KeyboardInterrupt, UsageError):
             raise
         except Exception as error:  # noqa: BLE001 - one line, whatever it was
-            from .grading.errors import clean_text  # its text may quote a submission's: made printable
+            from compare.grader.sandbox.errors import clean_text
 
             print(f"{name}: {internal}: {type(error).__name__}: {clean_text(error, 300)}", file=sys.stderr)
             return EXIT_INTERNAL
@@ -249,7 +249,7 @@ def run_guarded(name: str, body, argv=None, internal: str = "internal error", st
 # one (each command imports this module first); ``run`` hands Ctrl-C back to Python as
 # KeyboardInterrupt, and SIGTERM and SIGHUP back to their default (or to ``Interrupted``).
 COMMANDS = {"compare.train_both": "train_both", "compare.gradcheck": "gradcheck", "compare.bench": "bench",
-            "compare.validate": "validate", "compare.grade": "grade", "compare.autograder": "autograder"}
+            "compare.validate": "validate", "compare.grade": "grade", "compare.grader.autograder": "autograder"}
 SCRIPTS = {"backprop-train-both": "train_both", "backprop-gradcheck": "gradcheck", "backprop-bench": "bench",
            "backprop-validate": "validate", "backprop-grade": "grade", "backprop-autograder": "autograder"}
 

@@ -17,7 +17,7 @@ or an unwritable ``--json`` path, found before the check (one line on stderr), 1
 from __future__ import annotations
 
 # isort: off
-from . import cli  # first: from here on, Ctrl-C during the imports below exits 130 on one line
+from compare import cli  # first: from here on, Ctrl-C during the imports below exits 130 on one line
 # isort: on
 import json
 import sys
@@ -25,10 +25,9 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from compare.lab.diff import TOLERANCES, ArrayDiff, compare_arrays
 from manual import MLP, finite_difference_grads, finite_difference_input_grad
 from manual.checks import check_lambdas
-
-from .diff import TOLERANCES, ArrayDiff, compare_arrays
 
 NAME = "gradcheck"
 

@@ -3,7 +3,7 @@
     backprop-grade SUBMISSIONS_DIR [--assignment FILE | --preset NAME] [--jobs N] [--out DIR]
 
 Each entry of the folder is one student: ``NAME.py``, ``NAME.ipynb`` (its definitions only), or
-a folder ``NAME/`` (the file graded is chosen and said: see ``compare.grading.classfolder``).
+a folder ``NAME/`` (the file graded is chosen and said: see ``compare.grader.submissions.classfolder``).
 Every other entry is listed with the reason it is not graded. Each student runs exactly as
 ``compare.validate`` runs one submission — in its own isolated worker, with the same limits —
 and gets the same exit code. The reference is computed once per case for the class.
@@ -44,16 +44,12 @@ from concurrent.futures import ThreadPoolExecutor, as_completed, wait
 from dataclasses import dataclass
 from pathlib import Path
 
-from . import cli  # before NumPy and torch: from here on, Ctrl-C during start-up exits 130 on one line
-from .grading import options as course_options
-from .grading.assignment import (
-    Assignment,
-    AssignmentError,
-    load_assignment_dict,
-)
-from .grading.errors import clean_text
-from .grading.outputs import GradesCsv, OutputError, OutputFolder, feedback_names
-from .grading.summary import STATUSES, diagnosis_of, write_summary
+from compare import cli  # before NumPy and torch: from here on, Ctrl-C during start-up exits 130 on one line
+from compare.grader import options as course_options
+from compare.grader.course.assignment import Assignment, AssignmentError, load_assignment_dict
+from compare.grader.results.outputs import GradesCsv, OutputError, OutputFolder, feedback_names
+from compare.grader.results.summary import STATUSES, diagnosis_of, write_summary
+from compare.grader.sandbox.errors import clean_text
 
 CSV_COLUMNS = ("student", "status", "exit_code", "cases_passed", "cases_total", "seconds", "summary", "feedback",
                "score", "max_score")
@@ -108,8 +104,8 @@ class ClassRun:
 def grading_options(assignment: Assignment, *, timeout: float = 10.0, budget: float = 25.0,
                     memory_mb: int = 2048, isolation: str = "auto", allow_imports=()) -> dict:
     """The limits and permissions every submission of a run gets (as ``compare.validate`` gives one)."""
-    from .grading.isolation import Limits
-    from .validate import LOAD_CPU_SECONDS
+    from compare.grader.workers.isolation import Limits
+    from compare.validate import LOAD_CPU_SECONDS
 
     limits = Limits(memory_mb=memory_mb, cpu_seconds=int(budget + LOAD_CPU_SECONDS))
     allowed = tuple(dict.fromkeys((*assignment.allow_imports, *allow_imports)))
@@ -121,9 +117,10 @@ def grade_student(student, assignment: Assignment, options: dict, seed: int = 0)
     """One student's ``Report``, with its points: what they submitted is found (``classfolder``),
     run in its own worker and scored. A student's fault is the report's error; any exception is
     the grader's own failure."""
-    from .grading import classfolder, points
-    from .grading.report import Report
-    from .validate import _validate
+    from compare.grader.course import points
+    from compare.grader.results.report import Report
+    from compare.grader.submissions import classfolder
+    from compare.validate import _validate
 
     start = time.perf_counter()
     classfolder.prepare(student, assignment, options["allow_imports"])
@@ -142,15 +139,17 @@ def grade(folder: Path, out: Path, assignment: Assignment, *, jobs: int = 2, tim
           allow_imports=(), progress: bool = True, claimed: OutputFolder | None = None,
           shard: tuple[int, int] | None = None) -> ClassRun:
     """Grade every submission of ``folder`` into ``out`` (see the module's doc), or with ``shard =
-    (I, N)`` the students of shard I of N (``compare.grading.shards``). Never raises for anything a
+    (I, N)`` the students of shard I of N (``compare.grader.results.shards``). Never raises for anything a
     student did: a student's fault is their row's ``error``, the grader's own failure on one
     student is that row's ``internal``; the other rows are graded all the same."""
     import torch
     from tqdm import tqdm
 
-    from .grading import battery, classfolder, shards
-    from .grading.isolation import kill_all
-    from .grading.report import format_markdown
+    from compare.grader.judging import battery
+    from compare.grader.results import shards
+    from compare.grader.results.report import format_markdown
+    from compare.grader.submissions import classfolder
+    from compare.grader.workers.isolation import kill_all
 
     folder, out = Path(folder), Path(out)
     output = claimed or OutputFolder(out)
@@ -248,7 +247,7 @@ def main(argv=None) -> int:
 def isolation_level(asked: str) -> tuple[str, str | None]:
     """(the level students will run at, a warning when 'auto' falls back to the process level).
     RuntimeError when bubblewrap is asked for and cannot be used."""
-    from .grading import isolation
+    from compare.grader.workers import isolation
 
     level = isolation.choose_level(asked)
     if asked == "auto" and level == isolation.PROCESS:
@@ -261,7 +260,7 @@ def isolation_level(asked: str) -> tuple[str, str | None]:
 
 def _merge(args) -> int:
     """--merge OUT_1 … OUT_N --out OUT."""
-    from .grading import shards
+    from compare.grader.results import shards
 
 
     try:
@@ -308,7 +307,7 @@ def _main(argv) -> int:
             raise cli.UsageError("the folder of submissions is missing (or --merge OUT_1 … OUT_N)")
         shard = None
         if args.shard is not None:
-            from .grading.shards import parse_shard
+            from compare.grader.results.shards import parse_shard
 
             shard = parse_shard(args.shard)
         folder = Path(args.folder)
@@ -323,7 +322,7 @@ def _main(argv) -> int:
     except (cli.UsageError, AssignmentError, OutputError, ValueError, RuntimeError) as error:
         print(f"grade: error: {clean_text(error, 500)}", file=sys.stderr)
         return 2
-    from .validate import own_modules_first
+    from compare.validate import own_modules_first
 
     own_modules_first()
     warnings.simplefilter("ignore")  # a student's numbers may overflow in the grader's arithmetic: quietly

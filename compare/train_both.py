@@ -20,7 +20,7 @@ matplotlib are imported only after the command line is checked.
 from __future__ import annotations
 
 # isort: off
-from . import cli  # first: from here on, Ctrl-C during the imports below exits 130 on one line
+from compare import cli  # first: from here on, Ctrl-C during the imports below exits 130 on one line
 # isort: on
 import argparse
 import json
@@ -32,12 +32,11 @@ import sys
 import time
 from pathlib import Path
 
+from compare.cli import UsageError
+from compare.lab.config import LR_SCHEDULES, TrainConfig, describe, plural
+from compare.lab.data import DATA_DIR_ENV, DATASETS, IMAGE_DATASETS, resolve_data_dir
 from manual.functions import ACTIVATIONS
 from manual.optim import OPTIMIZERS
-
-from .cli import UsageError
-from .config import LR_SCHEDULES, TrainConfig, describe, plural
-from .data import DATA_DIR_ENV, DATASETS, IMAGE_DATASETS, resolve_data_dir
 
 NAME = "train_both"
 
@@ -270,9 +269,8 @@ def _main(argv) -> int:
     import numpy as np
     import torch  # the slow imports, after the command line is checked
 
-    from . import plots  # noqa: F401 - matplotlib's import (~1 s) before the output folder exists, not after
-    from .data import DataMissingError, load_dataset
-    from .training import Twins
+    from compare.lab.data import DataMissingError, load_dataset
+    from compare.lab.training import Twins
 
     torch.set_num_threads(args.torch_threads)
     try:
@@ -282,7 +280,7 @@ def _main(argv) -> int:
             raise UsageError(f"--batch-size {config.batch_size} is larger than the training set "
                              f"({len(data.train)} examples)")
         if args.sweep:
-            from .sweep import check_sweep_epochs
+            from compare.lab.sweep import check_sweep_epochs
 
             sweep_epochs = check_sweep_epochs(args.sweep_epochs, config.epochs)
         else:
@@ -309,7 +307,7 @@ def _main(argv) -> int:
         "versions": {"python": platform.python_version(), "numpy": np.__version__, "torch": torch.__version__},
     }
     if args.sweep:
-        from .sweep import run_sweep
+        from compare.lab.sweep import run_sweep
 
         record_config["sweep_epochs"] = sweep_epochs
         return run_sweep(config, data, out, record_config, args.sweep_hidden, args.sweep_decays, sweep_epochs,
@@ -332,7 +330,7 @@ class LiveCurves:
         self.path, self.title, self.planned_epochs, self.drawn_at = path, title, planned_epochs, None
 
     def draw(self, epochs: list, caption: str = "") -> None:
-        from .plots import plot_curves
+        from compare.lab.plots import plot_curves
 
         plot_curves(epochs, self.path, title=self.title, caption=caption)
         self.drawn_at = time.monotonic()
@@ -350,7 +348,7 @@ def run_one(twins, data, out: Path, record_config: dict, started: float, progres
     stderr, the files are written for the epochs done (any later signal is ignored), and the
     exit status is 128 + the signal's number.
     """
-    from .training import train_lockstep
+    from compare.lab.training import train_lockstep
 
     config = twins.config
     metrics = {"config": record_config, "epochs": [], "summary": summarise([], started, config.epochs)}
@@ -390,8 +388,8 @@ def run_one(twins, data, out: Path, record_config: dict, started: float, progres
 
 def save_results(twins, data, out: Path, metrics: dict, curves: LiveCurves, started: float, interrupt, step) -> None:
     """The run's end, however it ended: summary in metrics.json, the figures, the closing lines."""
-    from .plots import plot_decision_regions
-    from .training import torch_logits
+    from compare.lab.plots import plot_decision_regions
+    from compare.lab.training import torch_logits
 
     config = twins.config
     epochs = metrics["epochs"]

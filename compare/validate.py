@@ -6,7 +6,7 @@
     backprop-validate manual:MLP                                  # the project's own net, as a check
 
 The contract by default (the homework's; ``--assignment FILE`` or ``--preset NAME`` states a
-course's own, see ``compare.grading.assignment``):
+course's own, see ``compare.grader.course.assignment``):
 
 - ``make_mlp(sizes, activation)`` (``factory`` is accepted too) — sizes ``(d, h1, ..., m)``,
   activation one of relu, tanh, sigmoid, softplus — returns an object with
@@ -16,11 +16,11 @@ course's own, see ``compare.grading.assignment``):
   the homework's flat list (λ11, λ12, λ21, λ22, ...); loss = mean NLL over the batch +
   Σ_l λ_l1‖W_l‖₁ + λ_l2‖W_l‖₂² (biases free, not divided by K); grads keyed like params.
 
-The implementation runs only in an isolated worker (``compare.grading``: bubblewrap where
+The implementation runs only in an isolated worker (``compare.grader``: bubblewrap where
 installed, resource limits, NumPy only). The validator writes its own values into ``params``
-for every case (``compare.cases``), compares the loss and every gradient with autograd on
-``reference.TorchMLP`` in float64 (``compare.diff``), says when the numbers are right under
-other conventions than the assignment's, and names the likely bug (``compare.diagnose``).
+for every case (``compare.grader.course.cases``), compares the loss and every gradient with autograd on
+``reference.TorchMLP`` in float64 (``compare.lab.diff``), says when the numbers are right under
+other conventions than the assignment's, and names the likely bug (``compare.grader.diagnosis.diagnose``).
 
 Exit status: 0 every case agrees; 1 some case disagrees, or agrees only under other
 conventions (tables + diagnosis); 2 the implementation cannot be loaded or breaks the contract
@@ -42,15 +42,22 @@ import warnings
 from dataclasses import replace
 from pathlib import Path
 
-from . import cli  # before NumPy and torch: from here on, Ctrl-C during start-up exits 130 on one line
-from .grading import battery
-from .grading.assignment import PRESETS, Assignment, AssignmentError, as_assignment, load_assignment, preset
-from .grading.errors import StudentError, clean_text
-from .grading.isolation import Limits
-from .grading.report import Report, format_report
-from .grading.runner import InProcessRunner, WorkerRunner
-from .grading.sources import defined_names, names_in
-from .grading.submission import Submission, definitions_only, is_path, resolve
+from compare import cli  # before NumPy and torch: from here on, Ctrl-C during start-up exits 130 on one line
+from compare.grader.course.assignment import (
+    PRESETS,
+    Assignment,
+    AssignmentError,
+    as_assignment,
+    load_assignment,
+    preset,
+)
+from compare.grader.judging import battery
+from compare.grader.results.report import Report, format_report
+from compare.grader.sandbox.errors import StudentError, clean_text
+from compare.grader.sandbox.sources import defined_names, names_in
+from compare.grader.submissions.submission import Submission, definitions_only, is_path, resolve
+from compare.grader.workers.isolation import Limits
+from compare.grader.workers.runner import InProcessRunner, WorkerRunner
 
 DEFAULT_TIMEOUT = 10.0  # seconds per call into the student's code
 DEFAULT_BUDGET = 25.0  # seconds for all of it (a correct implementation needs ~1 s)
@@ -154,8 +161,8 @@ def validate(target, *, assignment: Assignment | str | os.PathLike | None = None
 
 
 def _validate(target, assignment: Assignment, options: dict, seed: int, start: float, alone: bool = False) -> Report:
-    from .diagnose import diagnose
-    from .diagnosis.words import CourseWords
+    from compare.grader.diagnosis.diagnose import diagnose
+    from compare.grader.diagnosis.words import CourseWords
 
     words = CourseWords.of(assignment)
 
@@ -368,7 +375,7 @@ def _main(argv) -> int:
         if problem:
             print(f"validate: error: --json {args.json}: {problem}", file=sys.stderr)
             return 2
-    from .grading import isolation
+    from compare.grader.workers import isolation
 
     try:
         level = isolation.choose_level(args.isolation)  # before anything runs: bubblewrap asked for and missing

@@ -146,7 +146,7 @@ def figure_mismatches(name: str, data: dict, doc_text: str) -> list:
     """
     sys.path.insert(0, str(REPO))
     from compare.bench import format_row
-    from compare.sweep import cell_line
+    from compare.lab.sweep import cell_line
     from compare.train_both import summary_line, table_rows
 
     sample = SAMPLES[name]
@@ -299,8 +299,8 @@ def replot_curves(metrics_json: Path, png: Path) -> None:
     import json
 
     sys.path.insert(0, str(REPO))
-    from compare.config import TrainConfig, describe
-    from compare.plots import plot_curves
+    from compare.lab.config import TrainConfig, describe
+    from compare.lab.plots import plot_curves
     from compare.train_both import curves_caption
 
     metrics = json.loads(metrics_json.read_text())

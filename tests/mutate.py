@@ -127,101 +127,101 @@ EQUIVALENT: dict[str, str] = {
     "checked fast (every step) return value -> if False: return value": _FAST_PATH,
     "manual/checks.py::check_positive: 0.0 -> 1.0": _FAST_PATH,
     "manual/functions.py::log_softmax_grad: 1 -> 2": "reshape(-2) is reshape(-1): NumPy infers any negative size",
-    # compare/grading/wire.py
-    "compare/grading/wire.py::encode: np.array(array, dtype=DTYPES[kind], order=\"C\", copy=None) -> "
+    # compare/grader/sandbox/wire.py
+    "compare/grader/sandbox/wire.py::encode: np.array(array, dtype=DTYPES[kind], order=\"C\", copy=None) -> "
     "np.array(array, dtype=DTYPES[kind], order='C')":
         "copy=None copies only when it must; a copy every time sends the same bytes (tobytes copies anyway)",
-    "compare/grading/wire.py::FrameReader.feed: if self.wanted is None: if len(self.buffer) < PREFIX.size: "
+    "compare/grader/sandbox/wire.py::FrameReader.feed: if self.wanted is None: if len(self.buffer) < PREFIX.size: "
     "return frames magic, n_head, n_body = PREFIX.unpack_from(self -> if True: if len(self.buffer) < "
     "PREFIX.size: return frames magic, n_head, n_body = PREFIX.unpack_from(self.buffer) if mag":
         "the prefix is read again from the same first 16 bytes (the buffer is cut only once the frame is "
         "whole): the same lengths, checked against the same caps",
-    "compare/grading/wire.py::decode: (UnicodeDecodeError, ValueError, RecursionError) -> (ValueError, RecursionError)":
+    "compare/grader/sandbox/wire.py::decode: (UnicodeDecodeError, ValueError, RecursionError) -> (ValueError, RecursionError)":
         "UnicodeDecodeError is a ValueError: the tuple catches it either way",
     # compare/cli.py
     "compare/cli.py::interrupt_exits_at_once.handler: sys.stderr.flush() -> pass": _STDERR,
     "compare/cli.py::run: sys.stderr.flush() -> pass": _STDERR,
     "compare/cli.py::run_guarded.guarded: (KeyboardInterrupt, UsageError) -> (UsageError,)":
         "KeyboardInterrupt is not an Exception: the `except Exception` below lets it through to run() either way",
-    # compare/grading/host.py
-    "compare/grading/host.py::_where: text is not None -> text is None": _LINE,
-    "compare/grading/host.py::_where: linecache.getline(filename, lineno or 0) -> "
+    # compare/grader/sandbox/host.py
+    "compare/grader/sandbox/host.py::_where: text is not None -> text is None": _LINE,
+    "compare/grader/sandbox/host.py::_where: linecache.getline(filename, lineno or 0) -> "
     "linecache.getline(lineno or 0, filename)": _LINE,
-    "compare/grading/host.py::_where: lineno or 0 -> lineno and 0": _LINE,
-    "compare/grading/host.py::_where: 0 -> 1": _LINE,
-    "compare/grading/host.py::describe_exception: 1 -> 2":
+    "compare/grader/sandbox/host.py::_where: lineno or 0 -> lineno and 0": _LINE,
+    "compare/grader/sandbox/host.py::_where: 0 -> 1": _LINE,
+    "compare/grader/sandbox/host.py::describe_exception: 1 -> 2":
         "split(' (', 2)[0] is split(' (', 1)[0]: the first piece does not depend on maxsplit",
-    "compare/grading/host.py::as_float_array: if isinstance(value, np.ma.MaskedArray) and np.ma.is_masked(value): "
+    "compare/grader/sandbox/host.py::as_float_array: if isinstance(value, np.ma.MaskedArray) and np.ma.is_masked(value): "
     "# np.asarray dropped the mask copy[np.ma.getmaskarra -> if True: copy[np.ma.getmaskarray(value)] = np.nan":
         _MASK,
-    "compare/grading/host.py::as_float_array: isinstance(value, np.ma.MaskedArray) and np.ma.is_masked(value) -> "
+    "compare/grader/sandbox/host.py::as_float_array: isinstance(value, np.ma.MaskedArray) and np.ma.is_masked(value) -> "
     "isinstance(value, np.ma.MaskedArray) or np.ma.is_masked(value)": _MASK,
-    "compare/grading/host.py::_first_not_holding: np.asarray(got, dtype=np.float64) -> np.asarray(got)":
+    "compare/grader/sandbox/host.py::_first_not_holding: np.asarray(got, dtype=np.float64) -> np.asarray(got)":
         "np.array_equal promotes both sides to a common type anyway; a value that cannot be read as float64 "
         "is unequal to the float64 written either way",
-    # compare/grading/worker.py
-    "compare/grading/worker.py::_drop_privileges: if os.getuid() != uid or os.geteuid() != uid: raise "
+    # compare/grader/sandbox/worker.py
+    "compare/grader/sandbox/worker.py::_drop_privileges: if os.getuid() != uid or os.geteuid() != uid: raise "
     "SystemExit(\"worker: could not drop privileges\") -> pass": _SETUID,
-    "compare/grading/worker.py::_drop_privileges: os.getuid() != uid or os.geteuid() != uid -> "
+    "compare/grader/sandbox/worker.py::_drop_privileges: os.getuid() != uid or os.geteuid() != uid -> "
     "os.getuid() != uid and os.geteuid() != uid": _SETUID,
-    "compare/grading/worker.py::_drop_privileges: raise SystemExit(\"worker: could not drop privileges\") -> pass":
+    "compare/grader/sandbox/worker.py::_drop_privileges: raise SystemExit(\"worker: could not drop privileges\") -> pass":
         _SETUID,
-    "compare/grading/worker.py::_die_with_parent: True -> False":
+    "compare/grader/sandbox/worker.py::_die_with_parent: True -> False":
         "use_errno only keeps errno for ctypes.get_errno(), which nothing reads: prctl is called the same",
-    "compare/grading/worker.py::_load_grader_modules: spec.loader.exec_module(package) -> pass":
-        "compare/grading/__init__.py holds a docstring and nothing else (it must import nothing): running it "
+    "compare/grader/sandbox/worker.py::_load_grader_modules: spec.loader.exec_module(package) -> pass":
+        "compare/grader/__init__.py holds a docstring and nothing else (it must import nothing): running it "
         "only sets __doc__; the submodules load through the package's search location either way",
-    "compare/grading/worker.py::serve: 0 -> 1":
+    "compare/grader/sandbox/worker.py::serve: 0 -> 1":
         "meta_path[0] under -I -S is BuiltinImporter, which finds only modules compiled into the interpreter "
         "(none of the refused names is one): the refusal at position 1 still comes before every finder of files",
-    "compare/grading/worker.py::serve: (OSError, wire.WireError, ValueError) -> (wire.WireError, ValueError)":
+    "compare/grader/sandbox/worker.py::serve: (OSError, wire.WireError, ValueError) -> (wire.WireError, ValueError)":
         "an OSError here means the channel is broken: the fallback reply on the same channel raises it again, "
         "so the worker ends the same way (exit 1) with or without the first catch, and no grader is reading",
-    "compare/grading/worker.py::serve: (OSError, wire.WireError, ValueError) -> (OSError, wire.WireError)":
+    "compare/grader/sandbox/worker.py::serve: (OSError, wire.WireError, ValueError) -> (OSError, wire.WireError)":
         "wire.encode turns every JSON error (NaN, a value JSON cannot hold) into WireError, and the arrays it "
         "is given are float64 copies made by the host: nothing in write_frame raises ValueError any more",
-    "compare/grading/worker.py::main: True -> False":
+    "compare/grader/sandbox/worker.py::main: True -> False":
         "required=True on --fd: the grader always passes --fd (without it socket(fileno=None) fails at once "
         "either way)",
-    "compare/grading/worker.py::main: 0 -> 1":
+    "compare/grader/sandbox/worker.py::main: 0 -> 1":
         "sys.path[0] under -I (which implies -P) and -S is the standard library's zip (python311.zip), absent "
         "from the installation: replacing it instead of inserting before it loses no module",
-    "compare/grading/worker.py::main: sock.setblocking(True) -> pass":
+    "compare/grader/sandbox/worker.py::main: sock.setblocking(True) -> pass":
         "the channel's fd comes from socketpair() blocking (only the grader's end is made non-blocking), and "
         "socket(fileno=...) keeps the fd's mode: it is blocking already",
-    "compare/grading/wire.py::_read_exactly: 1 -> 2": _RECV,
-    "compare/grading/wire.py::_read_exactly: 20 -> 21": _RECV,
-    "compare/grading/wire.py::_read_exactly: 20 -> 19": _RECV,
-    # compare/grading/runner.py and isolation.py (the sandbox's limits): timing, not behaviour
-    "compare/grading/runner.py::WorkerRunner._check_use: self.checked = time.monotonic() -> pass":
+    "compare/grader/sandbox/wire.py::_read_exactly: 1 -> 2": _RECV,
+    "compare/grader/sandbox/wire.py::_read_exactly: 20 -> 21": _RECV,
+    "compare/grader/sandbox/wire.py::_read_exactly: 20 -> 19": _RECV,
+    # compare/grader/workers/runner.py and isolation.py (the sandbox's limits): timing, not behaviour
+    "compare/grader/workers/runner.py::WorkerRunner._check_use: self.checked = time.monotonic() -> pass":
         "without the time of the last look, the grader looks at the worker's use on every pass of its "
         "wait instead of every 0.1 s: the same limits, found as soon, at a higher cost in CPU",
-    "compare/grading/isolation.py::Worker.overuse: sum(memory_bytes(pid) for pid in measured) > "
+    "compare/grader/workers/isolation.py::Worker.overuse: sum(memory_bytes(pid) for pid in measured) > "
     "limits.memory_mb << 20 -> sum((memory_bytes(pid) for pid in measured)) >= limits.memory_mb << 20":
         "the kernel gives each process's memory in whole KiB and it changes from one look to the next: "
         "a submission holding exactly N MiB at the instant of a look cannot be arranged, and > or >= "
         "differ only there (the tests hold 2×100 MiB under 300 MiB and 3×120 MiB over it)",
-    "compare/grading/isolation.py::Worker.overuse: 1 -> 2":
+    "compare/grader/workers/isolation.py::Worker.overuse: 1 -> 2":
         "the walk of what it wrote stops after `before + files + 1` entries, the fewest that show one "
         "over; stopping one entry later only counts one more of what is already over the cap",
-    "compare/grading/isolation.py::Worker.kill: if self.process.poll() is None or self.level == PROCESS: with "
+    "compare/grader/workers/isolation.py::Worker.kill: if self.process.poll() is None or self.level == PROCESS: with "
     "_STARTING: table = process_table() doomed = _process_tree( -> if True: with _STARTING: table = "
     "process_table() doomed = _process_tree(self.process.pid, table, self.tag) if self.level":
         "the test only skips killing a bubblewrap worker that has already ended (its PID namespace died "
         "with it): killing it anyway signals an empty process group and waits for a process already "
         "reaped, which both return at once",
-    "compare/grading/isolation.py::Worker.kill: 10 -> 11":
+    "compare/grader/workers/isolation.py::Worker.kill: 10 -> 11":
         "how long to wait for a worker sent SIGKILL before sending it again: the kernel ends it at once, "
         "so neither 10 s nor 11 s is ever reached",
-    "compare/grading/isolation.py::Worker.kill: 10 -> 9": "as 10 -> 11: a bound that a SIGKILLed worker never reaches",
-    "compare/grading/isolation.py::Worker.kill: _kill(self.process.pid) -> pass":
+    "compare/grader/workers/isolation.py::Worker.kill: 10 -> 9": "as 10 -> 11: a bound that a SIGKILLed worker never reaches",
+    "compare/grader/workers/isolation.py::Worker.kill: _kill(self.process.pid) -> pass":
         "only run when a worker outlives SIGKILL to its process group by 10 s, which the kernel does not "
         "let happen to a running process (the grader would then wait on it without the second signal)",
-    "compare/grading/isolation.py::Worker.kill: self.process.wait() -> pass":
+    "compare/grader/workers/isolation.py::Worker.kill: self.process.wait() -> pass":
         "as the line above: only after a worker outlived SIGKILL by 10 s, which does not happen",
 }
 
-# ---- issue 20 (helper h20b): the class run's modules, compare/grading/{outputs,shards,points,classfolder,
+# ---- issue 20 (helper h20b): the class run's modules, compare/grader/{outputs,shards,points,classfolder,
 # summary,options}.py and compare/grade.py. One contiguous block; the arguments first, then the keys.
 _CLEANED = ("the text is clean_text's already: control characters (tab and CR among them) became blanks and "
             "leading blanks were dropped, so it never starts with {}: the test can never be true")
@@ -252,48 +252,48 @@ _ANY_SEED = ("the names and order of the battery's cases do not depend on the se
 _NOT_A_LINK = ("asked only of an entry found not to be a link just before (links are set apart first): "
                "following links changes nothing for it")
 EQUIVALENT.update({
-    "compare/grading/outputs.py::<module>: (\"grades.csv\", \"summary.json\", \"summary.png\") -> "
+    "compare/grader/results/outputs.py::<module>: (\"grades.csv\", \"summary.json\", \"summary.png\") -> "
     "('grades.csv', 'summary.png')":
         "RUN_FILES is read in one place, beside n.endswith(('.md', '.json')): summary.json is taken either way",
-    "compare/grading/outputs.py::csv_cell: (\"=\", \"+\", \"-\", \"@\", \"\\t\", \"\\r\") -> "
+    "compare/grader/results/outputs.py::csv_cell: (\"=\", \"+\", \"-\", \"@\", \"\\t\", \"\\r\") -> "
     "('=', '+', '-', '@', '\\r')": _CLEANED.format("a tab"),
-    "compare/grading/outputs.py::csv_cell: (\"=\", \"+\", \"-\", \"@\", \"\\t\", \"\\r\") -> "
+    "compare/grader/results/outputs.py::csv_cell: (\"=\", \"+\", \"-\", \"@\", \"\\t\", \"\\r\") -> "
     "('=', '+', '-', '@', '\\t')": _CLEANED.format("a carriage return"),
-    "compare/grading/outputs.py::OutputFolder._earlier_run: (\".\", \"..\") -> ('..',)": _LISTDIR,
-    "compare/grading/outputs.py::OutputFolder._earlier_run: (\".\", \"..\") -> ('.',)": _LISTDIR,
-    "compare/grading/summary.py::<module>: {\"load\": \"cannot be loaded\", \"forbidden\": \"imports a forbidden module\", "
+    "compare/grader/results/outputs.py::OutputFolder._earlier_run: (\".\", \"..\") -> ('..',)": _LISTDIR,
+    "compare/grader/results/outputs.py::OutputFolder._earlier_run: (\".\", \"..\") -> ('.',)": _LISTDIR,
+    "compare/grader/results/summary.py::<module>: {\"load\": \"cannot be loaded\", \"forbidden\": \"imports a forbidden module\", "
     "\"raised\": \"raises\", \"contract\": \"breaks the cont -> {'load': 'cannot be loaded', 'forbidden': 'imports a "
     "forbidden module', 'raised': 'raises', 'channel': \"writes to the gr":
         "'breaks the contract' is also the label diagnosis_of gives an error kind missing from the table",
-    "compare/grading/summary.py::write_summary: False -> True":
+    "compare/grader/results/summary.py::write_summary: False -> True":
         "allow_nan only matters for a NaN or an infinity, and every number of the summary is finite: counts, and "
         "scores that are sums of points an assignment checked finite (read back from rows written with %.4g)",
-    "compare/grading/summary.py::plot_summary: matplotlib.use(\"Agg\") -> pass":
+    "compare/grader/results/summary.py::plot_summary: matplotlib.use(\"Agg\") -> pass":
         "the figure is only saved, never shown: whatever backend pyplot picks (Agg where there is no display, "
         "MPLBACKEND in the tests) writes the same PNG through savefig",
-    "compare/grading/summary.py::plot_summary: 0.0 -> 1.0":
+    "compare/grader/results/summary.py::plot_summary: 0.0 -> 1.0":
         "the default is used only when no row has a max_score; every row with a score has one (Graded.row sets "
         "both or neither), so then there are no scores and the panel says 'no scores' whatever the default",
-    "compare/grading/classfolder.py::scan: False -> True":
+    "compare/grader/submissions/classfolder.py::scan: False -> True":
         "is_dir/is_file are asked only of an entry that is not a link (not is_link and ...): following links "
         "changes nothing for it",
-    "compare/grading/classfolder.py::scan: _same(path, exclude) -> _same(exclude, path)":
+    "compare/grader/submissions/classfolder.py::scan: _same(path, exclude) -> _same(exclude, path)":
         "os.path.samefile is symmetric",
-    'compare/grading/classfolder.py::_same: os.path.samefile(a, b) -> os.path.samefile(b, a)':
+    'compare/grader/submissions/classfolder.py::_same: os.path.samefile(a, b) -> os.path.samefile(b, a)':
         _SYMMETRIC,
-    'compare/grading/classfolder.py::_file_type: ((stat.S_ISFIFO, "a FIFO"), (stat.S_ISCHR, "a character device"), (stat.S_ISBLK, "a block device"), (stat.S_ISSOCK, "a s -> ((stat.S_ISFIFO, \'a FIFO\'), (stat.S_ISCHR, \'a character device\'), (stat.S_ISBLK, \'a block device\'), (stat.S_ISSOCK, \'a s':
+    'compare/grader/submissions/classfolder.py::_file_type: ((stat.S_ISFIFO, "a FIFO"), (stat.S_ISCHR, "a character device"), (stat.S_ISBLK, "a block device"), (stat.S_ISSOCK, "a s -> ((stat.S_ISFIFO, \'a FIFO\'), (stat.S_ISCHR, \'a character device\'), (stat.S_ISBLK, \'a block device\'), (stat.S_ISSOCK, \'a s':
         _LINK_ROW,
-    'compare/grading/classfolder.py::_file_type: (stat.S_ISLNK, "a link") -> (\'a link\',)':
+    'compare/grader/submissions/classfolder.py::_file_type: (stat.S_ISLNK, "a link") -> (\'a link\',)':
         _LINK_ROW,
-    'compare/grading/classfolder.py::_file_type: (stat.S_ISLNK, "a link") -> (stat.S_ISLNK,)':
+    'compare/grader/submissions/classfolder.py::_file_type: (stat.S_ISLNK, "a link") -> (stat.S_ISLNK,)':
         _LINK_ROW,
-    'compare/grading/classfolder.py::prepare: student.submission = None -> pass':
+    'compare/grader/submissions/classfolder.py::prepare: student.submission = None -> pass':
         _SET_LAST,
     'compare/grade.py::_merge: _same_folder(output.path, p) -> _same_folder(p, output.path)':
         _SYMMETRIC,
     'compare/grade.py::ClassRun: False -> True':
         _PASSED,
-    'compare/grading/classfolder.py::walk: False -> True':
+    'compare/grader/submissions/classfolder.py::walk: False -> True':
         _NOT_A_LINK,
     'compare/grade.py::grade: folder, out = Path(folder), Path(out) -> pass':
         _STR_OR_PATH,
@@ -313,9 +313,9 @@ EQUIVALENT.update({
         _VALUE_ERROR,
     'compare/grade.py::_main: True -> False':
         _STDERR,
-    'compare/grading/points.py::scored_case_names: 0 -> 1':
+    'compare/grader/course/points.py::scored_case_names: 0 -> 1':
         _ANY_SEED,
-    'compare/grading/points.py::score: 0 -> 1':
+    'compare/grader/course/points.py::score: 0 -> 1':
         _ANY_SEED,
 })
 

@@ -18,9 +18,10 @@ from pathlib import Path
 import pytest
 from test_class_run import CORRECT
 
-from compare import autograder
-from compare.grading import gradescope, points
-from compare.grading.assignment import Assignment, load_assignment, preset
+from compare.grader import autograder
+from compare.grader.course import points
+from compare.grader.course.assignment import Assignment, load_assignment, preset
+from compare.grader.results import gradescope
 
 REPO = Path(__file__).resolve().parent.parent
 ENV = {**os.environ, "PYTHONPATH": str(REPO), "AUTOGRADER_PYTHON": sys.executable}
@@ -115,7 +116,7 @@ def load_assignment_from_text(text: str, base=None) -> Assignment:
 def bundle(tmp_path_factory) -> Path:
     folder = tmp_path_factory.mktemp("bundle")
     (folder / "course.toml").write_text(COURSE)
-    done = subprocess.run([sys.executable, "-m", "compare.autograder", "--preset", "homework", "--assignment",
+    done = subprocess.run([sys.executable, "-m", "compare.grader.autograder", "--preset", "homework", "--assignment",
                            str(folder / "course.toml"), "-o", str(folder / "autograder.zip")],
                           env=ENV, capture_output=True, text=True, timeout=300, cwd=folder)
     assert done.returncode == 0, done.stderr
@@ -149,7 +150,7 @@ def test_the_zip_holds_the_scripts_the_settings_and_the_project_only(bundle, tmp
         infos = {info.filename: info for info in archive.infolist()}
         names = set(infos)
         assert {"setup.sh", "run_autograder", "course/assignment.toml", "course/options.json", "pyproject.toml",
-                "README.md", "compare/autograder.py", "compare/grading/gradescope.py", "manual/__init__.py",
+                "README.md", "compare/grader/autograder.py", "compare/grader/results/gradescope.py", "manual/__init__.py",
                 "reference/__init__.py"} <= names
         tops = {name.split("/")[0] for name in names}
         assert tops == {"setup.sh", "run_autograder", "course", "manual", "reference", "compare", "pyproject.toml",
@@ -191,7 +192,7 @@ def test_setup_installs_python_bubblewrap_cpu_torch_and_the_bundled_project(bund
     project = next(c for c in commands if c.endswith('"$ROOT/source"'))
     assert " install " in project and commands.index(torch) < commands.index(project)
     run = (tmp_path / "source" / "run_autograder").read_text()
-    assert '"${AUTOGRADER_PYTHON:-python3}" -m compare.autograder run --settings "$ROOT/source/course"' in run
+    assert '"${AUTOGRADER_PYTHON:-python3}" -m compare.grader.autograder run --settings "$ROOT/source/course"' in run
 
 
 @pytest.mark.parametrize("argv, named", [
@@ -294,7 +295,7 @@ def test_a_broken_submission_scores_zero_with_the_cause_escaped(graded):
 
 def test_a_submission_without_code_scores_zero_and_says_nothing_of_it_ran(tmp_path):
     from compare.grade import grade_student, grading_options
-    from compare.grading.classfolder import Student
+    from compare.grader.submissions.classfolder import Student
 
     (tmp_path / "answers.pdf").write_bytes(b"%PDF-1.4\n")  # the written part, uploaded to the code's assignment
     assignment = course_assignment()

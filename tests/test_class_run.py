@@ -21,9 +21,10 @@ from pathlib import Path
 import pytest
 
 from compare import grade as G
-from compare.grading import classfolder, isolation
-from compare.grading.assignment import preset
-from compare.grading.outputs import OUTPUT_MARKER, csv_cell, feedback_names, markdown_text
+from compare.grader.course.assignment import preset
+from compare.grader.results.outputs import OUTPUT_MARKER, csv_cell, feedback_names, markdown_text
+from compare.grader.submissions import classfolder
+from compare.grader.workers import isolation
 
 REPO = Path(__file__).resolve().parent.parent
 

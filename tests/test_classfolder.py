@@ -13,8 +13,8 @@ from pathlib import Path
 
 import pytest
 
-from compare.grading import classfolder as CF
-from compare.grading.assignment import Assignment
+from compare.grader.course.assignment import Assignment
+from compare.grader.submissions import classfolder as CF
 
 FACTORY = "def make_mlp(sizes, activation):\n    return None\n"
 ALIAS = "def factory(sizes, activation):\n    return None\n"

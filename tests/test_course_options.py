@@ -1,4 +1,4 @@
-"""The options every grading command shares (``compare.grading.options``): their defaults, each
+"""The options every grading command shares (``compare.grader.options``): their defaults, each
 bad value refused by name, and the assignment they name (preset, TOML over it, ``--factory``)."""
 
 from __future__ import annotations
@@ -8,8 +8,8 @@ import re
 import pytest
 
 from compare import cli
-from compare.grading import options
-from compare.grading.assignment import AssignmentError, preset
+from compare.grader import options
+from compare.grader.course.assignment import AssignmentError, preset
 
 
 def parse(*argv):
@@ -97,7 +97,7 @@ def test_a_points_glob_that_matches_no_scored_case_is_refused_by_name(tmp_path):
 
 
 def test_the_seed_chooses_the_battery_the_points_are_checked_against(monkeypatch):
-    from compare.grading import points
+    from compare.grader.course import points
 
     seen = []
 

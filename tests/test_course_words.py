@@ -12,9 +12,9 @@ from pathlib import Path
 
 import pytest
 
-from compare.diagnosis.words import HOMEWORK, CourseWords, render
-from compare.grading.assignment import Assignment, preset
-from compare.grading.report import format_markdown, format_report
+from compare.grader.course.assignment import Assignment, preset
+from compare.grader.diagnosis.words import HOMEWORK, CourseWords, render
+from compare.grader.results.report import format_markdown, format_report
 from compare.validate import validate
 
 sys.path.insert(0, str(Path(__file__).parent / "student_impls"))

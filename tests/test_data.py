@@ -11,8 +11,8 @@ import struct
 import numpy as np
 import pytest
 
-from compare import data as data_module
-from compare.data import (
+from compare.lab import data as data_module
+from compare.lab.data import (
     N_TRAIN,
     RAW_FILES,
     DataMissingError,

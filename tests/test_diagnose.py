@@ -1,4 +1,4 @@
-"""compare.diagnose: every diagnosis, each from a submission that has exactly that bug.
+"""compare.grader.diagnosis.diagnose: every diagnosis, each from a submission that has exactly that bug.
 
 Each test runs a small implementation with one bug (``tests/student_impls/wrong.py`` or a
 subclass of ``student.StudentMLP`` below) on a few cases of the battery, in this process,
@@ -17,10 +17,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from compare import cases as C
-from compare import diagnose as D
-from compare.diagnosis.words import label_words, sci
-from compare.diff import TOLERANCES, compare_arrays
+from compare.grader.course import cases as C
+from compare.grader.diagnosis import diagnose as D
+from compare.grader.diagnosis.words import label_words, sci
+from compare.lab.diff import TOLERANCES, compare_arrays
 
 sys.path.insert(0, str(Path(__file__).resolve().parent / "student_impls"))
 import wrong as W  # noqa: E402

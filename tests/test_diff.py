@@ -1,4 +1,4 @@
-"""compare.diff: every tolerance pinned on both sides of its boundary.
+"""compare.lab.diff: every tolerance pinned on both sides of its boundary.
 
 For each tolerance (float64, float32, finite-diff) an error just inside the boundary (0.9×
 what is allowed) must pass and one just outside (1.1×) must fail, for each of the three
@@ -24,7 +24,7 @@ import warnings
 import numpy as np
 import pytest
 
-from compare.diff import MAX_ABSOLUTE_FLOOR, TOLERANCES, ArrayDiff, Tolerance, compare_arrays
+from compare.lab.diff import MAX_ABSOLUTE_FLOOR, TOLERANCES, ArrayDiff, Tolerance, compare_arrays
 
 # The values the README states; the tests below check each one does what it says.
 STATED = {

@@ -7,7 +7,7 @@ import sys
 import pytest
 
 from compare import gradcheck
-from compare.diff import TOLERANCES
+from compare.lab.diff import TOLERANCES
 
 
 def test_report_covers_every_method_and_parameter():

@@ -17,10 +17,13 @@ from types import SimpleNamespace
 import pytest
 
 from compare import grade as G
-from compare.grading import battery, isolation, points, summary
-from compare.grading.assignment import Assignment
-from compare.grading.classfolder import OUTPUT_MARKER
-from compare.grading.report import Report
+from compare.grader.course import points
+from compare.grader.course.assignment import Assignment
+from compare.grader.judging import battery
+from compare.grader.results import summary
+from compare.grader.results.report import Report
+from compare.grader.submissions.classfolder import OUTPUT_MARKER
+from compare.grader.workers import isolation
 
 
 def case(passed=True):
@@ -126,7 +129,7 @@ def test_every_student_gets_the_same_limits_and_the_imports_of_both():
 
 
 def test_a_students_own_error_is_their_report_with_its_score(tmp_path):
-    from compare.grading import classfolder
+    from compare.grader.submissions import classfolder
 
     (tmp_path / "amy.py").symlink_to("/etc/hostname")
     (student,) = classfolder.scan(tmp_path).students
@@ -140,7 +143,7 @@ def test_a_students_own_error_is_their_report_with_its_score(tmp_path):
 
 def test_a_submission_is_validated_with_the_runs_options_and_seed(tmp_path, monkeypatch):
     import compare.validate as V
-    from compare.grading import classfolder
+    from compare.grader.submissions import classfolder
 
     make_class(tmp_path, "amy")
     calls = []
@@ -162,8 +165,8 @@ def test_a_submission_is_validated_with_the_runs_options_and_seed(tmp_path, monk
 
 @pytest.mark.parametrize("length", [1000, 1001])
 def test_a_students_error_is_said_in_1000_characters_and_a_note_in_300(tmp_path, length):
-    from compare.grading.classfolder import Student
-    from compare.grading.errors import StudentError
+    from compare.grader.sandbox.errors import StudentError
+    from compare.grader.submissions.classfolder import Student
 
     student = Student("amy", tmp_path / "amy.py", problem=StudentError("load", "x" * length),
                       notes=["n" * (length - 700)])
@@ -291,7 +294,7 @@ def test_three_internal_rows_are_all_named(tmp_path, capsys, graded):
 
 
 def test_feedback_that_cannot_be_written_is_an_internal_row(tmp_path, capsys, graded, monkeypatch):
-    from compare.grading import report
+    from compare.grader.results import report
 
     def broken(report, student):
         raise OSError(f"disk full \x1b{student}")
@@ -358,7 +361,7 @@ def test_grade_claims_its_folder_when_not_given_one(tmp_path, graded):
     folder = make_class(tmp_path / "class", "pa")
     (tmp_path / "out").mkdir()
     (tmp_path / "out" / "mine.txt").write_text("x")
-    from compare.grading.outputs import OutputError
+    from compare.grader.results.outputs import OutputError
 
     with pytest.raises(OutputError):
         G.grade(folder, tmp_path / "out", Assignment(), progress=False)

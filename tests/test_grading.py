@@ -21,9 +21,9 @@ import numpy as np
 import pytest
 
 from compare import grade as G
-from compare.grading import conventions as V
-from compare.grading.assignment import PRESETS, Assignment, AssignmentError, load_assignment, preset
-from compare.grading.report import format_report
+from compare.grader.course import conventions as V
+from compare.grader.course.assignment import PRESETS, Assignment, AssignmentError, load_assignment, preset
+from compare.grader.results.report import format_report
 from compare.validate import main, validate
 
 TEMPLATE = '''
@@ -209,8 +209,8 @@ def test_layouts_round_trip_exactly():
 
 def test_summed_answers_read_back_as_means():
     """loss_sum = K·mean_NLL + P reads back as mean_NLL + P, exactly, gradients likewise."""
-    from compare import cases as C
-    from compare.grading.battery import reference
+    from compare.grader.course import cases as C
+    from compare.grader.judging.battery import reference
 
     case = C.regularised("relu")
     ref_loss, ref_grads = reference(case)

@@ -1,4 +1,4 @@
-"""compare.grading.host: what a student is told when the code breaks the contract.
+"""compare.grader.sandbox.host: what a student is told when the code breaks the contract.
 
 The host runs inside the worker; here it is called in this process on small objects shaped like
 real submissions (trusted code: these are the tests' own), so that every message can be pinned
@@ -13,9 +13,9 @@ import types
 import numpy as np
 import pytest
 
-from compare.grading import host as H
-from compare.grading.errors import StudentError
-from compare.grading.host import Host
+from compare.grader.sandbox import host as H
+from compare.grader.sandbox.errors import StudentError
+from compare.grader.sandbox.host import Host
 
 DEFAULT = object()
 

@@ -27,8 +27,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from compare.grading import isolation, wire
-from compare.grading.errors import clean_text
+from compare.grader.sandbox import wire
+from compare.grader.sandbox.errors import clean_text
+from compare.grader.workers import isolation
 from compare.validate import main, validate
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -480,7 +481,7 @@ def test_odd_but_valid_containers_pass(tmp_path):
 
 # ----------------------------------------------------------------------------- the grader's own failures
 def test_an_internal_error_is_exit_3_never_a_verdict(monkeypatch, capsys, tmp_path):
-    from compare.grading import battery
+    from compare.grader.judging import battery
 
     def broken(*args, **kwargs):
         raise KeyError("the validator's own bug")

@@ -26,11 +26,12 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from compare.grading import isolation, packages, usage, wire
-from compare.grading.errors import StudentError
-from compare.grading.isolation import IsolationUnavailable, Limits
-from compare.grading.runner import WorkerRunner
-from compare.grading.submission import resolve
+from compare.grader.sandbox import wire
+from compare.grader.sandbox.errors import StudentError
+from compare.grader.submissions.submission import resolve
+from compare.grader.workers import isolation, packages, usage
+from compare.grader.workers.isolation import IsolationUnavailable, Limits
+from compare.grader.workers.runner import WorkerRunner
 
 needs_bwrap = pytest.mark.skipif(not isolation.bubblewrap_works(), reason="bubblewrap cannot run here")
 LEVELS = ["process", pytest.param("bubblewrap", marks=needs_bwrap)]
@@ -385,8 +386,8 @@ AS_NOBODY = '''
 import json, sys, tempfile, textwrap
 from pathlib import Path
 sys.path.insert(0, sys.argv[1])
-from compare.grading.runner import WorkerRunner
-from compare.grading.submission import resolve
+from compare.grader.workers.runner import WorkerRunner
+from compare.grader.submissions.submission import resolve
 folder = Path(tempfile.mkdtemp())
 (folder / "probe.py").write_text(sys.argv[2])
 with WorkerRunner(resolve(f"{folder}/probe.py:Probe"), timeout=20) as runner:

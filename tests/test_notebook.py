@@ -1,4 +1,4 @@
-"""compare.grading.notebook: a notebook's definitions only, read with ast, never run.
+"""compare.grader.submissions.notebook: a notebook's definitions only, read with ast, never run.
 
 Each notebook is written with nbformat into tmp_path; the extracted module is compiled (and, where
 the test says so, executed here in a fresh namespace: the module under test never runs anything).
@@ -16,7 +16,7 @@ import numpy as np
 import pytest
 from nbformat.v4 import new_code_cell, new_markdown_cell, new_notebook
 
-from compare.grading.notebook import NOTE_LIMIT, Extracted, NotebookError, extract_definitions
+from compare.grader.submissions.notebook import NOTE_LIMIT, Extracted, NotebookError, extract_definitions
 
 SANDBOX = {"numpy", "math", "random", "functools", "typing", "dataclasses", "__future__"}
 
@@ -443,8 +443,8 @@ def test_a_skipped_statement_that_binds_the_factory_is_named(tmp_path):
 
 
 def test_from_notebook_reports_the_syntax_error_as_the_load_error(tmp_path):
-    from compare.grading.errors import StudentError
-    from compare.grading.submission import resolve
+    from compare.grader.sandbox.errors import StudentError
+    from compare.grader.submissions.submission import resolve
 
     write(tmp_path, new_markdown_cell("# HW"), new_code_cell("import numpy as np"),
           new_code_cell("def make_mlp(sizes, activation):\n    if sizes\n        return None"), name="alice.ipynb")

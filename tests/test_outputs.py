@@ -10,8 +10,7 @@ import os
 
 import pytest
 
-from compare.grading.classfolder import OUTPUT_MARKER
-from compare.grading.outputs import (
+from compare.grader.results.outputs import (
     MARKER_HEADER,
     GradesCsv,
     OutputError,
@@ -20,6 +19,7 @@ from compare.grading.outputs import (
     feedback_names,
     markdown_text,
 )
+from compare.grader.submissions.classfolder import OUTPUT_MARKER
 
 
 def hashed(slug: str, name: str) -> str:

@@ -11,8 +11,8 @@ import pytest
 from test_class_run import CORRECT, grade, rows_of
 
 from compare import grade as G
-from compare.grading import points
-from compare.grading.assignment import Assignment, AssignmentError, load_assignment, preset
+from compare.grader.course import points
+from compare.grader.course.assignment import Assignment, AssignmentError, load_assignment, preset
 from compare.validate import validate
 
 HOMEWORK_CASES = ["relu/one-example", "relu/minibatch", "relu/regularised", "relu/zero-preactivation",

@@ -7,9 +7,9 @@ from types import SimpleNamespace
 
 import pytest
 
-from compare.grading import points
-from compare.grading.assignment import Assignment, AssignmentError, preset
-from compare.grading.report import Report
+from compare.grader.course import points
+from compare.grader.course.assignment import Assignment, AssignmentError, preset
+from compare.grader.results.report import Report
 
 HOMEWORK_CASES = ["relu/one-example", "relu/minibatch", "relu/regularised", "relu/zero-preactivation",
                   "relu/large-logits", "relu/large-negative-logits", "relu/mixed-scales", "relu/mnist-width",

@@ -10,9 +10,9 @@ from pathlib import Path
 
 import pytest
 
-from compare.grading import shards
-from compare.grading.classfolder import OUTPUT_MARKER
-from compare.grading.outputs import OutputFolder
+from compare.grader.results import shards
+from compare.grader.results.outputs import OutputFolder
+from compare.grader.submissions.classfolder import OUTPUT_MARKER
 
 COLUMNS = ("student", "status", "feedback")
 ASSIGNMENT = {"name": "homework", "activations": ["relu"]}

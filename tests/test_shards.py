@@ -12,7 +12,7 @@ import pytest
 from test_class_run import CORRECT, INF_LOSS, REPO, grade, rows_of
 
 from compare import grade as G
-from compare.grading import shards
+from compare.grader.results import shards
 
 SLURM_SCRIPT = REPO / "docs" / "examples" / "grade-slurm.sh"
 

@@ -1,4 +1,4 @@
-"""compare.grading.sources: a student's source read safely (bounded, no link followed, never run).
+"""compare.grader.sandbox.sources: a student's source read safely (bounded, no link followed, never run).
 
 Each hostile shape of issue 15 is one quick check: a link to /dev/zero, a FIFO, a 100 GB sparse
 file, bytes that are not UTF-8, a notebook whose cells or sources are numbers, 100,000 nested
@@ -13,7 +13,7 @@ import threading
 
 import pytest
 
-from compare.grading.sources import (
+from compare.grader.sandbox.sources import (
     MAX_NOTEBOOK_BYTES,
     MAX_SOURCE_BYTES,
     SourceError,

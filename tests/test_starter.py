@@ -20,9 +20,9 @@ import sys
 
 import pytest
 
-from compare.grading.assignment import preset
-from compare.grading.stubs import SHIMS, Stub, StubImports, StubModule, UnavailableModule
-from compare.grading.submission import resolve
+from compare.grader.course.assignment import preset
+from compare.grader.sandbox.stubs import SHIMS, Stub, StubImports, StubModule, UnavailableModule
+from compare.grader.submissions.submission import resolve
 from compare.validate import validate
 
 # A CS231n assignment-1 two-layer net, the starter's layout and style (two-space indentation,
@@ -262,7 +262,7 @@ def test_a_notebook_keeps_skipping_its_unavailable_imports(tmp_path):
 
 
 def test_generated_sources_are_planned_from_their_text(tmp_path):
-    from compare.grading.submission import Submission, plan_stubs
+    from compare.grader.submissions.submission import Submission, plan_stubs
 
     (tmp_path / "Bob.PY").write_text("import tqdm\n")
     sub = Submission("Bob.PY:make_mlp", tmp_path, "make_mlp", file="Bob.py", only=("Bob.PY",),

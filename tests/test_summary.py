@@ -11,10 +11,10 @@ import matplotlib.pyplot as plt
 import pytest
 from matplotlib.figure import Figure
 
-from compare.grading import summary as S
-from compare.grading.assignment import Assignment
-from compare.grading.outputs import OutputFolder
-from compare.grading.report import Report
+from compare.grader.course.assignment import Assignment
+from compare.grader.results import summary as S
+from compare.grader.results.outputs import OutputFolder
+from compare.grader.results.report import Report
 
 
 def Finding(key, message):  # what the report holds of a diagnose.Finding

@@ -15,9 +15,9 @@ import pytest
 import torch
 
 from compare import train_both
-from compare.data import DataSet, Split, load_circles, load_dataset
+from compare.lab.data import DataSet, Split, load_circles, load_dataset
+from compare.lab.training import ShuffledBatches, TrainConfig, Twins, lr_at_epoch, train_lockstep
 from compare.train_both import main
-from compare.training import ShuffledBatches, TrainConfig, Twins, lr_at_epoch, train_lockstep
 
 REAL_DATA_DIR = os.environ.get("COMPARE_DATA_DIR")
 needs_real_data = pytest.mark.skipif(not REAL_DATA_DIR, reason="COMPARE_DATA_DIR is not set")
@@ -156,7 +156,7 @@ def test_curves_png_is_on_disk_from_the_start_and_redrawn_as_the_run_goes(every_
                                                                           monkeypatch):
     """Drawn at the start (no epoch), after the first epoch, after an epoch once CURVES_EVERY_S have
     passed since the last drawing, and at the end."""
-    from compare import plots
+    from compare.lab import plots
 
     drawn, real_plot = [], plots.plot_curves
 

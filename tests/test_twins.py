@@ -1,6 +1,6 @@
 """The heart of the project: the hand-written gradients equal autograd's, everywhere.
 
-Tolerances (compare/diff.py states them once): float64 manual vs autograd ≤ 1e-10 relative
+Tolerances (compare/lab/diff.py states them once): float64 manual vs autograd ≤ 1e-10 relative
 (rounding only), losses ≤ 1e-12, centred finite differences ≤ 1e-6, float32 ≤ 1e-4.
 """
 
@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 import torch
 
-from compare.diff import TOLERANCES, Tolerance, compare_arrays
+from compare.lab.diff import TOLERANCES, Tolerance, compare_arrays
 from manual import MLP, finite_difference_grads, finite_difference_input_grad, init_params
 from reference import TorchMLP, autograd_input_grad, autograd_loss_and_grads
 

@@ -18,13 +18,13 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from compare import cases as C
-from compare import diagnose as D
-from compare.grading.assignment import load_assignment
-from compare.grading.battery import compare_case
-from compare.grading.errors import StudentError
-from compare.grading.host import Host
-from compare.grading.submission import parse_spec
+from compare.grader.course import cases as C
+from compare.grader.course.assignment import load_assignment
+from compare.grader.diagnosis import diagnose as D
+from compare.grader.judging.battery import compare_case
+from compare.grader.sandbox.errors import StudentError
+from compare.grader.sandbox.host import Host
+from compare.grader.submissions.submission import parse_spec
 from compare.validate import assert_matches_reference, main, validate
 from manual import MLP
 
@@ -193,7 +193,7 @@ def test_hidden_pre_activations_stay_moderate():
 
 
 def compare_ref(case):
-    from compare.diagnose import reference_loss_and_grads
+    from compare.grader.diagnosis.diagnose import reference_loss_and_grads
 
     return reference_loss_and_grads(case)
 
@@ -552,8 +552,8 @@ def test_parse_spec_accepts_paths_with_colons_in_them():
 
 def test_worker_side_modules_do_not_import_torch():
     """The worker's own modules need only the standard library and NumPy (torch is not even in its sandbox)."""
-    code = ("import sys; import compare.grading.host, compare.grading.wire, compare.grading.worker; "
-            "print(sorted(m for m in ('torch', 'manual', 'reference', 'compare.diagnose') if m in sys.modules))")
+    code = ("import sys; import compare.grader.sandbox.host, compare.grader.sandbox.wire, compare.grader.sandbox.worker; "
+            "print(sorted(m for m in ('torch', 'manual', 'reference', 'compare.grader.diagnosis.diagnose') if m in sys.modules))")
     result = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True)
     assert result.stdout.strip() == "[]", result.stderr
 
@@ -609,7 +609,7 @@ def test_usage_errors_are_one_line_and_exit_2(argv, phrase, capsys):
 
 def test_ctrl_c_during_a_run_is_exit_130_and_one_line(monkeypatch, capsys):
     from compare import cli
-    from compare.grading import battery
+    from compare.grader.judging import battery
 
     def interrupted(*args, **kwargs):
         raise KeyboardInterrupt

@@ -1,4 +1,4 @@
-"""compare.grading.wire: the only format between the grader and the student's worker.
+"""compare.grader.sandbox.wire: the only format between the grader and the student's worker.
 
 The worker's side is the student's: anything it sends may be forged. Each cap is pinned at
 its boundary (at the cap: accepted; one over: refused with ``WireError``, before the body is
@@ -16,7 +16,7 @@ import threading
 import numpy as np
 import pytest
 
-from compare.grading import wire
+from compare.grader.sandbox import wire
 
 
 def raw(header, body: bytes = b"", *, magic: bytes = wire.MAGIC, n_head: int | None = None,

@@ -1,4 +1,4 @@
-"""compare.grading.worker, observed from inside a real worker.
+"""compare.grader.sandbox.worker, observed from inside a real worker.
 
 A probe submission (``PROBE``) is started the way the grader starts one (``isolation.start_worker``)
 and spoken to in ``wire`` frames. Its factory reports what the student's code can see and do —
@@ -24,8 +24,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from compare.grading import isolation, wire
-from compare.grading.submission import resolve
+from compare.grader.sandbox import wire
+from compare.grader.submissions.submission import resolve
+from compare.grader.workers import isolation
 
 # What the course refuses by default: the answer key, torch, and every autograd library. Spelled out
 # here (not read from the code under test), so that an entry dropped from the grader's list is noticed.
@@ -406,7 +407,7 @@ class ForkedWorker(Worker):
             try:
                 grader.close()
                 os.setgroups([0, 4, 27])  # an administrator's groups: the worker must leave them all
-                from compare.grading import worker
+                from compare.grader.sandbox import worker
 
                 for name in [n for n in sys.modules if n.partition(".")[0] in REFUSED]:
                     del sys.modules[name]  # as in a fresh process: what pytest imported is not there to find

@@ -6,13 +6,13 @@
                         [--seed N] -o autograder.zip
 
 writes the zip to upload as the assignment's autograder (Gradescope's specification; see
-``compare.grading.gradescope`` and docs/gradescope.md): ``setup.sh`` installs this project,
+``compare.grader.results.gradescope`` and docs/gradescope.md): ``setup.sh`` installs this project,
 bundled in the zip, and the CPU build of torch; ``run_autograder`` grades each submission with
 the course's settings, which the zip carries as resolved here (the preset, the TOML's keys, the
 factory, every option). Bad options and an output that cannot be written are refused (exit 2,
 one line naming the value) before anything is written.
 
-    python -m compare.autograder run [--settings DIR]
+    python -m compare.grader.autograder run [--settings DIR]
 
 is what ``run_autograder`` calls: it grades ``$AUTOGRADER_ROOT/submission/`` (default
 ``/autograder``) as one student's folder, exactly as ``backprop-grade`` grades a student of a
@@ -30,18 +30,18 @@ import tempfile
 import time
 from pathlib import Path
 
-from . import cli
-from .grading import options as course_options
-from .grading.assignment import AssignmentError
-from .grading.errors import clean_text
-from .grading.gradescope import SETTINGS, BundleError
+from compare import cli
+from compare.grader import options as course_options
+from compare.grader.course.assignment import AssignmentError
+from compare.grader.results.gradescope import SETTINGS, BundleError
+from compare.grader.sandbox.errors import clean_text
 
 NAME = "autograder"
 
 
 def build_parser() -> argparse.ArgumentParser:
     parser = cli.RaisingParser(prog="backprop-autograder", description=__doc__.split("\n\n")[0],
-                     epilog="`python -m compare.autograder run` is what the zip's run_autograder calls: it grades "
+                     epilog="`python -m compare.grader.autograder run` is what the zip's run_autograder calls: it grades "
                             "$AUTOGRADER_ROOT/submission/ (default /autograder) into results/results.json.")
     course_options.add_course_options(parser)
     parser.add_argument("-o", "--out", default="autograder.zip", metavar="ZIP",
@@ -77,7 +77,7 @@ def _torch_versions() -> dict:
 
 
 def _build(argv) -> int:
-    from .grading import gradescope
+    from compare.grader.results import gradescope
 
     try:
         args = build_parser().parse_args(argv)
@@ -103,7 +103,7 @@ def _grade(root: Path, settings: Path, start: float) -> dict:
     """results.json for the submission in ``root``; raises for the grader's own failures only."""
     import warnings
 
-    from .grading import gradescope
+    from compare.grader.results import gradescope
 
     assignment, options = gradescope.read_settings(settings)
     folder = root / "submission"
@@ -111,9 +111,9 @@ def _grade(root: Path, settings: Path, start: float) -> dict:
         raise FileNotFoundError(f"no submission folder at {folder} (Gradescope puts the student's files there)")
     import torch
 
-    from .grade import grade_student, grading_options, isolation_level
-    from .grading.classfolder import Student
-    from .validate import own_modules_first
+    from compare.grade import grade_student, grading_options, isolation_level
+    from compare.grader.submissions.classfolder import Student
+    from compare.validate import own_modules_first
 
     own_modules_first()
     warnings.simplefilter("ignore")  # a student's numbers may overflow in the grader's arithmetic: quietly
@@ -126,9 +126,9 @@ def _grade(root: Path, settings: Path, start: float) -> dict:
 
 
 def _run(argv) -> int:
-    from .grading import gradescope
+    from compare.grader.results import gradescope
 
-    parser = cli.RaisingParser(prog="python -m compare.autograder run", description="grade $AUTOGRADER_ROOT/submission/")
+    parser = cli.RaisingParser(prog="python -m compare.grader.autograder run", description="grade $AUTOGRADER_ROOT/submission/")
     parser.add_argument("--settings", metavar="DIR", help=f"the bundle's settings (default "
                                                            f"$AUTOGRADER_ROOT/source/{SETTINGS})")
     try:

@@ -12,9 +12,9 @@ import dataclasses
 import sys
 from pathlib import Path
 
-from .config import describe, plural, short
-from .plots import plot_sweep, region_grid
-from .training import Twins, train_lockstep
+from compare.lab.config import describe, plural, short
+from compare.lab.plots import plot_sweep, region_grid
+from compare.lab.training import Twins, train_lockstep
 
 
 def check_sweep_epochs(sweep_epochs, epochs: int) -> list:

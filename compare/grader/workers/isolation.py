@@ -46,11 +46,11 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from .packages import check_allowed, visible_packages
-from .submission import ANSWER_KEY, Submission, copy_submission
-from .usage import descendants, folder_usage, memory_bytes, process_table
+from compare.grader.submissions.submission import ANSWER_KEY, Submission, copy_submission
+from compare.grader.workers.packages import check_allowed, visible_packages
+from compare.grader.workers.usage import descendants, folder_usage, memory_bytes, process_table
 
-HERE = Path(__file__).resolve().parent
+SANDBOX = Path(__file__).resolve().parent.parent / "sandbox"  # the only folder the worker sees of the grader
 BUBBLEWRAP = "bubblewrap"
 PROCESS = "process"
 AUTOGRAD_LIBRARIES = ("jax", "jaxlib", "tensorflow", "autograd", "mxnet", "theano", "tinygrad", "mlx")
@@ -470,7 +470,7 @@ def _bubblewrap_argv(workdir: Path, site_entries: dict, uid: int | None, limits:
             argv += ["--tmpfs", folder]
     for name, source in site_entries.items():
         bind(str(source), f"/opt/site/{name}")
-    bind(str(HERE), "/opt/grader")
+    bind(str(SANDBOX), "/opt/grader")
     argv += ["--bind", str(workdir / "submission"), "/submission", "--proc", "/proc", "--dev", "/dev",
              "--perms", "1777", "--size", str(SHM_BYTES), "--tmpfs", "/dev/shm", "--remount-ro", "/dev",
              "--chdir", "/submission", "--clearenv"]
@@ -520,7 +520,7 @@ def start_worker(sub: Submission, limits: Limits, allow_imports=(), isolation: s
             (workdir / "tmp").mkdir()
             prefix, root_inside = [], str(workdir / "submission")
             site_paths = [str(private_site)]
-            worker_py, env = str(HERE / "worker.py"), _environment(root_inside, str(workdir / "tmp"))
+            worker_py, env = str(SANDBOX / "worker.py"), _environment(root_inside, str(workdir / "tmp"))
             written_before = folder_usage([workdir])
             tag = _next_tag()
         parent_end, child_end = socket.socketpair()

@@ -23,7 +23,7 @@ from pathlib import Path
 
 ALWAYS = ("numpy",)  # the assignment is NumPy
 NEVER_SHOWN = ("manual", "reference", "compare")  # the answer key and the grader
-PROJECT = Path(__file__).resolve().parents[2]  # a source checkout of this project (never shown)
+PROJECT = Path(__file__).resolve().parents[3]  # a source checkout of this project (never shown)
 _REQUIREMENT = re.compile(r"\s*([A-Za-z0-9][A-Za-z0-9._-]*)\s*(?:\[([^\]]*)\])?")
 _EXTRA = re.compile(r"""extra\s*==\s*["']([^"']+)["']""")
 

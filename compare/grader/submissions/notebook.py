@@ -66,8 +66,8 @@ import builtins
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from .errors import clean_text
-from .sources import (
+from compare.grader.sandbox.errors import clean_text
+from compare.grader.sandbox.sources import (
     MAX_NOTEBOOK_BYTES,
     SourceError,
     cell_lines,

@@ -12,7 +12,7 @@ The diagnosis is a list of small detectors, each asking one question of one fail
 - **pattern detectors** look at which *cases* fail (only at large logits, only where some
   pre-activation is exactly 0, only when λ ≠ 0, only for K > 1, only for one activation).
 
-"Exactly" is the float64 tolerance of ``compare.diff`` — a hypothesis matches when the
+"Exactly" is the float64 tolerance of ``compare.lab.diff`` — a hypothesis matches when the
 student's numbers agree with it to rounding, so a finding is evidence, not a guess. Detectors
 run in order of specificity and the first parameter detector that matches wins. ``diagnose``
 aggregates the findings of a run, most specific first.
@@ -31,11 +31,10 @@ import numpy as np
 import torch
 from torch.nn import functional as F
 
+from compare.grader.course import cases as C
+from compare.grader.diagnosis.words import HOMEWORK, CourseWords, factor_name, render
+from compare.lab.diff import TOLERANCES, compare_arrays
 from reference import TorchMLP, autograd_loss_and_grads
-
-from . import cases as C
-from .diagnosis.words import HOMEWORK, CourseWords, factor_name, render
-from .diff import TOLERANCES, compare_arrays
 
 TOL = TOLERANCES["float64"]
 

@@ -21,13 +21,12 @@ import numpy as np
 import torch
 from torch.nn import functional as torch_F
 
+from compare.lab.config import TrainConfig, lr_at_epoch
 from manual import MLP
 from manual import functions as F
 from manual.checks import check_X, check_y
 from manual.optim import make_optimizer
 from reference import TorchMLP, to_tensors, torch_dtype
-
-from .config import LR_SCHEDULES, TrainConfig, lr_at_epoch  # noqa: F401 - re-exported: the run's settings
 
 TWINS = ("manual", "torch")
 EVAL_CHUNK = 10_000  # rows per forward pass when evaluating a whole set
@@ -176,7 +175,7 @@ def _evaluate(evaluate, model, data) -> dict:
 
 
 def train_lockstep(twins: Twins, data, progress=None):
-    """Train ``twins`` on ``data`` (a ``compare.data.DataSet``); yield one record per epoch.
+    """Train ``twins`` on ``data`` (a ``compare.lab.data.DataSet``); yield one record per epoch.
 
     A record is ``{"epoch", "lr", "manual": {...}, "torch": {...}, "max_param_diff"}`` where
     each twin has train/valid/test mean loss (negative log-likelihood, penalty left out) and

@@ -17,9 +17,9 @@ import json
 import shutil
 from pathlib import Path
 
-from .classfolder import OUTPUT_MARKER
-from .errors import clean_text
-from .outputs import GradesCsv
+from compare.grader.results.outputs import GradesCsv
+from compare.grader.sandbox.errors import clean_text
+from compare.grader.submissions.classfolder import OUTPUT_MARKER
 
 
 class ShardError(ValueError):

@@ -9,7 +9,7 @@ import json
 from collections import Counter
 from pathlib import Path
 
-from .errors import clean_text
+from compare.grader.sandbox.errors import clean_text
 
 STATUSES = ("pass", "fail", "error", "internal")
 ERROR_KINDS = {"load": "cannot be loaded", "forbidden": "imports a forbidden module", "raised": "raises",

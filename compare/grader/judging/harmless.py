@@ -17,11 +17,11 @@ from __future__ import annotations
 
 import numpy as np
 
-from .. import cases as C
-from ..diff import compare_arrays
-from . import conventions as V
-from .assignment import Assignment
-from .report import TOL, CaseReport, Report
+from compare.grader.course import cases as C
+from compare.grader.course import conventions as V
+from compare.grader.course.assignment import Assignment
+from compare.grader.results.report import TOL, CaseReport, Report
+from compare.lab.diff import compare_arrays
 
 LARGEST_EPSILON = 1e-2  # a larger "ε" is no longer a guard against log 0
 
@@ -97,7 +97,7 @@ def _log_epsilon(result: CaseReport) -> float | None:
 
 
 def _relu_at_zero_reference(case: C.Case):
-    from ..diagnose import altered_loss_and_grads
+    from compare.grader.diagnosis.diagnose import altered_loss_and_grads
 
     return altered_loss_and_grads(case, derivative=lambda x: (x >= 0).to(x.dtype))
 

@@ -19,8 +19,8 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from .errors import StudentError, clean_text
-from .sources import read_source
+from compare.grader.sandbox.errors import StudentError, clean_text
+from compare.grader.sandbox.sources import read_source
 
 # Never copied into a sandbox (unless it is the submission itself): the answer key and torch.
 ANSWER_KEY = ("manual", "reference", "compare", "torch")
@@ -295,9 +295,9 @@ def plan_stubs(sub: Submission, allow_imports=()) -> None:
     Call it once the submission is complete (after ``from_notebook``, with ``sub.generated``
     set): it reads the generated files, then the ``.py`` files the copy would hold. A notebook's
     own unavailable imports are already skipped; its sibling modules' are stubbed here."""
-    from .isolation import AUTOGRAD_LIBRARIES  # here: isolation imports this module
-    from .sources import imported_modules, modules_imported_by
-    from .stubs import SHIMS
+    from compare.grader.sandbox.sources import imported_modules, modules_imported_by
+    from compare.grader.sandbox.stubs import SHIMS
+    from compare.grader.workers.isolation import AUTOGRAD_LIBRARIES  # here: isolation imports this module
 
     available = available_in_sandbox(sub.root, allow_imports)
     denied = set(ANSWER_KEY) | set(AUTOGRAD_LIBRARIES)
@@ -352,7 +352,7 @@ def _python_files(sub: Submission) -> list:
 def from_notebook(sub: Submission, allow_imports=(), also_factories=()) -> None:
     """Load a notebook's definitions only: a module written beside it in the sandbox's copy, the
     skipped cells in the notes, and its line numbers told back as the notebook's cells."""
-    from .notebook import NotebookError, extract_definitions
+    from compare.grader.submissions.notebook import NotebookError, extract_definitions
 
     notebook = sub.file
     try:
@@ -379,7 +379,7 @@ def definitions_only(sub: Submission, why: str, allow_imports=()) -> Submission 
     constants): for a module that runs its experiment at import. None when that is not possible."""
     from dataclasses import replace
 
-    from .notebook import NotebookError, extract_module_definitions
+    from compare.grader.submissions.notebook import NotebookError, extract_module_definitions
 
     if sub.file is None or not sub.file.endswith(".py") or sub.generated:
         return None

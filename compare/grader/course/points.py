@@ -19,7 +19,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from fnmatch import fnmatchcase
 
-from .assignment import Assignment, AssignmentError
+from compare.grader.course.assignment import Assignment, AssignmentError
 
 
 @dataclass
@@ -50,9 +50,9 @@ def scored_case_names(assignment: Assignment, seed: int = 0) -> list:
     """The names of the cases that score, in the battery's order: the required activations' cases;
     the two-hidden-layer case (optional in the battery: a one-hidden-layer network is not wrong)
     only when a ``points`` glob names it (``"*/two-hidden" = 2``) and the factory can build it."""
-    from .. import cases as C
-    from . import battery
-    from . import conventions as V
+    from compare.grader.course import cases as C
+    from compare.grader.course import conventions as V
+    from compare.grader.judging import battery
 
     named_deep = any(C.TWO_HIDDEN in glob for glob, _ in assignment.points)
     return [case.name for activation in assignment.activations for case in battery.battery(activation, seed)

@@ -8,9 +8,9 @@ from __future__ import annotations
 
 import argparse
 
-from .. import cli
-from .assignment import PRESETS, Assignment, load_assignment, preset
-from .packages import NEVER_SHOWN
+from compare import cli
+from compare.grader.course.assignment import PRESETS, Assignment, load_assignment, preset
+from compare.grader.workers.packages import NEVER_SHOWN
 
 
 def add_course_options(parser: argparse.ArgumentParser) -> None:
@@ -36,7 +36,7 @@ def add_course_options(parser: argparse.ArgumentParser) -> None:
 def course(args) -> Assignment:
     """The assignment the options name (the preset, the TOML's keys over it, then ``--factory``),
     with its points checked against the battery and every allowed import a module name."""
-    from . import points
+    from compare.grader.course import points
 
     for module in args.allow_import:
         if not module.isidentifier():

@@ -25,8 +25,8 @@ import re
 import threading
 from pathlib import Path
 
-from .classfolder import OUTPUT_MARKER
-from .errors import clean_text
+from compare.grader.sandbox.errors import clean_text
+from compare.grader.submissions.classfolder import OUTPUT_MARKER
 
 RUN_FILES = ("grades.csv", "summary.json", "summary.png")
 RESERVED = {"grades", "summary"}

@@ -27,12 +27,12 @@ import warnings
 
 import numpy as np
 
-from . import wire
-from .errors import StudentError, clean_text
-from .host import Host
-from .isolation import Limits, start_worker
-from .packages import check_allowed
-from .submission import Submission
+from compare.grader.sandbox import wire
+from compare.grader.sandbox.errors import StudentError, clean_text
+from compare.grader.sandbox.host import Host
+from compare.grader.submissions.submission import Submission
+from compare.grader.workers.isolation import Limits, start_worker
+from compare.grader.workers.packages import check_allowed
 
 LOAD_TIMEOUT = 10.0  # seconds to import the student's module (then it is retried as definitions only)
 STDERR_TAIL = 4096  # bytes of the worker's stderr kept (the last ones)

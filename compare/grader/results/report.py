@@ -11,12 +11,12 @@ import math
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
-from .. import cases as C
-from ..diagnosis.words import HOMEWORK, CourseWords
-from ..diff import TOLERANCES, ArrayDiff
+from compare.grader.course import cases as C
+from compare.grader.diagnosis.words import HOMEWORK, CourseWords
+from compare.lab.diff import TOLERANCES, ArrayDiff
 
 if TYPE_CHECKING:
-    from ..diagnose import CaseOutcome, Finding
+    from compare.grader.diagnosis.diagnose import CaseOutcome, Finding
 
 TOL = TOLERANCES["float64"]
 
@@ -238,7 +238,7 @@ def format_markdown(report: Report, student: str) -> str:
     """The feedback file a student reads: verdict, what to fix, then the failing tables. Everything
     that comes from the student (their name, file names, messages) is escaped: no HTML, links or
     Markdown of theirs reach the page."""
-    from .outputs import markdown_text as md
+    from compare.grader.results.outputs import markdown_text as md
 
     lines = [f"# {md(student, 200)}: {report.status}", "", f"**{md(report.verdict)}**", "",
              f"- implementation: {md(report.target, 300)}", f"- conventions: {md(report.assignment)}"]

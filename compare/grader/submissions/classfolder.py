@@ -24,9 +24,9 @@ import stat
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from .errors import StudentError, clean_text
-from .sources import SourceError, defined_names, read_source, syntax_problem
-from .submission import Submission, from_notebook, package_context, plan_stubs
+from compare.grader.sandbox.errors import StudentError, clean_text
+from compare.grader.sandbox.sources import SourceError, defined_names, read_source, syntax_problem
+from compare.grader.submissions.submission import Submission, from_notebook, package_context, plan_stubs
 
 SUFFIXES = (".py", ".ipynb")
 MAX_DEPTH = 8  # folders below a student's folder

@@ -27,10 +27,10 @@ import zipfile
 from dataclasses import fields
 from pathlib import Path
 
-from .assignment import Assignment, load_assignment
-from .outputs import markdown_text as md
+from compare.grader.course.assignment import Assignment, load_assignment
+from compare.grader.results.outputs import markdown_text as md
 
-PROJECT = Path(__file__).resolve().parents[2]  # the source tree this module belongs to
+PROJECT = Path(__file__).resolve().parents[3]  # the source tree this module belongs to
 BUNDLED = ("manual", "reference", "compare", "pyproject.toml", "README.md")  # never tests/ or .git
 SETTINGS = "course"  # the folder of the zip that holds the course's settings
 ASSIGNMENT_FILE = "assignment.toml"
@@ -66,7 +66,7 @@ def assignment_toml(assignment: Assignment) -> str:
     """The assignment as a TOML file that ``load_assignment`` reads back equal: every key written
     (none left to a default that could change), ``points`` last as a table."""
     lines = ["# The course's assignment, resolved when this autograder was built (backprop-autograder).",
-             "# Its keys are documented in compare/grading/assignment.py."]
+             "# Its keys are documented in compare/grader/course/assignment.py."]
     for f in fields(Assignment):
         value = getattr(assignment, f.name)
         if f.name != "points" and value is not None:
@@ -136,7 +136,7 @@ PIP="$ROOT/venv/bin/pip"
 # This project, bundled in the zip as a source tree (manual/, reference/, compare/, pyproject.toml).
 "$PIP" install --no-cache-dir "$ROOT/source"
 # Fail the build here, not on the first submission, if anything is missing.
-"$ROOT/venv/bin/python3" -c "import torch, torchvision, compare.autograder; print('torch', torch.__version__)"
+"$ROOT/venv/bin/python3" -c "import torch, torchvision, compare.grader.autograder; print('torch', torch.__version__)"
 """
 
 RUN_AUTOGRADER = f"""#!/usr/bin/env bash
@@ -152,7 +152,7 @@ fi
 mkdir -p "$ROOT/results"
 rm -f "$ROOT/results/results.json"
 cd "$ROOT"
-"${{AUTOGRADER_PYTHON:-python3}}" -m compare.autograder run --settings "$ROOT/source/{SETTINGS}"
+"${{AUTOGRADER_PYTHON:-python3}}" -m compare.grader.autograder run --settings "$ROOT/source/{SETTINGS}"
 status=$?
 if [ ! -s "$ROOT/results/results.json" ]; then
     # Python could not even start the grader: still tell Gradescope, and the student, whose fault it is.
@@ -235,7 +235,7 @@ def build_bundle(out: Path, assignment: Assignment, options: dict, torch_version
 def _case_output(entry, case, words=None) -> str:
     """A test's output: why it scored what it did, then (when it disagrees) its table, in the
     course's layout and words (``words``: the report's)."""
-    from .report import format_case
+    from compare.grader.results.report import format_case
 
     text = md(entry.output, 600)
     if case is not None and not case.passed:

@@ -19,13 +19,13 @@ from dataclasses import replace
 
 import numpy as np
 
-from .. import cases as C
-from ..diff import compare_arrays
-from . import conventions as V
-from . import harmless as H
-from .assignment import Assignment
-from .errors import StudentError
-from .report import TOL, CaseReport, Report, Row
+from compare.grader.course import cases as C
+from compare.grader.course import conventions as V
+from compare.grader.course.assignment import Assignment
+from compare.grader.judging import harmless as H
+from compare.grader.results.report import TOL, CaseReport, Report, Row
+from compare.grader.sandbox.errors import StudentError
+from compare.lab.diff import compare_arrays
 
 PROBE_SIZES = (5, 4, 3)  # every dimension distinct: a transposed weight cannot pass for the right one
 _lock = threading.Lock()
@@ -56,7 +56,7 @@ def reference(case: C.Case):
     with _lock:
         hit = _references.get(id(case))
         if hit is None:
-            from ..diagnose import reference_loss_and_grads
+            from compare.grader.diagnosis.diagnose import reference_loss_and_grads
 
             hit = _references[id(case)] = (case, reference_loss_and_grads(case))
     return hit[1]
@@ -76,7 +76,7 @@ def compare_case(case: C.Case, loss: float, grads: dict, initial_params=None, pr
                  answer=None) -> CaseReport:
     """Compare one answer (homework layout) with autograd. Raises StudentError on NaN/inf outside a
     stress case."""
-    from ..diagnose import CaseOutcome, Evidence
+    from compare.grader.diagnosis.diagnose import CaseOutcome, Evidence
 
     ref_loss, ref_grads = reference(case)
     bad = (["loss"] if not np.isfinite(loss) else []) + [n for n, g in grads.items() if not np.all(np.isfinite(g))]

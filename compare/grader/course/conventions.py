@@ -19,9 +19,9 @@ from dataclasses import replace
 
 import numpy as np
 
-from .. import cases as C
-from .assignment import Assignment
-from .host import KEYWORDS
+from compare.grader.course import cases as C
+from compare.grader.course.assignment import Assignment
+from compare.grader.sandbox.host import KEYWORDS
 
 
 def factory_call(a: Assignment, name: str, sizes, activation: str, reg: float = 0.0) -> tuple[list, str]:

@@ -1,0 +1,20 @@
+"""Grading untrusted implementations: the student's code runs only in an isolated worker.
+
+The parts, each with one job, lower ones never importing higher ones:
+
+- ``sandbox/``     — the only code the worker loads (bound read-only into the sandbox; standard
+                     library and NumPy only): ``wire`` (JSON header + raw float64/int64 bytes, size
+                     caps; nothing is unpickled or executed), ``worker`` and ``host`` (the worker's
+                     loop and the calls into student code), ``stubs``, ``sources``, ``errors``;
+- ``submissions/`` — what a submission is (a file, a notebook, a package) and how a class folder
+                     is read into students, bounded and without following links;
+- ``workers/``     — how a worker is started and contained (bubblewrap or a plain process,
+                     per-submission limits, the packages it may see) and the grader's end of the
+                     channel (``runner``: one request at a time, every reply re-checked);
+- ``course/``      — what the course asks: assignment and presets, conventions, cases, points;
+- ``judging/``     — the battery of cases against the torch reference, and what is harmless;
+- ``diagnosis/``   — why a gradient is wrong: findings as data, rendered in the course's words;
+- ``results/``     — reports, feedback files, grades.csv, summary, Gradescope, shards.
+
+This ``__init__`` imports nothing, so the worker can load its modules without the grader's.
+"""
