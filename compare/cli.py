@@ -23,9 +23,11 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import json
 import os
 import signal
 import sys
+import tempfile
 import threading
 
 EXIT_USAGE = 2
@@ -288,3 +290,23 @@ def number(convert, minimum, what: str):
         return value
 
     return parse
+
+
+def write_json_atomic(path, data, *, indent: int = 2, allow_nan: bool = False) -> None:
+    """Write ``data`` as JSON to ``path`` in one step: a temporary file beside it, then
+    ``os.replace``, so a reader (or a run stopped half-way) never sees half a file. The file gets
+    the usual permissions (0666 less the umask), not ``mkstemp``'s 0600."""
+    folder = os.path.dirname(os.path.abspath(path))
+    fd, tmp = tempfile.mkstemp(prefix=f".{os.path.basename(path)}-", suffix=".tmp", dir=folder)
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as handle:
+            json.dump(data, handle, indent=indent, allow_nan=allow_nan)
+            handle.write("\n")
+        umask = os.umask(0)
+        os.umask(umask)
+        os.chmod(tmp, 0o666 & ~umask)
+        os.replace(tmp, path)
+    except BaseException:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(tmp)
+        raise
