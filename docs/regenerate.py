@@ -108,8 +108,8 @@ SAMPLES = {
                           figures=((BENCH_PNG, "bench-quick.png"),), data=BENCH_JSON),
 }
 # Figures drawn before their numbers were saved beside them: each gets its .json at its sample's next
-# `--long` run (a full MNIST or Fashion-MNIST training: minutes on an idle machine).
-FIGURES_WITHOUT_DATA = {"curves-mnist.png", "curves-fashion-mnist.png"}
+# `--long` run (a full MNIST training: minutes on an idle machine).
+FIGURES_WITHOUT_DATA = {"curves-mnist.png"}
 
 
 def figure_data_path(name: str) -> Path:
