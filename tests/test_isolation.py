@@ -130,7 +130,7 @@ def assert_clean_output(result) -> None:
 
 def project_digest() -> str:
     """The grader's own judging code (the file the attack below tries to rewrite)."""
-    return hashlib.sha256((ROOT / "compare" / "diff.py").read_bytes()).hexdigest()
+    return hashlib.sha256((ROOT / "compare" / "lab" / "diff.py").read_bytes()).hexdigest()
 
 
 # ----------------------------------------------------------------------------- the wire format
@@ -375,7 +375,7 @@ def test_the_project_the_report_and_the_grader_folder_are_out_of_reach(tmp_path)
     marker = f"bp-late-writer-{uuid.uuid4().hex}"
     spec = submission(tmp_path, f'''
         import os, sys
-        targets = [{str(ROOT / "compare" / "diff.py")!r}, {str(report_path)!r}, {str(grader_cwd / "pwned.txt")!r}]
+        targets = [{str(ROOT / "compare" / "lab" / "diff.py")!r}, {str(report_path)!r}, {str(grader_cwd / "pwned.txt")!r}]
         for target in targets:
             try:
                 with open(target, "w") as fh:
