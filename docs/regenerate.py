@@ -145,7 +145,7 @@ def figure_mismatches(name: str, data: dict, doc_text: str) -> list:
     line. bench: each row. Returns the expected lines that the doc lacks (empty: they agree).
     """
     sys.path.insert(0, str(REPO))
-    from compare.bench import format_row
+    from compare.lab.bench.table import format_row
     from compare.lab.sweep import cell_line
     from compare.train_both import summary_line, table_rows
 
