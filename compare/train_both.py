@@ -10,11 +10,15 @@ Each flag left out takes the dataset's default (``compare.lab.defaults``). Each 
 line per twin (train/valid/test mean loss and error, seconds, largest parameter gap): every
 epoch up to 30 epochs, else every k-th, the best and the last. Every epoch rewrites
 ``<out>/metrics.json`` atomically, and ``curves.png`` is kept on disk while the run goes
-(``LiveCurves``). Ctrl-C, SIGTERM or SIGHUP stops the run as it is: one line on stderr, the
-files written for the epochs done (the figures drawn, ``"interrupted": true`` and the signal
-in metrics.json's summary), exit 128 + the signal's number (130, 143, 129). A bad flag or
-missing data prints one line on stderr and exits with code 2. torch, torchvision and
-matplotlib are imported only after the command line is checked.
+(``compare.lab.live_curves``). Ctrl-C, SIGTERM or SIGHUP stops the run as it is: one line on
+stderr, the files written for the epochs done (the figures drawn, ``"interrupted": true`` and
+the signal in metrics.json's summary), exit 128 + the signal's number (130, 143, 129). A bad
+flag, an ``--out`` that cannot be made or missing data prints one line on stderr and exits
+with code 2. torch, torchvision and matplotlib are imported only after the command line is
+checked.
+
+This module reads the flags and decides what a signal does; the run itself is
+``compare.lab.lockstep_run.LockstepRun`` (``compare.lab.sweep`` for ``--sweep``).
 """
 
 from __future__ import annotations
@@ -39,6 +43,7 @@ from manual.functions import ACTIVATIONS
 from manual.optim import OPTIMIZERS
 
 NAME = "train_both"
+
 
 def build_parser() -> argparse.ArgumentParser:
     p = cli.Parser(
