@@ -145,9 +145,9 @@ def figure_mismatches(name: str, data: dict, doc_text: str) -> list:
     line. bench: each row. Returns the expected lines that the doc lacks (empty: they agree).
     """
     sys.path.insert(0, str(REPO))
-    from compare.bench import format_row
+    from compare.lab.bench.table import format_row
+    from compare.lab.epoch_table import summary_line, table_rows
     from compare.lab.sweep import cell_line
-    from compare.train_both import summary_line, table_rows
 
     sample = SAMPLES[name]
     shown = doc_samples(REPO / sample.doc).get(name, "") if sample.block else doc_text
@@ -300,8 +300,8 @@ def replot_curves(metrics_json: Path, png: Path) -> None:
 
     sys.path.insert(0, str(REPO))
     from compare.lab.config import TrainConfig, describe
+    from compare.lab.live_curves import curves_caption
     from compare.lab.plots import plot_curves
-    from compare.train_both import curves_caption
 
     metrics = json.loads(metrics_json.read_text())
     c = metrics["config"]

@@ -1,4 +1,4 @@
-"""compare.bench and the fast training entry point: fast checks only, no timed assertion.
+"""compare.bench (its work in compare.lab.bench) and the fast training entry point: fast checks only, no timed assertion.
 
 Speed targets live in the benchmark's own output (``python -m compare.bench``); here we
 check what it counts, what it writes, and that the fast path computes exactly what the
@@ -11,22 +11,23 @@ import numpy as np
 import pytest
 
 from compare import bench
+from compare.lab.bench import ceiling, flops, grid, noise, point, runners, settings, table, threads
 from manual import MLP
 
 
 def test_flop_count_formula():
     d, h, m = 784, 10, 10
-    assert bench.flops_per_example((d, h, m)) == 4 * d * h + 6 * h * m
-    assert bench.epoch_flops((d, h, m), 50_000) == 50_000 * (4 * d * h + 6 * h * m)
+    assert flops.flops_per_example((d, h, m)) == 4 * d * h + 6 * h * m
+    assert flops.epoch_flops((d, h, m), 50_000) == 50_000 * (4 * d * h + 6 * h * m)
     # Two hidden layers: every layer but the first also back-propagates to its input.
-    assert bench.flops_per_example((5, 7, 3, 2)) == 2 * (2 * 5 * 7 + 3 * 7 * 3 + 3 * 3 * 2)
+    assert flops.flops_per_example((5, 7, 3, 2)) == 2 * (2 * 5 * 7 + 3 * 7 * 3 + 3 * 3 * 2)
 
 
 def test_gemm_operands_match_the_flop_count():
     sizes, K = (6, 4, 5, 3), 7
-    ops = bench._gemm_operands(sizes, K, np.random.default_rng(0), np.dtype(np.float64))
-    flops = sum(2 * A.shape[0] * A.shape[1] * B.shape[1] for A, B, _ in ops)
-    assert flops == K * bench.flops_per_example(sizes)
+    ops = ceiling.gemm_operands(sizes, K, np.random.default_rng(0), np.dtype(np.float64))
+    counted = sum(2 * A.shape[0] * A.shape[1] * B.shape[1] for A, B, _ in ops)
+    assert counted == K * flops.flops_per_example(sizes)
     for A, B, out in ops:
         assert out.shape == (A.shape[0], B.shape[1])
 
@@ -51,7 +52,7 @@ def test_tiny_run_writes_the_row_schema(tmp_path):
     assert {row["impl"] for row in rows} == {"loop", "matrix", "torch"}
     assert {row["dtype"] for row in rows} == {"float32", "float64"}
     for row in rows:
-        assert set(row) == set(bench.ROW_KEYS)  # exactly: other tools read these rows
+        assert set(row) == set(settings.ROW_KEYS)  # exactly: other tools read these rows
         assert (row["hidden"], row["batch_size"]) == (10, 100)
         assert row["seconds_per_epoch"] > 0 and row["gflops"] > 0 and row["gemm_ceiling_gflops"] > 0
         assert row["efficiency"] == pytest.approx(row["gflops"] / row["gemm_ceiling_gflops"])
@@ -59,7 +60,7 @@ def test_tiny_run_writes_the_row_schema(tmp_path):
             assert row["ratio_to_torch"] == 1.0
     assert len(result["samples"]) == len(rows)
     for row, sample in zip(rows, result["samples"]):
-        assert set(sample) == set(bench.SAMPLE_KEYS)
+        assert set(sample) == set(settings.SAMPLE_KEYS)
         assert [sample[k] for k in ("hidden", "batch_size", "dtype", "impl")] == [
             row[k] for k in ("hidden", "batch_size", "dtype", "impl")]
         assert len(sample["epoch_seconds"]) == 1  # --repeats 1
@@ -77,12 +78,12 @@ def test_same_thread_count_for_numpy_and_torch():
 
     before = torch.get_num_threads()
     try:
-        n, how = bench.set_threads(1)
+        n, how = threads.set_threads(1)
         assert n == 1 and torch.get_num_threads() == 1
-        blas = bench._NumpyBlasThreads()
+        blas = threads.NumpyBlasThreads()
         assert blas.get() in (None, 1), how
     finally:
-        bench.set_threads(before)
+        threads.set_threads(before)
 
 
 def _case(sizes, activation, K, dtype, seed):
@@ -135,19 +136,42 @@ def test_fast_path_refuses_unchecked_input():
 def test_bench_epoch_is_plain_sgd():
     """One ManualRunner epoch equals loss_and_grads + p -= lr·g over the same minibatches."""
     rng = np.random.default_rng(0)
-    X = rng.random((50, bench.D_IN))
-    y = rng.integers(0, bench.N_CLASSES, 50)
-    runner = bench.ManualRunner((bench.D_IN, 6, bench.N_CLASSES), np.float64, X, y, 16, "matrix")
+    X = rng.random((50, settings.D_IN))
+    y = rng.integers(0, settings.N_CLASSES, 50)
+    runner = runners.ManualRunner((settings.D_IN, 6, settings.N_CLASSES), np.float64, X, y, 16, "matrix")
     order = rng.permutation(50)
-    net = MLP((bench.D_IN, 6, bench.N_CLASSES), seed=bench.SEED)
+    net = MLP((settings.D_IN, 6, settings.N_CLASSES), seed=settings.SEED)
     for start in range(0, 50, 16):
         idx = order[start:start + 16]
         _, grads = net.loss_and_grads(X[idx], y[idx], mode="matrix")
         for name, g in grads.items():
-            net.params[name] -= bench.LR * g
+            net.params[name] -= settings.LR * g
     runner.epoch(order)
     for name in net.params:
         np.testing.assert_allclose(runner.net.params[name], net.params[name], rtol=1e-13, atol=1e-15)
+
+
+def test_every_runner_times_the_same_minibatches_in_the_same_order():
+    """The runners shuffle with training's ShuffledBatches, the bench's order given: the rows of
+    order[0:K], order[K:2K], ... for matrix and torch; the loop version the first whole batches."""
+    n, K = 40, 16
+    X = np.repeat(np.arange(n, dtype=np.float64)[:, None], settings.D_IN, axis=1)  # row i holds i
+    y = np.arange(n) % settings.N_CLASSES
+    sizes = (settings.D_IN, 3, settings.N_CLASSES)
+    order = np.random.default_rng(5).permutation(n)
+    expected = [order[start:start + K].tolist() for start in range(0, n, K)]  # the last batch: 8 rows
+    matrix = runners.ManualRunner(sizes, np.float64, X, y, K, "matrix")
+    torch_runner = runners.TorchRunner(sizes, np.float64, X, y, K)
+    loop = runners.ManualRunner(sizes, np.float64, X, y, K, "loop", n_examples=2 * K)
+    for runner in (matrix, torch_runner, loop):
+        runner.batches.shuffle(order)
+    assert [Xb[:, 0].astype(int).tolist() for Xb, _ in matrix.batches.numpy_batches()] == expected
+    assert [Xb[:, 0].long().tolist() for Xb, _ in torch_runner.batches.torch_batches()] == expected
+    assert [yb.tolist() for _, yb in torch_runner.batches.torch_batches()] == [
+        [i % settings.N_CLASSES for i in batch] for batch in expected]
+    assert [Xb[:, 0].astype(int).tolist() for Xb, _ in loop.batches.numpy_batches()] == expected[:2]
+    with pytest.raises(ValueError, match="an order of 39 rows is shorter than an epoch"):
+        matrix.batches.shuffle(order[:-1])
 
 
 @pytest.mark.parametrize("dtype, rtol", [(np.float64, 1e-13), (np.float32, 1e-6)])
@@ -219,8 +243,8 @@ def test_noisy_rows_names_rows_whose_epochs_spread_beyond_the_threshold():
         return {"hidden": 512, "batch_size": 64, "dtype": "float64", "impl": impl, "epoch_seconds": epochs}
 
     rows = [row("torch", [1.0, 1.5, 1.45]), row("matrix", [1.2, 2.5, 1.25]), row("torch-cuda", [1.4, 1.5]),
-            row("loop", [1.0, bench.NOISY_SPREAD])]  # exactly at the threshold: not noisy
-    assert bench.noisy_rows(rows) == ["(512, 64) float64 matrix ×2.08", "(512, 64) float64 torch ×1.50"]
+            row("loop", [1.0, noise.NOISY_SPREAD])]  # exactly at the threshold: not noisy
+    assert noise.noisy_rows(rows) == ["(512, 64) float64 matrix ×2.08", "(512, 64) float64 torch ×1.50"]
 
 
 @pytest.mark.parametrize("argv, message", [
@@ -235,6 +259,7 @@ def test_noisy_rows_names_rows_whose_epochs_spread_beyond_the_threshold():
     (["--dtype", "float16"], "invalid choice: 'float16'"),
     (["--json", "/no/such/folder/bench.json"], "--json /no/such/folder/bench.json: there is no folder '/no/such/folder'"),
     (["--plot", "/no/such/folder/b.png"], "there is no folder '/no/such/folder'"),
+    (["--grid", "10x100,10x50", "--n-train", "99"], "a batch of 100 is larger than the 99 examples of a timed epoch"),
 ])
 def test_bad_flags_exit_2_with_one_message_before_any_timing(argv, message, capsys):
     try:
@@ -251,10 +276,10 @@ def test_bad_flags_exit_2_with_one_message_before_any_timing(argv, message, caps
 def test_table_says_ratios_and_flags_an_efficiency_above_100_percent():
     row = {"hidden": 512, "batch_size": 64, "dtype": "float32", "impl": "loop", "seconds_per_epoch": 12.6,
            "gflops": 4.1, "ratio_to_torch": 129.59, "gemm_ceiling_gflops": 147.5, "efficiency": 0.028}
-    assert "130×" in bench.format_row(row) and "129.59" not in bench.format_row(row)
-    assert bench.format_ratio(0.3912) == "0.39×"
-    assert bench.format_efficiency(0.82) == "82%" and bench.format_efficiency(5.68) == "568%*"
-    lines = bench.format_targets([{"hidden": 512, "batch_size": 64, "dtype": "float32", "ratio_to_torch": 0.82,
+    assert "130×" in table.format_row(row) and "129.59" not in table.format_row(row)
+    assert table.format_ratio(0.3912) == "0.39×"
+    assert table.format_efficiency(0.82) == "82%" and table.format_efficiency(5.68) == "568%*"
+    lines = table.format_targets([{"hidden": 512, "batch_size": 64, "dtype": "float32", "ratio_to_torch": 0.82,
                                    "allowed_ratio": 1.0, "numpy_gemm_gflops": 147.5, "torch_gemm_gflops": 157.0,
                                    "ratio_ok": True, "efficiency": 0.79, "efficiency_ok": False}])
     assert lines[1] == ("  d_h=512, K=64, float32: time ≤ torch's: met (0.82×); ≥ 80% of NumPy's GEMM ceiling: "
@@ -264,19 +289,19 @@ def test_table_says_ratios_and_flags_an_efficiency_above_100_percent():
 
 def test_median_at_risk_counts_epochs_hit_by_a_burst():
     quiet = [1.20, 1.24, 1.18, 1.23]
-    assert not bench.median_at_risk(quiet)
-    assert not bench.median_at_risk([1.2, 2.5, 1.2, 1.2, 1.2, 1.2, 1.2])  # 1 of 7
-    assert not bench.median_at_risk([1.24, 2.58, 2.52, 1.18, 1.23, 1.2, 1.2])  # 2 of 7
-    assert bench.median_at_risk([1.24, 2.58, 2.52, 2.52, 1.18, 1.23, 1.2])  # 3 of 7 ≥ 40%
-    assert not bench.median_at_risk([])
+    assert not noise.median_at_risk(quiet)
+    assert not noise.median_at_risk([1.2, 2.5, 1.2, 1.2, 1.2, 1.2, 1.2])  # 1 of 7
+    assert not noise.median_at_risk([1.24, 2.58, 2.52, 1.18, 1.23, 1.2, 1.2])  # 2 of 7
+    assert noise.median_at_risk([1.24, 2.58, 2.52, 2.52, 1.18, 1.23, 1.2])  # 3 of 7 ≥ 40%
+    assert not noise.median_at_risk([])
 
 
 @pytest.mark.parametrize("at_risk, expected_epochs", [(False, 2), (True, 4)])
 def test_a_point_takes_more_rounds_while_its_median_is_at_risk(monkeypatch, at_risk, expected_epochs):
-    monkeypatch.setattr(bench, "median_at_risk", lambda seconds: at_risk)
-    cfg = bench.Config(grid=((6, 50),), dtypes=("float64",), n_train=100, repeats=2, max_repeats=4,
+    monkeypatch.setattr(noise, "median_at_risk", lambda seconds: at_risk)
+    cfg = settings.Config(grid=((6, 50),), dtypes=("float64",), n_train=100, repeats=2, max_repeats=4,
                        loop_examples=50, gemm_rounds=1, gemm_round_s=0.001, settle_s=0.0, cuda=False)
-    X, y, _ = bench.load_train("/no/mnist/here", cfg.n_train)
-    rows, samples = bench.bench_point(6, 50, "float64", X, y, cfg, use_cuda=False)
+    X, y, _ = grid.load_train("/no/mnist/here", cfg.n_train)
+    rows, samples = point.bench_point(6, 50, "float64", X, y, cfg, use_cuda=False)
     assert [len(s["epoch_seconds"]) for s in samples] == [expected_epochs] * 3  # loop, matrix, torch
     assert {r["impl"] for r in rows} == {"loop", "matrix", "torch"}

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from compare.train_both import table_rows
+from compare.lab.epoch_table import table_rows
 
 REPO = Path(__file__).resolve().parents[1]
 spec = importlib.util.spec_from_file_location("regenerate", REPO / "docs" / "regenerate.py")

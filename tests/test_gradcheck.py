@@ -1,4 +1,4 @@
-"""The gradient-check report and its CLI."""
+"""The gradient-check report (compare.lab.gradients) and its CLI (compare.gradcheck)."""
 
 import json
 import subprocess
@@ -8,13 +8,14 @@ import pytest
 
 from compare import gradcheck
 from compare.lab.diff import TOLERANCES
+from compare.lab.gradients import METHODS, check_gradients
 
 
 def test_report_covers_every_method_and_parameter():
-    report = gradcheck.check_gradients((3, 4, 2), "tanh", batch_size=5, lambdas=[1e-3] * 4)
+    report = check_gradients((3, 4, 2), "tanh", batch_size=5, lambdas=[1e-3] * 4)
     assert report.passed
     seen = {(row.method, row.name) for row in report.rows}
-    for method in gradcheck.METHODS:
+    for method in METHODS:
         for name in ("W1", "b1", "W2", "b2", "X"):
             assert (method, name) in seen
     for row in report.rows:
@@ -36,20 +37,20 @@ def test_report_catches_a_wrong_gradient(monkeypatch):
         return loss, grads
 
     monkeypatch.setattr(MLP, "loss_and_grads", sum_instead_of_mean)
-    report = gradcheck.check_gradients((3, 4, 2), "relu", batch_size=8, seed=1)
+    report = check_gradients((3, 4, 2), "relu", batch_size=8, seed=1)
     failed = {(row.method, row.name) for row in report.failures()}
     assert failed == {("manual-matrix", "W1")}
 
 
 def test_large_nets_skip_finite_differences_with_a_note():
-    report = gradcheck.check_gradients((50, 60, 10), "relu", batch_size=4, fd_limit=1000)
+    report = check_gradients((50, 60, 10), "relu", batch_size=4, fd_limit=1000)
     assert report.passed
     assert not any(row.method == "finite-diff" for row in report.rows)
     assert "finite differences skipped" in report.notes[0]
 
 
 def test_float32_uses_the_float32_tolerance():
-    report = gradcheck.check_gradients((5, 6, 3), "sigmoid", batch_size=10, dtype="float32")
+    report = check_gradients((5, 6, 3), "sigmoid", batch_size=10, dtype="float32")
     assert report.passed
     assert {row.diff.rtol for row in report.rows if row.method != "finite-diff"} == {TOLERANCES["float32"].rtol}
 
@@ -73,6 +74,7 @@ def test_cli_default_is_the_homeworks_cases(tmp_path, capsys):
         (["--lambdas", "0.1", "0.1"], "expected 4 lambdas"),
         (["--sizes", "3", "2"], "at least 3 entries"),
         (["--batch-size", "0"], "batch size must be a positive integer"),
+        (["--json", "/no/such/folder/report.json"], "--json /no/such/folder/report.json: there is no folder"),
     ],
 )
 def test_cli_bad_input_exits_2_with_one_line(args, message, capsys):

@@ -15,6 +15,7 @@ import pytest
 import torch
 
 from compare import train_both
+from compare.lab import epoch_table, live_curves
 from compare.lab.data import DataSet, Split, load_circles, load_dataset
 from compare.lab.training import ShuffledBatches, TrainConfig, Twins, lr_at_epoch, train_lockstep
 from compare.train_both import main
@@ -165,7 +166,7 @@ def test_curves_png_is_on_disk_from_the_start_and_redrawn_as_the_run_goes(every_
         return real_plot(epochs, path, **kwargs)
 
     monkeypatch.setattr(plots, "plot_curves", plot_curves)
-    monkeypatch.setattr(train_both, "CURVES_EVERY_S", every_s)
+    monkeypatch.setattr(live_curves, "CURVES_EVERY_S", every_s)
     code, _, stderr = run_cli(capsys, "--dataset", "circles", "--epochs", "4", "--out", str(tmp_path), "--no-progress")
     assert code == 0, stderr
     assert drawn == drawn_with
@@ -221,6 +222,30 @@ def test_bad_flags_exit_2_with_one_line(argv, message, capsys, tmp_path):
     assert not (tmp_path / "never").exists()
 
 
+def test_an_out_folder_that_cannot_be_made_exits_2_before_loading(tmp_path, capsys):
+    blocker = tmp_path / "notes.txt"
+    blocker.write_text("a file where the folder would go\n")
+    for out, why in ((blocker, "it is a file, not a folder"),
+                     (blocker / "run", f"{str(blocker)!r} is a file, so no folder can be made in it")):
+        code, stdout, stderr = run_cli(capsys, "--dataset", "circles", "--out", str(out))
+        assert code == 2 and stdout == ""  # refused before "generating circles …"
+        assert stderr == f"train_both: error: --out {out}: {why}\n"
+    assert blocker.read_text() == "a file where the folder would go\n"
+
+
+def test_metrics_json_keeps_a_diverged_epoch_and_leaves_no_temporary_file(tmp_path):
+    from compare.lab.metrics import RunMetrics
+
+    metrics = RunMetrics(tmp_path / "metrics.json", {"dataset": "circles"}, started=0.0, planned=2)
+    scores = {key: float("nan") for key in TWIN_KEYS}
+    metrics.add({"epoch": 1, "lr": 0.1, "manual": scores, "torch": scores, "max_param_diff": float("nan")})
+    written = json.loads((tmp_path / "metrics.json").read_text())  # Python's json reads NaN back
+    assert written["epochs"][0]["epoch"] == 1 and np.isnan(written["epochs"][0]["max_param_diff"])
+    assert written["summary"]["status"] == "running" and written["summary"]["epochs_done"] == 1
+    assert metrics.finish()["status"] == "stopped early"  # 1 of 2 planned epochs
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["metrics.json"]
+
+
 def test_missing_data_offline_exits_2_saying_what_is_missing(tmp_path, capsys):
     empty = tmp_path / "data"
     empty.mkdir()
@@ -235,7 +260,7 @@ def test_long_runs_print_every_kth_epoch_the_best_and_the_last(tmp_path, capsys)
     code, stdout, _ = run_cli(capsys, "--dataset", "circles", "--epochs", "45", "--hidden", "3",
                               "--out", str(tmp_path / "run"), "--no-progress")
     assert code == 0
-    assert train_both.table_step(30) == 1 and train_both.table_step(45) == 3 and train_both.table_step(200) == 10
+    assert epoch_table.table_step(30) == 1 and epoch_table.table_step(45) == 3 and epoch_table.table_step(200) == 10
     shown = [int(line.split()[0]) for line in stdout.splitlines() if line.split()[1:2] == ["manual"]]
     best = json.loads((tmp_path / "run" / "metrics.json").read_text())["summary"]["best_valid_epoch"]
     expected = [1, *range(3, 46, 3)]
@@ -244,12 +269,12 @@ def test_long_runs_print_every_kth_epoch_the_best_and_the_last(tmp_path, capsys)
 
 
 def test_float32_summary_explains_why_the_parameters_drift(tmp_path, capsys):
-    assert "--dtype float64 is the exactness check" in train_both.FLOAT32_NOTE
+    assert "--dtype float64 is the exactness check" in epoch_table.FLOAT32_NOTE
     code, stdout, _ = run_cli(capsys, "--dataset", "circles", "--epochs", "2", "--dtype", "float32",
                               "--out", str(tmp_path / "run"), "--no-progress")
     assert code == 0
     drifted = json.loads((tmp_path / "run" / "metrics.json").read_text())["summary"]["final_max_param_diff"] > 1e-4
-    assert (train_both.FLOAT32_NOTE in stdout) == drifted
+    assert (epoch_table.FLOAT32_NOTE in stdout) == drifted
 
 
 def test_module_entry_point_exits_2_on_a_bad_flag():

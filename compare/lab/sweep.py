@@ -12,6 +12,7 @@ import dataclasses
 import sys
 from pathlib import Path
 
+from compare import cli
 from compare.lab.config import describe, plural, short
 from compare.lab.plots import plot_sweep, region_grid
 from compare.lab.training import Twins, train_lockstep
@@ -35,11 +36,12 @@ def cell_line(hidden: int, decay: float, last: dict) -> str:
 
 
 def run_sweep(config, data, out: Path, record_config: dict, hidden_sizes, decays, sweep_epochs,
-              write_json, progress: bool = True) -> int:
+              progress: bool = True) -> int:
     """Train every (hidden, decay) pair in lockstep; draw the manual twin at ``sweep_epochs``.
 
     Prints a header, a progress bar over all the epochs of all the runs (on stderr, unless
-    ``progress`` is False) and one line per finished run.
+    ``progress`` is False) and one line per finished run; ``sweep.json`` is rewritten in one step
+    (``compare.cli.write_json_atomic``) after each run.
     """
     xx, yy, points = region_grid(data.train.X)
     panels, runs = {}, []
@@ -73,7 +75,7 @@ def run_sweep(config, data, out: Path, record_config: dict, hidden_sizes, decays
                     if bar is not None:
                         bar.update()
                 runs.append(run)
-                write_json(out / "sweep.json", summary)
+                cli.write_json_atomic(out / "sweep.json", summary, indent=1, allow_nan=True)
                 write(cell_line(hidden, decay, run["epochs"][-1]))
     finally:  # also on Ctrl-C: clear the bar's line first
         if bar is not None:

@@ -22,8 +22,7 @@ import torch
 from torch.nn import functional as torch_F
 
 from compare.lab.config import TrainConfig, lr_at_epoch
-from manual import MLP
-from manual import functions as F
+from manual import MLP, functions
 from manual.checks import check_X, check_y
 from manual.optim import make_optimizer
 from reference import TorchMLP, to_tensors, torch_dtype
@@ -93,43 +92,77 @@ class Twins:
 
 
 class ShuffledBatches:
-    """One seeded permutation per epoch, shared by both twins; batches are views of one buffer."""
+    """One seeded permutation per epoch, shared by both twins; batches are views of one buffer.
 
-    def __init__(self, X: np.ndarray, y: np.ndarray, batch_size: int, seed: int, device="cpu"):
-        if batch_size > len(y):
-            raise ValueError(f"batch size {batch_size} is larger than the training set ({len(y)} examples)")
+    ``shuffle()`` gathers the rows of the epoch's order into a preallocated buffer (no copy per
+    minibatch); the order is drawn from ``seed``, or given (``shuffle(order)``: the benchmark
+    gives every implementation the same one). An epoch takes ``n_examples`` rows (default: all),
+    the first ``n_examples`` of the order. On the CPU the torch twin reads the NumPy buffer
+    itself (shared memory); on a GPU its rows are gathered there, from a copy of the set kept
+    on the device, and ``numpy_side=False`` leaves the NumPy buffer out (a loop that reads only
+    the torch side: the benchmark's torch-cuda row).
+    """
+
+    def __init__(self, X: np.ndarray, y: np.ndarray, batch_size: int, seed: int, device="cpu",
+                 n_examples: int | None = None, numpy_side: bool = True):
+        self.n = len(y) if n_examples is None else n_examples
+        if not 0 < self.n <= len(y):
+            raise ValueError(f"an epoch of {self.n} examples does not fit the training set ({len(y)} examples)")
+        if batch_size > self.n:
+            raise ValueError(f"batch size {batch_size} is larger than the training set ({self.n} examples)")
         self.X, self.y, self.batch_size = X, y, batch_size
         self.rng = np.random.default_rng([seed, 1])  # the minibatch order, independent of the init
-        self.X_buffer = np.empty_like(X)
-        self.y_buffer = np.empty_like(y)
-        # The torch twin reads the same buffer: shared memory on the CPU, one copy per epoch on a GPU.
         self.device = torch.device(device)
+        self.numpy_side = numpy_side or self.device.type == "cpu"  # on the CPU torch reads the NumPy buffer
+        if self.numpy_side:
+            self.X_buffer = np.empty((self.n, *X.shape[1:]), dtype=X.dtype)
+            self.y_buffer = np.empty(self.n, dtype=y.dtype)
         if self.device.type == "cpu":
             self.X_torch = torch.from_numpy(self.X_buffer)
             self.y_torch = torch.from_numpy(self.y_buffer)
         else:
-            self.X_torch = torch.empty(X.shape, dtype=torch_dtype(X.dtype), device=self.device)
-            self.y_torch = torch.empty(y.shape, dtype=torch.int64, device=self.device)
+            self.X_device = torch.from_numpy(X).to(self.device)
+            self.y_device = torch.from_numpy(y.astype(np.int64)).to(self.device)
+            self.X_torch = torch.empty((self.n, *X.shape[1:]), dtype=torch_dtype(X.dtype), device=self.device)
+            self.y_torch = torch.empty(self.n, dtype=torch.int64, device=self.device)
 
     def __len__(self) -> int:
-        return math.ceil(len(self.y) / self.batch_size)
+        return math.ceil(self.n / self.batch_size)
 
-    def shuffle(self) -> None:
-        order = self.rng.permutation(len(self.y))
-        # mode="clip": with the default mode="raise" NumPy fills a hidden temporary as large as
-        # the buffer before copying it to `out`. A permutation has no out-of-range index to clip.
-        np.take(self.X, order, axis=0, out=self.X_buffer, mode="clip")
-        np.take(self.y, order, out=self.y_buffer, mode="clip")
+    def shuffle(self, order: np.ndarray | None = None) -> None:
+        """Gather the epoch's rows: those of ``order`` (a permutation of the set's rows), else of a new
+        seeded permutation; the first ``n_examples`` of it."""
+        if order is None:
+            order = self.rng.permutation(len(self.y))
+        elif len(order) < self.n:
+            raise ValueError(f"an order of {len(order)} rows is shorter than an epoch ({self.n} examples)")
+        order = order[: self.n]
+        if self.numpy_side:
+            # mode="clip": with the default mode="raise" NumPy fills a hidden temporary as large as
+            # the buffer before copying it to `out`. A permutation has no out-of-range index to clip.
+            np.take(self.X, order, axis=0, out=self.X_buffer, mode="clip")
+            np.take(self.y, order, out=self.y_buffer, mode="clip")
         if self.device.type != "cpu":
-            self.X_torch.copy_(torch.from_numpy(self.X_buffer))
-            self.y_torch.copy_(torch.from_numpy(self.y_buffer))
+            index = torch.from_numpy(order).to(self.device)
+            torch.index_select(self.X_device, 0, index, out=self.X_torch)
+            torch.index_select(self.y_device, 0, index, out=self.y_torch)
 
     def __iter__(self):
         """(X, y, X_torch, y_torch) for each minibatch of the current order; the last may be smaller."""
-        for start in range(0, len(self.y), self.batch_size):
+        for start in range(0, self.n, self.batch_size):
             stop = start + self.batch_size
             yield (self.X_buffer[start:stop], self.y_buffer[start:stop],
                    self.X_torch[start:stop], self.y_torch[start:stop])
+
+    def numpy_batches(self):
+        """(X, y) for each minibatch: the manual side alone (a loop that times only it)."""
+        for start in range(0, self.n, self.batch_size):
+            yield self.X_buffer[start:start + self.batch_size], self.y_buffer[start:start + self.batch_size]
+
+    def torch_batches(self):
+        """(X_torch, y_torch) for each minibatch: the torch side alone."""
+        for start in range(0, self.n, self.batch_size):
+            yield self.X_torch[start:start + self.batch_size], self.y_torch[start:start + self.batch_size]
 
 
 def evaluate_manual(net: MLP, X, y, chunk=EVAL_CHUNK):
@@ -138,7 +171,7 @@ def evaluate_manual(net: MLP, X, y, chunk=EVAL_CHUNK):
     for start in range(0, len(y), chunk):
         logits = net.logits(X[start : start + chunk])
         labels = y[start : start + chunk]
-        log_probs = F.log_softmax(logits, axis=1)
+        log_probs = functions.log_softmax(logits, axis=1)
         nll_sum -= float(np.sum(log_probs[np.arange(len(labels)), labels], dtype=np.float64))
         wrong += int(np.count_nonzero(np.argmax(logits, axis=1) != labels))
     return nll_sum / len(y), wrong / len(y)
