@@ -38,8 +38,8 @@ def battery(activation: str, seed: int) -> tuple:
 
 
 def canonical(a: Assignment, case: C.Case) -> C.Case:
-    """The case as the homework's elastic net under the assignment's penalty (one object per case,
-    so that its reference is computed once)."""
+    """The case as the homework's elastic net under the assignment's penalty (one object per
+    penalty and case, kept by ``REFERENCES``)."""
     return REFERENCES.canonical(a, case)
 
 
