@@ -14,13 +14,12 @@ the diagnosis looks only at the cases nothing explains, so a real bug is still n
 
 The rect'(0) = 1 reference is autograd on the judging reference with its own ReLU (the one
 derivative changed), not one of the diagnosis's broken networks: judging never imports the
-diagnosis, which is built on top of it.
+diagnosis, which is built on top of it. torch is imported only when that reference is computed.
 """
 
 from __future__ import annotations
 
 import numpy as np
-import torch
 
 from compare.grader.course import cases as C
 from compare.grader.course import conventions as V
@@ -28,7 +27,6 @@ from compare.grader.course.assignment import Assignment
 from compare.grader.judging.reference import reference_model
 from compare.grader.results.report import TOL, CaseReport, Report
 from compare.lab.diff import compare_arrays
-from reference import autograd_loss_and_grads
 
 LARGEST_EPSILON = 1e-2  # a larger "ε" is no longer a guard against log 0
 
@@ -103,32 +101,23 @@ def _log_epsilon(result: CaseReport) -> float | None:
     return eps
 
 
-class _ReluOneAtZero(torch.autograd.Function):
-    """ReLU whose derivative at 0 is 1: the mask h^a >= 0 (torch's, and the homework's, is h^a > 0)."""
-
-    @staticmethod
-    def forward(ctx, x):
-        ctx.save_for_backward(x)
-        return torch.relu(x)
-
-    @staticmethod
-    def backward(ctx, grad):
-        (x,) = ctx.saved_tensors
-        return grad * (x >= 0).to(grad.dtype)
-
-
-class _ReluOneAtZeroModule(torch.nn.Module):
-    def forward(self, x):
-        return _ReluOneAtZero.apply(x)
-
-
 def _relu_at_zero_reference(case: C.Case):
-    """The reference under the other ReLU convention, rect'(0) = 1: autograd on the same network
-    with only the ReLU's derivative at 0 changed (a convention the course may accept, not a bug;
-    the diagnosis has its own broken networks, ``diagnosis.variants``)."""
+    """The reference under the other ReLU convention, rect'(0) = 1 (the mask h^a >= 0): autograd on
+    the same network with each ReLU written as where(h^a >= 0, h^a, 0), whose derivative at 0 is 1.
+    A convention the course may accept, not a bug: the diagnosis's broken networks
+    (``diagnosis.variants``) are not used here (judging never imports the diagnosis)."""
+    import torch
+    from torch.nn import functional as F
+
     model = reference_model(case)
-    model.activation = _ReluOneAtZeroModule()
-    return autograd_loss_and_grads(model, np.array(case.X), np.array(case.y), case.lambdas)
+    h = torch.from_numpy(np.array(case.X, dtype=np.float64))
+    for layer in model.layers[:-1]:
+        a = layer(h)
+        h = torch.where(a >= 0, a, torch.zeros_like(a))
+    y = torch.from_numpy(np.array(case.y, dtype=np.int64))
+    loss = F.cross_entropy(model.layers[-1](h), y) + model.penalty(case.lambdas)
+    loss.backward()
+    return float(loss.item()), {name: p.grad.detach().numpy().copy() for name, p in model.named_manual_parameters().items()}
 
 
 def _l2_parts(case: C.Case) -> tuple[float, dict]:

@@ -10,6 +10,10 @@ share them. ``REFERENCES`` is the grader's one cache.
 A case is known by its content (``Case.fingerprint``: name, sizes, activation, λs and the bytes
 of X, y and the parameters), never by ``id()``: two equal cases share one reference, and a case
 that is freed cannot lend its id to another.
+
+torch (and the ``reference`` package) is imported when a reference is first computed, not with
+this module: the commands import the judging to refuse a bad flag or folder, which must not wait
+seconds for torch.
 """
 
 from __future__ import annotations
@@ -17,29 +21,35 @@ from __future__ import annotations
 import threading
 
 import numpy as np
-import torch
-from torch.nn import functional as F
 
 from compare.grader.course import cases as C
 from compare.grader.course import conventions as V
 from compare.grader.course.assignment import Assignment
-from reference import TorchMLP, autograd_loss_and_grads
 
 
-def reference_model(case: C.Case, activation=None, params=None) -> TorchMLP:
+def reference_model(case: C.Case, activation=None, params=None):
     """reference.TorchMLP in float64 holding the case's parameters (or ``params``)."""
+    import torch
+
+    from reference import TorchMLP
+
     model = TorchMLP(case.sizes, activation or case.activation, dtype=torch.float64)
     return model.load_params(case.params if params is None else params)
 
 
 def reference_loss_and_grads(case: C.Case, with_penalty: bool = True):
     """Autograd on the reference, the case's own parameters; the NLL alone if not ``with_penalty``."""
+    from reference import autograd_loss_and_grads
+
     lambdas = case.lambdas if with_penalty else None
     return autograd_loss_and_grads(reference_model(case), np.array(case.X), np.array(case.y), lambdas)
 
 
 def _tape(case: C.Case) -> dict:
     """Pre-activations a_l and deltas δ_l = ∂NLL/∂a_l of every layer (a_L are the logits)."""
+    import torch
+    from torch.nn import functional as F
+
     model = reference_model(case)
     h = torch.from_numpy(np.array(case.X, dtype=np.float64))
     pre = []
@@ -130,14 +140,14 @@ class ReferenceCache:
         return found
 
     def canonical(self, a: Assignment, case: C.Case) -> C.Case:
-        """The case as the homework's elastic net under the assignment's penalty: one object per
-        penalty and case, so its fingerprint (and its reference) is worked out once."""
+        """The case as the homework's elastic net under the assignment's penalty: the case itself
+        when it is one already, else one object per penalty and case (its fingerprint worked out once)."""
         key = (a.penalty, float(a.l2_factor), case.fingerprint)
         with self._lock:
             found = self._canonicals.get(key)
             if found is None:
                 found = self._canonicals[key] = V.canonical_case(a, case)
-        return found
+        return case if found.fingerprint == case.fingerprint else found
 
     def __len__(self) -> int:
         with self._lock:
