@@ -31,7 +31,7 @@ from functools import cached_property
 
 import numpy as np
 
-from compare.lab.config import lambda_pair
+from compare.lab.config import flat_lambdas, lambda_pair
 
 ACTIVATIONS = ("relu", "tanh", "sigmoid", "softplus")  # relu first: it must be supported
 
@@ -83,7 +83,7 @@ class Case:
 
     def lambda_names(self) -> tuple:
         """("λ11", "λ12", "λ21", ...) in the order of ``lambdas``."""
-        return tuple(f"λ{layer}{term}" for layer in range(1, self.n_layers + 1) for term in (1, 2))
+        return flat_lambdas((f"λ{layer}1", f"λ{layer}2") for layer in range(1, self.n_layers + 1))
 
     def layer_lambdas(self, layer: int) -> tuple:
         """(λ_l1, λ_l2) of weight matrix ``layer`` (1 = W1)."""
