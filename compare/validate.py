@@ -20,7 +20,7 @@ The implementation runs only in an isolated worker (``compare.grader``: bubblewr
 installed, resource limits, NumPy only). The validator writes its own values into ``params``
 for every case (``compare.grader.course.cases``), compares the loss and every gradient with autograd on
 ``reference.TorchMLP`` in float64 (``compare.lab.diff``), says when the numbers are right under
-other conventions than the assignment's, and names the likely bug (``compare.grader.diagnosis.diagnose``).
+other conventions than the assignment's, and names the likely bug (``compare.grader.diagnosis``).
 
 Exit status: 0 every case agrees; 1 some case disagrees, or agrees only under other
 conventions (tables + diagnosis); 2 the implementation cannot be loaded or breaks the contract
@@ -161,7 +161,7 @@ def validate(target, *, assignment: Assignment | str | os.PathLike | None = None
 
 
 def _validate(target, assignment: Assignment, options: dict, seed: int, start: float, alone: bool = False) -> Report:
-    from compare.grader.diagnosis.diagnose import diagnose
+    from compare.grader.diagnosis.aggregation import diagnose
     from compare.grader.diagnosis.words import CourseWords
 
     words = CourseWords.of(assignment)

@@ -20,7 +20,11 @@ import pytest
 
 from compare.grader.course import cases as C
 from compare.grader.course.assignment import load_assignment
-from compare.grader.diagnosis import diagnose as D
+from compare.grader.diagnosis.aggregation import _patterns, diagnose
+from compare.grader.diagnosis.detectors import ParamView, detect_penalty_terms, diagnose_param
+from compare.grader.diagnosis.evidence import Evidence
+from compare.grader.diagnosis.loss import diagnose_loss
+from compare.grader.diagnosis.variants import altered_loss_and_grads
 from compare.grader.judging.battery import compare_case
 from compare.grader.sandbox.errors import StudentError
 from compare.grader.sandbox.host import Host
@@ -139,11 +143,11 @@ def test_battery_is_deterministic():
 
 def test_zero_preactivation_case_has_exact_zeros_that_matter():
     case = C.zero_preactivation()
-    ev = D.Evidence(case, *compare_ref(case))
+    ev = Evidence(case, *compare_ref(case))
     pre = ev.pre_activations[0]
     assert (pre == 0).sum() >= 6 and (pre > 0).any()
     # the rect'(0) = 1 convention gives different gradients on this batch
-    _, wrong = D.altered_loss_and_grads(case, derivative=lambda x: (x >= 0).to(x.dtype))
+    _, wrong = altered_loss_and_grads(case, derivative=lambda x: (x >= 0).to(x.dtype))
     assert not np.allclose(wrong["W1"], ev.reference_grads["W1"], rtol=1e-6, atol=0)
 
 
@@ -151,7 +155,7 @@ def test_zero_preactivation_case_has_exact_zeros_that_matter():
 def test_large_logit_cases_overflow_a_naive_softmax_but_not_the_loss(activation):
     for sign in (+1, -1):
         case = C.large_logits(activation, sign=sign)
-        ev = D.Evidence(case, *compare_ref(case))
+        ev = Evidence(case, *compare_ref(case))
         logits = ev.tape["pre"][-1]
         assert np.all(np.abs(logits) > 990)
         with np.errstate(over="ignore", invalid="ignore"):
@@ -168,7 +172,7 @@ def test_every_activation_gets_the_stability_cases_and_real_sizes(activation):
     assert ("zero-preactivation" in cases) == (activation == "relu")
     assert cases["large-batch"].K == 1024 and cases["mnist-width"].sizes == (784, 32, 10)
     case = cases["mixed-scales"]  # one example near +1000, one near 0, one near -1000, whatever the activation
-    top = D.Evidence(case, *compare_ref(case)).tape["pre"][-1].max(axis=1)
+    top = Evidence(case, *compare_ref(case)).tape["pre"][-1].max(axis=1)
     assert top.max() > 950 and top.min() < -950 and np.abs(top).min() < 200, top
 
 
@@ -188,12 +192,12 @@ def test_hidden_pre_activations_stay_moderate():
         for case in C.battery(act):
             if C.ZERO_PREACT in case.tags:
                 continue  # integers, relu only
-            ev = D.Evidence(case, *compare_ref(case))
+            ev = Evidence(case, *compare_ref(case))
             assert max(float(np.abs(a).max()) for a in ev.pre_activations) < 5, case.name
 
 
 def compare_ref(case):
-    from compare.grader.diagnosis.diagnose import reference_loss_and_grads
+    from compare.grader.judging.reference import reference_loss_and_grads
 
     return reference_loss_and_grads(case)
 
@@ -441,72 +445,72 @@ def test_in_process_runaway_call_is_abandoned():
 # ----------------------------------------------------------------------------- detectors, one by one
 def test_detect_scaled_sum_and_penalty_factors():
     case = C.regularised("relu")
-    ev = D.Evidence(case, *compare_ref(case))
+    ev = Evidence(case, *compare_ref(case))
     data, pen, K = ev.data[1]["W1"], ev.penalty_grads["W1"], case.K
     for s, key in ((K * data + pen, "sum-not-mean"), (data / K + pen, "mean-twice"),
                    (data + pen / K, "penalty-over-K"), (data, "penalty-missing-grad"),
                    (-(data + pen), "sign-flipped")):
-        p = D.ParamView(case, "W1", s, ev.reference_grads["W1"], ev)
-        assert D.diagnose_param(p).key == key
+        p = ParamView(case, "W1", s, ev.reference_grads["W1"], ev)
+        assert diagnose_param(p).key == key
 
 
 def test_detect_penalty_terms_reads_off_each_coefficient():
     case = C.regularised("tanh")
-    ev = D.Evidence(case, *compare_ref(case))
+    ev = Evidence(case, *compare_ref(case))
     W, r = case.params["W2"], ev.reference_grads["W2"]
     lam21, lam22 = case.lambdas[2], case.lambdas[3]
     for s, key in ((r - lam22 * W, "l2-factor-2"), (r - lam21 * np.sign(W), "l1-missing"),
                    (r + lam21 * np.sign(W), "l1-factor-2"), (r - 2 * lam22 * W, "l2-missing"),
                    (r - lam21 * np.sign(W) + lam21 * W, "l1-uses-W")):
-        finding = D.detect_penalty_terms(D.ParamView(case, "W2", s, r, ev))
+        finding = detect_penalty_terms(ParamView(case, "W2", s, r, ev))
         assert finding is not None and finding.key == key, (key, finding)
     uses_other = r - lam21 * np.sign(W) + case.lambdas[0] * np.sign(W)
-    assert "uses λ11" in D.detect_penalty_terms(D.ParamView(case, "W2", uses_other, r, ev)).message
+    assert "uses λ11" in detect_penalty_terms(ParamView(case, "W2", uses_other, r, ev)).message
 
 
 def test_detect_bias_regularised():
     case = C.regularised("sigmoid")
-    ev = D.Evidence(case, *compare_ref(case))
+    ev = Evidence(case, *compare_ref(case))
     b, r = case.params["b1"], ev.reference_grads["b1"]
     s = r + case.lambdas[0] * np.sign(b) + 2 * case.lambdas[1] * b
-    assert D.diagnose_param(D.ParamView(case, "b1", s, r, ev)).key == "biases-regularised"
+    assert diagnose_param(ParamView(case, "b1", s, r, ev)).key == "biases-regularised"
 
 
 def test_detect_transposed_and_precision():
     case = C.minibatch("relu")
-    ev = D.Evidence(case, *compare_ref(case))
+    ev = Evidence(case, *compare_ref(case))
     r = ev.reference_grads["W2"]
-    assert D.diagnose_param(D.ParamView(case, "W2", r.T.copy(), r, ev)).key == "transposed"
+    assert diagnose_param(ParamView(case, "W2", r.T.copy(), r, ev)).key == "transposed"
     noisy = r * (1 + 1e-7)
-    assert D.diagnose_param(D.ParamView(case, "W2", noisy, r, ev, max_rel_error=1e-7)).key == "precision"
+    assert diagnose_param(ParamView(case, "W2", noisy, r, ev, max_rel_error=1e-7)).key == "precision"
 
 
 def test_detect_zero_units_without_a_matching_hypothesis():
     """rect'(0) = 0.5 matches no hypothesis, but the errors sit only in units with exact zeros."""
     case = C.zero_preactivation()
-    _, wrong = D.altered_loss_and_grads(case, derivative=lambda x: (x > 0).to(x.dtype) + 0.5 * (x == 0).to(x.dtype))
-    ev = D.Evidence(case, *compare_ref(case))
-    finding = D.diagnose_param(D.ParamView(case, "b1", wrong["b1"], ev.reference_grads["b1"], ev))
+    _, wrong = altered_loss_and_grads(case, derivative=lambda x: (x > 0).to(x.dtype) + 0.5 * (x == 0).to(x.dtype))
+    ev = Evidence(case, *compare_ref(case))
+    finding = diagnose_param(ParamView(case, "b1", wrong["b1"], ev.reference_grads["b1"], ev))
     assert finding.key == "relu-zero" and "exactly 0" in finding.message
 
 
 def test_detect_accumulated_across_calls():
     case = C.minibatch("relu")
-    ev = D.Evidence(case, *compare_ref(case))
+    ev = Evidence(case, *compare_ref(case))
     r, prev = ev.reference_grads["W1"], np.full((2, 2), 0.25)
-    p = D.ParamView(case, "W1", r + prev, r, ev, previous=prev)
-    assert D.diagnose_param(p).key == "accumulates-across-calls"
+    p = ParamView(case, "W1", r + prev, r, ev, previous=prev)
+    assert diagnose_param(p).key == "accumulates-across-calls"
 
 
 def test_loss_detector():
     case = C.regularised("relu")
-    ev = D.Evidence(case, *compare_ref(case))
+    ev = Evidence(case, *compare_ref(case))
     nll = ev.data[0]
     pen = ev.reference_loss - nll
-    assert D.diagnose_loss(ev, nll).key == "loss-no-penalty"
-    assert D.diagnose_loss(ev, case.K * nll + pen).key == "sum-not-mean"
-    assert D.diagnose_loss(ev, float("nan")).key == "nonfinite"
-    assert D.diagnose_loss(ev, ev.reference_loss + 1.2345) is None
+    assert diagnose_loss(ev, nll).key == "loss-no-penalty"
+    assert diagnose_loss(ev, case.K * nll + pen).key == "sum-not-mean"
+    assert diagnose_loss(ev, float("nan")).key == "nonfinite"
+    assert diagnose_loss(ev, ev.reference_loss + 1.2345) is None
 
 
 def test_patterns_name_the_narrowest_tag():
@@ -516,7 +520,7 @@ def test_patterns_name_the_narrowest_tag():
         if C.ZERO_PREACT in case.tags:
             grads = {k: v + 1.0 for k, v in grads.items()}
         outcomes.append(compare_case(case, loss, grads).outcome)
-    keys = [f.key for f in D._patterns(outcomes)]
+    keys = [f.key for f in _patterns(outcomes)]
     assert keys == ["pattern-zero-preactivation"]
 
 
@@ -525,7 +529,7 @@ def test_unrecognised_bug_still_gets_a_pointer():
     loss, grads = compare_ref(case)
     rng = np.random.default_rng(0)
     grads = {k: v + rng.normal(size=v.shape) for k, v in grads.items()}
-    findings = D.diagnose([compare_case(case, loss, grads).outcome])
+    findings = diagnose([compare_case(case, loss, grads).outcome])
     assert findings and all(f.key not in ("sum-not-mean", "transposed") for f in findings)
 
 
@@ -553,7 +557,7 @@ def test_parse_spec_accepts_paths_with_colons_in_them():
 def test_worker_side_modules_do_not_import_torch():
     """The worker's own modules need only the standard library and NumPy (torch is not even in its sandbox)."""
     code = ("import sys; import compare.grader.sandbox.host, compare.grader.sandbox.wire, compare.grader.sandbox.worker; "
-            "print(sorted(m for m in ('torch', 'manual', 'reference', 'compare.grader.diagnosis.diagnose') if m in sys.modules))")
+            "print(sorted(m for m in ('torch', 'manual', 'reference', 'compare.grader.diagnosis.aggregation') if m in sys.modules))")
     result = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True)
     assert result.stdout.strip() == "[]", result.stderr
 

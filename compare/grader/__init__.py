@@ -12,8 +12,10 @@ The parts, each with one job, lower ones never importing higher ones:
                      per-submission limits, the packages it may see) and the grader's end of the
                      channel (``runner``: one request at a time, every reply re-checked);
 - ``course/``      — what the course asks: assignment and presets, conventions, cases, points;
-- ``judging/``     — the battery of cases against the torch reference, and what is harmless;
-- ``diagnosis/``   — why a gradient is wrong: findings as data, rendered in the course's words;
+- ``judging/``     — the torch reference and its cache, the battery of cases against it, each
+                     case's outcome, and what is harmless;
+- ``diagnosis/``   — why a gradient is wrong: broken networks, the known bugs, detectors, the
+                     run's aggregation; findings as data, rendered in the course's words;
 - ``results/``     — reports, feedback files, grades.csv, summary, Gradescope, shards.
 
 This ``__init__`` imports nothing, so the worker can load its modules without the grader's.

@@ -99,9 +99,31 @@ def short(value: float) -> str:
     return f"{mantissa.removesuffix('.0')}e{int(exponent)}"
 
 
+def lambda_pair(lambdas, layer: int) -> tuple:
+    """(λ_l1, λ_l2) of weight matrix ``layer``, counted from 1 as the homework does (1 = W1).
+
+    The homework's flat list is [λ1_1, λ1_2, λ2_1, λ2_2, ...]: the L1 then the L2 coefficient of
+    each weight matrix, in order. This is the one place compare/ reads that layout.
+    """
+    n_layers = len(lambdas) // 2
+    if isinstance(layer, bool) or not isinstance(layer, int | np.integer) or not 1 <= layer <= n_layers:
+        raise ValueError(f"layer must be an int from 1 to {n_layers} (the lambdas' weight matrices), got {layer!r}")
+    return lambdas[2 * layer - 2], lambdas[2 * layer - 1]
+
+
+def lambda_pairs(lambdas) -> list:
+    """[(λ1_1, λ1_2), (λ2_1, λ2_2), ...]: ``lambda_pair`` of every weight matrix, in order."""
+    return [lambda_pair(lambdas, layer) for layer in range(1, len(lambdas) // 2 + 1)]
+
+
+def flat_lambdas(pairs) -> tuple:
+    """The flat homework list of [(l1, l2) per weight matrix]: the inverse of ``lambda_pairs``."""
+    return tuple(value for pair in pairs for value in pair)
+
+
 def describe_lambdas(lambdas) -> str:
     """'no penalty', 'L2 1e-4 on each W', or the flat list when the layers differ."""
-    pairs = list(zip(lambdas[0::2], lambdas[1::2]))
+    pairs = lambda_pairs(lambdas)
     if not any(l1 or l2 for l1, l2 in pairs):
         return "no penalty"
     if len(set(pairs)) == 1:

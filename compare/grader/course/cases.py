@@ -25,9 +25,13 @@ the λ it used.
 
 from __future__ import annotations
 
+import hashlib
 from dataclasses import dataclass, field
+from functools import cached_property
 
 import numpy as np
+
+from compare.lab.config import flat_lambdas, lambda_pair
 
 ACTIVATIONS = ("relu", "tanh", "sigmoid", "softplus")  # relu first: it must be supported
 
@@ -79,7 +83,23 @@ class Case:
 
     def lambda_names(self) -> tuple:
         """("λ11", "λ12", "λ21", ...) in the order of ``lambdas``."""
-        return tuple(f"λ{layer}{term}" for layer in range(1, self.n_layers + 1) for term in (1, 2))
+        return flat_lambdas((f"λ{layer}1", f"λ{layer}2") for layer in range(1, self.n_layers + 1))
+
+    def layer_lambdas(self, layer: int) -> tuple:
+        """(λ_l1, λ_l2) of weight matrix ``layer`` (1 = W1)."""
+        return lambda_pair(self.lambdas, layer)
+
+    @cached_property
+    def fingerprint(self) -> str:
+        """What the case is, as a digest of its content (the name, sizes, activation, λs, tags and
+        the bytes of X, y and every parameter): a stable key for what is computed from it."""
+        digest = hashlib.sha256(repr((self.name, self.sizes, self.activation, tuple(map(float, self.lambdas)),
+                                      sorted(self.tags))).encode())
+        for name, value in (("X", self.X), ("y", self.y), *sorted(self.params.items())):
+            value = np.ascontiguousarray(value)
+            digest.update(f"{name}{value.dtype.str}{value.shape}".encode())
+            digest.update(value.tobytes())
+        return digest.hexdigest()
 
     def describe(self) -> str:
         lam = "lambdas 0" if not self.regularised else "lambdas " + ", ".join(f"{v:g}" for v in self.lambdas)

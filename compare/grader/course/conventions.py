@@ -22,6 +22,7 @@ import numpy as np
 from compare.grader.course import cases as C
 from compare.grader.course.assignment import Assignment
 from compare.grader.sandbox.host import KEYWORDS
+from compare.lab.config import flat_lambdas
 
 
 def factory_call(a: Assignment, name: str, sizes, activation: str, reg: float = 0.0) -> tuple[list, str]:
@@ -52,7 +53,7 @@ def constructor_reg(a: Assignment, case: C.Case) -> float:
     """The ``reg`` the factory is given for a (canonical) case: 0 unless ``penalty_in = "constructor"``."""
     if a.penalty != "l2" or a.penalty_in != "constructor":
         return 0.0
-    return float(case.lambdas[1]) / a.l2_factor
+    return reg(case) / a.l2_factor
 
 
 def student_shape(a: Assignment, name: str, shape) -> tuple:
@@ -115,7 +116,7 @@ def layout_words(a: Assignment, other: Assignment, shapes: dict) -> str:
 
 def reg(case: C.Case) -> float:
     """The one ``reg`` of an "l2" assignment for this case: the case's λ12 (0 when unregularised)."""
-    return float(case.lambdas[1]) if case.regularised else 0.0
+    return float(case.layer_lambdas(1)[1]) if case.regularised else 0.0
 
 
 def canonical_case(a: Assignment, case: C.Case) -> C.Case:
@@ -123,7 +124,7 @@ def canonical_case(a: Assignment, case: C.Case) -> C.Case:
     if a.penalty == "elastic_net":
         return case
     value = reg(case) * a.l2_factor if a.penalty == "l2" else 0.0
-    lambdas = (0.0, value) * case.n_layers
+    lambdas = flat_lambdas([(0.0, value)] * case.n_layers)
     tags = case.tags if any(lambdas) else case.tags - {C.REGULARISED}
     return replace(case, lambdas=lambdas, tags=frozenset(tags))
 
@@ -141,7 +142,7 @@ def call_args(a: Assignment, case: C.Case) -> list:
     if a.penalty == "elastic_net":
         args.append(("lambdas", [float(v) for v in case.lambdas]))
     elif a.penalty == "l2" and a.penalty_in == "method":
-        args.append(("reg", float(case.lambdas[1]) / a.l2_factor))
+        args.append(("reg", reg(case) / a.l2_factor))
     return args
 
 
@@ -150,7 +151,7 @@ def penalty_parts(case: C.Case) -> tuple[float, dict]:
     value, grads = 0.0, {}
     for layer in range(1, case.n_layers + 1):
         W = case.params[f"W{layer}"]
-        l1, l2 = case.lambdas[2 * (layer - 1)], case.lambdas[2 * layer - 1]
+        l1, l2 = case.layer_lambdas(layer)
         value += l1 * np.abs(W).sum() + l2 * (W ** 2).sum()  # λ1‖W‖₁ + λ2‖W‖₂²
         grads[f"W{layer}"] = l1 * np.sign(W) + 2 * l2 * W  # ∂/∂W = λ1 sign(W) + 2 λ2 W
     return float(value), grads

@@ -1,6 +1,6 @@
 """What a course calls the things a diagnosis names, and the one renderer that uses it.
 
-A ``Finding`` (``compare.grader.diagnosis.diagnose``) is data: a stable key, a phrase with named slots, the
+A ``Finding`` (``compare.grader.diagnosis.findings``) is data: a stable key, a phrase with named slots, the
 numbers behind it (one record per place it holds). ``render`` fills the slots from the
 numbers and from a ``CourseWords``, so that one finding reads in every course's notation:
 

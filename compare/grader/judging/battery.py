@@ -8,7 +8,7 @@ penalty left out of the gradients) makes every case agree — the backprop is th
 only a convention differs; then the diagnosis.
 
 The reference (autograd on ``reference.TorchMLP``, float64) is computed once per case and
-kept: a class of submissions shares it.
+kept (``judging.reference.REFERENCES``): a class of submissions shares it.
 """
 
 from __future__ import annotations
@@ -23,13 +23,13 @@ from compare.grader.course import cases as C
 from compare.grader.course import conventions as V
 from compare.grader.course.assignment import Assignment
 from compare.grader.judging import harmless as H
+from compare.grader.judging.outcome import CaseOutcome
+from compare.grader.judging.reference import REFERENCES
 from compare.grader.results.report import TOL, CaseReport, Report, Row
 from compare.grader.sandbox.errors import StudentError
 from compare.lab.diff import compare_arrays
 
 PROBE_SIZES = (5, 4, 3)  # every dimension distinct: a transposed weight cannot pass for the right one
-_lock = threading.Lock()
-_references: dict = {}  # id(case) -> (case, (loss, grads)): cases are cached, so ids are stable
 
 
 @functools.lru_cache(maxsize=64)
@@ -37,29 +37,15 @@ def battery(activation: str, seed: int) -> tuple:
     return tuple(C.battery(activation, seed))
 
 
-_canonicals: dict = {}  # (penalty, l2_factor, id(case)) -> (case, canonical case)
-
-
 def canonical(a: Assignment, case: C.Case) -> C.Case:
-    """The case as the homework's elastic net under the assignment's penalty (one object per case,
-    so that its reference is computed once)."""
-    key = (a.penalty, a.l2_factor, id(case))
-    with _lock:
-        hit = _canonicals.get(key)
-        if hit is None:
-            hit = _canonicals[key] = (case, V.canonical_case(a, case))
-    return hit[1]
+    """The case as the homework's elastic net under the assignment's penalty (one object per
+    penalty and case, kept by ``REFERENCES``)."""
+    return REFERENCES.canonical(a, case)
 
 
 def reference(case: C.Case):
     """Autograd's (loss, grads) for a canonical case, computed once per case per process."""
-    with _lock:
-        hit = _references.get(id(case))
-        if hit is None:
-            from compare.grader.diagnosis.diagnose import reference_loss_and_grads
-
-            hit = _references[id(case)] = (case, reference_loss_and_grads(case))
-    return hit[1]
+    return REFERENCES.of(case).loss_and_grads
 
 
 def prepare(a: Assignment, seed: int = 0, stop: threading.Event | None = None) -> None:
@@ -76,9 +62,8 @@ def compare_case(case: C.Case, loss: float, grads: dict, initial_params=None, pr
                  answer=None) -> CaseReport:
     """Compare one answer (homework layout) with autograd. Raises StudentError on NaN/inf outside a
     stress case."""
-    from compare.grader.diagnosis.diagnose import CaseOutcome, Evidence
-
-    ref_loss, ref_grads = reference(case)
+    case_reference = REFERENCES.of(case)
+    ref_loss, ref_grads = case_reference.loss_and_grads
     bad = (["loss"] if not np.isfinite(loss) else []) + [n for n, g in grads.items() if not np.all(np.isfinite(g))]
     if bad and not case.stress:
         raise StudentError("contract", f"returned NaN or inf in {', '.join(bad)} on case {case.name} "
@@ -95,13 +80,14 @@ def compare_case(case: C.Case, loss: float, grads: dict, initial_params=None, pr
         student[name] = g
     outcome = CaseOutcome(
         case=case,
-        evidence=Evidence(case, ref_loss, ref_grads, initial_params),
+        reference=case_reference,
         student_loss=loss,
         student_grads=student,
         passed={row.name: row.diff.passed for row in rows},
         max_rel_error={row.name: row.diff.max_rel_error for row in rows},
         transposed_shape=tuple(transposed),
         previous=previous,
+        initial_params=initial_params,
     )
     return CaseReport(case, rows, outcome, answer)
 

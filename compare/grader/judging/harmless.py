@@ -11,6 +11,10 @@ Each is a way the numbers can differ from the reference without a bug in the bac
 When the assignment accepts one, the cases it explains pass and the report says what was
 accepted; when it does not, those cases fail as a convention — "a convention, not a bug" — and
 the diagnosis looks only at the cases nothing explains, so a real bug is still named.
+
+The rect'(0) = 1 reference is autograd on the judging reference with its own ReLU (the one
+derivative changed), not one of the diagnosis's broken networks: judging never imports the
+diagnosis, which is built on top of it. torch is imported only when that reference is computed.
 """
 
 from __future__ import annotations
@@ -20,6 +24,7 @@ import numpy as np
 from compare.grader.course import cases as C
 from compare.grader.course import conventions as V
 from compare.grader.course.assignment import Assignment
+from compare.grader.judging.reference import reference_model
 from compare.grader.results.report import TOL, CaseReport, Report
 from compare.lab.diff import compare_arrays
 
@@ -72,12 +77,12 @@ def _loss_only(result: CaseReport) -> bool:
 def _log_epsilon(result: CaseReport) -> float | None:
     """The ε that makes the student's loss −mean log(p_y + ε) + penalty, when 0 < ε ≤ 1e-2."""
     outcome, case = result.outcome, result.case
-    evidence = outcome.evidence
-    nll = evidence.data[0]
-    target = outcome.student_loss - (evidence.reference_loss - nll)  # the student's data term
+    reference = outcome.reference
+    nll = reference.data[0]
+    target = outcome.student_loss - (reference.loss - nll)  # the student's data term
     if not np.isfinite(target) or not target < nll:
         return None
-    logits = evidence.tape["pre"][-1]
+    logits = reference.tape["pre"][-1]
     shifted = logits - logits.max(axis=1, keepdims=True)
     p_y = np.exp(shifted - np.log(np.exp(shifted).sum(axis=1, keepdims=True)))[np.arange(case.K), case.y]
 
@@ -97,16 +102,29 @@ def _log_epsilon(result: CaseReport) -> float | None:
 
 
 def _relu_at_zero_reference(case: C.Case):
-    from compare.grader.diagnosis.diagnose import altered_loss_and_grads
+    """The reference under the other ReLU convention, rect'(0) = 1 (the mask h^a >= 0): autograd on
+    the same network with each ReLU written as where(h^a >= 0, h^a, 0), whose derivative at 0 is 1.
+    A convention the course may accept, not a bug: the diagnosis's broken networks
+    (``diagnosis.variants``) are not used here (judging never imports the diagnosis)."""
+    import torch
+    from torch.nn import functional as F
 
-    return altered_loss_and_grads(case, derivative=lambda x: (x >= 0).to(x.dtype))
+    model = reference_model(case)
+    h = torch.from_numpy(np.array(case.X, dtype=np.float64))
+    for layer in model.layers[:-1]:
+        a = layer(h)
+        h = torch.where(a >= 0, a, torch.zeros_like(a))
+    y = torch.from_numpy(np.array(case.y, dtype=np.int64))
+    loss = F.cross_entropy(model.layers[-1](h), y) + model.penalty(case.lambdas)
+    loss.backward()
+    return float(loss.item()), {name: p.grad.detach().numpy().copy() for name, p in model.named_manual_parameters().items()}
 
 
 def _l2_parts(case: C.Case) -> tuple[float, dict]:
     """The L2 terms alone: (Σ_l λ_l2‖W_l‖², {W_l: 2 λ_l2 W_l})."""
     value, grads = 0.0, {}
     for layer in range(1, case.n_layers + 1):
-        W, l2 = case.params[f"W{layer}"], case.lambdas[2 * layer - 1]
+        W, (_, l2) = case.params[f"W{layer}"], case.layer_lambdas(layer)
         value += l2 * float((W ** 2).sum())
         grads[f"W{layer}"] = 2 * l2 * W
     return value, grads
@@ -188,5 +206,5 @@ def _agrees_with_l2_ratio(result: CaseReport, ratio: float) -> bool:
     l2_loss, l2_grads = _l2_parts(result.case)
     loss = result.outcome.student_loss - (ratio - 1) * l2_loss
     grads = {n: g - (ratio - 1) * l2_grads[n] if n in l2_grads else g for n, g in result.outcome.student_grads.items()}
-    evidence = result.outcome.evidence
-    return _agrees(loss, grads, evidence.reference_loss, evidence.reference_grads)
+    reference = result.outcome.reference
+    return _agrees(loss, grads, reference.loss, reference.grads)

@@ -16,7 +16,8 @@ from compare.grader.diagnosis.words import HOMEWORK, CourseWords
 from compare.lab.diff import TOLERANCES, ArrayDiff
 
 if TYPE_CHECKING:
-    from compare.grader.diagnosis.diagnose import CaseOutcome, Finding
+    from compare.grader.diagnosis.findings import Finding
+    from compare.grader.judging.outcome import CaseOutcome
 
 TOL = TOLERANCES["float64"]
 
@@ -168,7 +169,7 @@ def case_title(case: C.Case, words: CourseWords = HOMEWORK) -> str:
     """The case's one-line description, its penalty named as the course names it (one ``reg``)."""
     if not words.one_reg:
         return case.describe()
-    reg = case.lambdas[1] / words.l2_factor if case.regularised else 0.0
+    reg = case.layer_lambdas(1)[1] / words.l2_factor if case.regularised else 0.0
     title = case.title.split(" with elastic net")[0].split(", elastic net")[0]  # the homework's penalty, not this one
     return f"{case.name}: {title} — sizes {case.sizes}, K={case.K}, reg {reg:g}"
 
