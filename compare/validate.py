@@ -161,8 +161,8 @@ def validate(target, *, assignment: Assignment | str | os.PathLike | None = None
 
 
 def _validate(target, assignment: Assignment, options: dict, seed: int, start: float, alone: bool = False) -> Report:
+    from compare.grader.course.words import CourseWords
     from compare.grader.diagnosis.aggregation import diagnose
-    from compare.grader.diagnosis.words import CourseWords
 
     words = CourseWords.of(assignment)
 

@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 from compare.grader.course.assignment import Assignment, preset
-from compare.grader.diagnosis.words import HOMEWORK, CourseWords, render
+from compare.grader.course.words import HOMEWORK, CourseWords, render
 from compare.grader.results.report import format_markdown, format_report
 from compare.validate import validate
 
@@ -163,3 +163,40 @@ def test_a_homework_report_keeps_its_lambdas():
     text = format_report(report(W.PenaltyValueInGrad), brief=True)
     assert "K=8, lambdas 0.011, 0.013, 0.017, 0.019" in text and "elastic net" in text
     assert "W1    (4, 5)" in text  # (out, in)
+
+
+HOMEWORK_NOTATION = re.compile(r"λ|homework|elastic|h\^[as]|o\^[as]|rect'|d_h|W_L h|[{}]")
+
+
+def _strings(data, key=None):
+    """Every text a JSON report holds, but the target's path and a finding's phrase (its slots are data)."""
+    if isinstance(data, dict):
+        return [text for k, v in data.items() if k not in ("target", "phrase") for text in _strings(v, k)]
+    if isinstance(data, list):
+        return [text for v in data for text in _strings(v, key)]
+    return [data] if isinstance(data, str) else []
+
+
+def test_a_whole_cs231n_report_has_none_of_the_homeworks_notation():
+    """Every case title, table and finding of a full (not brief) report, text, Markdown and JSON:
+    CS231n's scores/hidden and its (in, out) formulas, never the homework's h^a, o^a or λ."""
+    r = report(W.Cs231nReluOnScores, CS231N)
+    text, page = format_report(r, brief=False), format_markdown(r, "alice")
+    data = "\n".join(_strings(json.loads(json.dumps(r.to_dict()))))
+    for shown in (text, page, data):
+        assert not HOMEWORK_NOTATION.search(shown), HOMEWORK_NOTATION.search(shown)
+    assert "relu/one-example: one example — sizes" in text and "relu/minibatch: a minibatch of 10 — sizes" in text
+    assert "logits scores ≈ +1000" in text and "a minibatch with the L2 penalty" in text
+    assert "the softmax must get the last layer's scores = hidden·W_L + b_L as it is" in r.diagnosis[0].message
+    titles = {case["name"]: case["title"] for case in r.to_dict()["cases"]}
+    assert titles["relu/zero-preactivation"] == "integer X, W1, b1: some hidden_pre are exactly 0.0 (ReLU'(0) = 0)"
+
+
+def test_the_same_report_under_the_homework_in_its_notation():
+    r = report(W.ActivationOnScores)
+    text = format_report(r, brief=False)
+    assert "relu/one-example: one example (homework 3.2) — sizes (2, 2, 2), K=1, lambdas 0" in text
+    assert "relu/zero-preactivation: integer X, W1, b1: some h^a are exactly 0.0 (rect'(0) = 0)" in text
+    assert "a minibatch with elastic net, a distinct λ in each slot" in text
+    assert "the softmax must get the last layer's o^a = W_L h^s + b_L as it is" in r.diagnosis[0].message
+    assert not re.search(r"hidden_pre|probs|[{}]", text)

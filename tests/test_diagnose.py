@@ -19,6 +19,7 @@ import numpy as np
 import pytest
 
 from compare.grader.course import cases as C
+from compare.grader.course.words import HOMEWORK, CourseWords, factor_name, label_words, sci
 from compare.grader.diagnosis.aggregation import _patterns, diagnose, diagnose_case
 from compare.grader.diagnosis.detectors import (
     PARAM_DETECTORS,
@@ -42,7 +43,6 @@ from compare.grader.diagnosis.findings import PATTERN, Finding
 from compare.grader.diagnosis.hypotheses import HYPOTHESES
 from compare.grader.diagnosis.loss import diagnose_loss
 from compare.grader.diagnosis.variants import altered_loss_and_grads
-from compare.grader.diagnosis.words import HOMEWORK, CourseWords, factor_name, label_words, sci
 from compare.grader.judging.outcome import CaseOutcome
 from compare.grader.judging.reference import REFERENCES, reference_loss_and_grads
 from compare.lab.diff import TOLERANCES, compare_arrays

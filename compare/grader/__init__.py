@@ -11,11 +11,12 @@ The parts, each with one job, lower ones never importing higher ones:
 - ``workers/``     — how a worker is started and contained (bubblewrap or a plain process,
                      per-submission limits, the packages it may see) and the grader's end of the
                      channel (``runner``: one request at a time, every reply re-checked);
-- ``course/``      — what the course asks: assignment and presets, conventions, cases, points;
+- ``course/``      — what the course asks: assignment and presets, conventions, cases, points,
+                     and its words (every phrase a student reads is rendered there);
 - ``judging/``     — the torch reference and its cache, the battery of cases against it, each
                      case's outcome, and what is harmless;
 - ``diagnosis/``   — why a gradient is wrong: broken networks, the known bugs, detectors, the
-                     run's aggregation; findings as data, rendered in the course's words;
+                     run's aggregation; findings as data (keys, numbers, where), never prose;
 - ``results/``     — reports, feedback files, grades.csv, summary, Gradescope, shards.
 
 This ``__init__`` imports nothing, so the worker can load its modules without the grader's.

@@ -31,6 +31,7 @@ from functools import cached_property
 
 import numpy as np
 
+from compare.grader.course.words import HOMEWORK, CourseWords, render
 from compare.lab.config import flat_lambdas, lambda_pair
 
 ACTIVATIONS = ("relu", "tanh", "sigmoid", "softplus")  # relu first: it must be supported
@@ -55,7 +56,7 @@ class Case:
     """One problem to solve: the student's answer is compared with autograd's on it."""
 
     name: str  # "relu/minibatch"
-    title: str  # one line for the report
+    title: str | dict  # a phrase in the course's words (``words.render``): what the case exercises
     sizes: tuple
     activation: str
     X: np.ndarray
@@ -101,14 +102,19 @@ class Case:
             digest.update(value.tobytes())
         return digest.hexdigest()
 
-    def describe(self) -> str:
-        lam = "lambdas 0" if not self.regularised else "lambdas " + ", ".join(f"{v:g}" for v in self.lambdas)
-        return f"{self.name}: {self.title} — sizes {self.sizes}, K={self.K}, {lam}"
+    def describe(self, words: CourseWords = HOMEWORK) -> str:
+        """One line for the report, in the course's words: its title, sizes, K and penalty (the
+        homework's λ list, or one ``reg``)."""
+        if words.one_reg:
+            penalty = f"reg {self.layer_lambdas(1)[1] / words.l2_factor if self.regularised else 0.0:g}"
+        else:
+            penalty = "lambdas " + (", ".join(f"{v:g}" for v in self.lambdas) if self.regularised else "0")
+        return f"{self.name}: {render(self.title, [], words)} — sizes {self.sizes}, K={self.K}, {penalty}"
 
-    def to_dict(self) -> dict:
+    def to_dict(self, words: CourseWords = HOMEWORK) -> dict:
         return {
             "name": self.name,
-            "title": self.title,
+            "title": render(self.title, [], words),
             "sizes": list(self.sizes),
             "activation": self.activation,
             "K": self.K,
@@ -147,7 +153,7 @@ def _rng(seed, activation, index):
 def one_example(activation, seed=0) -> Case:
     rng = _rng(seed, activation, 0)
     sizes = (2, 2, 2)
-    return _case("one-example", "one example, d=2, d_h=2, m=2 (homework 3.2)", sizes, activation,
+    return _case("one-example", "one example{hw:3.2}", sizes, activation,
                  rng.standard_normal((1, 2)), np.array([1]), (0.0,) * 4,
                  random_params(rng, sizes, weight_scale=1.5), set())
 
@@ -155,7 +161,7 @@ def one_example(activation, seed=0) -> Case:
 def minibatch(activation, seed=0) -> Case:
     rng = _rng(seed, activation, 1)
     sizes = (2, 2, 2)
-    return _case("minibatch", "minibatch of K=10, d=2, d_h=2, m=2 (homework 3.4)", sizes, activation,
+    return _case("minibatch", "a minibatch of 10{hw:3.4}", sizes, activation,
                  rng.standard_normal((10, 2)), labels(rng, 10, 2), (0.0,) * 4,
                  random_params(rng, sizes, weight_scale=1.5), {BATCH})
 
@@ -163,7 +169,8 @@ def minibatch(activation, seed=0) -> Case:
 def regularised(activation, seed=0) -> Case:
     rng = _rng(seed, activation, 2)
     sizes = (5, 4, 3)
-    return _case("regularised", "minibatch with elastic net, a distinct λ in each slot", sizes, activation,
+    return _case("regularised", {"l2": "a minibatch with the L2 penalty",
+                                    "elastic_net": "a minibatch with elastic net, a distinct λ in each slot"}, sizes, activation,
                  rng.standard_normal((8, 5)), labels(rng, 8, 3), LAMBDAS_1,
                  random_params(rng, sizes, weight_scale=1.5), {BATCH, REGULARISED})
 
@@ -171,7 +178,8 @@ def regularised(activation, seed=0) -> Case:
 def two_hidden(activation, seed=0) -> Case:
     rng = _rng(seed, activation, 3)
     sizes = (4, 5, 3, 3)
-    return _case("two-hidden", "two hidden layers, elastic net on all three", sizes, activation,
+    return _case("two-hidden", {"l2": "two hidden layers, the L2 penalty on all three W",
+                                   "elastic_net": "two hidden layers, elastic net on all three"}, sizes, activation,
                  rng.standard_normal((7, 4)), labels(rng, 7, 3), LAMBDAS_2,
                  random_params(rng, sizes, weight_scale=1.5), {BATCH, REGULARISED, TWO_HIDDEN})
 
@@ -198,7 +206,7 @@ def zero_preactivation(activation="relu", seed=0) -> Case:
             break
     params = random_params(rng, sizes)
     params["W1"], params["b1"] = W1, b1
-    return _case("zero-preactivation", "integer X, W1, b1: some h^a are exactly 0.0 (rect'(0) = 0)",
+    return _case("zero-preactivation", "integer X, W1, b1: some {ha} are exactly 0.0 ({rect}'(0) = 0)",
                  sizes, activation, X, labels(rng, K, 3), (0.0,) * 4, params, {BATCH, ZERO_PREACT})
 
 
@@ -210,7 +218,7 @@ def large_logits(activation="relu", sign=+1, seed=0) -> Case:
     params = random_params(rng, sizes, weight_scale=1.5)
     params["b2"] = sign * 1000.0 + rng.uniform(-2, 2, size=3)
     which = "large-logits" if sign > 0 else "large-negative-logits"
-    return _case(which, f"logits o^a ≈ {sign * 1000:+d} (softmax must subtract the max)", sizes, activation,
+    return _case(which, f"logits {{oa}} ≈ {sign * 1000:+d} (softmax must subtract the max)", sizes, activation,
                  rng.standard_normal((5, 3)), labels(rng, 5, 3), (0.0,) * 4, params, {BATCH, LARGE_LOGITS})
 
 
@@ -274,7 +282,7 @@ def large_batch(activation="relu", seed=0) -> Case:
     sizes = (784, 32, 10)
     K = 1024
     X = rng.uniform(0, 1, size=(K, 784)) * (rng.uniform(size=(K, 784)) < 0.3)
-    return _case("large-batch", "a large minibatch: K=1024 of 784-32-10", sizes, activation, X,
+    return _case("large-batch", "a large minibatch: 1024 examples of 784-32-10", sizes, activation, X,
                  labels(rng, K, 10), (0.0,) * 4, random_params(rng, sizes, weight_scale=3.0), {BATCH, MNIST})
 
 

@@ -16,6 +16,7 @@ from dataclasses import replace
 import numpy as np
 
 from compare.grader.course import cases as C
+from compare.grader.course.words import HOMEWORK, CourseWords
 from compare.grader.diagnosis.detectors import (
     PARAM_DETECTORS,
     ParamView,
@@ -26,7 +27,6 @@ from compare.grader.diagnosis.detectors import (
 from compare.grader.diagnosis.evidence import Evidence, close, matches
 from compare.grader.diagnosis.findings import HINT, PATTERN, Finding
 from compare.grader.diagnosis.loss import LOSS_RANK, diagnose_loss
-from compare.grader.diagnosis.words import HOMEWORK, CourseWords
 from compare.grader.judging.outcome import CaseOutcome
 
 HINT_RANK = LOSS_RANK + 1  # which parameters fail: after the loss
@@ -103,16 +103,19 @@ def _layer_localisation(o: CaseOutcome, ev: Evidence, explained: set) -> list:
         if len(layers) == 1 and layers[0] < L:
             layer = layers[0]
             above = f"W{layer + 1}, b{layer + 1}" + ("…" if layer + 1 < L else "")
-            out.append(Finding(
-                f"layer-{layer}-wrong",
-                f"the loss and the gradients of the layers above ({above}) are right but layer {layer} ({', '.join(failing)}) "
-                f"is wrong: the error enters when backpropagating from layer {layer + 1} into layer {layer}: "
-                f"∂L/∂h^s = W{layer + 1}ᵀ ∂L/∂o^a, ∂L/∂h^a = ∂L/∂h^s ⊙ act'(h^a), ∂L/∂W{layer} = ∂L/∂h^a · inputᵀ"))
+            told = (f"the loss and the gradients of the layers above ({above}) are right but layer {layer} "
+                    f"({', '.join(failing)}) is wrong: the error enters when backpropagating from layer {layer + 1} "
+                    f"into layer {layer}: ")
+            out.append(Finding(f"layer-{layer}-wrong", {
+                "out_in": told + f"∂L/∂{{hs}} = W{layer + 1}ᵀ ∂L/∂{{oa}}, ∂L/∂{{ha}} = ∂L/∂{{hs}} ⊙ act'({{ha}}), "
+                                 f"∂L/∂W{layer} = ∂L/∂{{ha}} · inputᵀ",
+                "in_out": told + f"∂L/∂{{hs}} = ∂L/∂{{oa}}·W{layer + 1}ᵀ, ∂L/∂{{ha}} = ∂L/∂{{hs}} ⊙ act'({{ha}}), "
+                                 f"∂L/∂W{layer} = inputᵀ · ∂L/∂{{ha}}"}))
         elif layers == [L]:
             out.append(Finding(
                 "output-layer-wrong",
                 f"the loss is right but the output layer's gradients ({', '.join(failing)}) are wrong while the layers "
-                f"below are right: check ∂L/∂W{L} = ∂L/∂o^a · h^sᵀ and ∂L/∂b{L} = ∂L/∂o^a"))
+                f"below are right: check ∂L/∂W{L} = {{grad_W_out}} and ∂L/∂b{L} = ∂L/∂{{oa}}"))
         else:  # several layers
             top = max(layers)
             where = ("the output layer, where backprop starts" if top == L
@@ -150,8 +153,8 @@ def _loss_only(o: CaseOutcome, ev: Evidence) -> Finding:
     pen = ref - ev.data[0]
     for eps in LOG_EPSILONS:
         if matches(o.student_loss, float(np.mean(-np.log(p_y + eps))) + pen):
-            return Finding("loss-epsilon", size + f": an ε inside the log? Your loss is -log(o^s_y + {eps:.0e}); "
-                           "log o^s_y needs no ε when computed as (o^a_y - max o^a) - log Σ exp(o^a - max o^a)",
+            return Finding("loss-epsilon", size + f": an ε inside the log? Your loss is -log({{os}}_y + {eps:.0e}); "
+                           "log {os}_y needs no ε when computed as ({oa}_y - max {oa}) - log Σ exp({oa} - max {oa})",
                            numbers=numbers)
     return Finding("loss-only", size + ": the bug is in how the loss value is computed, not in backprop",
                    numbers=numbers, certainty=HINT)
@@ -170,10 +173,10 @@ PATTERNS = [
     # (test of a case, key, message[, control]): "it fails only where ..." when every failing case
     # passes the test and some passing case does not (and ``control(failing, passing)`` holds).
     (lambda c: c.stress, "pattern-large-logits",
-     "it fails only at large logits (|o^a| ≈ 1000): a numerically unstable softmax / log-softmax (subtract the max)"),
+     "it fails only at large logits (|{oa}| ≈ 1000): a numerically unstable softmax / log-softmax (subtract the max)"),
     (lambda c: C.ZERO_PREACT in c.tags, "pattern-zero-preactivation",
      "it fails only on the batch where some pre-activations are exactly 0: the ReLU derivative at 0 "
-     "(rect'(0) = 0, mask 1[h^a > 0])"),
+     "({rect}'(0) = 0, mask 1[{ha} > 0])"),
     (lambda c: c.regularised, "pattern-regularised",
      "it fails only when {lam_on}: the bug is in the {penalty} (its loss term or its gradient)"),
     (lambda c: c.K > 1, "pattern-batch",
@@ -211,7 +214,7 @@ def _patterns(outcomes) -> list:
 
 BATCH_MAX = ("the softmax subtracts one max over the whole batch instead of each example's own max: it fails "
              "only where the examples' logits sit ~1000 apart ({cases}), while the cases that shift every example "
-             "alike pass; subtract o^a.max(axis=1, keepdims=True), one max per example")
+             "alike pass; subtract {oa}.max(axis=1, keepdims=True), one max per example")
 
 
 def _whole_batch_max(outcomes) -> list:

@@ -17,10 +17,10 @@ from dataclasses import dataclass, replace
 import numpy as np
 
 from compare.grader.course import cases as C
+from compare.grader.course.words import HOMEWORK, CourseWords, factor_name, render
 from compare.grader.diagnosis.evidence import TOL, Evidence, close, matches
 from compare.grader.diagnosis.findings import Finding, with_K
 from compare.grader.diagnosis.hypotheses import HYPOTHESES
-from compare.grader.diagnosis.words import HOMEWORK, CourseWords, factor_name, render
 
 
 @dataclass
@@ -62,8 +62,8 @@ def detect_nonfinite(p: ParamView):
         return None
     if p.case.stress:
         return Finding("softmax-overflow",
-                       "softmax overflow at large logits (|o^a| ≈ 1000): exp(o^a) overflows to inf (or underflows "
-                       "to 0) and inf/inf or 0/0 gives NaN; subtract max(o^a) from each row before exp "
+                       "softmax overflow at large logits (|{oa}| ≈ 1000): exp({oa}) overflows to inf (or underflows "
+                       "to 0) and inf/inf or 0/0 gives NaN; subtract max({oa}) from each row before exp "
                        "(softmax(o) = softmax(o - max o), log-sum-exp)")
     return Finding("nonfinite", "the gradient holds NaN or inf on an ordinary batch")
 
@@ -75,7 +75,7 @@ def transposed_message(name: str, shape=None, words: CourseWords = HOMEWORK) -> 
 def transposed_phrase(name: str, shape=None) -> dict:
     """The phrase, in the course's weight layout ({"out_in": ..., "in_out": ...})."""
     layer = name[1:]
-    below = "x" if layer == "1" else f"h^s{int(layer) - 1}"
+    below = "x" if layer == "1" else f"{{hs}}{int(layer) - 1}"
     inputs = "X" if layer == "1" else "H^s"
     what = f"grads[{name!r}] has the transposed shape {shape}" if shape else f"your ∂L/∂{name} is the transpose of the right one"
     return {"out_in": f"transposed weight gradient: {what}; W is (out, in) like nn.Linear.weight, so "
@@ -93,7 +93,7 @@ def detect_transposed(p: ParamView):
 def detect_sign(p: ParamView):
     if matches(p.s, -p.r):
         return Finding("sign-flipped",
-                       "gradient has the wrong sign (= -reference): ∂L/∂o^a = o^s - onehot(y), not onehot(y) - o^s "
+                       "gradient has the wrong sign (= -reference): ∂L/∂{oa} = {os} - onehot(y), not onehot(y) - {os} "
                        "(or the descent step's minus sign moved into the gradient)")
     return None
 
@@ -130,8 +130,8 @@ def detect_scaled(p: ParamView):
         ((0, 1), "data-missing", "only the penalty is in this gradient: the backprop part is missing"),
         ((1, 2), "penalty-twice", "penalty gradient added twice"),
         ((1, -1), "penalty-sign", "penalty gradient subtracted instead of added (wrong sign)"),
-        ((-1, 1), "sign-flipped", "backprop part of the gradient has the wrong sign: ∂L/∂o^a = o^s - onehot(y), "
-                                  "not onehot(y) - o^s (the penalty part is right)"),
+        ((-1, 1), "sign-flipped", "backprop part of the gradient has the wrong sign: ∂L/∂{oa} = {os} - onehot(y), "
+                                  "not onehot(y) - {os} (the penalty part is right)"),
     ]
     for (a, b), key, message in candidates:
         if a == 0 and not has_pen:
@@ -303,8 +303,8 @@ def detect_preactivation_input(p: ParamView):
     wrong = tape["delta"][p.layer - 1].T @ tape["pre"][p.layer - 2] + p.pen
     if matches(p.s, wrong):
         return Finding("preactivation-as-input",
-                       f"∂L/∂W{p.layer} uses the pre-activation h^a of the layer below instead of its activation "
-                       f"h^s: ∂L/∂W{p.layer} = ∂L/∂o^a · h^sᵀ{{hw:2.10}}")
+                       f"∂L/∂W{p.layer} uses the pre-activation {{ha}} of the layer below instead of its activation "
+                       f"{{hs}}: ∂L/∂W{p.layer} = {{grad_W_out}}{{hw:2.10}}")
     return None
 
 
@@ -320,13 +320,13 @@ def detect_zero_units(p: ParamView):
         return None
     if np.all((pre == 0).any(axis=0)[wrong_units]):
         return Finding("relu-zero",
-                       "errors only in hidden units whose pre-activation h^a is exactly 0 for some example: the ReLU "
-                       "derivative at 0 must be 0 (rect'(0) = 0, mask 1[h^a > 0])")
+                       "errors only in hidden units whose pre-activation {ha} is exactly 0 for some example: the ReLU "
+                       "derivative at 0 must be 0 ({rect}'(0) = 0, mask 1[{ha} > 0])")
     inactive = (pre <= 0).any(axis=0)
     if not inactive.all() and np.all(inactive[wrong_units]):
         return Finding("relu-mask",
-                       "errors only in hidden units that are inactive (h^a ≤ 0) for some example: the ReLU "
-                       "derivative/mask is wrong there (rect'(x) = 1[x > 0])")
+                       "errors only in hidden units that are inactive ({ha} ≤ 0) for some example: the ReLU "
+                       "derivative/mask is wrong there ({rect}'(x) = 1[x > 0])")
     return None
 
 

@@ -1,7 +1,7 @@
 """A finding: one likely cause of a failure, as data that is never changed once it is made.
 
 A ``Finding`` holds a stable ``key`` (the class summary groups by it), a ``phrase`` with named
-slots (``diagnosis.words``), the ``numbers`` behind it (one record per place it was seen), where
+slots (``course.words``), the ``numbers`` behind it (one record per place it was seen), where
 it holds (``where``: "case:param", or "case" for a finding about the whole case), how sure it is
 (``certainty``) and the ``follow_ons`` it explains. It is frozen: the diagnosis builds a new
 finding (``placed``, ``merged``, ``explaining``, ``told_in``) wherever it learns more, so a
@@ -13,7 +13,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field, replace
 from types import MappingProxyType
 
-from compare.grader.diagnosis.words import HOMEWORK, CourseWords, render
+from compare.grader.course.words import HOMEWORK, CourseWords, render
 
 EXACT, PATTERN, HINT = "exact", "pattern", "hint"  # how sure a finding is
 
@@ -22,7 +22,7 @@ EXACT, PATTERN, HINT = "exact", "pattern", "hint"  # how sure a finding is
 class Finding:
     """One likely cause, as data. ``key`` names the cause (stable: the class summary groups by it).
 
-    ``phrase`` is its wording with named slots (``diagnosis.words``); ``numbers`` holds the
+    ``phrase`` is its wording with named slots (``course.words``); ``numbers`` holds the
     values behind it, one record per place it was seen ({"where", "case", "K", "factor",
     "shifts", "rel", ...}); ``certainty`` says how sure it is: "exact" (the student's numbers
     are what the bug produces, to rounding), "pattern" (which cases fail), "hint" (which

@@ -122,18 +122,18 @@ def _other_activation(name):
 # In order of specificity. Messages name the bug in the homework's notation.
 HYPOTHESES = [
     Hypothesis("relu-zero",
-               "ReLU derivative at 0: your gradients match rect'(0) = 1 (a mask h^a >= 0); the convention "
-               "is rect'(0) = 0, i.e. the mask 1[h^a > 0]{hw:1.7}, as torch has it",
+               "ReLU derivative at 0: your gradients match {rect}'(0) = 1 (a mask {ha} >= 0); the convention "
+               "is {rect}'(0) = 0, i.e. the mask 1[{ha} > 0]{hw:1.7}, as torch has it",
                _relu_has_zeros, _derivative(lambda x: (x >= 0).to(x.dtype))),
     Hypothesis("relu-mask-inverted",
-               "ReLU mask inverted: ∂L/∂h^a uses 1[h^a <= 0] instead of 1[h^a > 0]",
+               "ReLU mask inverted: ∂L/∂{ha} uses 1[{ha} <= 0] instead of 1[{ha} > 0]",
                _is("relu"), _derivative(lambda x: (x <= 0).to(x.dtype))),
     Hypothesis("relu-times-output",
-               "ReLU derivative: ∂L/∂h^s is multiplied by h^s = rect(h^a) instead of by rect'(h^a) = 1[h^a > 0]",
+               "ReLU derivative: ∂L/∂{hs} is multiplied by {hs} = {rect}({ha}) instead of by {rect}'({ha}) = 1[{ha} > 0]",
                _is("relu"), _derivative(torch.relu)),
     Hypothesis("no-activation-derivative",
-               "the activation's derivative is missing: ∂L/∂h^a = ∂L/∂h^s ⊙ act'(h^a) (for ReLU the mask "
-               "1[h^a > 0]), you use ∂L/∂h^a = ∂L/∂h^s",
+               "the activation's derivative is missing: ∂L/∂{ha} = ∂L/∂{hs} ⊙ act'({ha}) (for ReLU the mask "
+               "1[{ha} > 0]), you use ∂L/∂{ha} = ∂L/∂{hs}",
                _always, _derivative(torch.ones_like)),
     Hypothesis("sigmoid-derivative-from-x",
                "sigmoid derivative written from x: you use x(1 - x) on the pre-activation, it is "
@@ -156,31 +156,31 @@ HYPOTHESES = [
                "softplus derivative: you use σ(-x) = 1/(1 + e^x), it is softplus'(x) = σ(x) = 1/(1 + e^-x)",
                _is("softplus"), _derivative(lambda x: torch.sigmoid(-x))),
     Hypothesis("derivative-at-output",
-               "activation derivative evaluated at h^s (after the activation) instead of at h^a: "
-               "e.g. σ'(h^s) where σ'(h^a) = h^s(1 - h^s) is meant",
+               "activation derivative evaluated at {hs} (after the activation) instead of at {ha}: "
+               "e.g. σ'({hs}) where σ'({ha}) = {hs}(1 - {hs}) is meant",
                _is("sigmoid", "tanh", "softplus"), _at_output),
     Hypothesis("function-as-derivative",
-               "the activation itself is used as its derivative: ∂L/∂h^a = ∂L/∂h^s ⊙ act(h^a) instead of act'(h^a)",
+               "the activation itself is used as its derivative: ∂L/∂{ha} = ∂L/∂{hs} ⊙ act({ha}) instead of act'({ha})",
                _is("sigmoid", "tanh", "softplus"), _function_as_derivative),
     *[Hypothesis("label-shift", "", _always, _shifted(shift), shift) for shift in LABEL_SHIFTS],
     Hypothesis("activation-on-scores",
                "the activation is applied to the output scores too: the softmax must get the last layer's "
-               "o^a = W_L h^s + b_L as it is (no activation after the last layer)",
+               "{oa} = {last_affine} as it is (no activation after the last layer)",
                _always, lambda ev: altered_loss_and_grads(ev.case, scores_activation="backprop")),
     Hypothesis("activation-on-scores",
                "the activation is applied to the output scores too (and backprop starts from the softmax as if it "
-               "were not): the softmax must get the last layer's o^a = W_L h^s + b_L as it is (no activation "
+               "were not): the softmax must get the last layer's {oa} = {last_affine} as it is (no activation "
                "after the last layer)",
                _always, lambda ev: altered_loss_and_grads(ev.case, scores_activation="forward")),
     Hypothesis("onehot-missing",
-               "onehot(y) is not subtracted: you use ∂L/∂o^a = o^s, it is o^s - onehot(y){hw:2.7}",
+               "onehot(y) is not subtracted: you use ∂L/∂{oa} = {os}, it is {os} - onehot(y){hw:2.7}",
                _always, lambda ev: altered_loss_and_grads(ev.case, onehot=False)),
     Hypothesis("untransposed-weight-in-backprop",
-               "backprop into the hidden layer goes through W instead of Wᵀ: ∂L/∂h^s = W2ᵀ ∂L/∂o^a "
+               "backprop into the hidden layer goes through W instead of Wᵀ: {back_W2} "
                "{hw:2.12} (batched: δ W2); the shapes only agree because this W2 is square",
                _has_square_hidden_weight, lambda ev: altered_loss_and_grads(ev.case, untransposed=True)),
     Hypothesis("softmax-axis",
-               "softmax over the wrong axis: your o^s is normalised over the batch (axis 0) instead of over "
+               "softmax over the wrong axis: your {os} is normalised over the batch (axis 0) instead of over "
                "the classes of each example (axis 1 when X is (K, d))",
                _always, _softmax_over_batch),
     Hypothesis("last-example-only",

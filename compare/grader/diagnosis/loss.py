@@ -70,7 +70,7 @@ def loss_candidates(ev: Evidence) -> list:
                             "sum": "the loss is divided by K (1/K of the right value, {K}): the assignment's loss "
                                    "is the sum over the batch (reduction = \"sum\")"}, nll / K + pen),
         ]
-    out.append(("loss-sign", "the loss has the wrong sign: L = -log o^s_y", -ref))
+    out.append(("loss-sign", "the loss has the wrong sign: L = -log {os}_y", -ref))
     return out
 
 
@@ -84,8 +84,8 @@ def _loss_finding(ev: Evidence, student_loss: float) -> Finding | None:
     if not np.isfinite(student_loss):
         if ev.case.stress:
             return Finding("softmax-overflow",
-                           "the loss overflows at large logits (|o^a| ≈ 1000): compute log o^s_y as "
-                           "(o^a_y - max o^a) - log Σ exp(o^a - max o^a), never log(softmax) or exp(o^a) directly")
+                           "the loss overflows at large logits (|{oa}| ≈ 1000): compute log {os}_y as "
+                           "({oa}_y - max {oa}) - log Σ exp({oa} - max {oa}), never log(softmax) or exp({oa}) directly")
         return Finding("nonfinite", "the loss is NaN or inf on an ordinary batch")
     for key, message, value in loss_candidates(ev):
         if matches(student_loss, value):

@@ -24,6 +24,7 @@ import numpy as np
 from compare.grader.course import cases as C
 from compare.grader.course import conventions as V
 from compare.grader.course.assignment import Assignment
+from compare.grader.course.words import CourseWords, render
 from compare.grader.judging.reference import reference_model
 from compare.grader.results.report import TOL, CaseReport, Report
 from compare.lab.diff import compare_arrays
@@ -170,9 +171,9 @@ def _relu_at_zero(report: Report, a: Assignment, failing: list) -> None:
         if _agrees(result.outcome.student_loss, result.outcome.student_grads, ref_loss, ref_grads):
             explained.append(result)
     if explained:
-        _mark(report, explained, "its ReLU derivative at 0 is 1 (the mask h^a >= 0) where the assignment "
-                                 "takes rect'(0) = 0 (the mask h^a > 0)", 1 in a.relu_grad_at_zero,
-              "relu_grad_at_zero = [0, 1]")
+        _mark(report, explained, render("its ReLU derivative at 0 is 1 (the mask {ha} >= 0) where the assignment "
+                                        "takes {rect}'(0) = 0 (the mask {ha} > 0)", [], CourseWords.of(a)),
+              1 in a.relu_grad_at_zero, "relu_grad_at_zero = [0, 1]")
 
 
 def _epsilon(report: Report, a: Assignment, failing: list) -> None:

@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 from compare.grader.course import cases as C
-from compare.grader.diagnosis.words import HOMEWORK, CourseWords
+from compare.grader.course.words import HOMEWORK, CourseWords
 from compare.lab.diff import TOLERANCES, ArrayDiff
 
 if TYPE_CHECKING:
@@ -54,8 +54,8 @@ class CaseReport:
     def passed(self) -> bool:
         return self.agrees or (bool(self.harmless) and self.accepted)
 
-    def to_dict(self) -> dict:
-        return {**self.case.to_dict(), "passed": self.passed, "harmless": self.harmless or None,
+    def to_dict(self, words: CourseWords = HOMEWORK) -> dict:
+        return {**self.case.to_dict(words), "passed": self.passed, "harmless": self.harmless or None,
                 "accepted": self.accepted, "rows": [row.to_dict() for row in self.rows],
                 "findings": [f.to_dict() for f in self.outcome.findings]}
 
@@ -146,7 +146,7 @@ class Report:
             "n_failed": len(self.failed_cases),
             "skipped": list(self.skipped),
             "diagnosis": [f.to_dict() for f in self.diagnosis],
-            "cases": [c.to_dict() for c in self.cases],
+            "cases": [c.to_dict(self.words) for c in self.cases],
             "elapsed_s": round(self.elapsed_s, 3),
             **({"score": self.score.to_dict()} if self.score is not None else {}),
         })
@@ -166,12 +166,8 @@ def json_safe(obj):
 
 # ----------------------------------------------------------------------------- text
 def case_title(case: C.Case, words: CourseWords = HOMEWORK) -> str:
-    """The case's one-line description, its penalty named as the course names it (one ``reg``)."""
-    if not words.one_reg:
-        return case.describe()
-    reg = case.layer_lambdas(1)[1] / words.l2_factor if case.regularised else 0.0
-    title = case.title.split(" with elastic net")[0].split(", elastic net")[0]  # the homework's penalty, not this one
-    return f"{case.name}: {title} — sizes {case.sizes}, K={case.K}, reg {reg:g}"
+    """The case's one-line description in the course's words (its penalty as the course names it)."""
+    return case.describe(words)
 
 
 def _in_layout(name: str, index, words: CourseWords):

@@ -12,7 +12,10 @@ numbers and from a ``CourseWords``, so that one finding reads in every course's 
   then 1 for L1 or 2 for L2, then an optional multiple): "λ_l1", "λ12", "2·λ12" under the
   homework; under one ``reg`` with ``l2_factor`` f, the L2 coefficient m·λ is (m·f)·reg;
 - ``{pen_grad}``, ``{pen_loss}``, ``{bias_pen_grad}``, ``{penalty}``, ``{lam_on}``,
-  ``{reduce}``: the penalty's gradient, its loss term, its name, "λ ≠ 0", "mean" or "sum".
+  ``{reduce}``: the penalty's gradient, its loss term, its name, "λ ≠ 0", "mean" or "sum";
+- ``{ha}``, ``{hs}``, ``{oa}``, ``{os}``, ``{rect}``: the homework's symbols h^a, h^s, o^a, o^s and
+  rect; ``hidden_pre``, ``hidden``, ``scores``, ``probs`` and ``ReLU`` in any other course;
+  ``{last_affine}``, ``{back_W2}``, ``{grad_W_out}``: formulas written in the course's weight layout.
 
 A phrase that depends on the assignment's reduction is a dict {"mean": ..., "sum": ...}.
 """
@@ -42,6 +45,21 @@ class CourseWords:
     @property
     def one_reg(self) -> bool:
         return self.penalty != "elastic_net"
+
+    @property
+    def symbols(self) -> dict:
+        """The slots {ha} {hs} {oa} {os} {rect}: the homework's h^a (a pre-activation), h^s (an
+        activation), o^a (the logits), o^s (the softmax) and rect; elsewhere, plain names (CS231n's
+        ``scores`` and ``probs``)."""
+        names = HOMEWORK_SYMBOLS if self.homework else PLAIN_SYMBOLS
+        hs, oa = names["hs"], names["oa"]
+        if self.weights == "in_out":  # a row of examples times W (in, out)
+            formulas = {"last_affine": f"{hs}·W_L + b_L", "back_W2": f"∂L/∂{hs} = ∂L/∂{oa}·W2ᵀ",
+                        "grad_W_out": f"{hs}ᵀ · ∂L/∂{oa}"}
+        else:
+            formulas = {"last_affine": f"W_L {hs} + b_L", "back_W2": f"∂L/∂{hs} = W2ᵀ ∂L/∂{oa}",
+                        "grad_W_out": f"∂L/∂{oa} · {hs}ᵀ"}
+        return {**names, **formulas}
 
     def coefficient(self, layer: str, term: str, multiple: float = 1.0) -> str:
         """multiple·λ_{layer term} in this course's words ("2·λ12", "2λ_l2", "reg", "0.5·reg")."""
@@ -81,6 +99,8 @@ class CourseWords:
 
 
 HOMEWORK = CourseWords()
+HOMEWORK_SYMBOLS = {"ha": "h^a", "hs": "h^s", "oa": "o^a", "os": "o^s", "rect": "rect"}
+PLAIN_SYMBOLS = {"ha": "hidden_pre", "hs": "hidden", "oa": "scores", "os": "probs", "rect": "ReLU"}
 
 
 class _Cite:
@@ -140,7 +160,7 @@ def factor_name(c: float, K: int, m: int, reduction: str = "mean") -> str:
     return ""
 
 
-def label_words(shifts) -> str:
+def label_words(shifts, symbols: dict = HOMEWORK_SYMBOLS) -> str:
     """What the labels y + shift (one of ``shifts``, which the cases cannot tell apart) say."""
     named = " or ".join(f"y {'+' if t > 0 else '-'} {abs(t)}" for t in shifts)
     if all(abs(t) == 1 for t in shifts):
@@ -151,7 +171,7 @@ def label_words(shifts) -> str:
         amount = "shifted"
     same = " (the same labels with this few classes)" if len(shifts) > 1 else ""
     return (f"onehot/labels {amount}: your numbers match the labels {named} (mod m){same} instead of y; "
-            "∂L/∂o^a = o^s - onehot(y) with each example's own label")
+            f"∂L/∂{symbols['oa']} = {symbols['os']} - onehot(y) with each example's own label")
 
 
 class _Slots(dict):
@@ -160,7 +180,7 @@ class _Slots(dict):
     def __init__(self, records: list, words: CourseWords):
         super().__init__(hw=_Cite(words), lam=_Coefficient(words), pen_grad=words.pen_grad, pen_loss=words.pen_loss,
                          bias_pen_grad=words.bias_pen_grad, penalty=words.penalty_name, lam_on=words.lam_on,
-                         reduce=words.reduction)
+                         reduce=words.reduction, **words.symbols)
         self.records = records
         self.words = words
 
@@ -178,7 +198,7 @@ class _Slots(dict):
             return sci(high) if sci(low) == sci(high) else f"{sci(low)} to {sci(high)}"
         if slot == "labels":
             common = [t for t in records[0]["shifts"] if all(t in r["shifts"] for r in records)]
-            return label_words(common or records[0]["shifts"])
+            return label_words(common or records[0]["shifts"], self.words.symbols)
         if slot == "what":
             whats = {r["what"] for r in records}
             return whats.pop() if len(whats) == 1 else "gradient"
@@ -196,7 +216,9 @@ class _Slots(dict):
 
 def render(phrase, records: list, words: CourseWords = HOMEWORK) -> str:
     """The phrase in the course's words, its slots filled. A phrase is a str, or a dict by the
-    course's reduction ({"mean": ..., "sum": ...}) or weight layout ({"out_in": ..., "in_out": ...})."""
+    course's reduction ({"mean": ..., "sum": ...}), weight layout ({"out_in": ..., "in_out": ...})
+    or penalty ({"elastic_net": ..., "l2": ...}; the first entry for any other)."""
     if isinstance(phrase, dict):
-        phrase = phrase.get(words.reduction) or phrase.get(words.weights) or next(iter(phrase.values()))
+        phrase = (phrase.get(words.reduction) or phrase.get(words.weights) or phrase.get(words.penalty)
+                  or next(iter(phrase.values())))
     return phrase.format_map(_Slots(records, words))
