@@ -8,7 +8,7 @@ One *epoch* is forward + backward + SGD update (``p -= lr·g``) over every minib
 - ``loop``   the homework's per-example version (``MLP.loss_and_grads(mode="loop")``), the
   teaching version; it is slow, so it is timed on a subset of whole minibatches and scaled
   to the full epoch (said in the output);
-- ``matrix`` the manual minibatch version: ``MLP.sgd_step``, the gradient of
+- ``matrix`` the manual minibatch version: ``FastMLP.sgd_step``, the gradient of
   ``MLP.loss_and_grads(mode="matrix")`` with η folded into bprop, then one in-place
   subtraction per parameter (torch's SGD does the same: ``p.add_(g, alpha=-lr)``);
 - ``torch``  the ``reference.TorchMLP`` twin, autograd + ``torch.optim.SGD`` on the CPU;
@@ -63,6 +63,7 @@ import numpy as np
 
 from compare.lab.data import DataMissingError, load_image_dataset, resolve_data_dir
 from manual.checks import check_X, check_y
+from manual.fast import FastMLP
 from manual.mlp import MLP
 
 NAME = "bench"
@@ -275,13 +276,13 @@ def gemm_ceiling(library, sizes, batch, dtype, rounds=5, round_s=0.05, device="c
 class ManualRunner:
     """The NumPy net; one epoch = shuffle into a buffer, then a gradient and p -= lr·g per minibatch.
 
-    ``matrix`` takes the training fast path, ``MLP.sgd_step``: the data set is checked once
+    ``matrix`` takes the training fast path, ``FastMLP.sgd_step``: the data set is checked once
     here (``check_X``/``check_y``), one set of step arrays serves every minibatch, and η is
     folded into bprop. ``loop`` is the homework's ``loss_and_grads(mode="loop")``, as written.
     """
 
     def __init__(self, sizes, dtype, X, y, batch, mode, n_examples=None):
-        self.net = MLP(sizes, activation="relu", seed=SEED, dtype=dtype)
+        self.net = FastMLP(sizes, activation="relu", seed=SEED, dtype=dtype)
         self.X = check_X(X, sizes[0], self.net.dtype)  # validate the data set once, not per minibatch
         self.y = check_y(y, len(self.X), sizes[-1])
         self.batch, self.mode = batch, mode

@@ -1,19 +1,19 @@
 """manual.MLP checked with NumPy alone (no torch): finite differences, loop vs matrix, the loss
-written out by hand, and the training fast paths. Runs in about a second; tests/test_twins.py
+written out by hand, and the training fast paths (manual.fast.FastMLP). Runs in about a second; tests/test_twins.py
 checks the same against autograd.
 """
 
 import numpy as np
 import pytest
 
-from manual import MLP, finite_difference_grads, finite_difference_input_grad
+from manual import MLP, FastMLP, finite_difference_grads, finite_difference_input_grad
 
 ACTIVATIONS = ("relu", "tanh", "sigmoid", "softplus")
 
 
-def _case(sizes, activation, K, seed):
+def _case(sizes, activation, K, seed, net_class=MLP):
     rng = np.random.default_rng(seed)
-    net = MLP(sizes, activation=activation, seed=seed)
+    net = net_class(sizes, activation=activation, seed=seed)
     for name, value in net.params.items():
         if name.startswith("b"):
             value[...] = rng.uniform(-0.5, 0.5, value.shape)  # biases away from their initial zeros
@@ -69,7 +69,7 @@ def test_gradients_equal_finite_differences_and_the_loop(sizes, activation, K):
 
 @pytest.mark.parametrize("activation", ACTIVATIONS)
 def test_fast_paths_equal_the_plain_path(activation):
-    net, X, y, lambdas = _case((4, 5, 3), activation, 6, seed=3)
+    net, X, y, lambdas = _case((4, 5, 3), activation, 6, seed=3, net_class=FastMLP)
     ref = MLP((4, 5, 3), activation=activation)
     ref.params = {name: value.copy() for name, value in net.params.items()}
     grads = None

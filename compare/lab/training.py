@@ -22,7 +22,7 @@ import torch
 from torch.nn import functional as torch_F
 
 from compare.lab.config import TrainConfig, lr_at_epoch
-from manual import MLP
+from manual import MLP, FastMLP
 from manual import functions as F
 from manual.checks import check_X, check_y
 from manual.optim import make_optimizer
@@ -49,7 +49,7 @@ class Twins:
             raise ValueError("--device cuda asked for, but torch sees no CUDA device here")
         self.config = config
         sizes = (n_features, *config.hidden, n_classes)
-        self.manual = MLP(sizes, activation=config.activation, seed=config.seed, dtype=config.dtype)
+        self.manual = FastMLP(sizes, activation=config.activation, seed=config.seed, dtype=config.dtype)
         self.torch = TorchMLP(sizes, activation=config.activation, dtype=config.dtype)
         self.torch.load_params(self.manual.params)  # the torch twin starts where the manual one does
         self.torch.to(config.device)
@@ -68,7 +68,7 @@ class Twins:
 
         ``loss_and_grads_into`` is ``loss_and_grads(mode="matrix")`` bit for bit, but writes into
         the previous step's gradient arrays and skips re-checking every value of every batch.
-        Plain SGD takes ``MLP.sgd_step``: the same step with η folded into bprop.
+        Plain SGD takes ``FastMLP.sgd_step``: the same step with η folded into bprop.
         """
         if self.config.optimizer == "sgd":
             return self.manual.sgd_step(X, y, self.manual_optimizer.lr, self.config.lambdas)
