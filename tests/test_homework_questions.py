@@ -27,8 +27,9 @@ again [ln 3, 0]: the same ∂L/∂o^a and ∂L/∂h^s, and ∂L/∂h^a = ∂L/�
 
 Tolerances. HAND: every number above is exact in binary except ln 3 and what the softmax's
 exp and log round; each manual result is within a few ulps of it, so rtol 4e-15 (about 16 ulps)
-and atol 1e-15 for the entries that are 0 by hand. TORCH: the same float64 formulas in another
-order, a few ulps apart as well: the same bound.
+and atol 1e-15 for the entries that are 0 by hand (here they come out exact; the bound leaves room
+for another libm's exp and log). TORCH: the same float64 formulas in another order, a few ulps
+apart at most: the same bound.
 """
 
 import math
