@@ -207,6 +207,7 @@ def test_q2_5_empirical_risk_is_the_mean_and_n_theta(mode):
     for name in grads:
         _close(grads[name], (one[name] + zero[name]) / 2, HAND)
     assert net.n_params == 2 * 2 + 2 + 2 * 2 + 2  # d_h·d + d_h + m·d_h + m
+    assert MLP((5, 3, 2)).n_params == 3 * 5 + 3 + 2 * 3 + 2  # d, d_h, m all different: 26
 
 
 def test_q2_6_gradient_descent_step():
@@ -273,6 +274,8 @@ def test_q2_17_gradient_wrt_the_input(mode):
     grad_x = _net().input_grad(X, Y, mode=mode)
     _close(grad_x, [[1.5, 1.5]], HAND)  # [[1, 0.5], [-1, 0.5]] [0, 3]
     _close(grad_x[0], _autograd()[1]["x"], TORCH)
+    # of a batch's mean loss: each row is its example's ∂L/∂x over K (here K = 2)
+    _close(_net().input_grad(np.vstack([X, X]), [1, 1], mode=mode), [[0.75, 0.75]] * 2, HAND)
 
 
 @pytest.mark.parametrize("mode", MODES)
@@ -297,6 +300,11 @@ def test_q2_18_penalty_gradient(mode):
     _close(net.penalty(LAMBDAS), penalty.item(), TORCH)
     for name, W in Ws.items():
         _close(penalty_grads[name], W.grad.numpy(), TORCH)
+    # a weight at 0 gets 2λ·0 + λ·sign(0) = 0: abs'(0) = sign(0) = 0 (1.6), no 0/0
+    net.params["W1"][0, 0] = 0.0
+    with np.errstate(all="raise"):
+        at_zero = net.loss_and_grads(X, Y, LAMBDAS, mode=mode)[1]["W1"] - net.loss_and_grads(X, Y, mode=mode)[1]["W1"]
+    _close(at_zero, [[0.0, -1.0], [0.75, 0.75]], HAND)
 
 
 # ----------------------------------------------------------------------------- part 3
