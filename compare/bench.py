@@ -8,7 +8,7 @@ One *epoch* is forward + backward + SGD update (``p -= lr·g``) over every minib
 - ``loop``   the homework's per-example version (``MLP.loss_and_grads(mode="loop")``), the
   teaching version; it is slow, so it is timed on a subset of whole minibatches and scaled
   to the full epoch (said in the output);
-- ``matrix`` the manual minibatch version: ``MLP.sgd_step``, the gradient of
+- ``matrix`` the manual minibatch version: ``FastMLP.sgd_step``, the gradient of
   ``MLP.loss_and_grads(mode="matrix")`` with η folded into bprop, then one in-place
   subtraction per parameter (torch's SGD does the same: ``p.add_(g, alpha=-lr)``);
 - ``torch``  the ``reference.TorchMLP`` twin, autograd + ``torch.optim.SGD`` on the CPU;

@@ -1,6 +1,11 @@
-"""The homework's backprop, by hand, in NumPy alone (this package never imports torch)."""
+"""The homework's backprop, by hand, in NumPy alone (this package never imports torch).
+
+``MLP`` is the teaching version (every line of backprop beside its formula); ``FastMLP`` is
+the same network with the training loop's fast steps (``loss_and_grads_into``, ``sgd_step``).
+"""
 
 from . import functions
+from .fast import FastMLP
 from .finite_diff import finite_difference_grads, finite_difference_input_grad
 from .functions import (
     abs,
@@ -28,6 +33,7 @@ from .mlp import MLP, init_params
 
 __all__ = [
     "MLP",
+    "FastMLP",
     "init_params",
     "functions",
     "finite_difference_grads",

@@ -63,6 +63,8 @@ _COPY = ("the array is new already ({}), so astype(copy=False) only spares a sec
 _UNUSED = "want_input_grad=True only computes ∂L/∂X as well, and the caller drops it (speed, not values)"
 _TEMPORARY = ("{} is not read after this product, so writing the product into a new array instead of "
               "over it changes memory use, not values")
+_COMMUTES = ("a product's two factors swapped: IEEE multiplication is commutative (a·b and b·a round to the "
+             "same number), and the broadcast result has the same shape, written into the same array")
 _FAST_PATH = ("the fast path only skips the general checks for a float already known valid; a float "
               "it no longer takes goes through the general path, which returns the same float")
 _ZERO_LAMBDA = ("the test only skips a term whose λ is 0: adding 0·‖W‖ (or 0·∂‖W‖) changes nothing for "
@@ -96,25 +98,33 @@ EQUIVALENT: dict[str, str] = {
     "manual/functions.py::rect: False -> True": _COPY.format("np.maximum"),
     "manual/functions.py::softmax_jacobian: 1 -> 2": "reshape(-2) is reshape(-1): NumPy infers any negative size",
     # manual/mlp.py
-    "manual/mlp.py::MLP.forward: F.softmax(self.logits(X), axis=1) -> F.softmax(self.logits(X))":
+    "manual/mlp.py::MLP.forward: functions.softmax(self.logits(X), axis=1) -> functions.softmax(self.logits(X))":
         "the logits are 2-D, so softmax's default axis -1 is axis 1",
-    "manual/mlp.py::MLP.loss: F.log_softmax(logits, axis=1) -> F.log_softmax(logits)":
+    "manual/mlp.py::MLP.loss: functions.log_softmax(o_a, axis=1) -> functions.log_softmax(o_a)":
         "the logits are 2-D, so log_softmax's default axis -1 is axis 1",
     "manual/mlp.py::MLP.loss_and_grads: False -> True": _UNUSED,
-    "manual/mlp.py::MLP._penalty: if lam1: total += lam1 * float(F.l1(W)) -> "
-    "if True: total += lam1 * float(F.l1(W))": _ZERO_LAMBDA,
-    "manual/mlp.py::MLP._penalty: if lam2: total += lam2 * float(F.l2_squared(W)) -> "
-    "if True: total += lam2 * float(F.l2_squared(W))": _ZERO_LAMBDA,
-    "manual/mlp.py::MLP._add_penalty_grads: if lam1: grads[f\"W{layer}\"] += (scale * lam1) * F.l1_grad(W) -> "
-    "if True: grads[f'W{layer}'] += scale * lam1 * F.l1_grad(W)": _ZERO_LAMBDA,
-    "manual/mlp.py::MLP._add_penalty_grads: if lam2: grads[f\"W{layer}\"] += (scale * lam2) * F.l2_squared_grad(W) -> "
-    "if True: grads[f'W{layer}'] += scale * lam2 * F.l2_squared_grad(W)": _ZERO_LAMBDA,
-    "manual/mlp.py::MLP.loss_and_grads_into: False -> True": _UNUSED,
-    "manual/mlp.py::MLP.sgd_step: False -> True": _UNUSED,
-    "manual/mlp.py::MLP._loss_and_grads_matrix: np.multiply(exp_logits, (scale / K) / sum_exp, out=exp_logits) -> "
-    "np.multiply(exp_logits, scale / K / sum_exp)": _TEMPORARY.format("exp_logits"),
-    "manual/mlp.py::MLP._loss_and_grads_matrix: np.multiply(grad_h, self._act_grad(h_pre[layer - 2]), out=grad_h) -> "
-    "np.multiply(grad_h, self._act_grad(h_pre[layer - 2]))": _TEMPORARY.format("grad_h"),
+    "manual/mlp.py::MLP._penalty: if lam1: total += lam1 * float(functions.l1(W)) -> "
+    "if True: total += lam1 * float(functions.l1(W))": _ZERO_LAMBDA,
+    "manual/mlp.py::MLP._penalty: if lam2: total += lam2 * float(functions.l2_squared(W)) -> "
+    "if True: total += lam2 * float(functions.l2_squared(W))": _ZERO_LAMBDA,
+    "manual/mlp.py::MLP._add_penalty_grads: if lam1: grads[f\"W{layer}\"] += lam1 * functions.l1_grad(W) -> "
+    "if True: grads[f'W{layer}'] += lam1 * functions.l1_grad(W)": _ZERO_LAMBDA,
+    "manual/mlp.py::MLP._add_penalty_grads: if lam2: grads[f\"W{layer}\"] += lam2 * functions.l2_squared_grad(W) -> "
+    "if True: grads[f'W{layer}'] += lam2 * functions.l2_squared_grad(W)": _ZERO_LAMBDA,
+    # manual/fast.py
+    "manual/fast.py::FastMLP._add_scaled_penalty_grads: if lam1: steps[f\"W{layer}\"] += (scale * lam1) * "
+    "functions.l1_grad(W) -> if True: steps[f'W{layer}'] += scale * lam1 * functions.l1_grad(W)": _ZERO_LAMBDA,
+    "manual/fast.py::FastMLP._add_scaled_penalty_grads: if lam2: steps[f\"W{layer}\"] += (scale * lam2) * "
+    "functions.l2_squared_grad(W) -> if True: steps[f'W{layer}'] += scale * lam2 * functions.l2_squared_grad(W)":
+        _ZERO_LAMBDA,
+    "manual/fast.py::FastMLP._backprop_into: np.multiply(exp_o_a, (scale / K) / sum_exp, out=exp_o_a) -> "
+    "np.multiply(exp_o_a, scale / K / sum_exp)": _TEMPORARY.format("exp_o_a"),
+    "manual/fast.py::FastMLP._backprop_into: np.multiply(grad_s, self._act_grad(h_a[layer - 2]), out=grad_s) -> "
+    "np.multiply(grad_s, self._act_grad(h_a[layer - 2]))": _TEMPORARY.format("grad_s"),
+    "manual/fast.py::FastMLP._backprop_into: np.multiply(exp_o_a, (scale / K) / sum_exp, out=exp_o_a) -> "
+    "np.multiply(scale / K / sum_exp, exp_o_a, out=exp_o_a)": _COMMUTES,
+    "manual/fast.py::FastMLP._backprop_into: np.multiply(grad_s, self._act_grad(h_a[layer - 2]), out=grad_s) -> "
+    "np.multiply(self._act_grad(h_a[layer - 2]), grad_s, out=grad_s)": _COMMUTES,
     # manual/finite_diff.py
     "manual/finite_diff.py::finite_difference_grads: np.zeros(theta.shape, dtype=np.float64) -> "
     "np.ones(theta.shape, dtype=np.float64)": "every entry of grad is assigned in the loop before it is returned",

@@ -12,7 +12,7 @@ import pytest
 
 from compare import bench
 from compare.lab.bench import ceiling, flops, grid, noise, point, runners, settings, table, threads
-from manual import MLP
+from manual import MLP, FastMLP
 
 
 def test_flop_count_formula():
@@ -88,7 +88,7 @@ def test_same_thread_count_for_numpy_and_torch():
 
 def _case(sizes, activation, K, dtype, seed):
     rng = np.random.default_rng(seed)
-    net = MLP(sizes, activation=activation, seed=seed, dtype=dtype)
+    net = FastMLP(sizes, activation=activation, seed=seed, dtype=dtype)
     for name, value in net.params.items():
         if name.startswith("b"):
             value[...] = rng.uniform(-0.5, 0.5, value.shape)
@@ -119,7 +119,7 @@ def test_fast_path_equals_plain_path_exactly(sizes, activation, dtype):
 
 
 def test_fast_path_refuses_unchecked_input():
-    net = MLP((4, 3, 2), dtype=np.float32)
+    net = FastMLP((4, 3, 2), dtype=np.float32)
     X = np.zeros((5, 4), dtype=np.float32)
     y = np.zeros(5, dtype=np.intp)
     with pytest.raises(TypeError, match="float32"):

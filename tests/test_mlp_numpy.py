@@ -1,19 +1,19 @@
 """manual.MLP checked with NumPy alone (no torch): finite differences, loop vs matrix, the loss
-written out by hand, and the training fast paths. Runs in about a second; tests/test_twins.py
+written out by hand, and the training fast paths (manual.fast.FastMLP). Runs in about a second; tests/test_twins.py
 checks the same against autograd.
 """
 
 import numpy as np
 import pytest
 
-from manual import MLP, finite_difference_grads, finite_difference_input_grad
+from manual import MLP, FastMLP, finite_difference_grads, finite_difference_input_grad
 
 ACTIVATIONS = ("relu", "tanh", "sigmoid", "softplus")
 
 
-def _case(sizes, activation, K, seed):
+def _case(sizes, activation, K, seed, net_class=MLP):
     rng = np.random.default_rng(seed)
-    net = MLP(sizes, activation=activation, seed=seed)
+    net = net_class(sizes, activation=activation, seed=seed)
     for name, value in net.params.items():
         if name.startswith("b"):
             value[...] = rng.uniform(-0.5, 0.5, value.shape)  # biases away from their initial zeros
@@ -69,7 +69,7 @@ def test_gradients_equal_finite_differences_and_the_loop(sizes, activation, K):
 
 @pytest.mark.parametrize("activation", ACTIVATIONS)
 def test_fast_paths_equal_the_plain_path(activation):
-    net, X, y, lambdas = _case((4, 5, 3), activation, 6, seed=3)
+    net, X, y, lambdas = _case((4, 5, 3), activation, 6, seed=3, net_class=FastMLP)
     ref = MLP((4, 5, 3), activation=activation)
     ref.params = {name: value.copy() for name, value in net.params.items()}
     grads = None
@@ -123,4 +123,27 @@ def test_init_params_default_seed_is_0():
 
     for name, value in init_params((3, 4, 2)).items():
         np.testing.assert_array_equal(value, MLP((3, 4, 2), seed=0).params[name])
-        assert value.dtype == np.float64
+        np.testing.assert_array_equal(value, FastMLP((3, 4, 2)).params[name])  # the same defaults
+        assert value.dtype == np.float64 and FastMLP((3, 4, 2)).params[name].dtype == np.float64
+
+
+@pytest.mark.parametrize("method", ["loss", "loss_and_grads"])
+def test_loss_checks_labels_against_the_number_of_classes(method):
+    net = MLP((4, 3, 2), seed=0)  # m = 2 classes, a hidden layer of 3
+    with pytest.raises(ValueError, match=r"labels must be in \[0, 2\), got y\[2\] = 2"):
+        getattr(net, method)(np.ones((3, 4)), np.array([0, 1, 2]))  # 2 < 3 hidden units, but not a class
+
+
+def test_loss_and_grads_refuses_an_unknown_mode():
+    net = MLP((4, 3, 2), seed=0)
+    with pytest.raises(ValueError, match=r"unknown mode 'vector'; choose 'matrix' or 'loop'"):
+        net.loss_and_grads(np.ones((3, 4)), np.array([0, 1, 1]), mode="vector")
+
+
+def test_the_net_refuses_other_dtypes_and_says_what_it_is():
+    for dtype, name in ((np.int64, "int64"), (np.float16, "float16")):
+        with pytest.raises(TypeError, match=f"dtype must be float32 or float64, got {name}"):
+            MLP((3, 4, 2), dtype=dtype)
+    net = MLP((3, 4, 2), activation="tanh", dtype=np.float32)
+    assert repr(net) == "MLP(sizes=(3, 4, 2), activation='tanh', dtype=float32, n_params=26)"  # 4·3 + 4 + 2·4 + 2
+    assert repr(FastMLP((3, 4, 2))) == "FastMLP(sizes=(3, 4, 2), activation='relu', dtype=float64, n_params=26)"

@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 import torch
 
-from manual import MLP, init_params
+from manual import MLP, FastMLP, init_params
 from manual.optim import OPTIMIZERS, SGD, Adam, make_optimizer
 
 N_STEPS = 6
@@ -267,7 +267,7 @@ def test_adam_state_refuses_a_parameter_of_another_shape():
     assert opt.steps == 1
 
 
-# ----------------------------------------------------------------------------- MLP.sgd_step
+# ----------------------------------------------------------------------------- FastMLP.sgd_step
 def _sgd_reference(net, X, y, lr, lambdas):
     """loss_and_grads then θ -= η g on a copy of net's params: what sgd_step must do."""
     ref = MLP(net.sizes, activation=net.activation, dtype=net.dtype)
@@ -290,7 +290,7 @@ SGD_RTOL = 1e-13
 
 
 def test_sgd_step_reuses_its_buffers_and_remakes_them_for_new_shapes_or_dtypes():
-    net = MLP((4, 3, 2), activation="tanh", seed=1)
+    net = FastMLP((4, 3, 2), activation="tanh", seed=1)
     X, y = _batch(4, 2, 6, seed=2)
     lambdas = [1e-3, 2e-3, 3e-3, 4e-3]
     for _ in range(2):
@@ -312,7 +312,7 @@ def test_sgd_step_reuses_its_buffers_and_remakes_them_for_new_shapes_or_dtypes()
 
 
 def test_sgd_step_remakes_float32_buffers_for_float64_params():
-    net = MLP((4, 3, 2), activation="sigmoid", seed=4, dtype=np.float32)
+    net = FastMLP((4, 3, 2), activation="sigmoid", seed=4, dtype=np.float32)
     X, y = _batch(4, 2, 5, seed=5)
     X = X.astype(np.float32)
     net.sgd_step(X, y, 0.1)

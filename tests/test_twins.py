@@ -12,16 +12,16 @@ import pytest
 import torch
 
 from compare.lab.diff import TOLERANCES, Tolerance, compare_arrays
-from manual import MLP, finite_difference_grads, finite_difference_input_grad, init_params
+from manual import MLP, FastMLP, finite_difference_grads, finite_difference_input_grad, init_params
 from reference import TorchMLP, autograd_input_grad, autograd_loss_and_grads
 
 ACTIVATIONS = ("relu", "tanh", "sigmoid", "softplus")
 SIZES = ((5, 7, 3), (6, 4, 5, 3), (4, 6, 3, 5, 2))  # 1, 2 and 3 hidden layers
 
 
-def make_case(sizes, activation, K, with_lambdas, seed, dtype=np.float64):
+def make_case(sizes, activation, K, with_lambdas, seed, dtype=np.float64, net_class=MLP):
     rng = np.random.default_rng(1000 + seed)
-    net = MLP(sizes, activation=activation, seed=seed, dtype=dtype)
+    net = net_class(sizes, activation=activation, seed=seed, dtype=dtype)
     # Non-zero biases, so the bias paths are exercised away from the initial zeros.
     for name, value in net.params.items():
         if name.startswith("b"):
@@ -291,7 +291,7 @@ def test_penalty_is_not_divided_by_K_and_spares_biases():
 
 def test_l1_gradient_of_a_zero_weight_is_zero():
     """abs'(0) = sign(0) = 0: a weight that is exactly 0 gets no L1 pull (and no 0/0)."""
-    net = MLP((3, 2, 2), seed=0)
+    net = FastMLP((3, 2, 2), seed=0)
     net.params["W1"][0, 0] = 0.0
     net.params["W2"][1, 0] = 0.0
     X, y = np.ones((4, 3)), np.array([0, 1, 1, 0])
@@ -324,12 +324,12 @@ def test_twin_exports_what_it_loaded():
         TorchMLP((5, 4, 3)).load_params({"W1": net.params["W1"]})
 
 
-# ----------------------------------------------------------------------------- training fast paths
+# ----------------------------------------------------------------------------- training fast paths (FastMLP)
 @pytest.mark.parametrize("dtype", [np.float64, np.float32])
 @pytest.mark.parametrize("sizes", [(5, 7, 3), (6, 4, 5, 3)])
 def test_loss_and_grads_into_is_loss_and_grads_bit_for_bit(sizes, dtype):
     """The same loss and gradients (exactly: the same operations), written into the previous arrays."""
-    net, _, X, y, lambdas = make_case(sizes, "tanh", 16, True, seed=len(sizes), dtype=dtype)
+    net, _, X, y, lambdas = make_case(sizes, "tanh", 16, True, seed=len(sizes), dtype=dtype, net_class=FastMLP)
     X = X.astype(dtype)
     grads = None
     for start, lam in ((0, lambdas), (8, None), (3, lambdas)):  # buffers reused over varying batches
@@ -348,7 +348,7 @@ def test_loss_and_grads_into_is_loss_and_grads_bit_for_bit(sizes, dtype):
 
 
 def test_fast_paths_refuse_what_they_cannot_trust():
-    net = MLP((4, 3, 2), dtype=np.float32)
+    net = FastMLP((4, 3, 2), dtype=np.float32)
     X, y = np.zeros((5, 4), dtype=np.float32), np.zeros(5, dtype=np.intp)
     for call in (lambda X, y, lam=None: net.loss_and_grads_into(None, X, y, lam),
                  lambda X, y, lam=None: net.sgd_step(X, y, 0.1, lam)):

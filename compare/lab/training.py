@@ -19,10 +19,10 @@ import time
 
 import numpy as np
 import torch
-from torch.nn import functional as torch_F
+from torch.nn import functional as F
 
 from compare.lab.config import TrainConfig, lr_at_epoch
-from manual import MLP, functions
+from manual import MLP, FastMLP, functions
 from manual.checks import check_X, check_y
 from manual.optim import make_optimizer
 from reference import TorchMLP, to_tensors, torch_dtype
@@ -48,7 +48,7 @@ class Twins:
             raise ValueError("--device cuda asked for, but torch sees no CUDA device here")
         self.config = config
         sizes = (n_features, *config.hidden, n_classes)
-        self.manual = MLP(sizes, activation=config.activation, seed=config.seed, dtype=config.dtype)
+        self.manual = FastMLP(sizes, activation=config.activation, seed=config.seed, dtype=config.dtype)
         self.torch = TorchMLP(sizes, activation=config.activation, dtype=config.dtype)
         self.torch.load_params(self.manual.params)  # the torch twin starts where the manual one does
         self.torch.to(config.device)
@@ -67,7 +67,7 @@ class Twins:
 
         ``loss_and_grads_into`` is ``loss_and_grads(mode="matrix")`` bit for bit, but writes into
         the previous step's gradient arrays and skips re-checking every value of every batch.
-        Plain SGD takes ``MLP.sgd_step``: the same step with η folded into bprop.
+        Plain SGD takes ``FastMLP.sgd_step``: the same step with η folded into bprop.
         """
         if self.config.optimizer == "sgd":
             return self.manual.sgd_step(X, y, self.manual_optimizer.lr, self.config.lambdas)
@@ -185,7 +185,7 @@ def evaluate_torch(model: TorchMLP, X, y, chunk=EVAL_CHUNK):
         X_t = torch.from_numpy(X[start : start + chunk]).to(model.device)
         y_t = torch.from_numpy(y[start : start + chunk]).to(model.device)
         logits = model(X_t)
-        nll_sum += float(torch_F.cross_entropy(logits, y_t, reduction="sum").to(torch.float64))
+        nll_sum += float(F.cross_entropy(logits, y_t, reduction="sum").to(torch.float64))
         wrong += int((logits.argmax(dim=1) != y_t).sum())
     return nll_sum / len(y), wrong / len(y)
 

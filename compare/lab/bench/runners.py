@@ -13,20 +13,21 @@ import numpy as np
 from compare.lab.bench.settings import LR, SEED
 from compare.lab.training import ShuffledBatches
 from manual.checks import check_X, check_y
+from manual.fast import FastMLP
 from manual.mlp import MLP
 
 
 class ManualRunner:
     """The NumPy net; one epoch = shuffle into a buffer, then a gradient and p -= lr·g per minibatch.
 
-    ``matrix`` takes the training fast path, ``MLP.sgd_step``: the data set is checked once
+    ``matrix`` takes the training fast path, ``FastMLP.sgd_step``: the data set is checked once
     here (``check_X``/``check_y``), one set of step arrays serves every minibatch, and η is
     folded into bprop. ``loop`` is the homework's ``loss_and_grads(mode="loop")``, as written;
     it runs on the first ``n_examples`` of each order.
     """
 
     def __init__(self, sizes, dtype, X, y, batch, mode, n_examples=None):
-        self.net = MLP(sizes, activation="relu", seed=SEED, dtype=dtype)
+        self.net = FastMLP(sizes, activation="relu", seed=SEED, dtype=dtype)
         self.X = check_X(X, sizes[0], self.net.dtype)  # validate the data set once, not per minibatch
         self.y = check_y(y, len(self.X), sizes[-1])
         self.mode = mode
