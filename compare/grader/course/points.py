@@ -52,10 +52,9 @@ def scored_case_names(assignment: Assignment, seed: int = 0) -> list:
     only when a ``points`` glob names it (``"*/two-hidden" = 2``) and the factory can build it."""
     from compare.grader.course import cases as C
     from compare.grader.course import conventions as V
-    from compare.grader.judging import battery
 
     named_deep = any(C.TWO_HIDDEN in glob for glob, _ in assignment.points)
-    return [case.name for activation in assignment.activations for case in battery.battery(activation, seed)
+    return [case.name for activation in assignment.activations for case in C.battery(activation, seed)
             if C.TWO_HIDDEN not in case.tags or (named_deep and V.builds(assignment, case.sizes))]
 
 
