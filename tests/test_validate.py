@@ -646,3 +646,18 @@ def test_a_report_that_cannot_be_written_is_refused_before_anything_runs(tmp_pat
     out, err = capsys.readouterr()
     assert out == "" and err == f"validate: error: --json {taken}: is a folder\n"  # no verdict: nothing ran
     assert list(tmp_path.iterdir()) == [taken] and list(taken.iterdir()) == []  # no temporary file left behind
+
+
+def test_the_current_folder_leaves_the_path_unless_it_is_the_project(tmp_path, monkeypatch):
+    """A student's folder as the current one: its ``reference.py`` must never shadow the project's."""
+    from compare.grader.validation import own_modules_first
+
+    monkeypatch.chdir(ROOT)
+    monkeypatch.setattr(sys, "path", ["", str(ROOT), str(tmp_path)])
+    own_modules_first()
+    assert sys.path == ["", str(ROOT), str(tmp_path)]  # the project's own checkout: nothing to shadow
+    for folder in (tmp_path, ROOT / "compare", ROOT / "compare" / "grader"):
+        monkeypatch.chdir(folder)
+        monkeypatch.setattr(sys, "path", ["", ".", str(folder), str(ROOT)])
+        own_modules_first()
+        assert sys.path == [str(ROOT)], folder
