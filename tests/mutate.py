@@ -222,7 +222,7 @@ EQUIVALENT: dict[str, str] = {
 }
 
 # ---- issue 20 (helper h20b): the class run's modules, compare/grader/{outputs,shards,points,classfolder,
-# summary,options}.py and compare/grade.py. One contiguous block; the arguments first, then the keys.
+# summary,options}.py, compare/grade.py and compare/grader/classrun.py. One contiguous block; the arguments first, then the keys.
 _CLEANED = ("the text is clean_text's already: control characters (tab and CR among them) became blanks and "
             "leading blanks were dropped, so it never starts with {}: the test can never be true")
 _LISTDIR = ("the names are kept only when they are in os.listdir's result, which never holds '.' or '..': "
@@ -246,7 +246,6 @@ _SECOND_SHUTDOWN = ("after as_completed has seen every future, or after shutdown
                     "on Ctrl-C, this second shutdown has nothing left to cancel and the results are read from "
                     "futures already done: removing it changes no row")
 _FIRST_OF = "most_common(2)[0] is most_common(1)[0]: the first of the list does not depend on its length"
-_VALUE_ERROR = "AssignmentError is a ValueError, which the same except clause catches"
 _ANY_SEED = ("the names and order of the battery's cases do not depend on the seed (only their numbers do), and "
              "the scores read only the names")
 _NOT_A_LINK = ("asked only of an entry found not to be a link just before (links are set apart first): "
@@ -291,26 +290,24 @@ EQUIVALENT.update({
         _SET_LAST,
     'compare/grade.py::_merge: _same_folder(output.path, p) -> _same_folder(p, output.path)':
         _SYMMETRIC,
-    'compare/grade.py::ClassRun: False -> True':
+    'compare/grader/classrun.py::ClassRun: False -> True':
         _PASSED,
     'compare/grader/submissions/classfolder.py::walk: False -> True':
         _NOT_A_LINK,
-    'compare/grade.py::grade: folder, out = Path(folder), Path(out) -> pass':
+    'compare/grader/classrun.py::grade: folder, out = Path(folder), Path(out) -> pass':
         _STR_OR_PATH,
-    'compare/grade.py::grade: if claimed is None: output.claim() -> if True: output.claim()':
+    'compare/grader/classrun.py::grade: if claimed is None: output.claim() -> if True: output.claim()':
         _CLAIMED_TWICE,
-    'compare/grade.py::grade: battery.reference(battery.canonical(assignment, case)) -> pass':
+    'compare/grader/classrun.py::grade: battery.prepare(assignment, seed) -> pass':
         _WARM_UP,
     'compare/grade.py::_same_folder: os.path.samefile(a, b) -> os.path.samefile(b, a)':
         _SYMMETRIC,
-    'compare/grade.py::grade.one: False -> True':
+    'compare/grader/classrun.py::grade.one: False -> True':
         _STRICT_ALREADY,
-    'compare/grade.py::grade: pool.shutdown(wait=not interrupted) -> pass':
+    'compare/grader/classrun.py::grade: pool.shutdown(wait=not interrupted) -> pass':
         _SECOND_SHUTDOWN,
-    'compare/grade.py::grade: 1 -> 2':
+    'compare/grader/classrun.py::grade: 1 -> 2':
         _FIRST_OF,
-    'compare/grade.py::_main: (cli.UsageError, AssignmentError, OutputError, ValueError, RuntimeError) -> (cli.UsageError, OutputError, ValueError, RuntimeError)':
-        _VALUE_ERROR,
     'compare/grade.py::_main: True -> False':
         _STDERR,
     'compare/grader/course/points.py::scored_case_names: 0 -> 1':

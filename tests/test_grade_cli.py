@@ -352,6 +352,88 @@ def test_ctrl_c_keeps_the_rows_graded_and_exits_130(tmp_path, capsys, graded, mo
     assert [name for name, _, _ in graded][:3] == ["pa", "pb", "zc"]  # (zd may have started: it is Ctrl-C too)
 
 
+def test_a_student_cut_short_by_the_stop_and_one_still_queued_get_no_row(tmp_path, graded, monkeypatch):
+    """Ctrl-C while amy is graded (one job): her worker is killed by the stop, so whatever her grading
+    returns afterwards is no verdict (no row, no feedback); bob, whose turn comes only after the stop,
+    is never graded. The pool is held at the moment of the stop until bob's turn is over: no race."""
+    import signal
+    import threading
+
+    queued, stopped, futures = threading.Event(), threading.Event(), []
+
+    def grade_student(student, assignment, options, seed=0):
+        graded.append((student.name, options, seed))
+        if student.name == "pam":  # Ctrl-C reaches the grader (its main thread) while pam is being graded
+            queued.wait(60)
+            signal.pthread_kill(threading.main_thread().ident, signal.SIGINT)
+            stopped.wait(60)
+        return verdict("pass", student.name)
+
+    class HeldPool(CR.ThreadPoolExecutor):
+        def submit(self, *args, **kwargs):
+            futures.append(super().submit(*args, **kwargs))
+            if len(futures) == 2:
+                queued.set()
+            return futures[-1]
+
+        def shutdown(self, wait=True, *, cancel_futures=False):
+            if cancel_futures:  # the stop: pam's grading returns now, then bob's turn comes, before any cancel
+                stopped.set()
+                futures[1].result(timeout=60)
+            super().shutdown(wait=wait, cancel_futures=cancel_futures)
+
+    monkeypatch.setattr(CR, "grade_student", grade_student)
+    monkeypatch.setattr(CR, "ThreadPoolExecutor", HeldPool)
+    previous = signal.signal(signal.SIGINT, signal.default_int_handler)
+    try:
+        with pytest.raises(KeyboardInterrupt):
+            CR.grade(make_class(tmp_path / "class", "pam", "pbob"), tmp_path / "out", Assignment(), jobs=1,
+                     progress=False)
+    finally:
+        signal.signal(signal.SIGINT, previous)
+    assert [name for name, _, _ in graded] == ["pam"] and futures[1].result() is None
+    assert rows_of(tmp_path / "out") == [] and not (tmp_path / "out" / "pam.md").exists()
+    summary = json.loads((tmp_path / "out" / "summary.json").read_text())
+    assert summary["interrupted"] is True and summary["n_students"] == 0
+
+
+def test_ctrl_c_while_the_students_are_queued_still_ends_with_the_summary(tmp_path, graded, monkeypatch):
+    import signal
+    import threading
+
+    stopped, submitted = threading.Event(), []
+
+    def grade_student(student, assignment, options, seed=0):
+        graded.append((student.name, options, seed))
+        stopped.wait(60)  # still being graded when the stop comes
+        return verdict("pass", student.name)
+
+    class InterruptedPool(CR.ThreadPoolExecutor):
+        def submit(self, *args, **kwargs):
+            submitted.append(super().submit(*args, **kwargs))
+            if len(submitted) == 2:  # Ctrl-C while the class is being queued
+                signal.raise_signal(signal.SIGINT)
+            return submitted[-1]
+
+        def shutdown(self, wait=True, *, cancel_futures=False):
+            stopped.set()
+            super().shutdown(wait=wait, cancel_futures=cancel_futures)
+
+    monkeypatch.setattr(CR, "grade_student", grade_student)
+    monkeypatch.setattr(CR, "ThreadPoolExecutor", InterruptedPool)
+    previous = signal.signal(signal.SIGINT, signal.default_int_handler)
+    try:
+        with pytest.raises(KeyboardInterrupt):
+            CR.grade(make_class(tmp_path / "class", "pam", "pbob", "pcy"), tmp_path / "out", Assignment(), jobs=1,
+                     progress=False)
+    finally:
+        signal.signal(signal.SIGINT, previous)
+    assert len(submitted) == 2 and [name for name, _, _ in graded] == ["pam"]  # pcy was never queued
+    assert rows_of(tmp_path / "out") == []
+    summary = json.loads((tmp_path / "out" / "summary.json").read_text())
+    assert summary["interrupted"] is True and summary["n_students"] == 0
+
+
 def test_ctrl_c_from_grade_itself_is_raised_after_the_outputs(tmp_path, graded):
     folder = make_class(tmp_path / "class", "pa", "zb")
     with pytest.raises(KeyboardInterrupt):

@@ -154,8 +154,10 @@ def grade(folder: Path, out: Path, assignment: Assignment, *, jobs: int = 2, tim
 
     stopped: KeyboardInterrupt | None = None  # Ctrl-C, SIGTERM or SIGHUP, when one came
     pool = ThreadPoolExecutor(max_workers=jobs)
-    futures = [pool.submit(one, student) for student in found.students]
+    futures = []
     try:
+        for student in found.students:  # a stop while they are queued ends the run as any other stop
+            futures.append(pool.submit(one, student))
         with tqdm(total=len(futures), desc="grading", unit="student", disable=not progress, file=sys.stderr) as bar:
             for future in as_completed(futures):
                 graded = future.result()
