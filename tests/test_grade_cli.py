@@ -352,45 +352,91 @@ def test_ctrl_c_keeps_the_rows_graded_and_exits_130(tmp_path, capsys, graded, mo
     assert [name for name, _, _ in graded][:3] == ["pa", "pb", "zc"]  # (zd may have started: it is Ctrl-C too)
 
 
-def test_a_student_cut_short_by_the_stop_and_one_still_queued_get_no_row(tmp_path, graded, monkeypatch):
-    """Ctrl-C while amy is graded (one job): her worker is killed by the stop, so whatever her grading
-    returns afterwards is no verdict (no row, no feedback); bob, whose turn comes only after the stop,
-    is never graded. The pool is held at the moment of the stop until bob's turn is over: no race."""
-    import signal
+@pytest.fixture
+def ctrl_c(monkeypatch):
+    """``ctrl_c()`` from a student's grading: Ctrl-C in the grader's main thread, where it waits for
+    its students (a KeyboardInterrupt raised there, as Python raises it; no signal, so no race);
+    ``ctrl_c.run(...)`` is ``grade(...)``, expected to end by that KeyboardInterrupt."""
     import threading
 
-    queued, stopped, futures = threading.Event(), threading.Event(), []
+    pressed = threading.Event()
+
+    def as_completed(futures):
+        assert pressed.wait(60)
+        raise KeyboardInterrupt
+        yield  # a generator, as concurrent.futures.as_completed
+
+    def run(*args, **kwargs):
+        with pytest.raises(KeyboardInterrupt):
+            CR.grade(*args, **kwargs)
+
+    monkeypatch.setattr(CR, "as_completed", as_completed)
+    def press():
+        pressed.set()
+
+    press.run = run
+    return press
+
+
+def test_a_student_being_graded_is_killed_by_the_stop_and_gets_no_row(tmp_path, graded, monkeypatch, ctrl_c):
+    """Ctrl-C while pam is graded (one job): the queued pbob is dropped, pam's worker is killed at once
+    (her grading returns only then, as a killed worker's does), and what it returns is no verdict."""
+    import threading
+
+    killed, released = threading.Event(), []
 
     def grade_student(student, assignment, options, seed=0):
         graded.append((student.name, options, seed))
-        if student.name == "pam":  # Ctrl-C reaches the grader (its main thread) while pam is being graded
-            queued.wait(60)
-            signal.pthread_kill(threading.main_thread().ident, signal.SIGINT)
+        ctrl_c()
+        released.append(killed.wait(60))  # True: released by the stop's kill, not by the end of the wait
+        return verdict("pass", student.name)
+
+    def wait(futures, timeout):
+        waited.append(real_wait(futures, timeout))
+        return waited[-1]
+
+    waited, real_wait = [], CR.wait
+    monkeypatch.setattr(CR, "grade_student", grade_student)
+    monkeypatch.setattr(isolation, "kill_all", killed.set)
+    monkeypatch.setattr(CR, "wait", wait)
+    ctrl_c.run(make_class(tmp_path / "class", "pam", "pbob"), tmp_path / "out", Assignment(), jobs=1, progress=False)
+    assert released == [True] and [name for name, _, _ in graded] == ["pam"]
+    ((done, not_done),) = waited  # the stop waited for pam's grading to return, and it did: not for its 30 s
+    assert len(done) == 1 and not_done == set()
+    assert rows_of(tmp_path / "out") == [] and not (tmp_path / "out" / "pam.md").exists()
+    summary = json.loads((tmp_path / "out" / "summary.json").read_text())
+    assert summary["interrupted"] is True and summary["n_students"] == 0
+
+
+def test_a_student_whose_turn_comes_after_the_stop_is_not_graded(tmp_path, graded, monkeypatch, ctrl_c):
+    """Ctrl-C while pam is graded (one job); pbob's turn comes after the stop but before the queue is
+    dropped (the pool is held at that moment until it is over: no race): pbob is not graded, and
+    pam's grading, cut short, leaves no row."""
+    import threading
+
+    stopped, futures = threading.Event(), []
+
+    def grade_student(student, assignment, options, seed=0):
+        graded.append((student.name, options, seed))
+        if student.name == "pam":
+            ctrl_c()
             stopped.wait(60)
         return verdict("pass", student.name)
 
     class HeldPool(CR.ThreadPoolExecutor):
         def submit(self, *args, **kwargs):
             futures.append(super().submit(*args, **kwargs))
-            if len(futures) == 2:
-                queued.set()
             return futures[-1]
 
         def shutdown(self, wait=True, *, cancel_futures=False):
-            if cancel_futures:  # the stop: pam's grading returns now, then bob's turn comes, before any cancel
+            if cancel_futures:  # the stop: pam's grading returns now, then pbob's turn comes, before any cancel
                 stopped.set()
                 futures[1].result(timeout=60)
             super().shutdown(wait=wait, cancel_futures=cancel_futures)
 
     monkeypatch.setattr(CR, "grade_student", grade_student)
     monkeypatch.setattr(CR, "ThreadPoolExecutor", HeldPool)
-    previous = signal.signal(signal.SIGINT, signal.default_int_handler)
-    try:
-        with pytest.raises(KeyboardInterrupt):
-            CR.grade(make_class(tmp_path / "class", "pam", "pbob"), tmp_path / "out", Assignment(), jobs=1,
-                     progress=False)
-    finally:
-        signal.signal(signal.SIGINT, previous)
+    ctrl_c.run(make_class(tmp_path / "class", "pam", "pbob"), tmp_path / "out", Assignment(), jobs=1, progress=False)
     assert [name for name, _, _ in graded] == ["pam"] and futures[1].result() is None
     assert rows_of(tmp_path / "out") == [] and not (tmp_path / "out" / "pam.md").exists()
     summary = json.loads((tmp_path / "out" / "summary.json").read_text())

@@ -168,7 +168,9 @@ def grade(folder: Path, out: Path, assignment: Assignment, *, jobs: int = 2, tim
         stopping.set()
         pool.shutdown(wait=False, cancel_futures=True)
         kill_all()
-        wait(futures, timeout=30)  # their threads return at once: their workers are gone
+        # Those being graded return at once, their workers gone; those cancelled never run (and a
+        # cancelled future never counts as done for ``wait``: waiting on it would last the 30 s).
+        wait([f for f in futures if not f.cancelled()], timeout=30)
     pool.shutdown(wait=stopped is None)
     # Every student done (a row in grades.csv already), in the class's order.
     results = [f.result() for f in futures if f.done() and not f.cancelled() and f.exception() is None
