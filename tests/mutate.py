@@ -245,6 +245,11 @@ _STRICT_ALREADY = ("the report's to_dict() is json_safe already (NaN and infinit
 _SECOND_SHUTDOWN = ("after as_completed has seen every future, or after shutdown(wait=False, cancel_futures=True) "
                     "on Ctrl-C, this second shutdown has nothing left to cancel and the results are read from "
                     "futures already done: removing it changes no row")
+_QUEUED_AFTER_STOP = ("a student still queued at the stop is not graded either way: when its turn comes, grade.one "
+                      "sees the stop and returns at once (test_a_student_whose_turn_comes_after_the_stop_is_not_graded"
+                      "); cancelling the queue only spares the pool those turns")
+_NEVER_REACHED = ("a bound that is never reached: after kill_all every worker is dead, and the threads waiting on "
+                  "them return at once (the stop tests see every awaited future done, none left by the timeout)")
 _FIRST_OF = "most_common(2)[0] is most_common(1)[0]: the first of the list does not depend on its length"
 _ANY_SEED = ("the names and order of the battery's cases do not depend on the seed (only their numbers do), and "
              "the scores read only the names")
@@ -304,8 +309,20 @@ EQUIVALENT.update({
         _SYMMETRIC,
     'compare/grader/classrun.py::grade.one: False -> True':
         _STRICT_ALREADY,
-    'compare/grader/classrun.py::grade: pool.shutdown(wait=not interrupted) -> pass':
+    'compare/grader/classrun.py::grade: pool.shutdown(wait=stopped is None) -> pass':
         _SECOND_SHUTDOWN,
+    'compare/grader/classrun.py::grade: stopped is None -> stopped is not None':
+        "a run that was not stopped ends when as_completed has seen every future: the pool's threads are idle, "
+        "so waiting for them or not is the same; after a stop the students being graded have returned in the "
+        "wait just before (their workers killed) and the cancelled ones never start: nothing is left to wait for",
+    'compare/grader/classrun.py::grade: pool.shutdown(wait=False, cancel_futures=True) -> pass':
+        _QUEUED_AFTER_STOP,
+    'compare/grader/classrun.py::grade: True -> False':
+        _QUEUED_AFTER_STOP,
+    'compare/grader/classrun.py::grade: 30 -> 31':
+        _NEVER_REACHED,
+    'compare/grader/classrun.py::grade: 30 -> 29':
+        _NEVER_REACHED,
     'compare/grader/classrun.py::grade: 1 -> 2':
         _FIRST_OF,
     'compare/grade.py::_main: True -> False':

@@ -44,7 +44,7 @@ def _importable_spec(factory) -> str | None:
     return f"{module.__file__}:{qualname}"
 
 
-def _runner(target, assignment: Assignment, options: dict, alone: bool = False):
+def _runner(target, assignment: Assignment, options: dict):
     """(the target's name, the factory's name, a runner): a spec, or a factory importable by name,
     runs in an isolated worker; any other callable (a closure, a lambda) is trusted code, run here.
     A ``Submission`` (what ``backprop-grade`` found in a class folder) runs in a worker as it is."""
@@ -62,7 +62,7 @@ def _runner(target, assignment: Assignment, options: dict, alone: bool = False):
     if ":" not in target and is_path(target):
         names = assignment.factory_names  # the assignment names the factory
         target = f"{target}:{names[0]}"
-    submission = resolve(target, allow_imports=options["allow_imports"], alone=alone, also_factories=names[1:])
+    submission = resolve(target, allow_imports=options["allow_imports"], also_factories=names[1:])
     also = ()
     if len(names) > 1:
         defined = _defined_names(submission)
@@ -123,7 +123,7 @@ def validate(target, *, assignment: Assignment | str | os.PathLike | None = None
         torch.set_num_threads(threads)
 
 
-def judge(target, assignment: Assignment, options: dict, seed: int, start: float, alone: bool = False) -> Report:
+def judge(target, assignment: Assignment, options: dict, seed: int, start: float) -> Report:
     """``target``'s report under ``options`` (``grading_options``): the battery, the comparison with
     the reference and the diagnosis. Never raises for anything the implementation does."""
     from compare.grader.diagnosis.diagnose import diagnose
@@ -136,7 +136,7 @@ def judge(target, assignment: Assignment, options: dict, seed: int, start: float
     report = Report(target=name, assignment=assignment.describe(), words=words)
     runner = None
     try:
-        report.target, factory, runner = _runner(target, assignment, options, alone)
+        report.target, factory, runner = _runner(target, assignment, options)
         try:
             try:
                 _run(runner, report, assignment, factory, seed)
