@@ -255,6 +255,20 @@ _ANY_SEED = ("the names and order of the battery's cases do not depend on the se
              "the scores read only the names")
 _NOT_A_LINK = ("asked only of an entry found not to be a link just before (links are set apart first): "
                "following links changes nothing for it")
+# ---- issue 17 (helper cmds): compare/grader/validation.py and the parts of compare/cli.py it moved there.
+_ONE_NAME = ("with one factory name (or none: the spec named it) the branch finds that name again, or none, and "
+             "leaves the target, the submission and also_factories (names[1:], empty) as they were")
+EQUIVALENT.update({
+    "compare/grader/validation.py::_runner: 1 -> 2":
+        "target.attr.rsplit('.', 2)[-1] is rsplit('.', 1)[-1]: the last dotted part whatever the number of splits",
+    'compare/grader/validation.py::_runner: if len(names) > 1: defined = _defined_names(submission) found = next((n for n in names if n.split(".")[0] in defined), N -> if True: defined = _defined_names(submission) found = next((n for n in names if n.split(\'.\')[0] in defined), None) if fo':
+        _ONE_NAME,
+    "compare/grader/validation.py::_runner: len(names) > 1 -> len(names) >= 1": _ONE_NAME,
+    "compare/cli.py::write_json_atomic: 0 -> 1":
+        "os.umask(x) returns the mask in force whatever x is, and the next line puts that mask back: the value "
+        "set in between is never used (nothing is created in that moment)",
+})
+
 EQUIVALENT.update({
     "compare/grader/results/outputs.py::<module>: (\"grades.csv\", \"summary.json\", \"summary.png\") -> "
     "('grades.csv', 'summary.png')":

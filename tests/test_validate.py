@@ -746,3 +746,33 @@ def test_a_student_of_a_class_is_judged_as_found_in_the_folder(tmp_path):
     report = grade_student(student, homework, grading_options(homework))
     assert (report.exit_code, report.target) == (0, "amy.py:factory"), report.error
     assert report.isolation and report.score.score == report.score.max_score
+
+
+def test_a_notebook_given_by_its_path_is_graded_by_the_alias_it_defines(tmp_path):
+    """Its factory is bound under the assignment's alias, and a cell that tried the other name does
+    not parse: the alias is graded all the same, the broken cell left out."""
+    source = Path(STUDENT).read_text().replace("def make_mlp(", "def _unused(")
+    cells = [source, "factory = StudentMLP\n", "make_mlp = lambda sizes, activation: StudentMLP(sizes activation)\n",
+             "net = factory((4, 5, 3), 'relu')\nnet.train_for_hours()\n"]
+    document = {"nbformat": 4, "nbformat_minor": 5, "metadata": {},
+                "cells": [{"cell_type": "code", "metadata": {}, "source": cell, "outputs": [], "execution_count": None}
+                          for cell in cells]}
+    (tmp_path / "hw.ipynb").write_text(json.dumps(document))
+    report = validate(str(tmp_path / "hw.ipynb"))
+    assert (report.exit_code, report.target) == (0, f"{tmp_path / 'hw.ipynb'}:factory"), report.error
+
+
+def test_a_students_factory_bound_only_at_run_time_is_tried_under_each_name(tmp_path):
+    """The class folder could not see which name the file binds: the worker tries the assignment's
+    names in turn, so the alias it binds when it runs is found."""
+    from compare.grader.classrun import grade_student
+    from compare.grader.course.assignment import preset
+    from compare.grader.options import grading_options
+    from compare.grader.submissions import classfolder
+
+    homework = preset("homework")
+    source = Path(STUDENT).read_text().replace("def make_mlp(", "def _unused(")
+    (tmp_path / "amy.py").write_text(source + "\nglobals()['factory'] = StudentMLP\n")
+    (student,) = classfolder.scan(tmp_path).students
+    report = grade_student(student, homework, grading_options(homework))
+    assert report.exit_code == 0, report.error
