@@ -1,8 +1,10 @@
 """What the command lines share: one-line errors, exit codes, Ctrl-C, a quick ``--help``.
 
-Every command (``train_both``, ``gradcheck``, ``bench``) reports a mistake the same way:
-one line on stderr, ``<name>: error: <what was wrong, with the bad value>; <what to do>``,
-and exit status 2. Ctrl-C at any moment, start-up included, prints ``<name>: interrupted``
+Every command (``train_both``, ``gradcheck``, ``bench``, ``validate``, ``grade``, ``autograder``)
+reports a mistake the same way: one line on stderr, ``<name>: error: <what was wrong, with the
+bad value>; <what to do>``, and exit status 2 (one ``Parser``, one ``number`` type for every
+numeric flag); a command's own failure is exit status 3 (``run_guarded``). JSON files are
+written whole or not at all (``write_json_atomic``). Ctrl-C at any moment, start-up included, prints ``<name>: interrupted``
 and exits with 130 (the shell's code for SIGINT).
 
 A command that passes ``stop_signals=True`` to ``run`` is stopped by SIGTERM (``timeout``, a
@@ -74,15 +76,22 @@ class UsageError(Exception):
 
 
 class Parser(argparse.ArgumentParser):
-    """argparse with the project's error style: a mistake prints one line, ``<name>: error: ...``,
-    instead of the usage over several lines, and exits with status 2 (``SystemExit``, as
-    argparse does). ``name`` is the command's short name (``train_both``)."""
+    """argparse with the project's error style: a mistake is one line, ``<name>: error: ...``,
+    never the usage over several lines, and exit status 2.
 
-    def __init__(self, name: str, **kwargs):
+    ``Parser(prog=...)`` raises ``UsageError(message)``: ``run`` prints the line, and a command
+    that checks more than argparse can (files, folders, settings) reports those the same way.
+    ``Parser(name, prog=...)`` prints the line itself and raises ``SystemExit(2)``, as argparse
+    does, for a caller that parses outside ``run``.
+    """
+
+    def __init__(self, name: str | None = None, **kwargs):
         super().__init__(**kwargs)
         self.name = name
 
     def error(self, message):
+        if self.name is None:
+            raise UsageError(message)
         print(f"{self.name}: error: {message}", file=sys.stderr)
         raise SystemExit(EXIT_USAGE)
 
@@ -268,43 +277,39 @@ if _command_starting():
     interrupt_exits_at_once(_command_starting())
 
 
-class RaisingParser(argparse.ArgumentParser):
-    """argparse that raises ``UsageError`` instead of printing the usage and exiting: for commands
-    that check more than argparse can (files, folders, settings) before they print one line."""
-
-    def error(self, message):
-        raise UsageError(message)
-
-
-def number(convert, minimum, what: str):
-    """An argparse type: a finite number ≥ ``minimum``, else an error that names the bad value
-    (``--jobs 0`` → "expected a whole number ≥ 1, got '0'")."""
+def number(convert, minimum, what: str, *, exclusive: bool = False):
+    """An argparse type: a finite number ≥ ``minimum`` (> ``minimum`` when ``exclusive``), else an
+    error that names the bad value (``--jobs 0`` → "expected a whole number ≥ 1, got '0'")."""
 
     def parse(text):
         try:
             value = convert(text)
         except ValueError:
             raise argparse.ArgumentTypeError(f"expected {what}, got {text!r}") from None
-        if not minimum <= value < float("inf"):  # NaN fails both comparisons
+        too_small = value <= minimum if exclusive else value < minimum
+        if too_small or not value < float("inf"):  # NaN fails both comparisons
             raise argparse.ArgumentTypeError(f"expected {what}, got {text!r}")
         return value
 
     return parse
 
 
-def write_json_atomic(path, data, *, indent: int = 2, allow_nan: bool = False) -> None:
+def write_json_atomic(path, data, *, indent: int = 2, allow_nan: bool = False, mode: int | None = None) -> None:
     """Write ``data`` as JSON to ``path`` in one step: a temporary file beside it, then
-    ``os.replace``, so a reader (or a run stopped half-way) never sees half a file. The file gets
-    the usual permissions (0666 less the umask), not ``mkstemp``'s 0600."""
+    ``os.replace``, so a reader (or a run stopped half-way) never sees half a file, and a value
+    JSON cannot hold (NaN with ``allow_nan=False``) leaves the previous file as it was. The file
+    gets ``mode``, by default the usual permissions (0666 less the umask), never ``mkstemp``'s 0600."""
     folder = os.path.dirname(os.path.abspath(path))
     fd, tmp = tempfile.mkstemp(prefix=f".{os.path.basename(path)}-", suffix=".tmp", dir=folder)
     try:
         with os.fdopen(fd, "w", encoding="utf-8") as handle:
             json.dump(data, handle, indent=indent, allow_nan=allow_nan)
             handle.write("\n")
-        umask = os.umask(0)
-        os.umask(umask)
-        os.chmod(tmp, 0o666 & ~umask)
+        if mode is None:
+            umask = os.umask(0)
+            os.umask(umask)
+            mode = 0o666 & ~umask
+        os.chmod(tmp, mode)
         os.replace(tmp, path)
     except BaseException:
         with contextlib.suppress(FileNotFoundError):

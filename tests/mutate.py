@@ -232,7 +232,7 @@ EQUIVALENT: dict[str, str] = {
 }
 
 # ---- issue 20 (helper h20b): the class run's modules, compare/grader/{outputs,shards,points,classfolder,
-# summary,options}.py and compare/grade.py. One contiguous block; the arguments first, then the keys.
+# summary,options}.py, compare/grade.py and compare/grader/classrun.py. One contiguous block; the arguments first, then the keys.
 _CLEANED = ("the text is clean_text's already: control characters (tab and CR among them) became blanks and "
             "leading blanks were dropped, so it never starts with {}: the test can never be true")
 _LISTDIR = ("the names are kept only when they are in os.listdir's result, which never holds '.' or '..': "
@@ -255,12 +255,30 @@ _STRICT_ALREADY = ("the report's to_dict() is json_safe already (NaN and infinit
 _SECOND_SHUTDOWN = ("after as_completed has seen every future, or after shutdown(wait=False, cancel_futures=True) "
                     "on Ctrl-C, this second shutdown has nothing left to cancel and the results are read from "
                     "futures already done: removing it changes no row")
+_QUEUED_AFTER_STOP = ("a student still queued at the stop is not graded either way: when its turn comes, grade.one "
+                      "sees the stop and returns at once (test_a_student_whose_turn_comes_after_the_stop_is_not_graded"
+                      "); cancelling the queue only spares the pool those turns")
+_NEVER_REACHED = ("a bound that is never reached: after kill_all every worker is dead, and the threads waiting on "
+                  "them return at once (the stop tests see every awaited future done, none left by the timeout)")
 _FIRST_OF = "most_common(2)[0] is most_common(1)[0]: the first of the list does not depend on its length"
-_VALUE_ERROR = "AssignmentError is a ValueError, which the same except clause catches"
 _ANY_SEED = ("the names and order of the battery's cases do not depend on the seed (only their numbers do), and "
              "the scores read only the names")
 _NOT_A_LINK = ("asked only of an entry found not to be a link just before (links are set apart first): "
                "following links changes nothing for it")
+# ---- issue 17 (helper cmds): compare/grader/validation.py and the parts of compare/cli.py it moved there.
+_ONE_NAME = ("with one factory name (or none: the spec named it) the branch finds that name again, or none, and "
+             "leaves the target, the submission and also_factories (names[1:], empty) as they were")
+EQUIVALENT.update({
+    "compare/grader/validation.py::_runner: 1 -> 2":
+        "target.attr.rsplit('.', 2)[-1] is rsplit('.', 1)[-1]: the last dotted part whatever the number of splits",
+    'compare/grader/validation.py::_runner: if len(names) > 1: defined = _defined_names(submission) found = next((n for n in names if n.split(".")[0] in defined), N -> if True: defined = _defined_names(submission) found = next((n for n in names if n.split(\'.\')[0] in defined), None) if fo':
+        _ONE_NAME,
+    "compare/grader/validation.py::_runner: len(names) > 1 -> len(names) >= 1": _ONE_NAME,
+    "compare/cli.py::write_json_atomic: 0 -> 1":
+        "os.umask(x) returns the mask in force whatever x is, and the next line puts that mask back: the value "
+        "set in between is never used (nothing is created in that moment)",
+})
+
 EQUIVALENT.update({
     "compare/grader/results/outputs.py::<module>: (\"grades.csv\", \"summary.json\", \"summary.png\") -> "
     "('grades.csv', 'summary.png')":
@@ -301,26 +319,36 @@ EQUIVALENT.update({
         _SET_LAST,
     'compare/grade.py::_merge: _same_folder(output.path, p) -> _same_folder(p, output.path)':
         _SYMMETRIC,
-    'compare/grade.py::ClassRun: False -> True':
+    'compare/grader/classrun.py::ClassRun: False -> True':
         _PASSED,
     'compare/grader/submissions/classfolder.py::walk: False -> True':
         _NOT_A_LINK,
-    'compare/grade.py::grade: folder, out = Path(folder), Path(out) -> pass':
+    'compare/grader/classrun.py::grade: folder, out = Path(folder), Path(out) -> pass':
         _STR_OR_PATH,
-    'compare/grade.py::grade: if claimed is None: output.claim() -> if True: output.claim()':
+    'compare/grader/classrun.py::grade: if claimed is None: output.claim() -> if True: output.claim()':
         _CLAIMED_TWICE,
-    'compare/grade.py::grade: battery.reference(battery.canonical(assignment, case)) -> pass':
+    'compare/grader/classrun.py::grade: battery.prepare(assignment, seed) -> pass':
         _WARM_UP,
     'compare/grade.py::_same_folder: os.path.samefile(a, b) -> os.path.samefile(b, a)':
         _SYMMETRIC,
-    'compare/grade.py::grade.one: False -> True':
+    'compare/grader/classrun.py::grade.one: False -> True':
         _STRICT_ALREADY,
-    'compare/grade.py::grade: pool.shutdown(wait=not interrupted) -> pass':
+    'compare/grader/classrun.py::grade: pool.shutdown(wait=stopped is None) -> pass':
         _SECOND_SHUTDOWN,
-    'compare/grade.py::grade: 1 -> 2':
+    'compare/grader/classrun.py::grade: stopped is None -> stopped is not None':
+        "a run that was not stopped ends when as_completed has seen every future: the pool's threads are idle, "
+        "so waiting for them or not is the same; after a stop the students being graded have returned in the "
+        "wait just before (their workers killed) and the cancelled ones never start: nothing is left to wait for",
+    'compare/grader/classrun.py::grade: pool.shutdown(wait=False, cancel_futures=True) -> pass':
+        _QUEUED_AFTER_STOP,
+    'compare/grader/classrun.py::grade: True -> False':
+        _QUEUED_AFTER_STOP,
+    'compare/grader/classrun.py::grade: 30 -> 31':
+        _NEVER_REACHED,
+    'compare/grader/classrun.py::grade: 30 -> 29':
+        _NEVER_REACHED,
+    'compare/grader/classrun.py::grade: 1 -> 2':
         _FIRST_OF,
-    'compare/grade.py::_main: (cli.UsageError, AssignmentError, OutputError, ValueError, RuntimeError) -> (cli.UsageError, OutputError, ValueError, RuntimeError)':
-        _VALUE_ERROR,
     'compare/grade.py::_main: True -> False':
         _STDERR,
     'compare/grader/course/points.py::scored_case_names: 0 -> 1':

@@ -294,7 +294,7 @@ def test_a_broken_submission_scores_zero_with_the_cause_escaped(graded):
 
 
 def test_a_submission_without_code_scores_zero_and_says_nothing_of_it_ran(tmp_path):
-    from compare.grade import grade_student, grading_options
+    from compare.grader.classrun import grade_student, grading_options
     from compare.grader.submissions.classfolder import Student
 
     (tmp_path / "answers.pdf").write_bytes(b"%PDF-1.4\n")  # the written part, uploaded to the code's assignment
@@ -333,3 +333,17 @@ def test_a_python_that_cannot_start_still_leaves_results(bundle, tmp_path):
     results = json.loads((tmp_path / "results" / "results.json").read_text())
     check_against_spec(results)
     assert results["score"] == 0 and "could not start" in results["output"]
+
+
+def test_results_json_is_written_whole_with_mode_0644_whatever_the_umask(tmp_path):
+    folder = tmp_path / "results"
+    previous = os.umask(0o077)
+    try:
+        path = gradescope.write_results(folder, {"score": 1.5, "output": "λ"})
+        assert path == folder / "results.json" and stat.S_IMODE(path.stat().st_mode) == 0o644
+        assert json.loads(path.read_text(encoding="utf-8")) == {"score": 1.5, "output": "λ"}
+        with pytest.raises(ValueError):
+            gradescope.write_results(folder, {"score": float("nan")})  # never a results.json Gradescope rejects
+    finally:
+        os.umask(previous)
+    assert json.loads(path.read_text())["score"] == 1.5 and os.listdir(folder) == ["results.json"]

@@ -379,16 +379,16 @@ def test_auto_says_when_it_falls_back_to_the_process_level(tmp_path, capsys, mon
 
 
 def test_the_graders_own_failure_costs_one_row_and_exit_3(tmp_path, capsys, monkeypatch):
-    import compare.validate as V
+    from compare.grader import validation
 
-    real = V._validate
+    real = validation.judge
 
     def flaky(target, *args, **kwargs):
         if "bob" in str(getattr(target, "spec", target)):
             raise TypeError("'<' not supported between instances of 'int' and 'str'")
         return real(target, *args, **kwargs)
 
-    monkeypatch.setattr(V, "_validate", flaky)
+    monkeypatch.setattr(validation, "judge", flaky)
     folder, out = tmp_path / "class", tmp_path / "out"
     folder.mkdir()
     for name in ("alice", "bob", "carol"):

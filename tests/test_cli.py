@@ -9,9 +9,11 @@ machine slows the tests down but cannot change where the signal lands.
 (Speed figures: ``python docs/regenerate.py --startup``.)
 """
 
+import argparse
 import json
 import os
 import signal
+import stat
 import subprocess
 import sys
 from pathlib import Path
@@ -267,6 +269,95 @@ def test_the_parser_reports_a_mistake_on_one_line(capsys):
         parser.parse_args(["--grod", "1"])
     assert exit_.value.code == 2
     assert capsys.readouterr() == ("", "bench: error: unrecognized arguments: --grod 1\n")
+
+
+def test_a_parser_without_a_name_raises_the_mistake_and_run_says_it(no_startup_handler, capsys):
+    parser = cli.Parser(prog="backprop-grade")
+    parser.add_argument("--jobs", type=cli.number(int, 1, "a whole number ≥ 1"))
+    with pytest.raises(cli.UsageError, match=r"^unrecognized arguments: --grod 1$"):
+        parser.parse_args(["--grod", "1"])
+    assert capsys.readouterr() == ("", "")  # nothing printed: the command says it once
+    assert cli.run("grade", lambda argv: parser.parse_args(argv) and 0, ["--jobs", "0"]) == 2
+    assert capsys.readouterr() == ("", "grade: error: argument --jobs: expected a whole number ≥ 1, got '0'\n")
+
+
+@pytest.mark.parametrize("text, value", [("1", 1), ("7", 7), ("0", None), ("-1", None), ("1.5", None), ("x", None)])
+def test_a_whole_number_at_its_minimum_passes_and_one_under_is_named(text, value):
+    parse = cli.number(int, 1, "a whole number ≥ 1")
+    if value is None:
+        with pytest.raises(argparse.ArgumentTypeError) as refused:
+            parse(text)
+        assert str(refused.value) == f"expected a whole number ≥ 1, got {text!r}"
+    else:
+        assert parse(text) == value and type(parse(text)) is int
+
+
+@pytest.mark.parametrize("text, exclusive, passes", [
+    ("0.001", False, True), ("0.0009", False, False), ("0.001", True, False), ("0.0011", True, True),
+    ("1e300", False, True), ("inf", False, False), ("-inf", False, False), ("nan", False, False),
+    ("nan", True, False), ("inf", True, False),
+])
+def test_a_real_number_is_finite_and_at_or_above_its_minimum(text, exclusive, passes):
+    parse = cli.number(float, 0.001, "a positive number of seconds", exclusive=exclusive)
+    if passes:
+        assert parse(text) == float(text)
+    else:
+        with pytest.raises(argparse.ArgumentTypeError, match=f"^expected a positive number of seconds, got '{text}'$"):
+            parse(text)
+
+
+# ----------------------------------------------------------------------------- write_json_atomic
+@pytest.fixture
+def umask():
+    """Set the process's umask for one test, the previous one back afterwards."""
+    previous = os.umask(0o022)
+    os.umask(previous)
+    yield os.umask
+    os.umask(previous)
+
+
+def test_the_json_written_is_the_data_given(tmp_path):
+    data = {"b": [1, 2.5, None, True], "a": {"name": "λ\u00e9"}, "n": -0.0}
+    path = tmp_path / "report.json"
+    cli.write_json_atomic(path, data)
+    text = path.read_text(encoding="utf-8")
+    assert text == json.dumps(data, indent=2) + "\n" and json.loads(text) == data
+    cli.write_json_atomic(str(path), [1, 2], indent=None)
+    assert path.read_text() == "[1, 2]\n"
+    cli.write_json_atomic(path, {"x": float("nan")}, allow_nan=True)
+    assert path.read_text() == '{\n  "x": NaN\n}\n'
+
+
+@pytest.mark.parametrize("bad", [{"loss": float("nan")}, {"loss": float("inf")}, {"path": Path("x")}])
+def test_a_failed_dump_leaves_the_previous_file_and_no_temporary_file(tmp_path, bad):
+    path = tmp_path / "report.json"
+    path.write_text('{"previous": 1}\n')
+    with pytest.raises((ValueError, TypeError)):
+        cli.write_json_atomic(path, bad)
+    assert path.read_text() == '{"previous": 1}\n' and os.listdir(tmp_path) == ["report.json"]
+    with pytest.raises(ValueError):
+        cli.write_json_atomic(tmp_path / "new.json", {"loss": float("nan")})
+    assert os.listdir(tmp_path) == ["report.json"]  # neither a half file nor a temporary one
+
+
+def test_a_file_that_cannot_be_replaced_leaves_no_temporary_file(tmp_path):
+    (tmp_path / "taken").mkdir()
+    with pytest.raises(OSError):
+        cli.write_json_atomic(tmp_path / "taken", {"a": 1})
+    assert os.listdir(tmp_path) == ["taken"] and os.listdir(tmp_path / "taken") == []
+
+
+@pytest.mark.parametrize("mask, mode, expected", [
+    (0o022, None, 0o644), (0o077, None, 0o600), (0o002, None, 0o664), (0o077, 0o644, 0o644), (0o022, 0o600, 0o600),
+])
+def test_the_file_gets_the_usual_mode_or_the_one_asked(tmp_path, umask, mask, mode, expected):
+    umask(mask)
+    path = tmp_path / "report.json"
+    path.write_text("{}")
+    os.chmod(path, 0o600 if expected != 0o600 else 0o644)  # replaced, not written into
+    cli.write_json_atomic(path, {"a": 1}, mode=mode)
+    assert stat.S_IMODE(path.stat().st_mode) == expected
+    assert os.umask(mask) == mask  # the umask is the one it found
 
 
 @pytest.mark.parametrize("argv0, expected", [

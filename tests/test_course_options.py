@@ -13,7 +13,7 @@ from compare.grader.course.assignment import AssignmentError, preset
 
 
 def parse(*argv):
-    parser = cli.RaisingParser(prog="grade")
+    parser = cli.Parser(prog="grade")
     options.add_course_options(parser)
     return parser.parse_args(list(argv))
 
@@ -104,3 +104,9 @@ def test_the_seed_chooses_the_battery_the_points_are_checked_against(monkeypatch
     monkeypatch.setattr(points, "scored_case_names", lambda a, seed=0: seen.append(seed) or ["relu/one-example"])
     options.course(parse("--seed", "5"))
     assert seen == [5]
+
+
+@pytest.mark.parametrize("budget, cpu_seconds", [(25.0, 60), (0.5, 35), (5.99, 40), (None, 635)])
+def test_a_submission_gets_the_budgets_cpu_seconds_and_35_to_load(budget, cpu_seconds):
+    limits = options.grading_options(preset("homework"), budget=budget)["limits"]
+    assert limits.cpu_seconds == cpu_seconds and limits.memory_mb == 2048

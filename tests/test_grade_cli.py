@@ -1,6 +1,7 @@
-"""backprop-grade's class run and command line, fast: ``grade_student`` is replaced by ready
-reports (no worker runs), so what is checked is the run around it: the rows of grades.csv, the
-feedback files, the internal rows, the lines printed, every exit code, Ctrl-C, --shard and --merge."""
+"""backprop-grade's class run (``compare.grader.classrun``) and command line (``compare.grade``), fast:
+``grade_student`` is replaced by ready reports (no worker runs), so what is checked is the run around
+it: the rows of grades.csv, the feedback files, the internal rows, the lines printed, every exit code,
+Ctrl-C, --shard and --merge."""
 
 from __future__ import annotations
 
@@ -17,6 +18,7 @@ from types import SimpleNamespace
 import pytest
 
 from compare import grade as G
+from compare.grader import classrun as CR
 from compare.grader.course import points
 from compare.grader.course.assignment import Assignment
 from compare.grader.judging import battery
@@ -62,7 +64,7 @@ def graded(monkeypatch):
             warnings.warn("overflow in the grader's arithmetic", RuntimeWarning, stacklevel=1)
         return verdict({"p": "pass", "f": "fail", "e": "error", "w": "pass"}[first], student.name)
 
-    monkeypatch.setattr(G, "grade_student", grade_student)
+    monkeypatch.setattr(CR, "grade_student", grade_student)
     monkeypatch.setattr(battery, "reference", lambda case: None)  # the class's reference cache: not needed here
     monkeypatch.setattr(summary, "plot_summary", lambda rows, diagnoses, scores, path, title: path.write_bytes(b""))
     monkeypatch.setattr(isolation, "choose_level", lambda asked: "bubblewrap" if asked != "process" else "process")
@@ -90,26 +92,26 @@ def run(capsys, *argv):
 # ----------------------------------------------------------------------------- rows
 def test_a_report_is_one_row():
     student = SimpleNamespace(name="amy")
-    row = G.Graded(student, verdict("fail", cases=[case(), case(False)]), seconds=1.234).row("amy-1234")
+    row = CR.Graded(student, verdict("fail", cases=[case(), case(False)]), seconds=1.234).row("amy-1234")
     assert row == {"student": "amy", "status": "fail", "exit_code": 1, "cases_passed": 1, "cases_total": 2,
                    "seconds": "1.23", "summary": "right backprop, other conventions: =HYPERLINK(x)",
                    "feedback": "amy-1234", "score": "0.5", "max_score": "1"}
-    assert list(row) == list(G.CSV_COLUMNS)
-    assert G.Graded(student, verdict("fail")).status == "fail"
+    assert list(row) == list(CR.CSV_COLUMNS)
+    assert CR.Graded(student, verdict("fail")).status == "fail"
 
 
 def test_a_report_without_points_has_empty_score_cells_and_a_summary_cut_to_300():
     report = Report(target="t", error="x" * 400, error_kind="raised")
-    row = G.Graded(SimpleNamespace(name="amy"), report).row("amy")
+    row = CR.Graded(SimpleNamespace(name="amy"), report).row("amy")
     assert (row["score"], row["max_score"], row["exit_code"], row["status"]) == ("", "", 2, "error")
     assert row["summary"] == "x" * 299 + "…" and row["seconds"] == "0.00"
     score = points.Score(12.34567, 20.0)
-    row = G.Graded(SimpleNamespace(name="amy"), Report(target="t", score=score)).row("amy")
+    row = CR.Graded(SimpleNamespace(name="amy"), Report(target="t", score=score)).row("amy")
     assert (row["score"], row["max_score"]) == ("12.35", "20")
 
 
 def test_the_graders_failure_is_an_internal_row_never_a_verdict():
-    graded = G.Graded(SimpleNamespace(name="bob"), None, internal="TypeError: boom", seconds=2)
+    graded = CR.Graded(SimpleNamespace(name="bob"), None, internal="TypeError: boom", seconds=2)
     assert graded.status == "internal"
     assert graded.row("bob") == {"student": "bob", "status": "internal", "exit_code": 3, "cases_passed": 0,
                                  "cases_total": 0, "seconds": "2.00", "summary": "the grader failed on this "
@@ -118,12 +120,12 @@ def test_the_graders_failure_is_an_internal_row_never_a_verdict():
 
 
 def test_every_student_gets_the_same_limits_and_the_imports_of_both():
-    options = G.grading_options(Assignment(allow_imports=("scipy",)), timeout=3, budget=5.5, memory_mb=512,
+    options = CR.grading_options(Assignment(allow_imports=("scipy",)), timeout=3, budget=5.5, memory_mb=512,
                                 isolation="process", allow_imports=("numba", "scipy"))
     assert options["allow_imports"] == ("scipy", "numba")
     assert (options["timeout"], options["budget"], options["isolation"]) == (3, 5.5, "process")
     assert options["limits"] == isolation.Limits(memory_mb=512, cpu_seconds=40)  # 5.5 s + 35 s to load, whole
-    default = G.grading_options(Assignment())
+    default = CR.grading_options(Assignment())
     assert default["limits"] == isolation.Limits(memory_mb=2048, cpu_seconds=60) and default["allow_imports"] == ()
     assert (default["timeout"], default["budget"], default["isolation"]) == (10.0, 25.0, "auto")
 
@@ -134,7 +136,7 @@ def test_a_students_own_error_is_their_report_with_its_score(tmp_path):
     (tmp_path / "amy.py").symlink_to("/etc/hostname")
     (student,) = classfolder.scan(tmp_path).students
     student.notes.append("a\x1bnote")
-    report = G.grade_student(student, Assignment(), G.grading_options(Assignment()))
+    report = CR.grade_student(student, Assignment(), CR.grading_options(Assignment()))
     assert (report.target, report.error_kind, report.exit_code) == ("amy", "load", 2)
     assert report.error.startswith("amy.py is a symbolic link") and report.notes == ["a note"]
     assert report.assignment == Assignment().describe()
@@ -142,7 +144,7 @@ def test_a_students_own_error_is_their_report_with_its_score(tmp_path):
 
 
 def test_a_submission_is_validated_with_the_runs_options_and_seed(tmp_path, monkeypatch):
-    import compare.validate as V
+    from compare.grader import validation
     from compare.grader.submissions import classfolder
 
     make_class(tmp_path, "amy")
@@ -152,14 +154,14 @@ def test_a_submission_is_validated_with_the_runs_options_and_seed(tmp_path, monk
         calls.append((submission.spec, options, seed))
         return Report(target=submission.spec)
 
-    monkeypatch.setattr(V, "_validate", validate)
+    monkeypatch.setattr(validation, "judge", validate)
     (student,) = classfolder.scan(tmp_path).students
-    options = G.grading_options(Assignment())
-    report = G.grade_student(student, Assignment(), options, seed=3)
+    options = CR.grading_options(Assignment())
+    report = CR.grade_student(student, Assignment(), options, seed=3)
     assert calls == [("amy.py:make_mlp", options, 3)]
     assert report.score.max_score == 9 and report.score.score == 0  # no case ran: none scores
     (student,) = classfolder.scan(tmp_path).students
-    G.grade_student(student, Assignment(), options)
+    CR.grade_student(student, Assignment(), options)
     assert calls[-1][2] == 0
 
 
@@ -170,7 +172,7 @@ def test_a_students_error_is_said_in_1000_characters_and_a_note_in_300(tmp_path,
 
     student = Student("amy", tmp_path / "amy.py", problem=StudentError("load", "x" * length),
                       notes=["n" * (length - 700)])
-    report = G.grade_student(student, Assignment(), G.grading_options(Assignment()))
+    report = CR.grade_student(student, Assignment(), CR.grading_options(Assignment()))
     assert report.error == ("x" * 1000 if length == 1000 else "x" * 999 + "…")
     assert report.notes == ["n" * 300 if length == 1000 else "n" * 299 + "…"]
 
@@ -248,7 +250,7 @@ def test_grade_defaults(tmp_path, capsys, graded):
     import torch
 
     torch.set_num_threads(2)
-    run = G.grade(folder, tmp_path / "out", Assignment())
+    run = CR.grade(folder, tmp_path / "out", Assignment())
     assert torch.get_num_threads() == 1  # students run in parallel: one thread each in the grader
     ((name, options, seed),) = graded
     assert (options["timeout"], options["budget"], options["limits"].memory_mb, options["isolation"], seed) == (
@@ -334,14 +336,14 @@ def test_a_rerun_says_how_many_files_it_replaced(tmp_path, capsys, graded):
 
 def test_ctrl_c_keeps_the_rows_graded_and_exits_130(tmp_path, capsys, graded, monkeypatch):
     folder = make_class(tmp_path / "class", "pa", "pb", "zc", "zd")
-    real, on_disk = G.grade_student, []
+    real, on_disk = CR.grade_student, []
 
     def grade_student(student, *args):
         if student.name == "zc":  # pa and pb are done: their rows must be on disk already
             on_disk.append([r["student"] for r in rows_of(tmp_path / "out")])
         return real(student, *args)
 
-    monkeypatch.setattr(G, "grade_student", grade_student)
+    monkeypatch.setattr(CR, "grade_student", grade_student)
     code, _, stderr = run(capsys, folder, "--out", tmp_path / "out", "--jobs", "1")
     assert code == 130 and on_disk == [["pa", "pb"]]
     assert [r["student"] for r in rows_of(tmp_path / "out")] == ["pa", "pb"]
@@ -350,10 +352,138 @@ def test_ctrl_c_keeps_the_rows_graded_and_exits_130(tmp_path, capsys, graded, mo
     assert [name for name, _, _ in graded][:3] == ["pa", "pb", "zc"]  # (zd may have started: it is Ctrl-C too)
 
 
+@pytest.fixture
+def ctrl_c(monkeypatch):
+    """``ctrl_c()`` from a student's grading: Ctrl-C in the grader's main thread, where it waits for
+    its students (a KeyboardInterrupt raised there, as Python raises it; no signal, so no race);
+    ``ctrl_c.run(...)`` is ``grade(...)``, expected to end by that KeyboardInterrupt."""
+    import threading
+
+    pressed = threading.Event()
+
+    def as_completed(futures):
+        assert pressed.wait(60)
+        raise KeyboardInterrupt
+        yield  # a generator, as concurrent.futures.as_completed
+
+    def run(*args, **kwargs):
+        with pytest.raises(KeyboardInterrupt):
+            CR.grade(*args, **kwargs)
+
+    monkeypatch.setattr(CR, "as_completed", as_completed)
+    def press():
+        pressed.set()
+
+    press.run = run
+    return press
+
+
+def test_a_student_being_graded_is_killed_by_the_stop_and_gets_no_row(tmp_path, graded, monkeypatch, ctrl_c):
+    """Ctrl-C while pam is graded (one job): the queued pbob is dropped, pam's worker is killed at once
+    (her grading returns only then, as a killed worker's does), and what it returns is no verdict."""
+    import threading
+
+    killed, released = threading.Event(), []
+
+    def grade_student(student, assignment, options, seed=0):
+        graded.append((student.name, options, seed))
+        ctrl_c()
+        released.append(killed.wait(60))  # True: released by the stop's kill, not by the end of the wait
+        return verdict("pass", student.name)
+
+    def wait(futures, timeout):
+        waited.append(real_wait(futures, timeout))
+        return waited[-1]
+
+    waited, real_wait = [], CR.wait
+    monkeypatch.setattr(CR, "grade_student", grade_student)
+    monkeypatch.setattr(isolation, "kill_all", killed.set)
+    monkeypatch.setattr(CR, "wait", wait)
+    ctrl_c.run(make_class(tmp_path / "class", "pam", "pbob"), tmp_path / "out", Assignment(), jobs=1, progress=False)
+    assert released == [True] and [name for name, _, _ in graded] == ["pam"]
+    ((done, not_done),) = waited  # the stop waited for pam's grading to return, and it did: not for its 30 s
+    assert len(done) == 1 and not_done == set()
+    assert rows_of(tmp_path / "out") == [] and not (tmp_path / "out" / "pam.md").exists()
+    summary = json.loads((tmp_path / "out" / "summary.json").read_text())
+    assert summary["interrupted"] is True and summary["n_students"] == 0
+
+
+def test_a_student_whose_turn_comes_after_the_stop_is_not_graded(tmp_path, graded, monkeypatch, ctrl_c):
+    """Ctrl-C while pam is graded (one job); pbob's turn comes after the stop but before the queue is
+    dropped (the pool is held at that moment until it is over: no race): pbob is not graded, and
+    pam's grading, cut short, leaves no row."""
+    import threading
+
+    stopped, futures = threading.Event(), []
+
+    def grade_student(student, assignment, options, seed=0):
+        graded.append((student.name, options, seed))
+        if student.name == "pam":
+            ctrl_c()
+            stopped.wait(60)
+        return verdict("pass", student.name)
+
+    class HeldPool(CR.ThreadPoolExecutor):
+        def submit(self, *args, **kwargs):
+            futures.append(super().submit(*args, **kwargs))
+            return futures[-1]
+
+        def shutdown(self, wait=True, *, cancel_futures=False):
+            if cancel_futures:  # the stop: pam's grading returns now, then pbob's turn comes, before any cancel
+                stopped.set()
+                futures[1].result(timeout=60)
+            super().shutdown(wait=wait, cancel_futures=cancel_futures)
+
+    monkeypatch.setattr(CR, "grade_student", grade_student)
+    monkeypatch.setattr(CR, "ThreadPoolExecutor", HeldPool)
+    ctrl_c.run(make_class(tmp_path / "class", "pam", "pbob"), tmp_path / "out", Assignment(), jobs=1, progress=False)
+    assert [name for name, _, _ in graded] == ["pam"] and futures[1].result() is None
+    assert rows_of(tmp_path / "out") == [] and not (tmp_path / "out" / "pam.md").exists()
+    summary = json.loads((tmp_path / "out" / "summary.json").read_text())
+    assert summary["interrupted"] is True and summary["n_students"] == 0
+
+
+def test_ctrl_c_while_the_students_are_queued_still_ends_with_the_summary(tmp_path, graded, monkeypatch):
+    import signal
+    import threading
+
+    stopped, submitted = threading.Event(), []
+
+    def grade_student(student, assignment, options, seed=0):
+        graded.append((student.name, options, seed))
+        stopped.wait(60)  # still being graded when the stop comes
+        return verdict("pass", student.name)
+
+    class InterruptedPool(CR.ThreadPoolExecutor):
+        def submit(self, *args, **kwargs):
+            submitted.append(super().submit(*args, **kwargs))
+            if len(submitted) == 2:  # Ctrl-C while the class is being queued
+                signal.raise_signal(signal.SIGINT)
+            return submitted[-1]
+
+        def shutdown(self, wait=True, *, cancel_futures=False):
+            stopped.set()
+            super().shutdown(wait=wait, cancel_futures=cancel_futures)
+
+    monkeypatch.setattr(CR, "grade_student", grade_student)
+    monkeypatch.setattr(CR, "ThreadPoolExecutor", InterruptedPool)
+    previous = signal.signal(signal.SIGINT, signal.default_int_handler)
+    try:
+        with pytest.raises(KeyboardInterrupt):
+            CR.grade(make_class(tmp_path / "class", "pam", "pbob", "pcy"), tmp_path / "out", Assignment(), jobs=1,
+                     progress=False)
+    finally:
+        signal.signal(signal.SIGINT, previous)
+    assert len(submitted) == 2 and [name for name, _, _ in graded] == ["pam"]  # pcy was never queued
+    assert rows_of(tmp_path / "out") == []
+    summary = json.loads((tmp_path / "out" / "summary.json").read_text())
+    assert summary["interrupted"] is True and summary["n_students"] == 0
+
+
 def test_ctrl_c_from_grade_itself_is_raised_after_the_outputs(tmp_path, graded):
     folder = make_class(tmp_path / "class", "pa", "zb")
     with pytest.raises(KeyboardInterrupt):
-        G.grade(folder, tmp_path / "out", Assignment(), jobs=1, progress=False)
+        CR.grade(folder, tmp_path / "out", Assignment(), jobs=1, progress=False)
     assert (tmp_path / "out" / "summary.png").is_file()
 
 
@@ -364,8 +494,8 @@ def test_grade_claims_its_folder_when_not_given_one(tmp_path, graded):
     from compare.grader.results.outputs import OutputError
 
     with pytest.raises(OutputError):
-        G.grade(folder, tmp_path / "out", Assignment(), progress=False)
-    run = G.grade(folder, tmp_path / "fresh", Assignment(), progress=False)
+        CR.grade(folder, tmp_path / "out", Assignment(), progress=False)
+    run = CR.grade(folder, tmp_path / "fresh", Assignment(), progress=False)
     assert [g.student.name for g in run.graded] == ["pa"] and run.rows[0]["status"] == "pass"
     assert run.isolation == "bubblewrap" and run.internal == [] and run.interrupted is False
 
@@ -464,14 +594,14 @@ def test_bubblewrap_where_there_is_none_is_a_usage_error(tmp_path, capsys, monke
 def test_auto_that_falls_back_says_why(monkeypatch):
     monkeypatch.setattr(isolation, "choose_level", lambda asked: isolation.PROCESS)
     monkeypatch.setattr(isolation, "fallback_reason", lambda: "no user namespaces")
-    level, warning = G.isolation_level("auto")
+    level, warning = CR.isolation_level("auto")
     assert level == "process" and warning.startswith("bubblewrap is not available (no user namespaces): students run "
                                                      "at the process level only (resource limits")
     monkeypatch.setattr(isolation, "fallback_reason", lambda: None)
-    assert "(bwrap cannot run here)" in G.isolation_level("auto")[1]
-    assert G.isolation_level("process") == ("process", None)
+    assert "(bwrap cannot run here)" in CR.isolation_level("auto")[1]
+    assert CR.isolation_level("process") == ("process", None)
     monkeypatch.setattr(isolation, "choose_level", lambda asked: isolation.BUBBLEWRAP)
-    assert G.isolation_level("auto") == ("bubblewrap", None)
+    assert CR.isolation_level("auto") == ("bubblewrap", None)
 
 
 def test_the_fallback_warning_is_printed(tmp_path, capsys, graded, monkeypatch):

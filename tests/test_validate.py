@@ -650,3 +650,133 @@ def test_a_report_that_cannot_be_written_is_refused_before_anything_runs(tmp_pat
     out, err = capsys.readouterr()
     assert out == "" and err == f"validate: error: --json {taken}: is a folder\n"  # no verdict: nothing ran
     assert list(tmp_path.iterdir()) == [taken] and list(taken.iterdir()) == []  # no temporary file left behind
+
+
+def test_the_current_folder_leaves_the_path_unless_it_is_the_project(tmp_path, monkeypatch):
+    """A student's folder as the current one: its ``reference.py`` must never shadow the project's."""
+    from compare.grader.validation import own_modules_first
+
+    monkeypatch.chdir(ROOT)
+    monkeypatch.setattr(sys, "path", ["", str(ROOT), str(tmp_path)])
+    own_modules_first()
+    assert sys.path == ["", str(ROOT), str(tmp_path)]  # the project's own checkout: nothing to shadow
+    for folder in (tmp_path, ROOT / "compare", ROOT / "compare" / "grader"):
+        monkeypatch.chdir(folder)
+        monkeypatch.setattr(sys, "path", ["", ".", str(folder), str(ROOT)])
+        own_modules_first()
+        assert sys.path == [str(ROOT)], folder
+
+
+# ----------------------------------------------------------------------------- where a factory runs
+def test_a_factory_importable_by_name_runs_isolated_under_its_file_and_name(impls_on_path):
+    from compare.grader.workers.runner import InProcessRunner
+
+    report = validate(impls_on_path("student").StudentMLP)
+    assert (report.exit_code, report.target) == (0, f"{STUDENT}:StudentMLP")
+    assert report.isolation and report.isolation != InProcessRunner.level
+
+
+class _CalledFactory:
+    """A callable object: no __qualname__ of its own, so no name to import it by."""
+
+    def __call__(self, sizes, activation):
+        return MLP(sizes, activation)
+
+
+@pytest.mark.parametrize("where", ["no module", "no name", "__main__", "another object", "a module without a file"])
+def test_a_factory_no_fresh_interpreter_can_import_by_name_is_trusted_code_run_here(where, monkeypatch):
+    """Only a factory that ``file.py:name`` gives back in a fresh interpreter runs in a worker: any
+    other (a script's own, one renamed, one of a module built in memory) runs here, as trusted code."""
+    import types
+
+    from compare.grader.workers.runner import InProcessRunner
+
+    def make(sizes, activation):
+        return MLP(sizes, activation)
+
+    factory, name = make, "make_mlp_here"
+    make.__qualname__ = make.__name__ = name
+    if where == "no module":
+        monkeypatch.setattr(make, "__module__", None)
+    elif where == "no name":
+        factory = _CalledFactory()
+        name = repr(factory)
+    elif where == "__main__":  # a script's own factory: importing the script by its file would run it again
+        make.__module__ = "__main__"
+        monkeypatch.setattr(sys.modules["__main__"], name, make, raising=False)
+    elif where == "another object":  # manual.MLP by name, but not that object: it must not be run in its place
+        make.__module__, make.__qualname__ = "manual", "MLP"
+        name = "MLP"
+    else:
+        module = types.ModuleType("factories_in_memory")
+        module.make_mlp_here = make
+        monkeypatch.setitem(sys.modules, "factories_in_memory", module)
+        make.__module__ = "factories_in_memory"
+    report = validate(factory)
+    assert report.exit_code == 0 and report.isolation == InProcessRunner.level, (report.error, report.isolation)
+    assert report.target == name
+
+
+@pytest.mark.parametrize("defines, named", [
+    ("make_mlp = StudentMLP\nfactory = None\n", "make_mlp"),  # the assignment's name first
+    ("from student import StudentMLP as factory\n", "factory"),  # only its alias: said in every message
+    ("globals()['make_mlp'] = StudentMLP\n", "make_mlp"),  # not seen by reading it: tried in turn by the worker
+])
+def test_a_bare_path_is_graded_by_the_name_it_defines(tmp_path, defines, named):
+    (tmp_path / "student.py").write_text(Path(STUDENT).read_text())  # beside it: its own folder comes with it
+    (tmp_path / "mine.py").write_text("from student import StudentMLP\n" + defines)
+    report = validate(str(tmp_path / "mine.py"))
+    assert (report.exit_code, report.target) == (0, f"{tmp_path / 'mine.py'}:{named}"), report.error
+
+
+def test_a_factory_defined_at_run_time_only_under_the_alias_is_found_by_the_worker(tmp_path):
+    (tmp_path / "student.py").write_text(Path(STUDENT).read_text())
+    (tmp_path / "mine.py").write_text("from student import StudentMLP\nglobals()['factory'] = StudentMLP\n")
+    report = validate(str(tmp_path / "mine.py"))
+    assert report.exit_code == 0 and report.target.startswith(f"{tmp_path / 'mine.py'}:"), report.error
+
+
+def test_a_student_of_a_class_is_judged_as_found_in_the_folder(tmp_path):
+    """What ``backprop-grade`` found (a file of the class folder, the alias it defines) is what runs,
+    under the name the folder gave it."""
+    from compare.grader.classrun import grade_student
+    from compare.grader.course.assignment import preset
+    from compare.grader.options import grading_options
+    from compare.grader.submissions import classfolder
+
+    homework = preset("homework")
+    (tmp_path / "amy.py").write_text(Path(STUDENT).read_text().replace("def make_mlp(", "def factory("))
+    (student,) = classfolder.scan(tmp_path).students
+    report = grade_student(student, homework, grading_options(homework))
+    assert (report.exit_code, report.target) == (0, "amy.py:factory"), report.error
+    assert report.isolation and report.score.score == report.score.max_score
+
+
+def test_a_notebook_given_by_its_path_is_graded_by_the_alias_it_defines(tmp_path):
+    """Its factory is bound under the assignment's alias, and a cell that tried the other name does
+    not parse: the alias is graded all the same, the broken cell left out."""
+    source = Path(STUDENT).read_text().replace("def make_mlp(", "def _unused(")
+    cells = [source, "factory = StudentMLP\n", "make_mlp = lambda sizes, activation: StudentMLP(sizes activation)\n",
+             "net = factory((4, 5, 3), 'relu')\nnet.train_for_hours()\n"]
+    document = {"nbformat": 4, "nbformat_minor": 5, "metadata": {},
+                "cells": [{"cell_type": "code", "metadata": {}, "source": cell, "outputs": [], "execution_count": None}
+                          for cell in cells]}
+    (tmp_path / "hw.ipynb").write_text(json.dumps(document))
+    report = validate(str(tmp_path / "hw.ipynb"))
+    assert (report.exit_code, report.target) == (0, f"{tmp_path / 'hw.ipynb'}:factory"), report.error
+
+
+def test_a_students_factory_bound_only_at_run_time_is_tried_under_each_name(tmp_path):
+    """The class folder could not see which name the file binds: the worker tries the assignment's
+    names in turn, so the alias it binds when it runs is found."""
+    from compare.grader.classrun import grade_student
+    from compare.grader.course.assignment import preset
+    from compare.grader.options import grading_options
+    from compare.grader.submissions import classfolder
+
+    homework = preset("homework")
+    source = Path(STUDENT).read_text().replace("def make_mlp(", "def _unused(")
+    (tmp_path / "amy.py").write_text(source + "\nglobals()['factory'] = StudentMLP\n")
+    (student,) = classfolder.scan(tmp_path).students
+    report = grade_student(student, homework, grading_options(homework))
+    assert report.exit_code == 0, report.error

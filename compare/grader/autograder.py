@@ -40,7 +40,7 @@ NAME = "autograder"
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = cli.RaisingParser(prog="backprop-autograder", description=__doc__.split("\n\n")[0],
+    parser = cli.Parser(prog="backprop-autograder", description=__doc__.split("\n\n")[0],
                      epilog="`python -m compare.grader.autograder run` is what the zip's run_autograder calls: it grades "
                             "$AUTOGRADER_ROOT/submission/ (default /autograder) into results/results.json.")
     course_options.add_course_options(parser)
@@ -111,9 +111,9 @@ def _grade(root: Path, settings: Path, start: float) -> dict:
         raise FileNotFoundError(f"no submission folder at {folder} (Gradescope puts the student's files there)")
     import torch
 
-    from compare.grade import grade_student, grading_options, isolation_level
+    from compare.grader.classrun import grade_student, grading_options, isolation_level
     from compare.grader.submissions.classfolder import Student
-    from compare.validate import own_modules_first
+    from compare.grader.validation import own_modules_first
 
     own_modules_first()
     warnings.simplefilter("ignore")  # a student's numbers may overflow in the grader's arithmetic: quietly
@@ -128,7 +128,7 @@ def _grade(root: Path, settings: Path, start: float) -> dict:
 def _run(argv) -> int:
     from compare.grader.results import gradescope
 
-    parser = cli.RaisingParser(prog="python -m compare.grader.autograder run", description="grade $AUTOGRADER_ROOT/submission/")
+    parser = cli.Parser(prog="python -m compare.grader.autograder run", description="grade $AUTOGRADER_ROOT/submission/")
     parser.add_argument("--settings", metavar="DIR", help=f"the bundle's settings (default "
                                                            f"$AUTOGRADER_ROOT/source/{SETTINGS})")
     try:

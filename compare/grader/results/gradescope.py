@@ -27,6 +27,7 @@ import zipfile
 from dataclasses import fields
 from pathlib import Path
 
+from compare import cli
 from compare.grader.course.assignment import Assignment, load_assignment
 from compare.grader.results.outputs import markdown_text as md
 
@@ -300,18 +301,9 @@ def failure_results(why: str, seconds: float) -> dict:
 
 
 def write_results(folder: Path, data: dict) -> Path:
-    """Write ``results.json`` into ``folder`` in one step (a temporary file, then a rename)."""
+    """Write ``results.json`` into ``folder`` in one step (a temporary file, then a rename), mode 0644
+    whatever the umask (readable by all, writable by the grader only)."""
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=".results-", suffix=".json", dir=folder)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as fh:
-            json.dump(data, fh, indent=2, allow_nan=False)
-            fh.write("\n")
-        os.chmod(tmp, 0o644)
-        os.replace(tmp, folder / "results.json")
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
+    cli.write_json_atomic(folder / "results.json", data, mode=0o644)
     return folder / "results.json"
