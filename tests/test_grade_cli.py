@@ -22,8 +22,8 @@ from compare.grader import classrun as CR
 from compare.grader.course import points
 from compare.grader.course.assignment import Assignment
 from compare.grader.judging import battery
+from compare.grader.judging.records import Report
 from compare.grader.results import summary
-from compare.grader.results.report import Report
 from compare.grader.submissions.classfolder import OUTPUT_MARKER
 from compare.grader.workers import isolation
 

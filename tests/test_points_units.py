@@ -9,7 +9,7 @@ import pytest
 
 from compare.grader.course import points
 from compare.grader.course.assignment import Assignment, AssignmentError, preset
-from compare.grader.results.report import Report
+from compare.grader.judging.records import Report
 
 HOMEWORK_CASES = ["relu/one-example", "relu/minibatch", "relu/regularised", "relu/zero-preactivation",
                   "relu/large-logits", "relu/large-negative-logits", "relu/mixed-scales", "relu/mnist-width",

@@ -12,9 +12,9 @@ import pytest
 from matplotlib.figure import Figure
 
 from compare.grader.course.assignment import Assignment
+from compare.grader.judging.records import Report
 from compare.grader.results import summary as S
 from compare.grader.results.outputs import OutputFolder
-from compare.grader.results.report import Report
 
 
 def Finding(key, message):  # what the report holds of a diagnose.Finding

@@ -14,10 +14,12 @@ The parts, each with one job, lower ones never importing higher ones:
 - ``course/``      — what the course asks: assignment and presets, conventions, cases, points,
                      and its words (every phrase a student reads is rendered there);
 - ``judging/``     — the torch reference and its cache, the battery of cases against it, each
-                     case's outcome, and what is harmless;
+                     case's outcome, what is harmless, and the records a judging produces
+                     (``records``: rows, case reports, the ``Report`` and its JSON);
 - ``diagnosis/``   — why a gradient is wrong: broken networks, the known bugs, detectors, the
                      run's aggregation; findings as data (keys, numbers, where), never prose;
-- ``results/``     — reports, feedback files, grades.csv, summary, Gradescope, shards.
+- ``results/``     — the renderings: text report, Markdown feedback, grades.csv, summary,
+                     Gradescope's results.json, shards; and the class run's output folder.
 
 This ``__init__`` imports nothing, so the worker can load its modules without the grader's.
 """

@@ -80,7 +80,7 @@ def grade_student(student, assignment: Assignment, options: dict, seed: int = 0)
     the grader's own failure."""
     from compare.grader import validation
     from compare.grader.course import points
-    from compare.grader.results.report import Report
+    from compare.grader.judging.records import Report
     from compare.grader.submissions import classfolder
 
     start = time.perf_counter()

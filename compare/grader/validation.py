@@ -18,8 +18,9 @@ from pathlib import Path
 
 from compare.grader.course.assignment import Assignment, as_assignment
 from compare.grader.judging import battery
+from compare.grader.judging.records import Report
 from compare.grader.options import DEFAULT_BUDGET, DEFAULT_TIMEOUT, LOAD_CPU_SECONDS, grading_options
-from compare.grader.results.report import Report, format_report
+from compare.grader.results.report import format_report
 from compare.grader.sandbox.errors import StudentError, clean_text
 from compare.grader.sandbox.sources import defined_names, names_in
 from compare.grader.submissions.submission import Submission, definitions_only, is_path, resolve

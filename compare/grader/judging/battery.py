@@ -24,8 +24,8 @@ from compare.grader.course import conventions as V
 from compare.grader.course.assignment import Assignment
 from compare.grader.judging import harmless as H
 from compare.grader.judging.outcome import CaseOutcome
+from compare.grader.judging.records import TOL, CaseReport, Report, Row
 from compare.grader.judging.reference import REFERENCES
-from compare.grader.results.report import TOL, CaseReport, Report, Row
 from compare.grader.sandbox.errors import StudentError
 from compare.lab.diff import compare_arrays
 

@@ -25,8 +25,8 @@ from compare.grader.course import cases as C
 from compare.grader.course import conventions as V
 from compare.grader.course.assignment import Assignment
 from compare.grader.course.words import CourseWords, render
+from compare.grader.judging.records import TOL, CaseReport, Report
 from compare.grader.judging.reference import reference_model
-from compare.grader.results.report import TOL, CaseReport, Report
 from compare.lab.diff import compare_arrays
 
 LARGEST_EPSILON = 1e-2  # a larger "ε" is no longer a guard against log 0
