@@ -780,3 +780,26 @@ def test_a_students_factory_bound_only_at_run_time_is_tried_under_each_name(tmp_
     (student,) = classfolder.scan(tmp_path).students
     report = grade_student(student, homework, grading_options(homework))
     assert report.exit_code == 0, report.error
+
+
+def test_no_reference_thread_outlives_a_validation(monkeypatch):
+    """The references are computed in a thread while the worker starts; validate waits for it to
+    stop before returning, also when the submission errors out at once (a thread still inside
+    torch when the interpreter exits aborts it: 'terminate called without an active exception')."""
+    import threading
+
+    from compare.grader.judging import battery
+
+    started = threading.Event()
+    real_prepare = battery.prepare
+
+    def slow_prepare(assignment, seed=0, stop=None):
+        started.set()
+        stop.wait(5)  # still busy when the battery ends
+        time.sleep(0.2)
+        real_prepare(assignment, seed, stop)
+
+    monkeypatch.setattr(battery, "prepare", slow_prepare)
+    report = validate("tests/student_impls/hostile.py:MutatesX")
+    assert started.is_set() and report.exit_code == 2
+    assert not [t for t in threading.enumerate() if t.name == "references"]

@@ -178,12 +178,14 @@ def _run(runner, report: Report, assignment: Assignment, factory: str, seed: int
     """The battery on a started runner; the cases and their references are computed meanwhile in a
     thread (while the worker starts, this process would only wait)."""
     stop = threading.Event()
-    threading.Thread(target=battery.prepare, args=(assignment, seed, stop), name="references", daemon=True).start()
+    references = threading.Thread(target=battery.prepare, args=(assignment, seed, stop), name="references", daemon=True)
+    references.start()
     try:
         with runner:
             battery.run(runner, report, assignment, factory, seed)
     finally:
         stop.set()
+        references.join()  # it stops between two cases; a thread left inside torch at exit aborts the process
 
 
 def _definitions_only(runner, error: StudentError, options: dict):
