@@ -1,2 +1,3 @@
-"""Results as data and their renderings: reports, feedback files, grades.csv,
-summary, Gradescope's results.json, and shard merging."""
+"""Results, rendered: the text report and Markdown feedback, a class run's output folder and
+grades.csv, its summary, Gradescope's results.json, and merged shards. The records they render
+are ``compare.grader.judging.records``."""
