@@ -1,0 +1,451 @@
+"""How a worker is started and contained, without starting one: fast checks of ``isolation``.
+
+The end-to-end tests (test_limits.py, test_isolation.py) read each limit back from inside a real
+worker; these pin, in a second or two, what the grader hands to the kernel and to bubblewrap:
+the limits at their bounds, the command line of a worker at each level (caught before anything
+runs), which processes a worker's end kills, and when a submission as a whole is over a cap.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import resource
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from compare.grader.submissions.submission import Submission
+from compare.grader.workers import isolation, usage
+from compare.grader.workers.isolation import BUBBLEWRAP, PROCESS, IsolationUnavailable, Limits
+
+MiB = 1 << 20
+FIELDS = ("memory_mb", "cpu_seconds", "processes", "file_mb", "open_files", "disk_mb", "files")
+
+
+# ----------------------------------------------------------------------------- Limits
+def test_the_default_limits_are_the_documented_ones():
+    assert Limits() == Limits(memory_mb=2048, cpu_seconds=120, processes=32, file_mb=64, open_files=64,
+                              disk_mb=64, files=2000)
+
+
+@pytest.mark.parametrize("name", FIELDS)
+@pytest.mark.parametrize("bad", [0, -1, True, 1.0, "8", None])
+def test_each_limit_must_be_a_positive_integer(name, bad):
+    with pytest.raises(ValueError, match=rf"Limits\.{name} must be a positive integer, got {bad!r}"):
+        Limits(**{name: bad})
+
+
+@pytest.mark.parametrize("name", [n for n in FIELDS if n != "memory_mb"])
+def test_one_is_a_valid_limit(name):
+    assert getattr(Limits(**{name: 1}), name) == 1
+
+
+def test_memory_has_a_floor_of_256_mib():
+    assert Limits(memory_mb=256).memory_mb == 256
+    with pytest.raises(ValueError, match="at least 256 .*got 255"):
+        Limits(memory_mb=255)
+
+
+def test_limits_cannot_be_changed_once_made():
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        Limits().processes = 1000
+
+
+def test_the_limits_argument_sets_nproc_only_under_a_user_id_of_its_own():
+    limits = Limits(memory_mb=300, cpu_seconds=7, processes=5, file_mb=2, open_files=11)
+    assert limits.as_arg(own_uid=True) == f"as={300 * MiB},cpu=7,nproc=5,fsize={2 * MiB},nofile=11"
+    assert limits.as_arg(own_uid=False) == f"as={300 * MiB},cpu=7,fsize={2 * MiB},nofile=11"
+    assert limits.as_arg(own_uid=False, tag=123) == f"as={300 * MiB},cpu=7,fsize={2 * MiB},nofile=11,rttime=123"
+
+
+# ----------------------------------------------------------------------------- which level
+def test_an_unknown_isolation_level_is_refused_by_name():
+    with pytest.raises(ValueError, match="isolation must be 'auto', 'bubblewrap' or 'process', got 'docker'"):
+        isolation.choose_level("docker")
+
+
+@pytest.mark.parametrize("problem, asked, level", [
+    (None, "auto", BUBBLEWRAP), (None, BUBBLEWRAP, BUBBLEWRAP), (None, PROCESS, PROCESS),
+    ("no bwrap", "auto", PROCESS), ("no bwrap", PROCESS, PROCESS),
+])
+def test_the_level_chosen(monkeypatch, problem, asked, level):
+    monkeypatch.setattr(isolation, "_bubblewrap_problem", lambda: problem)
+    assert isolation.choose_level(asked) == level
+    assert isolation.bubblewrap_works() is (problem is None) and isolation.fallback_reason() == problem
+
+
+def test_insisting_on_bubblewrap_where_it_cannot_run_says_why(monkeypatch):
+    monkeypatch.setattr(isolation, "_bubblewrap_problem", lambda: "`bwrap` is not installed")
+    with pytest.raises(IsolationUnavailable, match="bubblewrap isolation was asked for, but `bwrap` is not installed"):
+        isolation.choose_level(BUBBLEWRAP)
+
+
+@pytest.fixture
+def fresh_probe(monkeypatch):
+    """_bubblewrap_problem asked again (it is cached for the process), and cached again after."""
+    isolation._bubblewrap_problem.cache_clear()
+    isolation.throwaway_uid_works.cache_clear()
+    yield
+    isolation._bubblewrap_problem.cache_clear()
+    isolation.throwaway_uid_works.cache_clear()
+
+
+def fake_bwrap(tmp_path: Path, script: str) -> str:
+    path = tmp_path / "bwrap"
+    path.write_text("#!/bin/sh\n" + script + "\n")
+    path.chmod(0o755)
+    return str(path)
+
+
+def test_no_bwrap_installed_is_said(monkeypatch, fresh_probe):
+    monkeypatch.setattr(isolation.shutil, "which", lambda name: None)
+    assert isolation.fallback_reason() == "`bwrap` is not installed (Debian/Ubuntu: apt-get install bubblewrap)"
+
+
+def test_not_linux_is_said_first(monkeypatch, fresh_probe):
+    monkeypatch.setattr(isolation.sys, "platform", "darwin")
+    assert isolation.fallback_reason() == "not Linux (darwin)"
+
+
+def test_a_bwrap_that_cannot_make_namespaces_says_its_last_line(monkeypatch, fresh_probe, tmp_path):
+    bwrap = fake_bwrap(tmp_path, "echo 'first line' >&2; echo 'bwrap: No permissions to create new namespace' >&2; exit 1")
+    monkeypatch.setattr(isolation.shutil, "which", lambda name: bwrap)
+    assert isolation.fallback_reason() == ("`bwrap` cannot create namespaces here "
+                                           "(bwrap: No permissions to create new namespace)")
+    assert isolation.throwaway_uid_works() is False
+
+
+def test_a_silent_failing_bwrap_and_a_long_message(monkeypatch, fresh_probe, tmp_path):
+    bwrap = fake_bwrap(tmp_path, "exit 1")
+    monkeypatch.setattr(isolation.shutil, "which", lambda name: bwrap)
+    assert isolation.fallback_reason() == "`bwrap` cannot create namespaces here"
+    isolation._bubblewrap_problem.cache_clear()
+    bwrap = fake_bwrap(tmp_path, "printf 'x%.0s' $(seq 300) >&2; exit 1")
+    assert isolation.fallback_reason() == f"`bwrap` cannot create namespaces here ({'x' * 200})"
+
+
+def test_a_bwrap_that_cannot_be_run_is_said(monkeypatch, fresh_probe, tmp_path):
+    bwrap = tmp_path / "bwrap"
+    bwrap.write_text("not a program")
+    bwrap.chmod(0o644)
+    monkeypatch.setattr(isolation.shutil, "which", lambda name: str(bwrap))
+    assert isolation.fallback_reason() == "`bwrap` cannot be run (Permission denied)"
+
+
+def test_a_working_bwrap_is_given_every_feature_the_sandbox_uses(monkeypatch, fresh_probe, tmp_path):
+    bwrap = fake_bwrap(tmp_path, f'echo "$@" > {tmp_path}/argv')
+    monkeypatch.setattr(isolation.shutil, "which", lambda name: bwrap)
+    assert isolation.fallback_reason() is None and isolation.bubblewrap_works()
+    argv = (tmp_path / "argv").read_text().split()
+    for flag in ("--unshare-pid", "--unshare-net", "--die-with-parent", "--new-session", "--clearenv",
+                 "--remount-ro"):
+        assert flag in argv, flag
+    assert argv.count("--size") == 2 and str(isolation.SHM_BYTES) in argv and argv[-1] == "true"
+
+
+def test_only_root_drops_to_a_throwaway_user_id(monkeypatch, fresh_probe):
+    monkeypatch.setattr(isolation.os, "geteuid", lambda: 1000)
+    assert isolation.throwaway_uid_works() is False
+    assert "--unshare-user" in isolation._namespaces()
+    monkeypatch.setattr(isolation.os, "geteuid", lambda: 0)
+    assert "--unshare-user" not in isolation._namespaces()
+    assert {"--unshare-pid", "--unshare-net", "--unshare-ipc", "--unshare-uts", "--unshare-cgroup-try",
+            "--die-with-parent", "--new-session"} <= set(isolation._namespaces())
+
+
+# ----------------------------------------------------------------------------- what is refused
+def sub(tmp_path: Path, package: str | None = None) -> Submission:
+    tmp_path.mkdir(exist_ok=True)
+    (tmp_path / "net.py").write_text("class Net:\n    pass\n")
+    return Submission(spec=f"{tmp_path / 'net.py'}:Net", root=tmp_path, attr="Net", file="net.py", package=package)
+
+
+def test_the_answer_key_and_every_autograd_library_are_refused(tmp_path):
+    assert isolation.denied_imports(sub(tmp_path)) == sorted(
+        ["manual", "reference", "compare", "torch",
+         "jax", "jaxlib", "tensorflow", "autograd", "mxnet", "theano", "tinygrad", "mlx"])
+
+
+def test_what_is_allowed_and_the_submissions_own_package_are_not_refused(tmp_path):
+    denied = isolation.denied_imports(sub(tmp_path, package="manual"), allow_imports=("jax",))
+    assert "manual" not in denied and "jax" not in denied and {"reference", "compare", "jaxlib"} <= set(denied)
+
+
+def test_the_workers_environment_is_minimal():
+    assert isolation._environment("/home", "/scratch") == {
+        "PATH": "/usr/bin:/bin", "HOME": "/home", "TMPDIR": "/scratch", "LANG": "C.UTF-8",
+        "PYTHONDONTWRITEBYTECODE": "1", "OMP_NUM_THREADS": "1", "OPENBLAS_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"}
+
+
+# ----------------------------------------------------------------------------- a worker's command line
+class Caught(Exception):
+    pass
+
+
+@pytest.fixture
+def started(monkeypatch):
+    """start_worker up to the moment it would start the process: {argv, options, workdir}."""
+    seen = {}
+
+    def popen(argv, **options):
+        seen.update(argv=argv, options=options)
+        if options.get("cwd"):  # the process level: what its private folder holds as it starts
+            workdir = Path(options["cwd"]).parent
+            seen["private"] = {p.name: sorted(os.listdir(p)) for p in workdir.iterdir()}
+            seen["site"] = {p.name: os.readlink(p) for p in (workdir / "site").iterdir()}
+        seen["limits_arg"] = argv[argv.index("--limits") + 1]
+        raise Caught
+
+    monkeypatch.setattr(isolation.subprocess, "Popen", popen)
+    return seen
+
+
+def pairs(argv: list, flag: str, width: int = 1) -> list:
+    return [tuple(argv[i + 1:i + 1 + width]) for i, a in enumerate(argv) if a == flag]
+
+
+def test_a_process_level_worker(started, tmp_path):
+    temp_before = set(os.listdir(isolation.tempfile.gettempdir()))
+    with pytest.raises(Caught):
+        isolation.start_worker(sub(tmp_path / "s"), Limits(processes=7), isolation="process")
+    argv, options = started["argv"], started["options"]
+    assert argv[:5] == [str(Path(sys.executable).resolve()), "-I", "-S", "-B", str(isolation.SANDBOX / "worker.py")]
+    assert "nproc" not in started["limits_arg"] and ",rttime=" in started["limits_arg"]
+    assert argv[argv.index("--deny") + 1] == ",".join(isolation.denied_imports(sub(tmp_path / "s")))
+    fd = int(argv[argv.index("--fd") + 1])
+    assert options["pass_fds"] == (fd,) and options["start_new_session"] is True
+    assert options["stdin"] == subprocess.DEVNULL and options["stdout"] == subprocess.DEVNULL
+    assert options["stderr"] == subprocess.PIPE
+    workdir = Path(options["cwd"]).parent
+    assert options["cwd"] == str(workdir / "submission") and workdir.name.startswith("backprop-grade-")
+    assert options["env"] == isolation._environment(str(workdir / "submission"), str(workdir / "tmp"))
+    (site,) = pairs(argv, "--site")
+    assert site == (str(workdir / "site"),) and "--uid" not in argv
+    visible = isolation.visible_packages(())
+    assert started["private"] == {"submission": ["net.py"], "site": sorted(visible), "tmp": []}
+    assert started["site"] == {name: str(source) for name, source in visible.items()} and "numpy" in visible
+    # A start that fails leaves no private folder behind (the copy of the submission removed).
+    assert not workdir.exists() and set(os.listdir(isolation.tempfile.gettempdir())) <= temp_before | {workdir.name}
+
+
+@pytest.mark.parametrize("own_uid", [True, False])
+def test_a_bubblewrap_level_worker(started, tmp_path, monkeypatch, own_uid):
+    monkeypatch.setattr(isolation, "_bubblewrap_problem", lambda: None)
+    monkeypatch.setattr(isolation, "throwaway_uid_works", lambda: own_uid)
+    monkeypatch.setattr(isolation.shutil, "which", lambda name: "/usr/bin/bwrap")
+    chowned = {}
+    monkeypatch.setattr(isolation.os, "chown", lambda path, uid, gid, follow_symlinks=True: chowned.update(
+        {Path(path).name: (uid, gid, follow_symlinks)}))
+    with pytest.raises(Caught):
+        isolation.start_worker(sub(tmp_path), Limits(processes=7, disk_mb=5), isolation="auto")
+    argv, options = started["argv"], started["options"]
+    assert argv[0] == "/usr/bin/bwrap" and options["env"] is None and options["cwd"] is None
+    rest = argv[argv.index("--") + 1:]
+    assert rest[:5] == [str(Path(sys.executable).resolve()), "-I", "-S", "-B", "/opt/grader/worker.py"]
+    assert pairs(rest, "--site") == [("/opt/site",)]
+    if own_uid:
+        (uid,) = pairs(rest, "--uid")
+        assert isolation.THROWAWAY_UIDS[0] <= int(uid[0]) < isolation.THROWAWAY_UIDS[1]
+        assert chowned == {"submission": (int(uid[0]),) * 2 + (False,), "net.py": (int(uid[0]),) * 2 + (False,)}
+        assert pairs(argv, "--cap-add") == [("CAP_SETUID",), ("CAP_SETGID",)]
+        assert "nproc=7," in started["limits_arg"]
+    else:
+        assert "--uid" not in rest and not chowned and "--cap-add" not in argv[:argv.index("--")]
+        assert "nproc" not in started["limits_arg"]
+    assert "rttime" not in started["limits_arg"]
+    box = argv[:argv.index("--")]
+    assert ("/submission",) in [p[1:] for p in pairs(box, "--bind", 2)]
+    (bound,) = [p for p in pairs(box, "--bind", 2)]
+    assert bound[0].endswith("/submission") and Path(bound[0]).parent.name.startswith("backprop-grade-")
+    assert ("/usr", "/usr") in pairs(box, "--ro-bind", 2)
+    assert (str(isolation.SANDBOX), "/opt/grader") in pairs(box, "--ro-bind", 2)
+    assert ("/dev",) in pairs(box, "--remount-ro") and ("/submission",) in pairs(box, "--chdir")
+    assert "--clearenv" in box and "--unshare-net" in box and "--unshare-pid" in box
+    tmp = box.index("/tmp")
+    assert box[tmp - 1] == "--tmpfs" and box[tmp - 3:tmp - 1] == ["--size", str(5 * MiB)] \
+        and box[tmp - 5:tmp - 3] == ["--perms", "1777"]
+    shm = box.index("/dev/shm")
+    assert box[shm - 3:shm] == ["--size", str(isolation.SHM_BYTES), "--tmpfs"] and isolation.SHM_BYTES == 16 * MiB
+    env = dict(pairs(box, "--setenv", 2))
+    assert env == isolation._environment("/submission", "/tmp")
+    for folder in isolation._site_folders():  # the installation's own packages: hidden under an empty tmpfs
+        prefix = str(Path(sys.base_prefix).resolve())
+        if folder.startswith(prefix + "/") or folder.startswith("/usr/"):
+            assert (folder,) in pairs(box, "--tmpfs"), folder
+
+
+def test_allowing_the_answer_key_is_refused_before_anything_is_copied(started, tmp_path):
+    with pytest.raises(ValueError, match="manual"):
+        isolation.start_worker(sub(tmp_path), Limits(), allow_imports=("manual",), isolation="process")
+    assert "argv" not in started
+
+
+# ----------------------------------------------------------------------------- what is killed at the end
+ME = os.getpid()
+
+
+def test_the_process_tree_takes_descendants_and_its_own_escapees(monkeypatch):
+    root = 10
+    table = {root: (ME, 10, 10), 11: (root, 10, 10), 12: (11, 10, 10),  # the worker and its children
+             20: (ME, 20, 20), 21: (20, 20, 20),  # an escapee of this worker (its tag) and its child
+             30: (ME, 30, 30),  # the grader's own child (the grader's own limit)
+             40: (ME, 40, 40),  # another live worker's escapee
+             50: (ME, 50, 50),  # an escapee that lowered its mark to hide
+             60: (ME, 60, 60),  # a worker the grader started itself
+             70: (ME, 70, 70),  # gone while read
+             80: (1, 80, 80)}  # a stranger
+    marks = {20: 5, 30: isolation._OWN_RTTIME, 40: 6, 50: 3, 60: 5, 70: None}
+    monkeypatch.setattr(isolation, "_rttime", marks.get)
+    monkeypatch.setattr(isolation, "_live_tags", {5, 6})
+    monkeypatch.setattr(isolation, "_children_started", {60})
+    assert isolation._process_tree(root, table, tag=5) == {11, 12, 20, 21, 50}
+    assert isolation._process_tree(root, table, tag=6) == {11, 12, 40, 50}
+
+
+def test_rttime_and_parent_are_read_from_proc():
+    assert isolation._rttime(os.getpid()) == resource.getrlimit(resource.RLIMIT_RTTIME)[1]
+    assert isolation._parent(os.getpid()) == os.getppid()
+    child = subprocess.Popen([sys.executable, "-c", "import sys; sys.stdin.read()"], stdin=subprocess.PIPE,
+                             preexec_fn=lambda: resource.setrlimit(resource.RLIMIT_RTTIME, (4321, 4321)))
+    try:
+        assert isolation._rttime(child.pid) == 4321 and isolation._parent(child.pid) == os.getpid()
+    finally:
+        child.communicate(b"")
+    assert isolation._rttime(child.pid) is None and isolation._parent(child.pid) is None
+
+
+def test_tags_are_unique_below_the_graders_own_and_remembered(monkeypatch):
+    monkeypatch.setattr(isolation, "_live_tags", set())
+    monkeypatch.setattr(isolation, "_OWN_RTTIME", 1000)
+    first, second = isolation._next_tag(), isolation._next_tag()
+    assert 0 < second < first < 1000 and isolation._live_tags == {first, second}
+    monkeypatch.setattr(isolation, "_OWN_RTTIME", resource.RLIM_INFINITY)
+    third = isolation._next_tag()
+    assert (1 << 40) - 1000 < third < (1 << 40)
+    monkeypatch.setattr(isolation, "_OWN_RTTIME", 1)
+    assert isolation._next_tag() is None
+    monkeypatch.setattr(isolation, "_OWN_RTTIME", None)
+    assert isolation._next_tag() is None
+
+
+# ----------------------------------------------------------------------------- a submission as a whole
+class FakeProcess:
+    pid = 10
+
+    def __init__(self, code=None):
+        self.code = code
+
+    def poll(self):
+        return self.code
+
+
+def fake_worker(level: str, limits: Limits, tmp_path: Path, written_before=(0, 0)):
+    return isolation.Worker(FakeProcess(), sock=None, stderr_fd=-1, level=level, workdir=tmp_path,
+                            root_inside="/submission", limits=limits, written_before=written_before)
+
+
+@pytest.fixture
+def world(monkeypatch):
+    """A machine of made-up processes: ``world.table``, memory per pid, and what was written."""
+    class World:
+        table = {}
+        memory = {}
+        written = (0, 0)
+        asked = []
+
+    def usage_of(folders, stop_entries=None):
+        World.asked.append(([str(f) for f in folders], stop_entries))
+        return World.written
+
+    monkeypatch.setattr(isolation, "process_table", lambda: dict(World.table))
+    monkeypatch.setattr(isolation, "memory_bytes", lambda pid: World.memory.get(pid, 0))
+    monkeypatch.setattr(isolation, "folder_usage", usage_of)
+    monkeypatch.setattr(isolation, "_rttime", lambda pid: None)
+    monkeypatch.setattr(isolation, "_own_root", lambda pid: True)
+    return World
+
+
+def test_processes_counted_at_the_cap_and_one_over(world, tmp_path):
+    worker = fake_worker(PROCESS, Limits(processes=3), tmp_path)
+    world.table = {10: (ME, 10, 10), 11: (10, 10, 10), 12: (11, 10, 10)}
+    assert worker.overuse() is None  # the worker and two children: 3
+    world.table[13] = (12, 10, 10)
+    assert worker.overuse() == "started more than 3 processes"
+
+
+def test_bubblewraps_own_processes_are_not_the_submissions(world, tmp_path):
+    worker = fake_worker(BUBBLEWRAP, Limits(processes=2), tmp_path)
+    # bwrap (10) → the sandbox's pid 1 (11) → the worker (12) → its child (13)
+    world.table = {10: (ME, 10, 10), 11: (10, 10, 10), 12: (11, 10, 10), 13: (12, 10, 10)}
+    assert worker.overuse() is None
+    world.table[14] = (12, 10, 10)
+    assert worker.overuse() == "started more than 2 processes"
+    world.written, world.asked[:] = (0, 0), []
+    world.table = {10: (ME, 10, 10), 11: (10, 10, 10), 12: (11, 10, 10)}
+    worker.overuse()
+    assert world.asked[-1][0] == [str(tmp_path / "submission"), "/proc/11/root/tmp", "/proc/11/root/dev/shm"]
+
+
+def test_memory_of_all_processes_together_at_the_cap_and_one_over(world, tmp_path):
+    worker = fake_worker(BUBBLEWRAP, Limits(memory_mb=300), tmp_path)
+    world.table = {10: (ME, 10, 10), 11: (10, 10, 10), 12: (11, 10, 10), 13: (12, 10, 10)}
+    world.memory = {10: 50 * MiB, 11: 50 * MiB, 12: 150 * MiB, 13: 50 * MiB}
+    assert worker.overuse() is None
+    world.memory[13] += 1
+    assert worker.overuse() == "used more than 300 MiB of memory (all its processes together)"
+    world.memory = {99: 10_000 * MiB}  # a process of someone else
+    assert worker.overuse() is None
+
+
+def test_what_it_wrote_at_the_cap_and_one_over(world, tmp_path):
+    worker = fake_worker(PROCESS, Limits(files=5, disk_mb=2), tmp_path, written_before=(1000, 10))
+    world.table = {10: (ME, 10, 10)}
+    world.written = (1000 + 2 * MiB, 15)
+    assert worker.overuse() is None
+    assert world.asked[-1] == ([str(tmp_path)], 10 + 5 + 1)
+    world.written = (1000 + 2 * MiB, 16)
+    assert worker.overuse() == "wrote more than 5 files and folders"
+    world.written = (1001 + 2 * MiB, 15)
+    assert worker.overuse() == "wrote more than 2 MiB"
+    worker = fake_worker(PROCESS, Limits(files=5000), tmp_path)
+    world.written = (0, 5001)
+    assert worker.overuse() == "wrote more than 5,000 files and folders"
+
+
+def test_a_worker_says_how_it_is_isolated(tmp_path):
+    worker = fake_worker(BUBBLEWRAP, Limits(), tmp_path)
+    assert worker.describe() == "bubblewrap: read-only filesystem, no network, own PID namespace, resource limits"
+    worker.uid = 61234
+    assert worker.describe() == ("bubblewrap: read-only filesystem, no network, own PID namespace, "
+                                 "a throwaway user id, resource limits")
+    worker = fake_worker(PROCESS, Limits(), tmp_path)
+    assert worker.describe().startswith("process (asked for): own session") and "same user as the grader" in \
+        worker.describe()
+    worker.fallback = "no bwrap"
+    assert worker.describe().startswith("process (bubblewrap unavailable: no bwrap): ")
+    assert worker.ended() is False
+    worker.process.code = 0
+    assert worker.ended() is True
+
+
+def test_kill_all_ends_every_live_worker(monkeypatch):
+    ended = []
+
+    class Live:
+        def __init__(self, name):
+            self.name = name
+
+        def kill(self):
+            ended.append(self.name)
+
+    monkeypatch.setattr(isolation, "_live_workers", {1: Live("a"), 2: Live("b")})
+    isolation.kill_all()
+    assert ended == ["a", "b"]
+
+
+def test_descendants_never_loop():
+    table = {1: (2, 0, 0), 2: (1, 0, 0), 3: (2, 0, 0)}
+    assert usage.descendants(table, 1) == {2, 3}
