@@ -86,11 +86,12 @@ def test_insisting_on_bubblewrap_where_it_cannot_run_says_why(monkeypatch):
 @pytest.fixture
 def fresh_probe(monkeypatch):
     """_bubblewrap_problem asked again (it is cached for the process), and cached again after."""
-    isolation._bubblewrap_problem.cache_clear()
-    isolation.throwaway_uid_works.cache_clear()
+    cached = (isolation._bubblewrap_problem, isolation.throwaway_uid_works)
+    for function in cached:
+        function.cache_clear()
     yield
-    isolation._bubblewrap_problem.cache_clear()
-    isolation.throwaway_uid_works.cache_clear()
+    for function in cached:
+        function.cache_clear()
 
 
 def fake_bwrap(tmp_path: Path, script: str) -> str:
@@ -144,6 +145,54 @@ def test_a_working_bwrap_is_given_every_feature_the_sandbox_uses(monkeypatch, fr
                  "--remount-ro"):
         assert flag in argv, flag
     assert argv.count("--size") == 2 and str(isolation.SHM_BYTES) in argv and argv[-1] == "true"
+
+
+@pytest.fixture
+def probe_run(monkeypatch):
+    """subprocess.run of the probes, played: each call's argv and timeout kept, its exit status set."""
+    class Run:
+        calls = []
+        returncode = 0
+        error = None
+
+    def run(argv, **options):
+        Run.calls.append((argv, options.get("timeout")))
+        if Run.error is not None:
+            raise Run.error
+        return subprocess.CompletedProcess(argv, Run.returncode, b"", b"")
+
+    monkeypatch.setattr(isolation.subprocess, "run", run)
+    monkeypatch.setattr(isolation.shutil, "which", lambda name: "/usr/bin/bwrap")
+    return Run
+
+
+def test_each_probe_waits_20_seconds_at_most(probe_run, fresh_probe, monkeypatch):
+    monkeypatch.setattr(isolation.os, "geteuid", lambda: 0)
+    assert isolation.fallback_reason() is None and isolation.throwaway_uid_works() is True
+    assert [timeout for _, timeout in probe_run.calls] == [20, 20]
+    drop = probe_run.calls[1][0]
+    assert drop[0] == "/usr/bin/bwrap" and drop[-1] == "import os; os.setgroups([]); os.setgid(65000); os.setuid(65000)"
+    assert drop[drop.index("--cap-add") + 1] == "CAP_SETUID" and "CAP_SETGID" in drop
+
+
+@pytest.mark.parametrize("returncode, error", [(1, None), (0, OSError("gone")),
+                                               (0, subprocess.TimeoutExpired("bwrap", 20))])
+def test_a_throwaway_user_id_only_where_the_probe_drops_to_one(probe_run, fresh_probe, monkeypatch, returncode, error):
+    monkeypatch.setattr(isolation.os, "geteuid", lambda: 0)
+    monkeypatch.setattr(isolation, "_bubblewrap_problem", lambda: None)
+    probe_run.returncode, probe_run.error = returncode, error
+    assert isolation.throwaway_uid_works() is False
+
+
+def test_a_probe_that_does_not_answer_is_said(probe_run, fresh_probe):
+    probe_run.error = subprocess.TimeoutExpired("bwrap", 20)
+    assert isolation.fallback_reason() == "`bwrap` did not answer within 20 s"
+
+
+def test_no_throwaway_user_id_where_bubblewrap_cannot_run(probe_run, fresh_probe, monkeypatch):
+    monkeypatch.setattr(isolation.os, "geteuid", lambda: 0)
+    monkeypatch.setattr(isolation, "_bubblewrap_problem", lambda: "no bwrap")
+    assert isolation.throwaway_uid_works() is False and probe_run.calls == []
 
 
 def test_only_root_drops_to_a_throwaway_user_id(monkeypatch, fresh_probe):
@@ -239,6 +288,14 @@ def test_a_bubblewrap_level_worker(started, tmp_path, monkeypatch, own_uid):
     chowned = {}
     monkeypatch.setattr(isolation.os, "chown", lambda path, uid, gid, follow_symlinks=True: chowned.update(
         {Path(path).name: (uid, gid, follow_symlinks)}))
+    drawn = []
+
+    class Drawn:
+        def randrange(self, low, high):
+            drawn.append((low, high))
+            return 61234
+
+    monkeypatch.setattr(isolation.random, "SystemRandom", Drawn)
     with pytest.raises(Caught):
         isolation.start_worker(sub(tmp_path), Limits(processes=7, disk_mb=5), isolation="auto")
     argv, options = started["argv"], started["options"]
@@ -248,7 +305,7 @@ def test_a_bubblewrap_level_worker(started, tmp_path, monkeypatch, own_uid):
     assert pairs(rest, "--site") == [("/opt/site",)]
     if own_uid:
         (uid,) = pairs(rest, "--uid")
-        assert isolation.THROWAWAY_UIDS[0] <= int(uid[0]) < isolation.THROWAWAY_UIDS[1]
+        assert uid == ("61234",) and drawn == [(60000, 65000)]  # a user id no account uses
         assert chowned == {"submission": (int(uid[0]),) * 2 + (False,), "net.py": (int(uid[0]),) * 2 + (False,)}
         assert pairs(argv, "--cap-add") == [("CAP_SETUID",), ("CAP_SETGID",)]
         assert "nproc=7," in started["limits_arg"]
