@@ -45,6 +45,21 @@ def test_a_budget_shorter_than_the_timeout_sets_the_limit():
     assert budget.limit("x", timeout=10) == (10.0, False)
 
 
+def test_the_budgets_bounds_exactly(monkeypatch):
+    now = [1000.0]
+    monkeypatch.setattr(runner_module.time, "monotonic", lambda: now[0])
+    budget = Budget(5, 60)
+    budget.begin()
+    assert budget.deadline == 1060.0
+    now[0] = 1055.0  # exactly the timeout left: the timeout sets it
+    assert budget.limit("x") == (5.0, False)
+    now[0] = 1055.5
+    assert budget.limit("x") == (4.5, True)
+    now[0] = 1060.0  # nothing left
+    with pytest.raises(StudentError, match="ran out before x"):
+        budget.limit("x")
+
+
 def test_a_spent_budget_refuses_the_next_request():
     budget = Budget(5, 2.5)
     budget.begin()
@@ -135,6 +150,14 @@ def answer_later(worker: PlayedWorker, header: dict, arrays: dict | None = None)
     thread = threading.Thread(target=play, daemon=True)
     thread.start()
     return thread, asked
+
+
+def test_a_runner_never_started_has_nothing_to_close(tmp_path):
+    runner = WorkerRunner(submission(tmp_path))
+    assert runner.level is None and runner.budget.timeout == 10.0 and runner.budget.budget is None
+    runner.close()
+    with pytest.raises(StudentError, match=r"the implementation's process is gone \(before Net\(\)\)"):
+        runner.make("k", "Net()", [], "loss_and_grads")
 
 
 def test_allowing_the_answer_key_is_refused_when_the_runner_is_made(tmp_path):

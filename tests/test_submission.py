@@ -200,6 +200,10 @@ def test_folders_are_copied_four_deep(tmp_path):
     assert S.MAX_COPY_DEPTH == 4
 
 
+def test_the_caps_are_the_documented_ones():
+    assert (S.MAX_COPY_BYTES, S.MAX_COPY_FILES, S.MAX_COPY_DEPTH, S.MAX_SCANNED_FILES) == (64 << 20, 2000, 4, 500)
+
+
 def test_the_file_count_cap_at_its_bound_and_one_over(tmp_path, monkeypatch):
     monkeypatch.setattr(S, "MAX_COPY_FILES", 3)
     src = tmp_path / "hw"
