@@ -189,6 +189,17 @@ def test_start_sends_what_to_load_within_the_load_timeout(tmp_path, monkeypatch)
     runner.close()  # twice: nothing more to do
 
 
+def test_a_runner_used_as_a_context_starts_and_always_kills_its_worker(tmp_path, monkeypatch):
+    worker = PlayedWorker()
+    monkeypatch.setattr(runner_module, "start_worker", lambda *args: worker)
+    thread, asked = answer_later(worker, {"status": "ok"})
+    with pytest.raises(KeyError), WorkerRunner(submission(tmp_path)) as runner:
+        thread.join()
+        assert runner.loaded and asked["header"]["op"] == "load" and not worker.killed
+        raise KeyError("the grader's own error")
+    assert worker.killed and runner.worker is None
+
+
 def test_a_load_that_fails_is_not_loaded(tmp_path, monkeypatch):
     worker = PlayedWorker()
     monkeypatch.setattr(runner_module, "start_worker", lambda *args: worker)

@@ -55,6 +55,11 @@ def test_a_spec_that_names_nothing_is_a_load_error(spec, said):
     assert caught.value.kind == "load" and said in str(caught.value)
 
 
+def test_a_spec_is_cut_at_its_last_colon():
+    assert parse_spec("C:/course/hw:1/student.py:make") == ("C:/course/hw:1/student.py", "make")
+    assert parse_spec("pkg.mod:Factory.create") == ("pkg.mod", "Factory.create")
+
+
 def test_a_spec_of_something_else_than_a_string_is_refused():
     with pytest.raises(StudentError, match="no colon"):
         parse_spec(None)
