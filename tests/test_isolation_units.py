@@ -399,9 +399,12 @@ class FakeProcess:
         return self.code
 
 
-def fake_worker(level: str, limits: Limits, tmp_path: Path, written_before=(0, 0)):
-    return isolation.Worker(FakeProcess(), sock=None, stderr_fd=-1, level=level, workdir=tmp_path,
-                            root_inside="/submission", limits=limits, written_before=written_before)
+def fake_worker(level: str, limits: Limits, tmp_path: Path, written_before=None):
+    worker = isolation.Worker(FakeProcess(), sock=None, stderr_fd=-1, level=level, workdir=tmp_path,
+                              root_inside="/submission", limits=limits)
+    if written_before is not None:
+        worker.written_before = written_before
+    return worker
 
 
 @pytest.fixture
@@ -467,7 +470,11 @@ def test_what_it_wrote_at_the_cap_and_one_over(world, tmp_path):
     assert worker.overuse() == "wrote more than 5 files and folders"
     world.written = (1001 + 2 * MiB, 15)
     assert worker.overuse() == "wrote more than 2 MiB"
-    worker = fake_worker(PROCESS, Limits(files=5000), tmp_path)
+    worker = fake_worker(PROCESS, Limits(files=5000, disk_mb=1), tmp_path)  # nothing written before it started
+    world.written = (1 * MiB, 5000)
+    assert worker.overuse() is None
+    world.written = (1 * MiB + 1, 5000)
+    assert worker.overuse() == "wrote more than 1 MiB"
     world.written = (0, 5001)
     assert worker.overuse() == "wrote more than 5,000 files and folders"
 

@@ -200,6 +200,15 @@ def test_a_runner_used_as_a_context_starts_and_always_kills_its_worker(tmp_path,
     assert worker.killed and runner.worker is None
 
 
+def test_the_budget_counts_from_the_start(tmp_path, monkeypatch):
+    worker = PlayedWorker()  # it never answers
+    monkeypatch.setattr(runner_module, "start_worker", lambda *args: worker)
+    runner = WorkerRunner(submission(tmp_path), budget=0.3)
+    with pytest.raises(StudentError, match="^loading .*net.py:Net did not return before the total time budget of "
+                                           "0.3 s ran out"):
+        runner.start()
+
+
 def test_a_load_that_fails_is_not_loaded(tmp_path, monkeypatch):
     worker = PlayedWorker()
     monkeypatch.setattr(runner_module, "start_worker", lambda *args: worker)

@@ -103,6 +103,43 @@ def test_a_file_inside_a_package_is_loaded_as_its_module(tmp_path):
     assert outside.module is None and outside.file == "net.py"
 
 
+def test_a_package_modules_imports_are_planned_too(tmp_path):
+    write(tmp_path / "hw" / "__init__.py", "")
+    write(tmp_path / "hw" / "net.py", "import matplotlib.pyplot as plt\n" + NET)
+    assert resolve("hw/net.py:Net", cwd=tmp_path).stubs == ("matplotlib",)
+
+
+def test_a_notebook_is_loaded_as_its_definitions(tmp_path):
+    import json
+
+    cells = [{"cell_type": "code", "source": NET, "metadata": {}, "outputs": [], "execution_count": None},
+             {"cell_type": "code", "source": "net = Net([2, 2], 'relu')\nnet.train()", "metadata": {},
+              "outputs": [], "execution_count": None}]
+    write(tmp_path / "hw.ipynb", json.dumps({"cells": cells, "metadata": {}, "nbformat": 4, "nbformat_minor": 5}))
+    sub = resolve("hw.ipynb:Net", cwd=tmp_path)
+    assert sub.file == "hw.py" and "class Net" in sub.generated["hw.py"] and "train" not in sub.generated["hw.py"]
+    assert sub.notes[0].startswith("hw.ipynb: only its definitions are graded; skipped 2 statement(s)")
+
+
+def test_a_finder_that_fails_is_no_module(tmp_path, monkeypatch):
+    import sys
+    import types
+
+    broken = types.ModuleType("half_imported")
+    broken.__spec__ = None  # what find_spec refuses with ValueError
+    monkeypatch.setitem(sys.modules, "half_imported", broken)
+    with pytest.raises(StudentError, match="no module named 'half_imported'"):
+        resolve("half_imported:Net", cwd=tmp_path)
+
+    class Refusing:
+        def find_spec(self, name, path=None, target=None):
+            raise ImportError(name)
+
+    monkeypatch.setattr(sys, "meta_path", [Refusing(), *sys.meta_path])
+    with pytest.raises(StudentError, match="no module named 'refused_by_a_finder'"):
+        resolve("refused_by_a_finder:Net", cwd=tmp_path)
+
+
 def test_a_module_name_is_found_without_running_it(tmp_path):
     write(tmp_path / "solo.py", "raise SystemExit('ran at resolve')\n" + NET)
     sub = resolve("solo:Net", cwd=tmp_path)
