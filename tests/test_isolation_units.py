@@ -257,7 +257,6 @@ def pairs(argv: list, flag: str, width: int = 1) -> list:
 
 
 def test_a_process_level_worker(started, tmp_path):
-    temp_before = set(os.listdir(isolation.tempfile.gettempdir()))
     with pytest.raises(Caught):
         isolation.start_worker(sub(tmp_path / "s"), Limits(processes=7), isolation="process")
     argv, options = started["argv"], started["options"]
@@ -277,7 +276,7 @@ def test_a_process_level_worker(started, tmp_path):
     assert started["private"] == {"submission": ["net.py"], "site": sorted(visible), "tmp": []}
     assert started["site"] == {name: str(source) for name, source in visible.items()} and "numpy" in visible
     # A start that fails leaves no private folder behind (the copy of the submission removed).
-    assert not workdir.exists() and set(os.listdir(isolation.tempfile.gettempdir())) <= temp_before | {workdir.name}
+    assert not workdir.exists()
 
 
 @pytest.mark.parametrize("own_uid", [True, False])
@@ -513,3 +512,102 @@ def test_kill_all_ends_every_live_worker(monkeypatch):
 def test_descendants_never_loop():
     table = {1: (2, 0, 0), 2: (1, 0, 0), 3: (2, 0, 0)}
     assert usage.descendants(table, 1) == {2, 3}
+
+
+# ----------------------------------------------------------------------------- the end of a worker
+FAMILY = """
+import os, subprocess, sys
+child = subprocess.Popen(["sleep", "300"], start_new_session=True)  # out of the worker's process group
+if os.fork() == 0:  # a grandchild that leaves: its own child is orphaned (an escapee), in a session of its own
+    os.setsid()
+    escapee = subprocess.Popen(["sleep", "301"])
+    print(escapee.pid, flush=True)
+    os._exit(0)
+os.wait()
+print(child.pid, flush=True)
+sys.stdin.read()
+"""
+
+
+def alive(pid: int) -> bool:
+    """Whether ``pid`` runs (a zombie waiting to be reaped does not)."""
+    try:
+        with open(f"/proc/{pid}/stat", "rb") as fh:
+            return fh.read().rsplit(b")", 1)[1].split()[0] != b"Z"
+    except OSError:
+        return False
+
+
+def gone(pid: int, seconds: float = 10) -> bool:
+    import time
+
+    end = time.monotonic() + seconds
+    while alive(pid) and time.monotonic() < end:
+        time.sleep(0.02)
+    return not alive(pid)
+
+
+@pytest.fixture
+def family(tmp_path, monkeypatch):
+    """A process-level worker (a real process, no sandbox) that started a child and left an escapee."""
+    import socket
+
+    monkeypatch.setattr(isolation, "_live_workers", {})
+    monkeypatch.setattr(isolation, "_live_tags", set())
+    monkeypatch.setattr(isolation, "_children_started", set())
+    isolation._become_subreaper()
+    tag = isolation._next_tag()
+    workdir = tmp_path / "backprop-grade-x"
+    (workdir / "submission").mkdir(parents=True)
+    process = subprocess.Popen([sys.executable, "-c", FAMILY], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                               stderr=subprocess.PIPE, start_new_session=True,
+                               preexec_fn=lambda: resource.setrlimit(resource.RLIMIT_RTTIME, (tag, tag)))
+    isolation._children_started.add(process.pid)
+    escapee, child = int(process.stdout.readline()), int(process.stdout.readline())
+    ours, theirs = socket.socketpair()
+    worker = isolation.Worker(process, ours, process.stderr.fileno(), PROCESS, workdir, str(workdir / "submission"),
+                              tag=tag)
+    isolation._live_workers[id(worker)] = worker
+    yield worker, child, escapee
+    theirs.close()
+    for pid in (child, escapee, process.pid):
+        isolation._kill(pid)
+    process.wait()
+
+
+def test_killing_a_worker_ends_it_its_children_and_its_escapees(family):
+    worker, child, escapee = family
+    assert alive(child) and alive(escapee) and isolation._parent(escapee) == os.getpid()  # ours: a subreaper
+    worker.kill()
+    assert worker.process.poll() == -9 and gone(child) and gone(escapee)
+    assert not worker.workdir.exists() and worker.sock.fileno() == -1 and worker.process.stderr.closed
+    assert isolation._live_workers == {} and worker.tag not in isolation._live_tags
+    assert worker.process.pid not in isolation._children_started
+    with pytest.raises(ChildProcessError):
+        os.waitpid(escapee, os.WNOHANG)  # reaped: no zombie left
+    worker.kill()  # twice: nothing left to do, no error
+
+
+def test_the_children_of_a_worker_that_exited_are_still_killed(family):
+    worker, child, escapee = family
+    worker.process.stdin.close()  # the worker reads its end and exits; its child and the escapee live on
+    worker.process.wait()
+    assert alive(child) and alive(escapee)
+    worker.kill()
+    assert gone(child) and gone(escapee) and not worker.workdir.exists()
+
+
+def test_a_bubblewrap_worker_that_ended_is_not_signalled_again(tmp_path, monkeypatch):
+    signalled = []
+    monkeypatch.setattr(isolation, "_signal_group", signalled.append)
+    workdir = tmp_path / "backprop-grade-y"
+    (workdir / "submission").mkdir(parents=True)
+    process = subprocess.Popen(["true"], stderr=subprocess.PIPE)
+    process.wait()
+    import socket
+
+    ours, theirs = socket.socketpair()
+    worker = isolation.Worker(process, ours, process.stderr.fileno(), BUBBLEWRAP, workdir, "/submission")
+    worker.kill()
+    theirs.close()
+    assert signalled == [] and not workdir.exists() and worker.sock.fileno() == -1
