@@ -103,6 +103,11 @@ def test_a_file_inside_a_package_is_loaded_as_its_module(tmp_path):
     assert outside.module is None and outside.file == "net.py"
 
 
+def test_a_module_names_imports_are_planned_too(tmp_path):
+    write(tmp_path / "solo.py", "import tqdm\n" + NET)
+    assert resolve("solo:Net", cwd=tmp_path).stubs == ("tqdm",)
+
+
 def test_a_package_modules_imports_are_planned_too(tmp_path):
     write(tmp_path / "hw" / "__init__.py", "")
     write(tmp_path / "hw" / "net.py", "import matplotlib.pyplot as plt\n" + NET)
@@ -154,8 +159,12 @@ def test_a_module_name_is_found_without_running_it(tmp_path):
     ("my-net:Net", "'my-net' is not a module name (nor a path to a .py file)"),
     ("nowhere_to_be_found:Net", "no module named 'nowhere_to_be_found' (from 'nowhere_to_be_found:Net')"),
     ("sys:Net", "no module named 'sys' (from 'sys:Net')"),  # built into the interpreter: nothing to copy
+    ("_frozen_importlib:Net", "no module named '_frozen_importlib' (from '_frozen_importlib:Net')"),  # frozen in
+    ("kit.my-net:Net", "'kit.my-net' is not a module name (nor a path to a .py file)"),
+    ("loose_folder.net:Net", "no module named 'loose_folder' (from 'loose_folder.net:Net')"),  # a namespace package
 ])
 def test_a_module_that_cannot_be_copied_is_said(tmp_path, spec, said):
+    write(tmp_path / "loose_folder" / "net.py")
     with pytest.raises(StudentError) as caught:
         resolve(spec, cwd=tmp_path)
     assert caught.value.kind == "load" and str(caught.value) == said
@@ -186,12 +195,21 @@ def test_a_relative_or_absolute_import_says_how_far_up_the_package_goes(tmp_path
     assert package_context(tmp_path, ("cs231n", "classifiers", "fc_net.py")) == (tmp_path, "cs231n.classifiers.fc_net")
     write(tmp_path / "cs231n" / "classifiers" / "two.py", "from cs231n.layers import affine_forward\n" + NET)
     assert package_context(tmp_path, ("cs231n", "classifiers", "two.py")) == (tmp_path, "cs231n.classifiers.two")
+    write(tmp_path / "cs231n" / "classifiers" / "three.py", "import cs231n.layers as layers\n" + NET)
+    assert package_context(tmp_path, ("cs231n", "classifiers", "three.py")) == (tmp_path, "cs231n.classifiers.three")
     write(tmp_path / "x" / "y" / "deep.py", "from ....far import thing\n" + NET)  # never above the top
     assert package_context(tmp_path, ("x", "y", "deep.py")) == (tmp_path, "x.y.deep")
     write(tmp_path / "my-hw" / "net.py", "from .layers import dense\n" + NET)  # not a package name
     assert package_context(tmp_path, ("my-hw", "net.py")) == (tmp_path / "my-hw", None)
     write(tmp_path / "broken" / "net.py", "from . import (\n")  # does not parse: loaded alone, said when loaded
     assert package_context(tmp_path, ("broken", "net.py")) == (tmp_path / "broken", None)
+    write(tmp_path / "latin" / "net.py", "")
+    (tmp_path / "latin" / "net.py").write_bytes(b"from . import x  # caf\xe9\n")  # not UTF-8: unreadable
+    assert package_context(tmp_path, ("latin", "net.py")) == (tmp_path / "latin", None)
+    write(tmp_path / "deep" / "net.py", "from . import x\n" + "x = " + "-" * 200_000 + "1\n")  # too deep to parse
+    assert package_context(tmp_path, ("deep", "net.py")) == (tmp_path / "deep", None)
+    write(tmp_path / "long" / "net.py", "from . import x\n" + "x = " + "1+" * 100_000 + "1\n")  # a recursion too deep
+    assert package_context(tmp_path, ("long", "net.py")) == (tmp_path / "long", None)
 
 
 # ----------------------------------------------------------------------------- the copy
