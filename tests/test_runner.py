@@ -465,3 +465,42 @@ def test_trusted_code_that_raises_something_else_is_said():
     with pytest.raises(StudentError, match=r"^writing params raised SystemExit: bye$") as caught:
         runner._run("writing params", broken)
     assert caught.value.kind == "raised"
+
+
+# ----------------------------------------------------------------------------- replies that break the contract
+@pytest.mark.parametrize("header, arrays", [
+    ({"names": [1]}, {"1": np.zeros(2)}),
+    ({"names": ["W1", "W1"]}, {"W1": np.zeros(2)}),  # listed twice
+    ({"names": ["W1"]}, {"W1": np.zeros(2), "b1": np.zeros(2)}),  # one more than listed
+    ({"names": ["W1", "b1"]}, {"W1": np.zeros(2)}),  # one listed, missing
+    ({"names": "W1"}, {"W1": np.zeros(2)}),
+    ({}, {"W1": np.zeros(2)}),
+])
+def test_a_make_reply_that_does_not_list_its_params_breaks_the_contract(played, header, arrays):
+    runner, worker = played
+    worker.reply({"status": "ok", **header}, arrays)
+    with pytest.raises(StudentError, match="^the worker's reply to make does not list its params$") as caught:
+        runner.make("k", "Net()", [], "loss_and_grads")
+    assert caught.value.kind == "contract"
+
+
+@pytest.mark.parametrize("arrays", [
+    {"loss": np.int64(1).reshape(()), "g:W1": np.zeros(2)},
+    {"loss": np.ones(1), "g:W1": np.zeros(2)},
+    {"loss": np.float64(1).reshape(()), "g:W1": np.zeros(2), "g:W2": np.zeros(2)},
+    {"loss": np.float64(1).reshape(())},
+    {"g:W1": np.zeros(2)},
+])
+def test_a_call_reply_without_one_loss_and_its_gradients_breaks_the_contract(played, arrays):
+    runner, worker = played
+    worker.reply({"status": "ok", "names": ["W1"]}, arrays)
+    with pytest.raises(StudentError, match="^the worker's reply does not hold one loss and the gradients it lists$"):
+        runner.call("k", "loss_and_grads", [("X", np.zeros((1, 2)))], "a call")
+
+
+def test_a_gradient_that_is_not_float64_breaks_the_contract(played):
+    runner, worker = played
+    worker.reply({"status": "ok", "names": ["W1", "b1"]},
+                 {"loss": np.float64(1).reshape(()), "g:W1": np.zeros(2), "g:b1": np.zeros(2, dtype=np.float32)})
+    with pytest.raises(StudentError, match="^the worker's reply holds gradients that are not float64$"):
+        runner.call("k", "loss_and_grads", [("X", np.zeros((1, 2)))], "a call")
