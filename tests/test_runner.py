@@ -501,6 +501,6 @@ def test_a_call_reply_without_one_loss_and_its_gradients_breaks_the_contract(pla
 def test_a_gradient_that_is_not_float64_breaks_the_contract(played):
     runner, worker = played
     worker.reply({"status": "ok", "names": ["W1", "b1"]},
-                 {"loss": np.float64(1).reshape(()), "g:W1": np.zeros(2), "g:b1": np.zeros(2, dtype=np.float32)})
+                 {"loss": np.float64(1).reshape(()), "g:W1": np.zeros(2), "g:b1": np.zeros(2, dtype=np.int64)})  # the wire carries float64 and int64
     with pytest.raises(StudentError, match="^the worker's reply holds gradients that are not float64$"):
         runner.call("k", "loss_and_grads", [("X", np.zeros((1, 2)))], "a call")
