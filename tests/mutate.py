@@ -219,12 +219,6 @@ EQUIVALENT: dict[str, str] = {
     "compare/grader/workers/isolation.py::Worker.overuse@240: 1 -> 2":
         "the walk of what it wrote stops after `before + files + 1` entries, the fewest that show one "
         "over; stopping one entry later only counts one more of what is already over the cap",
-    "compare/grader/workers/isolation.py::Worker.kill: if self.process.poll() is None or self.level == PROCESS: with "
-    "_STARTING: table = process_table() doomed = _process_tree( -> if True: with _STARTING: table = "
-    "process_table() doomed = _process_tree(self.process.pid, table, self.tag) if self.level":
-        "the test only skips killing a bubblewrap worker that has already ended (its PID namespace died "
-        "with it): killing it anyway signals an empty process group and waits for a process already "
-        "reaped, which both return at once",
     "compare/grader/workers/isolation.py::Worker.kill@261: 10 -> 11":
         "how long to wait for a worker sent SIGKILL before sending it again: the kernel ends it at once, "
         "so neither 10 s nor 11 s is ever reached",
@@ -235,6 +229,31 @@ EQUIVALENT: dict[str, str] = {
     "compare/grader/workers/isolation.py::Worker.kill@264: self.process.wait() -> pass":
         "as the line above: only after a worker outlived SIGKILL by 10 s, which does not happen",
 }
+
+# ---- issue 20: the workers (isolation, runner) and the course's assignment file.
+_ONE_ENTRY = ("lru_cache(maxsize=...) of a function without arguments: it only ever holds the one entry, "
+              "whatever the size")
+_LOOK_PERIOD = ("how often the grader looks at what the submission as a whole uses while it waits: the same "
+                "limits, found a little sooner or later (no test can tell without racing a clock)")
+_PY311 = ("equivalent on the interpreter the tests run on (3.11 and newer): the mutated version test takes the "
+          "same branch there and imports tomllib; only a 3.10 interpreter (tomli) could tell them apart")
+EQUIVALENT.update({
+    "compare/grader/workers/isolation.py::_bubblewrap_problem@97: 1 -> 2": _ONE_ENTRY,
+    "compare/grader/workers/isolation.py::throwaway_uid_works@132: 1 -> 2": _ONE_ENTRY,
+    "compare/grader/workers/runner.py::<module>@39: 0.1 -> 1.0": _LOOK_PERIOD,
+    "compare/grader/workers/runner.py::<module>@39: 0.1 -> 0.01": _LOOK_PERIOD,
+    "compare/grader/workers/runner.py::WorkerRunner.__init__@97: 0.0 -> 1.0":
+        "the time of the last look starts long before any request (time.monotonic counts from boot, "
+        "hours ago): with 0.0 or 1.0 alike the first look is due at once",
+    "compare/grader/course/assignment.py::<module>@59: if sys.version_info >= (3, 11): import tomllib else: "
+    "# pragma: no cover - Python 3.10 import tomli as tomllib -> if True: import tomllib else: import tomli as "
+    "tomllib": _PY311,
+    "compare/grader/course/assignment.py::<module>@59: sys.version_info >= (3, 11) -> sys.version_info > (3, 11)":
+        _PY311,
+    "compare/grader/course/assignment.py::<module>@59: (3, 11) -> (3,)": _PY311,
+    "compare/grader/course/assignment.py::<module>@59: 3 -> 2": _PY311,
+    "compare/grader/course/assignment.py::<module>@59: 11 -> 10": _PY311,
+})
 
 # ---- issue 20 (helper h20b): the class run's modules, compare/grader/{outputs,shards,points,classfolder,
 # summary,options}.py and compare/grade.py. One contiguous block; the arguments first, then the keys.
