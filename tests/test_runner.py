@@ -302,6 +302,14 @@ def test_every_known_kind_of_error_is_kept(played, kind):
     assert caught.value.kind == kind and str(caught.value) == "said" and caught.value.exc_type is None
 
 
+def test_an_error_of_a_kind_of_its_own_breaks_the_contract(played):
+    runner, worker = played
+    worker.reply({"status": "error", "kind": "pwned", "message": "x" * 5000})
+    with pytest.raises(StudentError) as caught:
+        runner.set_params("k", {}, "writing params")
+    assert caught.value.kind == "contract" and str(caught.value) == "x" * 599 + "…"
+
+
 def test_an_error_without_a_message_says_so(played):
     runner, worker = played
     worker.reply({"status": "error", "kind": "raised", "exc_type": "K" * 100})
@@ -405,6 +413,31 @@ def test_a_large_request_is_sent_whole_while_the_worker_reads(played):
     runner.set_params("k", {"W1": big}, "writing params")
     thread.join()
     assert np.array_equal(asked["arrays"]["W1"], big)
+
+
+def test_a_worker_that_floods_its_stderr_is_still_heard(played):
+    runner, worker = played
+
+    def play():
+        worker.request()
+        os.write(worker.stderr_w, b"warning\n" * 40_000)  # 320 kB: far more than a pipe holds, unless read
+        worker.reply({"status": "ok"})
+
+    thread = threading.Thread(target=play, daemon=True)
+    thread.start()
+    runner.set_params("k", {}, "writing params")
+    thread.join()
+    assert runner.stderr_tail.endswith(b"warning\n") and len(runner.stderr_tail) == 4096
+
+
+def test_sending_stops_at_the_deadline(played, monkeypatch):
+    runner, worker = played
+    now = [100.0]
+    monkeypatch.setattr(runner_module.time, "monotonic", lambda: now[0])
+    with pytest.raises(TimeoutError):
+        runner._send(b"frame", 100.0, "x")  # no time left
+    runner._send(b"frame", 100.5, "x")  # half a second left: sent
+    assert worker.peer.recv(10) == b"frame"
 
 
 def test_a_request_to_a_closed_channel_is_a_death(played):

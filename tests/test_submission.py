@@ -181,7 +181,9 @@ def test_package_context(tmp_path):
     write(tmp_path / "net.py")
     assert package_context(tmp_path, ("net.py",)) == (tmp_path, None)
     write(tmp_path / "a" / "notes.ipynb", "{}")
-    assert package_context(tmp_path, ("a", "notes.ipynb")) == (tmp_path / "a", None)
+    write(tmp_path / "a" / "__init__.py", "")
+    assert package_context(tmp_path, ("a", "notes.ipynb")) == (tmp_path / "a", None)  # a notebook: loaded alone
+    (tmp_path / "a" / "__init__.py").unlink()
     write(tmp_path / "a" / "b" / "plain.py")  # no __init__, no import of its folders: alone
     assert package_context(tmp_path, ("a", "b", "plain.py")) == (tmp_path / "a" / "b", None)
     write(tmp_path / "a" / "b" / "__init__.py", "")
@@ -197,6 +199,8 @@ def test_a_relative_or_absolute_import_says_how_far_up_the_package_goes(tmp_path
     assert package_context(tmp_path, ("cs231n", "classifiers", "two.py")) == (tmp_path, "cs231n.classifiers.two")
     write(tmp_path / "cs231n" / "classifiers" / "three.py", "import cs231n.layers as layers\n" + NET)
     assert package_context(tmp_path, ("cs231n", "classifiers", "three.py")) == (tmp_path, "cs231n.classifiers.three")
+    write(tmp_path / "hw" / "kit" / "four.py", "from kit.layers import dense\n" + NET)  # up to kit, not hw
+    assert package_context(tmp_path, ("hw", "kit", "four.py")) == (tmp_path / "hw", "kit.four")
     write(tmp_path / "x" / "y" / "deep.py", "from ....far import thing\n" + NET)  # never above the top
     assert package_context(tmp_path, ("x", "y", "deep.py")) == (tmp_path, "x.y.deep")
     write(tmp_path / "my-hw" / "net.py", "from .layers import dense\n" + NET)  # not a package name
@@ -222,6 +226,7 @@ def test_only_regular_files_of_the_submission_are_copied(tmp_path):
     write(src / ".env", "SECRET=1")
     write(src / "__pycache__" / "net.cpython-311.pyc", "x")
     write(src / "__MACOSX" / "._net.py", "x")
+    write(src / "__MACOSX" / "net.py", "x")
     write(src / "venv" / "pyvenv.cfg", "home = /usr")
     write(src / "venv" / "lib" / "torch.py", "x")
     write(src / "hw.ipynb", "{}")
@@ -346,6 +351,9 @@ def test_a_regular_file_is_copied_through_no_link_and_within_its_limit(tmp_path)
     assert S._copy_regular_file(tmp_path / "link.txt", tmp_path / "o" / "link.txt", 100) == -1
     assert S._copy_regular_file(tmp_path / "gone.txt", tmp_path / "o" / "gone.txt", 100) == -1
     assert S._copy_regular_file(tmp_path / "f.txt", tmp_path / "o" / "at.txt", 100) == -1  # never over a file
+    os.mkfifo(tmp_path / "pipe")
+    assert S._copy_regular_file(tmp_path / "pipe", tmp_path / "o" / "pipe", 100) == -1
+    assert not (tmp_path / "o" / "pipe").exists()
 
 
 # ----------------------------------------------------------------------------- what the sandbox offers
