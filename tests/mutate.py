@@ -235,6 +235,10 @@ _ONE_ENTRY = ("lru_cache(maxsize=...) of a function without arguments: it only e
               "whatever the size")
 _LOOK_PERIOD = ("how often the grader looks at what the submission as a whole uses while it waits: the same "
                 "limits, found a little sooner or later (no test can tell without racing a clock)")
+_NO_LINK_HERE = ("a link returned True on the first line of _skip: is_dir/is_file are asked only of an entry that "
+                 "is not one, so following links changes nothing")
+_CHUNK = ("the size of one read only: the file was found no larger than the cap before reading, and a read "
+          "past the cap (a file that grew) is refused after it either way")
 _PY311 = ("equivalent on the interpreter the tests run on (3.11 and newer): the mutated version test takes the "
           "same branch there and imports tomllib; only a 3.10 interpreter (tomli) could tell them apart")
 EQUIVALENT.update({
@@ -245,6 +249,31 @@ EQUIVALENT.update({
     "compare/grader/workers/runner.py::WorkerRunner.__init__@97: 0.0 -> 1.0":
         "the time of the last look starts long before any request (time.monotonic counts from boot, "
         "hours ago): with 0.0 or 1.0 alike the first look is due at once",
+    "compare/grader/workers/runner.py::WorkerRunner._send@189: if not writable: continue -> if False: continue":
+        "select says not writable only when its wait ran out; the send that follows on the full non-blocking "
+        "socket raises BlockingIOError, which continues the loop the same way",
+    "compare/grader/workers/runner.py::WorkerRunner._receive@203: if time.monotonic() - self.checked >= "
+    "CHECK_INTERVAL: self._check_use(what) -> if True: self._check_use(what)": _LOOK_PERIOD,
+    "compare/grader/submissions/submission.py::_imports@139: elif node.module: tops.add(node.module.split(\".\")[0]) "
+    "-> if True: tops.add(node.module.split('.')[0])":
+        "an ImportFrom without a module is relative (`from . import x`): Python allows no other, and the "
+        "relative ones are taken by the branch above",
+    "compare/grader/submissions/submission.py::package_context@153: need < len(folders) -> need <= len(folders)":
+        "one more look, at top's own __init__.py, can raise need by one past len(folders), and need is cut to "
+        "len(folders) below before it is used",
+    "compare/grader/submissions/submission.py::_skip@172: False -> True": _NO_LINK_HERE,
+    "compare/grader/submissions/submission.py::_skip@179: False -> True": _NO_LINK_HERE,
+    "compare/grader/submissions/submission.py::_copy_regular_file@196: copied <= limit -> copied < limit":
+        "the last read asks for limit + 1 - copied bytes, so a file over the cap shows it in the read that "
+        "reaches the cap; the loop's bound differs only for a file that grows between two reads, which no "
+        "test can arrange without racing a writer",
+    "compare/grader/submissions/submission.py::_copy_regular_file@197: min(1 << 20, limit + 1 - copied) -> "
+    "max(1 << 20, limit + 1 - copied)": _CHUNK,
+    "compare/grader/submissions/submission.py::_copy_regular_file@197: 1 -> 2": _CHUNK,
+    "compare/grader/submissions/submission.py::_copy_regular_file@197: 20 -> 21": _CHUNK,
+    "compare/grader/submissions/submission.py::_copy_regular_file@197: 20 -> 19": _CHUNK,
+    "compare/grader/submissions/submission.py::_copy_regular_file@197: limit + 1 - copied -> limit + 1 + copied":
+        _CHUNK,
     "compare/grader/course/assignment.py::<module>@59: if sys.version_info >= (3, 11): import tomllib else: "
     "# pragma: no cover - Python 3.10 import tomli as tomllib -> if True: import tomllib else: import tomli as "
     "tomllib": _PY311,
