@@ -328,6 +328,14 @@ def test_a_request_that_gets_no_answer_times_out_and_the_worker_is_killed(tmp_pa
     assert caught.value.kind == "timeout" and worker.killed and runner.worker is None
 
 
+def test_a_reply_in_the_last_second_is_read(tmp_path):
+    runner = WorkerRunner(submission(tmp_path), timeout=0.5)
+    runner.worker = worker = PlayedWorker()
+    worker.reply({"status": "ok"})  # there before it is asked for: read at once
+    runner.set_params("k", {}, "writing params")
+    assert not worker.killed
+
+
 def test_a_request_cut_short_by_the_budget_says_so(tmp_path):
     runner = WorkerRunner(submission(tmp_path), timeout=60, budget=0.3)
     runner.budget.begin()
@@ -352,6 +360,24 @@ def test_a_worker_that_ends_says_how_with_its_last_line(played, code, how):
     assert caught.value.kind == "died"
     assert str(caught.value) == f"the implementation's process ended during writing params ({how}): MemoryError: out of it"
     assert worker.killed
+
+
+def test_a_worker_that_dies_after_reading_the_request_is_dead(played):
+    runner, worker = played
+
+    def play():
+        worker.request()
+        os.write(worker.stderr_w, b"Segmentation fault\n")
+        worker.process.code = -11
+        worker.peer.close()
+
+    thread = threading.Thread(target=play, daemon=True)
+    thread.start()
+    with pytest.raises(StudentError) as caught:
+        runner.set_params("k", {}, "writing params")
+    thread.join()
+    assert caught.value.kind == "died" and str(caught.value) == (
+        "the implementation's process ended during writing params (killed by signal 11): Segmentation fault")
 
 
 def test_only_the_last_bytes_of_stderr_are_kept(played):

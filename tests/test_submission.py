@@ -326,7 +326,7 @@ def test_the_submission_file_is_copied_first_and_generated_files_are_written(tmp
 def test_a_modules_package_files_come_first(tmp_path, monkeypatch):
     monkeypatch.setattr(S, "MAX_COPY_FILES", 3)
     write(tmp_path / "kit" / "__init__.py", "")
-    write(tmp_path / "kit" / "aaa.py", "A = 1\n")
+    write(tmp_path / "kit" / "AAA.py", "A = 1\n")  # before __init__.py in the walk's order
     write(tmp_path / "kit" / "inner" / "__init__.py", "")
     write(tmp_path / "kit" / "inner" / "net.py")
     sub = resolve("kit.inner.net:Net", cwd=tmp_path)
@@ -354,6 +354,35 @@ def test_a_regular_file_is_copied_through_no_link_and_within_its_limit(tmp_path)
     os.mkfifo(tmp_path / "pipe")
     assert S._copy_regular_file(tmp_path / "pipe", tmp_path / "o" / "pipe", 100) == -1
     assert not (tmp_path / "o" / "pipe").exists()
+    # /proc files say they hold 0 bytes and hold more: what a file that grows while copied looks like
+    assert S._copy_regular_file(Path("/proc/self/status"), tmp_path / "o" / "grew", 10) == -1
+    assert not (tmp_path / "o" / "grew").exists()
+    assert S._copy_regular_file(Path("/proc/self/status"), tmp_path / "o" / "whole", 1 << 20) > 10
+
+
+def test_copying_leaves_no_file_open(tmp_path):
+    write(tmp_path / "src" / "net.py")
+    os.mkfifo(tmp_path / "src" / "pipe")
+    before = len(os.listdir("/proc/self/fd"))
+    for i in range(10):
+        copied(resolve(f"{tmp_path / 'src' / 'net.py'}:Net"), tmp_path / f"copy{i}")
+        S._copy_regular_file(tmp_path / "src" / "pipe", tmp_path / f"p{i}", 10)
+        S._copy_regular_file(tmp_path / "src" / "net.py", tmp_path / f"small{i}", 1)
+    assert len(os.listdir("/proc/self/fd")) == before
+
+
+def test_a_copy_into_a_folder_that_exists_or_whose_parents_do_not(tmp_path):
+    write(tmp_path / "src" / "net.py")
+    sub = resolve(f"{tmp_path / 'src' / 'net.py'}:Net")
+    (tmp_path / "empty").mkdir()
+    assert copied(sub, tmp_path / "empty") == ["net.py"]
+    assert copied(sub, tmp_path / "a" / "b" / "c") == ["net.py"]
+
+
+def test_a_namespace_package_around_a_module_is_no_missing_file(tmp_path):
+    write(tmp_path / "src" / "kit" / "net.py")
+    sub = Submission("kit.net:Net", tmp_path / "src", "Net", module="kit.net", package="kit")
+    assert copied(sub, tmp_path / "copy") == ["kit/net.py"] and sub.notes == []
 
 
 # ----------------------------------------------------------------------------- what the sandbox offers
