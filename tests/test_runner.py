@@ -466,6 +466,15 @@ def test_sending_stops_at_the_deadline(played, monkeypatch):
     assert worker.peer.recv(10) == b"frame"
 
 
+def test_receiving_stops_at_the_deadline_even_with_a_reply_waiting(played, monkeypatch):
+    runner, worker = played
+    monkeypatch.setattr(runner_module.time, "monotonic", lambda: 100.0)
+    worker.reply({"status": "ok"})
+    with pytest.raises(TimeoutError):
+        runner._receive(100.0, "x")  # no time left: what is waiting is not read
+    assert runner._receive(100.5, "x")[0] == {"seq": 1, "status": "ok", "arrays": []}
+
+
 def test_a_request_to_a_closed_channel_is_a_death(played):
     runner, worker = played
     worker.process.code = 1
