@@ -611,3 +611,69 @@ def test_a_bubblewrap_worker_that_ended_is_not_signalled_again(tmp_path, monkeyp
     worker.kill()
     theirs.close()
     assert signalled == [] and not workdir.exists() and worker.sock.fileno() == -1
+
+
+def test_the_sandboxs_filesystem_is_built_in_an_order_bubblewrap_accepts(tmp_path, monkeypatch):
+    """Every mount point's folders are made (mode 0755, once) before it is mounted, the system's folders and
+    the interpreter are bound read-only, each visible package sits at /opt/site/NAME."""
+    monkeypatch.setattr(isolation.shutil, "which", lambda name: "/usr/bin/bwrap")
+    site = {name: path for name, path in isolation.visible_packages(()).items()}
+    argv, inside, site_paths = isolation._bubblewrap_argv(tmp_path, site, None, Limits(disk_mb=3))
+    assert (inside, site_paths, argv[-1]) == ("/submission", ["/opt/site"], "--")
+    width = {"--ro-bind": 2, "--ro-bind-try": 2, "--bind": 2, "--symlink": 2, "--dir": 1, "--tmpfs": 1, "--proc": 1,
+             "--dev": 1, "--remount-ro": 1, "--perms": 1, "--size": 1, "--chdir": 1, "--setenv": 2, "--cap-add": 1}
+    made, mounted, dirs, i = set(), set(), [], 1
+    while argv[i] != "--":
+        flag = argv[i]
+        if flag.startswith("--unshare") or flag in ("--die-with-parent", "--new-session", "--clearenv"):
+            i += 1
+            continue
+        values = argv[i + 1:i + 1 + width[flag]]
+        if flag in ("--ro-bind", "--ro-bind-try", "--bind", "--symlink", "--dir", "--tmpfs", "--proc", "--dev"):
+            dest = values[-1]
+            under_system = any(dest.startswith(s + "/") for s in ("/usr", "/dev", "/etc"))  # bwrap's own
+            for ancestor in isolation._ancestors(Path(dest)):
+                inside_a_mount = any(ancestor.startswith(m + "/") for m in mounted)
+                assert ancestor in made or under_system or inside_a_mount, f"{dest}: {ancestor} is not there yet"
+            if flag in ("--ro-bind", "--bind"):
+                mounted.add(dest)
+            if flag == "--dir":
+                assert argv[i - 2:i] == ["--perms", "0755"] and dest not in dirs
+                dirs.append(dest)
+            made.add(dest)
+        i += 1 + width[flag]
+    box = argv[:argv.index("--")]
+    for folder in ("/bin", "/sbin", "/lib", "/lib32", "/lib64", "/libx32"):
+        if os.path.islink(folder):
+            assert ("--symlink", os.readlink(folder), folder) == tuple(box[box.index(folder) - 2:box.index(folder) + 1])
+        elif os.path.isdir(folder):
+            assert (folder, folder) in pairs(box, "--ro-bind", 2)
+        else:
+            assert folder not in box
+    assert ("/etc/ld.so.cache", "/etc/ld.so.cache") in pairs(box, "--ro-bind-try", 2)
+    prefix = str(Path(sys.base_prefix).resolve())
+    assert (prefix, prefix) in pairs(box, "--ro-bind", 2)
+    executable = Path(sys.executable).resolve()
+    assert any(str(executable).startswith(s + "/") for s, d in pairs(box, "--ro-bind", 2) if s == d)
+    for name, source in site.items():
+        assert (str(source), f"/opt/site/{name}") in pairs(box, "--ro-bind", 2)
+    assert {"/opt", "/opt/site", "/opt/grader"} <= set(dirs)
+    tail = ["--bind", str(tmp_path / "submission"), "/submission", "--proc", "/proc", "--dev", "/dev",
+            "--perms", "1777", "--size", str(isolation.SHM_BYTES), "--tmpfs", "/dev/shm", "--remount-ro", "/dev",
+            "--chdir", "/submission", "--clearenv"]
+    start = box.index("--bind")
+    assert box[start:start + len(tail)] == tail
+
+
+def test_a_folder_outside_the_installation_is_bound_with_its_own_parents(tmp_path, monkeypatch):
+    monkeypatch.setattr(isolation.shutil, "which", lambda name: "/usr/bin/bwrap")
+    monkeypatch.setattr(isolation.sys, "base_prefix", "/usr")  # a system Python: under /usr, bound already
+    monkeypatch.setattr(isolation.sys, "executable", "/usr/bin/python3")
+    monkeypatch.setattr(isolation, "_site_folders", lambda: {"/usr/lib/python3/dist-packages", "/srv/venv/lib/site-packages"})
+    argv, _, _ = isolation._bubblewrap_argv(tmp_path, {"numpy": Path("/srv/venv/lib/site-packages/numpy")}, None,
+                                            Limits())
+    box = argv[:argv.index("--")]
+    assert ("/usr", "/usr") in pairs(box, "--ro-bind", 2) and "/srv" not in box
+    assert ("/usr/lib/python3/dist-packages",) in pairs(box, "--tmpfs")  # the installation's own packages hidden
+    assert ("/srv/venv/lib/site-packages",) not in pairs(box, "--tmpfs")  # not mounted in the sandbox at all
+    assert ("/srv/venv/lib/site-packages/numpy", "/opt/site/numpy") in pairs(box, "--ro-bind", 2)
