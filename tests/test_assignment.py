@@ -168,7 +168,7 @@ def test_the_presets():
     assert (a2.call, dict(a2.keywords), a2.penalty_in, a2.l2_factor) == ("keywords", A2_KEYWORDS, "constructor", 0.5)
     fc = preset("cs231n-a2-fc")
     assert dict(fc.keywords) == {"hidden_dims": "hidden", "input_dim": "d", "num_classes": "m", "reg": "reg"}
-    assert fc.constants == (("dtype", "float64"),) and fc.factory == "FullyConnectedNet"
+    assert fc.constants == (("dtype", "float64"),) and fc.factory == "FullyConnectedNet" and fc.l2_factor == 0.5
     with pytest.raises(AssignmentError, match="no preset named 'cs231n-a3' \\(presets: homework, cs231n, "):
         preset("cs231n-a3")
 
