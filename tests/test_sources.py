@@ -401,3 +401,63 @@ def test_a_v3_worksheet_without_a_list_of_cells_is_passed_over():
     text = json.dumps({"worksheets": [{"cells": 3}, "sheet", {"cells": [
         {"cell_type": "code", "input": "x = 1"}, {"cell_type": "markdown", "source": "# t"}]}]})
     assert src.notebook_code_cells(text) == [(1, "x = 1")]
+
+
+def test_a_cell_source_must_be_text():
+    assert src.cell_text(["a = 1\n", "b = 2"]) == "a = 1\nb = 2"
+    assert src.cell_text(["a = 1\n", 2]) is None and src.cell_text(3) is None and src.cell_text("x") == "x"
+
+
+def test_ipython_lines_are_set_aside_only_when_that_makes_the_cell_parse():
+    tree, error = src.parse_cell('s = """\n%d items\n"""\n')  # plain Python: a % line inside a string stays
+    assert error is None and tree.body[0].value.value == "\n%d items\n"
+    tree, error = src.parse_cell("%matplotlib inline\nx = (\n")  # still broken without the magic: broken
+    assert tree is None and isinstance(error, SyntaxError)
+    tree, error = src.parse_cell("%matplotlib inline\nx = 1\n")
+    assert error is None and isinstance(tree.body[1], src.ast.Assign)
+    assert src.parse_cell("%%bash\nls\n") == (None, None)
+
+
+def test_what_the_parser_cannot_take_is_an_error_not_a_crash():
+    tree, error = src._parse("x = " + "1+" * 100_000 + "1", "<deep>")
+    assert tree is None and isinstance(error, RecursionError)
+    tree, error = src._parse("x = " + "-" * 200_000 + "1", "<deeper>")
+    assert tree is None and isinstance(error, MemoryError)
+    assert src.names_in("x = " + "1+" * 100_000 + "1\ndef f():\n    pass\n") == {"x", "f"}  # by the line scan
+
+
+def test_a_python_file_is_not_read_as_a_cell(tmp_path):
+    (tmp_path / "a.py").write_text("x = 1\n!ls\nif True:\n    y = 2\n")
+    assert defined_names(tmp_path / "a.py") == {"x"}  # it does not parse: its column-0 names
+    nb = notebook(tmp_path, "x = 1\n!ls\nif True:\n    y = 2\n")
+    assert defined_names(nb) == {"x", "y"}  # a cell: IPython lines set aside
+
+
+def test_names_in_every_kind_of_block_and_target(tmp_path):
+    (tmp_path / "a.py").write_text(
+        "[a, b] = 1, 2\n(c, [d, *e]) = 1, [2, 3]\n"
+        "try:\n    f = 1\nexcept* ValueError:\n    g = 2\n"
+        "if mode == '__main__':\n    h = 1\n"
+        "if __name__ == '__main__':\n    never = 1\n"
+        "if '__main__' == __name__:\n    never_either = 1\n")
+    assert defined_names(tmp_path / "a.py") == {"a", "b", "c", "d", "e", "f", "g", "h"}
+
+
+@pytest.mark.parametrize("guard", ["ImportError", "ModuleNotFoundError", "Exception", "BaseException",
+                                   "(ValueError, ImportError)", ""])
+def test_an_import_with_a_fallback_is_not_needed(guard):
+    source = f"try:\n    import cupy as xp\nexcept {guard}:\n    import numpy as xp\nimport scipy.linalg\n"
+    assert src.modules_imported_by(source) == {"numpy", "scipy.linalg"}
+
+
+def test_the_modules_a_file_imports(tmp_path):
+    source = ("import a.b, c\nfrom d.e import f\nfrom . import g\nfrom .h import i\n"
+              "def k():\n    import inner\n"
+              "try:\n    import guarded\nexcept ValueError:\n    import handler\nelse:\n    import orelse\n"
+              "finally:\n    import final\n")
+    assert src.modules_imported_by(source) == {"a.b", "c", "d.e", "inner", "guarded", "handler", "orelse", "final"}
+    (tmp_path / "m.py").write_text(source)
+    assert src.imported_modules(tmp_path / "m.py") == src.modules_imported_by(source)
+    assert src.modules_imported_by("import (\n") == set()
+    (tmp_path / "bad.py").write_bytes(b"import x\n\xff\n")
+    assert src.imported_modules(tmp_path / "bad.py") == set() and src.imported_modules(tmp_path / "gone.py") == set()
