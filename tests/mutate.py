@@ -280,6 +280,22 @@ EQUIVALENT.update({
     "compare/grader/workers/runner.py::WorkerRunner._receive@215: 20 -> 21": _RECV_SIZE,
     "compare/grader/workers/runner.py::WorkerRunner._receive@215: 20 -> 19": _RECV_SIZE,
     "compare/grader/submissions/submission.py::copy_submission@259: False -> True": _NO_LINK_HERE,
+    "compare/grader/sandbox/sources.py::read_bytes@63: 0 -> 1":
+        "the default of getattr(os, 'O_CLOEXEC', ...) is used only where os has no O_CLOEXEC: Linux has it",
+    "compare/grader/sandbox/sources.py::read_bytes@77: total <= limit -> total < limit": _CHUNK,
+    "compare/grader/sandbox/sources.py::read_bytes@78: min(_CHUNK, limit + 1 - total) -> max(_CHUNK, limit + 1 - total)":
+        _CHUNK,
+    "compare/grader/sandbox/sources.py::read_bytes@78: limit + 1 - total -> limit + 1 + total": _CHUNK,
+    "compare/grader/sandbox/sources.py::read_bytes@78: 1 -> 2": _CHUNK,
+    "compare/grader/sandbox/sources.py::decode_python@120: raise SourceError(f\"{name}: unknown encoding "
+    "{clean_text(encoding, 40)!r}\") from None -> pass":
+        "tokenize.detect_encoding looks the codec up itself (an unknown one is its SyntaxError, caught above): "
+        "the LookupError this guards cannot follow",
+    "compare/grader/sandbox/sources.py::parse_cell@234: if magics: retried, _ = _parse(\"\\n\".join(stripped), "
+    "filename) if retried is not None: return retried, None -> if True: retried, _ = _parse('\\n'.join(stripped), "
+    "filename) if retried is not None: return (retried, None)":
+        "without IPython lines the text retried is the text that failed: it fails again, and the first error "
+        "is returned",
     "compare/grader/submissions/submission.py::_imports@139: elif node.module: tops.add(node.module.split(\".\")[0]) "
     "-> if True: tops.add(node.module.split('.')[0])":
         "an ImportFrom without a module is relative (`from . import x`): Python allows no other, and the "

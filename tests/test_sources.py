@@ -416,6 +416,8 @@ def test_ipython_lines_are_set_aside_only_when_that_makes_the_cell_parse():
     tree, error = src.parse_cell("%matplotlib inline\nx = 1\n")
     assert error is None and isinstance(tree.body[1], src.ast.Assign)
     assert src.parse_cell("%%bash\nls\n") == (None, None)
+    tree, error = src.parse_cell("!ls \x00\nx = 1\n")  # a NUL byte in a shell line: set aside with it
+    assert error is None and len(tree.body) == 2
 
 
 def test_what_the_parser_cannot_take_is_an_error_not_a_crash():
