@@ -126,6 +126,18 @@ def test_a_notebook_is_loaded_as_its_definitions(tmp_path):
     assert sub.notes[0].startswith("hw.ipynb: only its definitions are graded; skipped 2 statement(s)")
 
 
+def test_a_notebook_keeps_what_is_allowed_and_finds_the_courses_factory(tmp_path):
+    import json
+
+    cells = [{"cell_type": "code", "source": "import scipy.linalg\ndef build(sizes, activation):\n    return None\n",
+              "metadata": {}, "outputs": [], "execution_count": None}]
+    write(tmp_path / "hw.ipynb", json.dumps({"cells": cells, "metadata": {}, "nbformat": 4, "nbformat_minor": 5}))
+    sub = resolve("hw.ipynb:make_mlp", cwd=tmp_path, allow_imports=("scipy",), also_factories=("build",))
+    assert "import scipy.linalg" in sub.generated["hw.py"] and "def build" in sub.generated["hw.py"]
+    without = resolve("hw.ipynb:make_mlp", cwd=tmp_path, also_factories=("build",))
+    assert "import scipy" not in without.generated["hw.py"]
+
+
 def test_a_finder_that_fails_is_no_module(tmp_path, monkeypatch):
     import sys
     import types
