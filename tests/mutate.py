@@ -299,6 +299,17 @@ EQUIVALENT.update({
     "filename) if retried is not None: return (retried, None)":
         "without IPython lines the text retried is the text that failed: it fails again, and the first error "
         "is returned",
+    "compare/grader/submissions/submission.py::plan_stubs@306: if relative.endswith(\".py\"): modules |= "
+    "modules_imported_by(source) -> if True: modules |= modules_imported_by(source)":
+        "the only generated files are the modules written for a notebook (NAME.py): every one ends in .py",
+    "compare/grader/submissions/submission.py::plan_stubs@309: if path.relative_to(sub.root).as_posix() not in "
+    "sub.generated: modules |= imported_modules(path) -> if True: modules |= imported_modules(path)":
+        "a generated module's name is chosen where no file of that name exists (from_notebook): reading it from "
+        "the disk finds nothing and adds no module",
+    "compare/grader/submissions/submission.py::_python_files@347: len(files) > MAX_SCANNED_FILES -> "
+    "len(files) >= MAX_SCANNED_FILES":
+        "the list is cut to MAX_SCANNED_FILES after the walk: stopping one folder sooner or later keeps the same "
+        "first files",
     "compare/grader/submissions/submission.py::_imports@139: elif node.module: tops.add(node.module.split(\".\")[0]) "
     "-> if True: tops.add(node.module.split('.')[0])":
         "an ImportFrom without a module is relative (`from . import x`): Python allows no other, and the "

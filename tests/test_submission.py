@@ -316,12 +316,18 @@ def test_what_is_left_out_is_listed_five_at_most(tmp_path, monkeypatch):
     sub = resolve(f"{src / 'net.py'}:Net")
     copied(sub, tmp_path / "copy")
     assert sub.notes[0].endswith(": d0.txt, d1.txt, d2.txt, d3.txt, d4.txt (+2 more)")
-    write(src / "d7.txt", "x")
-    for i in range(2, 8):
-        (src / f"d{i}.txt").unlink()
+    (src / "d6.txt").unlink()
     sub = resolve(f"{src / 'net.py'}:Net")
     copied(sub, tmp_path / "copy2")
-    assert sub.notes[0].endswith(": d0.txt, d1.txt")
+    assert sub.notes[0].endswith(": d0.txt, d1.txt, d2.txt, d3.txt, d4.txt (+1 more)")
+    (src / "d5.txt").unlink()
+    sub = resolve(f"{src / 'net.py'}:Net")
+    copied(sub, tmp_path / "copy3")
+    assert sub.notes[0].endswith(": d0.txt, d1.txt, d2.txt, d3.txt, d4.txt")
+    write(src / ("a" * 100 + ".txt"), "x")  # a long name: cut at 80
+    sub = resolve(f"{src / 'net.py'}:Net")
+    copied(sub, tmp_path / "copy4")
+    assert sub.notes[0].endswith(": " + "a" * 79 + "…, d0.txt, d1.txt, d2.txt, d3.txt (+1 more)")
 
 
 def test_the_submission_file_is_copied_first_and_generated_files_are_written(tmp_path, monkeypatch):
@@ -420,6 +426,35 @@ def test_stubs_are_planned_from_every_python_file_within_the_caps(tmp_path, monk
                          "(xrange is range, basestring is str)"]
     monkeypatch.setattr(S, "MAX_SCANNED_FILES", 1)
     assert resolve(f"{tmp_path / 'net.py'}:Net").stubs == ("matplotlib",)  # the file loaded first
+
+
+def test_a_submodule_is_stubbed_without_its_parent_and_a_notebooks_function_imports_count(tmp_path):
+    import json
+
+    write(tmp_path / "net.py", "import matplotlib\nimport matplotlib.pyplot as plt\nimport tqdm\n" + NET)
+    assert resolve(f"{tmp_path / 'net.py'}:Net").notes == [
+        "stubbed: matplotlib.pyplot, tqdm (not available to graded code; used only if called)"]
+    cells = [{"cell_type": "code", "source": "def show(x):\n    import seaborn\n    return x\n" + NET,
+              "metadata": {}, "outputs": [], "execution_count": None}]
+    write(tmp_path / "nb" / "hw.ipynb", json.dumps({"cells": cells, "metadata": {}, "nbformat": 4,
+                                                    "nbformat_minor": 5}))
+    assert resolve(f"{tmp_path / 'nb' / 'hw.ipynb'}:Net").stubs == ("seaborn",)
+
+
+def test_only_the_files_copied_are_planned(tmp_path):
+    write(tmp_path / "alice.py", "import numpy as np\n" + NET)
+    write(tmp_path / "bob.py", "import seaborn\n")
+    write(tmp_path / "lib" / "carol.py", "import pandas\n")
+    assert resolve(f"{tmp_path / 'alice.py'}:Net", alone=True).stubs == ()
+    assert resolve(f"{tmp_path / 'alice.py'}:Net").stubs == ("pandas", "seaborn")
+
+
+def test_the_files_planned_stop_at_the_copys_byte_cap(tmp_path, monkeypatch):
+    write(tmp_path / "net.py", "import tqdm\n" + NET)
+    write(tmp_path / "sub" / "helper.py", "import seaborn\n")
+    assert resolve(f"{tmp_path / 'net.py'}:Net").stubs == ("seaborn", "tqdm")
+    monkeypatch.setattr(S, "MAX_COPY_BYTES", (tmp_path / "net.py").stat().st_size - 1)
+    assert resolve(f"{tmp_path / 'net.py'}:Net").stubs == ("tqdm",)  # its own folder read, then no further
 
 
 def test_a_long_list_of_stubs_is_shortened():
