@@ -417,17 +417,35 @@ def test_a_submission_over_a_limit_is_stopped_with_the_limit_named(played):
                                  "it started more than 3 processes")
 
 
+class CountingSocket:
+    """The grader's end of the channel, counting what the grader has read from it."""
+
+    def __init__(self, sock):
+        self.sock, self.received = sock, 0
+
+    def recv(self, n):
+        data = self.sock.recv(n)
+        self.received += len(data)
+        return data
+
+    def send(self, data):
+        return self.sock.send(data)
+
+    def fileno(self):
+        return self.sock.fileno()
+
+    def close(self):
+        self.sock.close()
+
+
 def test_what_it_did_in_a_quick_request_is_measured_too(played, monkeypatch):
     runner, worker = played
-    seen = []
-
-    def overuse():
-        seen.append(1)
-        return None if len(seen) == 1 else "wrote more than 2 MiB"
-
-    worker.overuse = overuse
-    worker.reply({"status": "ok"})
-    monkeypatch.setattr(runner_module, "CHECK_INTERVAL", 0)  # a look before reading, and one after
+    frame = wire.encode({"seq": 1, "status": "ok"})
+    worker.sock = counting = CountingSocket(worker.sock)
+    # over a limit only once the whole reply is in: only a look after the reply can see it
+    worker.overuse = lambda: "wrote more than 2 MiB" if counting.received == len(frame) else None
+    worker.peer.sendall(frame)
+    monkeypatch.setattr(runner_module, "CHECK_INTERVAL", 0)  # a look on every pass: the last one after the reply
     with pytest.raises(StudentError, match="stopped during writing params: it wrote more than 2 MiB"):
         runner.set_params("k", {}, "writing params")
 
@@ -475,6 +493,27 @@ def test_receiving_stops_at_the_deadline_even_with_a_reply_waiting(played, monke
     assert runner._receive(100.5, "x")[0] == {"seq": 1, "status": "ok", "arrays": []}
 
 
+def test_a_worker_that_closed_its_stderr_is_still_heard(played):
+    runner, worker = played
+    os.write(worker.stderr_w, b"last words\n")
+    os.close(worker.stderr_w)  # end of file on the grader's side
+    worker.stderr_w = os.open(os.devnull, os.O_WRONLY)  # (closed again by kill)
+    worker.reply({"status": "ok"})
+    runner.set_params("k", {}, "writing params")
+    assert runner.stderr_tail == b"last words\n"
+
+
+def test_draining_a_stderr_already_closed_is_quiet(played):
+    runner, worker = played
+    os.close(worker.stderr_fd)
+    worker.stderr_fd = os.open(os.devnull, os.O_RDONLY)  # (closed again by kill)
+    stale = os.open(os.devnull, os.O_RDONLY)
+    os.close(stale)
+    worker_fd, worker.stderr_fd = worker.stderr_fd, stale  # a descriptor that is no longer open
+    runner._drain_stderr()
+    worker.stderr_fd = worker_fd
+
+
 def test_a_request_to_a_closed_channel_is_a_death(played):
     runner, worker = played
     worker.process.code = 1
@@ -490,7 +529,8 @@ class Trusted:
         self.params = {"W1": np.ones((sizes[0], sizes[1])), "b1": np.zeros(sizes[1])}
 
     def loss_and_grads(self, X, y, lambdas):
-        return 2.0, {name: np.full_like(value, 0.5) for name, value in self.params.items()}
+        loss = float(self.params["W1"].sum())
+        return loss, {name: np.full_like(value, 0.5) for name, value in self.params.items()}
 
     def raises(self, X, y, lambdas):
         raise KeyError("W9")
@@ -500,10 +540,13 @@ def test_trusted_code_is_called_in_this_process():
     with InProcessRunner(Trusted, timeout=5) as runner:
         params = runner.make("k", "Trusted([2, 3])", [[2, 3]], "loss_and_grads")
         assert sorted(params) == ["W1", "b1"]
-        runner.set_params("k", {"W1": np.full((2, 3), 4.0), "b1": np.zeros(3)}, "writing params")
+        loss, _ = runner.call("k", "loss_and_grads", [("X", np.ones((1, 2))), ("y", np.array([0])),
+                                                      ("lambdas", [0.0])], "a call")
+        assert loss == 6.0
+        runner.set_params("k", {"W1": [[4, 4, 4], [4, 4, 4]], "b1": np.zeros(3)}, "writing params")  # ints: as floats
         loss, grads = runner.call("k", "loss_and_grads", [("X", np.ones((1, 2))), ("y", np.array([0])),
                                                           ("lambdas", [0.0])], "a call")
-        assert type(loss) is float and loss == 2.0 and grads["W1"].shape == (2, 3)
+        assert type(loss) is float and loss == 24.0 and grads["W1"].shape == (2, 3)
         with pytest.raises(StudentError) as caught:
             runner.call("k", "raises", [("X", np.ones((1, 2))), ("y", np.array([0])), ("lambdas", [0.0])], "a call")
         assert caught.value.kind == "raised" and "KeyError" in str(caught.value)
@@ -521,8 +564,24 @@ def test_trusted_code_that_does_not_return_is_abandoned_at_its_limit():
     runner = InProcessRunner(Stuck, timeout=0.2)
     with runner, pytest.raises(StudentError, match=r"^Stuck\(\) did not return within 0.2 s") as caught:
         runner.make("k", "Stuck()", [], "loss_and_grads")
+    abandoned = [t for t in threading.enumerate() if t.name == "trusted-call"]
+    assert abandoned and all(t.daemon for t in abandoned)  # it cannot keep the grader from exiting
     release.set()
-    assert caught.value.kind == "timeout"
+    assert caught.value.kind == "timeout" and InProcessRunner(Stuck).budget.timeout == 10.0
+
+
+def test_trusted_code_has_a_budget_from_the_start():
+    release = threading.Event()
+
+    class Stuck:
+        def __init__(self):
+            release.wait()
+
+    runner = InProcessRunner(Stuck, timeout=60, budget=0.2)
+    with runner, pytest.raises(StudentError, match=r"^Stuck\(\) did not return before the total time budget of "
+                                                   r"0.2 s ran out"):
+        runner.make("k", "Stuck()", [], "loss_and_grads")
+    release.set()
 
 
 def test_trusted_code_that_raises_something_else_is_said():
@@ -543,6 +602,7 @@ def test_trusted_code_that_raises_something_else_is_said():
     ({"names": ["W1", "b1"]}, {"W1": np.zeros(2)}),  # one listed, missing
     ({"names": "W1"}, {"W1": np.zeros(2)}),
     ({}, {"W1": np.zeros(2)}),
+    ({"names": ["W1", 1]}, {"W1": np.zeros(2), "1": np.zeros(2)}),  # one name that is not a string
 ])
 def test_a_make_reply_that_does_not_list_its_params_breaks_the_contract(played, header, arrays):
     runner, worker = played
