@@ -85,3 +85,63 @@ def test_folders_are_walked_below_and_the_folders_given_not_counted(tmp_path):
     (tmp_path / "a" / "b" / "c" / "deep.txt").write_text("x")
     assert usage.folder_usage([tmp_path])[1] == 4
     assert usage.folder_usage([tmp_path / "a", tmp_path / "a" / "b"])[1] == 3 + 2
+
+
+class FakeProc:
+    """open() of /proc files answered from a dict (what a process shows, or an error)."""
+
+    def __init__(self, monkeypatch, files: dict):
+        real_open = builtins.open
+
+        def fake_open(path, *args, **kwargs):
+            if str(path) in files:
+                content = files[str(path)]
+                if isinstance(content, BaseException):
+                    raise content
+                import io
+
+                return io.BytesIO(content)
+            return real_open(path, *args, **kwargs)
+
+        monkeypatch.setattr(builtins, "open", fake_open)
+
+
+@pytest.mark.parametrize("rollup, statm, expected", [
+    (b"Rss: 900 kB\nPss: 100 kB\n", b"1 2 3\n", 100 * 1024),
+    (b"Pss: x kB\n", b"5 20 3\n", 20 * usage.PAGE_BYTES),  # unreadable number: the resident size
+    (b"Pss:\n", b"5 21 3\n", 21 * usage.PAGE_BYTES),
+    (FileNotFoundError("gone"), b"5 22 3\n", 22 * usage.PAGE_BYTES),
+    (b"Rss: 900 kB\n", b"5 23\n", 23 * usage.PAGE_BYTES),  # no Pss line
+    (FileNotFoundError("gone"), FileNotFoundError("gone"), 0),
+    (FileNotFoundError("gone"), b"5 x\n", 0),
+    (FileNotFoundError("gone"), b"5\n", 0),
+])
+def test_memory_read_from_proc(monkeypatch, rollup, statm, expected):
+    FakeProc(monkeypatch, {"/proc/4242/smaps_rollup": rollup, "/proc/4242/statm": statm})
+    assert usage.memory_bytes(4242) == expected
+
+
+def test_a_process_gone_or_garbled_while_read_is_left_out(monkeypatch):
+    monkeypatch.setattr(usage.os, "listdir", lambda path: ["1", "2", "3", "self", "4"])
+    FakeProc(monkeypatch, {"/proc/1/stat": b"1 (init) S 0 1 1 0", "/proc/2/stat": FileNotFoundError("gone"),
+                           "/proc/3/stat": b"3 no parenthesis", "/proc/4/stat": b"4 (a) b) c) S 1 4 4 0"})
+    assert usage.process_table() == {1: (0, 1, 1), 4: (1, 4, 4)}
+    assert usage.PAGE_BYTES == os.sysconf("SC_PAGE_SIZE")
+
+
+def test_a_gone_process_holds_no_memory():
+    child = subprocess.Popen(["true"])
+    child.wait()
+    assert usage.memory_bytes(child.pid) == 0
+
+
+def test_an_empty_folder_uses_nothing_and_links_count_as_themselves(tmp_path):
+    assert usage.folder_usage([tmp_path]) == (0, 0)
+    (tmp_path / "big").write_bytes(b"x" * (1 << 20))
+    (tmp_path / "in").mkdir()
+    (tmp_path / "in" / "link").symlink_to(tmp_path / "big")
+    used, entries = usage.folder_usage([tmp_path / "in"])
+    assert entries == 1 and used == os.lstat(tmp_path / "in" / "link").st_blocks * 512 < 1 << 16
+    used, entries = usage.folder_usage([tmp_path])
+    assert entries == 3 and used == sum(os.lstat(p).st_blocks * 512 for p in
+                                        (tmp_path / "big", tmp_path / "in", tmp_path / "in" / "link"))
