@@ -239,6 +239,11 @@ _NO_LINK_HERE = ("a link returned True on the first line of _skip: is_dir/is_fil
                  "is not one, so following links changes nothing")
 _RECV_SIZE = ("the most one recv asks for, above what the frame reader needs anyway (its header or body's "
               "rest, at most a frame): the frame is read whole and alone either way, in more or fewer pieces")
+_SYSCONF = "the fallback page size is used only where os has no sysconf: Linux has it"
+_READ_SIZE = "the size of one read of stderr: it is read until empty, and only its last 4096 bytes are kept"
+_EXIT_WAIT = ("how long to wait for the exit status of a worker whose channel ended: a worker that exited is "
+              "reaped at once, one that lives on (a child holds the channel) is reported so after either wait")
+_NOTHING_FOR_9 = "the .get(..., '') default: a signal without a word adds nothing, listed or not"
 _CHUNK = ("the size of one read only: the file was found no larger than the cap before reading, and a read "
           "past the cap (a file that grew) is refused after it either way")
 _PY311 = ("equivalent on the interpreter the tests run on (3.11 and newer): the mutated version test takes the "
@@ -310,6 +315,21 @@ EQUIVALENT.update({
     "len(files) >= MAX_SCANNED_FILES":
         "the list is cut to MAX_SCANNED_FILES after the walk: stopping one folder sooner or later keeps the same "
         "first files",
+    "compare/grader/workers/usage.py::<module>@23: 4096 -> 4097": _SYSCONF,
+    "compare/grader/workers/usage.py::<module>@23: 4096 -> 4095": _SYSCONF,
+    "compare/grader/workers/runner.py::WorkerRunner._receive@211: if err in readable: self._drain_stderr() -> "
+    "if True: self._drain_stderr()":
+        "draining a stderr with nothing in it: the non-blocking read raises BlockingIOError at once, caught",
+    "compare/grader/workers/runner.py::WorkerRunner._drain_stderr@241: 65536 -> 65537": _READ_SIZE,
+    "compare/grader/workers/runner.py::WorkerRunner._drain_stderr@241: 65536 -> 65535": _READ_SIZE,
+    "compare/grader/workers/runner.py::WorkerRunner._drain_stderr@245: (BlockingIOError, OSError) -> (OSError,)":
+        "BlockingIOError is an OSError: the tuple catches it either way",
+    "compare/grader/workers/runner.py::WorkerRunner._died@251: 2 -> 3": _EXIT_WAIT,
+    "compare/grader/workers/runner.py::WorkerRunner._died@251: 2 -> 1": _EXIT_WAIT,
+    "compare/grader/workers/runner.py::WorkerRunner._died@260: {24: \", its CPU time limit\", 9: \"\"} -> "
+    "{24: ', its CPU time limit'}": _NOTHING_FOR_9,
+    "compare/grader/workers/runner.py::WorkerRunner._died@260: 9 -> 10": _NOTHING_FOR_9,
+    "compare/grader/workers/runner.py::WorkerRunner._died@260: 9 -> 8": _NOTHING_FOR_9,
     "compare/grader/submissions/submission.py::_imports@139: elif node.module: tops.add(node.module.split(\".\")[0]) "
     "-> if True: tops.add(node.module.split('.')[0])":
         "an ImportFrom without a module is relative (`from . import x`): Python allows no other, and the "

@@ -135,6 +135,14 @@ def test_a_gone_process_holds_no_memory():
     assert usage.memory_bytes(child.pid) == 0
 
 
+def test_a_link_to_a_folder_is_not_walked(tmp_path):
+    (tmp_path / "elsewhere" / "a").mkdir(parents=True)
+    (tmp_path / "elsewhere" / "a" / "f").write_text("x")
+    (tmp_path / "mine").mkdir()
+    (tmp_path / "mine" / "to_elsewhere").symlink_to(tmp_path / "elsewhere")
+    assert usage.folder_usage([tmp_path / "mine"])[1] == 1
+
+
 def test_an_empty_folder_uses_nothing_and_links_count_as_themselves(tmp_path):
     assert usage.folder_usage([tmp_path]) == (0, 0)
     (tmp_path / "big").write_bytes(b"x" * (1 << 20))
