@@ -138,6 +138,45 @@ def test_a_notebook_keeps_what_is_allowed_and_finds_the_courses_factory(tmp_path
     assert "import scipy" not in without.generated["hw.py"]
 
 
+def notebook_file(path: Path, *sources: str) -> Path:
+    import json
+
+    cells = [{"cell_type": "code", "source": source, "metadata": {}, "outputs": [], "execution_count": None}
+             for source in sources]
+    return write(path, json.dumps({"cells": cells, "metadata": {}, "nbformat": 4, "nbformat_minor": 5}))
+
+
+def test_a_notebook_module_is_named_after_it_unless_that_file_exists(tmp_path):
+    notebook_file(tmp_path / "hw.ipynb", NET, "net = Net([2, 2], 'relu')")
+    sub = resolve("hw.ipynb:Net", cwd=tmp_path)
+    assert sub.file == "hw.py" and sub.locate("hw.py:2: boom") == "hw.ipynb cell 1, line 3: boom"  # class Net
+    assert sub.notes[1:] == ["cell 2, line 1: net = Net([2, 2], 'relu') — not a definition"]
+    write(tmp_path / "hw.py", "x = 1\n")
+    assert resolve("hw.ipynb:Net", cwd=tmp_path).file == "_notebook.py"
+    notebook_file(tmp_path / "2024 hw.ipynb", NET)
+    clean = resolve("2024 hw.ipynb:Net", cwd=tmp_path)
+    assert clean.file == "_notebook.py" and clean.notes == []
+
+
+def test_a_notebook_that_cannot_be_read_or_hides_its_factory_is_a_load_error(tmp_path):
+    write(tmp_path / "bad.ipynb", "{not json")
+    with pytest.raises(StudentError, match="bad.ipynb: not a Jupyter notebook") as caught:
+        resolve("bad.ipynb:Net", cwd=tmp_path)
+    assert caught.value.kind == "load"
+    notebook_file(tmp_path / "hw.ipynb", "import numpy as np", "class Net:\n    def __init__(self:\n        pass\n")
+    with pytest.raises(StudentError, match=r"^hw\.ipynb .*cell 2") as caught:
+        resolve("hw.ipynb:Net", cwd=tmp_path)
+    assert caught.value.kind == "load"
+
+
+def test_definitions_only_keeps_the_stubbed_imports(tmp_path):
+    write(tmp_path / "hw.py", "import seaborn as sns\n" + NET + "\nsns.set()\n")
+    sub = resolve(f"{tmp_path / 'hw.py'}:Net")
+    again = definitions_only(sub, "it failed at import")
+    assert sub.stubs == ("seaborn",) and "import seaborn as sns" in again.generated["hw.py"]
+    assert "sns.set()" not in again.generated["hw.py"]
+
+
 def test_a_finder_that_fails_is_no_module(tmp_path, monkeypatch):
     import sys
     import types
