@@ -677,3 +677,140 @@ def test_a_folder_outside_the_installation_is_bound_with_its_own_parents(tmp_pat
     assert ("/usr/lib/python3/dist-packages",) in pairs(box, "--tmpfs")  # the installation's own packages hidden
     assert ("/srv/venv/lib/site-packages",) not in pairs(box, "--tmpfs")  # not mounted in the sandbox at all
     assert ("/srv/venv/lib/site-packages/numpy", "/opt/site/numpy") in pairs(box, "--ro-bind", 2)
+
+
+# ----------------------------------------------------------------------------- removing a private folder
+NOBODY = 65534
+
+
+def make_hostile_folder(parent: Path) -> Path:
+    """A worker's folder as a submission can leave it: read-only folders holding files, owned by it."""
+    import stat as st
+
+    folder = parent / "backprop-grade-z"
+    (folder / "submission" / "ro" / "deeper").mkdir(parents=True)
+    (folder / "submission" / "ro" / "deeper" / "f.txt").write_text("x")
+    (folder / "submission" / "ro" / "link").symlink_to("/etc")
+    (folder / "tmp").mkdir()
+    for path in [folder, *folder.rglob("*")]:
+        os.chown(path, NOBODY, NOBODY, follow_symlinks=False)
+    for ro in (folder / "submission" / "ro" / "deeper", folder / "submission" / "ro", folder / "tmp"):
+        ro.chmod(st.S_IRUSR | st.S_IXUSR)
+    return folder
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="needs root to make a folder of another user")
+def test_a_folder_made_read_only_by_its_owner_is_removed_by_that_owner():
+    import tempfile
+
+    parent = Path(tempfile.mkdtemp(dir="/tmp"))
+    try:
+        parent.chmod(0o1777)
+        folder = make_hostile_folder(parent)
+        pid = os.fork()
+        if pid == 0:  # a grader that is not root: the worker's own user
+            try:
+                os.setgid(NOBODY)
+                os.setuid(NOBODY)
+                isolation._remove(folder)
+                os._exit(0 if not os.path.lexists(folder) else 1)
+            except BaseException:  # noqa: BLE001 - the child must not return into pytest
+                os._exit(2)
+        assert os.waitstatus_to_exitcode(os.waitpid(pid, 0)[1]) == 0
+        assert os.stat(parent).st_mode & 0o7777 == 0o1777 and os.stat("/etc").st_mode & 0o777 == 0o755
+    finally:
+        import shutil
+
+        shutil.rmtree(parent, ignore_errors=True)
+
+
+def test_removing_never_changes_what_is_above_or_behind_a_link(tmp_path):
+    parent = tmp_path / "parent"
+    parent.mkdir()
+    parent.chmod(0o1777)
+    outside = tmp_path / "outside"
+    outside.mkdir()
+    outside.chmod(0o555)
+    folder = parent / "backprop-grade-w"
+    (folder / "ro").mkdir(parents=True)
+    (folder / "ro" / "link").symlink_to(outside)
+    (folder / "ro").chmod(0o500)
+    isolation._remove(folder)
+    assert not folder.exists()
+    assert os.stat(parent).st_mode & 0o7777 == 0o1777 and os.stat(outside).st_mode & 0o777 == 0o555
+    isolation._remove(folder)  # again: nothing there, nothing changed
+    assert os.stat(parent).st_mode & 0o7777 == 0o1777
+
+
+# ----------------------------------------------------------------------------- small readers and signals
+def test_a_process_group_is_killed_whole():
+    leader = subprocess.Popen([sys.executable, "-c", "import subprocess, sys; subprocess.Popen(['sleep', '300']);"
+                               "print('ready', flush=True); sys.stdin.read()"],
+                              stdin=subprocess.PIPE, stdout=subprocess.PIPE, start_new_session=True)
+    assert leader.stdout.readline() == b"ready\n"
+    members = [pid for pid, (_, group, _) in isolation.process_table().items() if group == leader.pid]
+    assert len(members) == 2
+    isolation._signal_group(leader.pid)
+    assert leader.wait() == -9 and all(gone(pid) for pid in members)
+    isolation._signal_group(leader.pid)  # gone: no error
+    isolation._kill(leader.pid)
+
+
+def test_a_process_of_another_user_cannot_be_signalled_and_that_is_quiet():
+    if os.geteuid() == 0:
+        pytest.skip("root may signal anyone")
+    isolation._kill(1)
+    isolation._signal_group(1)
+
+
+def test_limits_and_parents_read_from_garbled_proc_files(monkeypatch):
+    import builtins
+    import io
+
+    files = {"/proc/77/limits": b"Limit Soft Hard Units\nMax realtime timeout      55      66       us\n",
+             "/proc/78/limits": b"Max realtime timeout      unlimited      unlimited       us\n",
+             "/proc/79/limits": b"Max realtime timeout      55      x       us\n",
+             "/proc/80/limits": b"Max realtime timeout\n", "/proc/81/limits": b"Max open files 1 1\n",
+             "/proc/77/stat": b"77 (a) b) S 12 77 77", "/proc/78/stat": b"78 (x) S y", "/proc/79/stat": b"79 (x)"}
+    real_open = builtins.open
+    monkeypatch.setattr(builtins, "open", lambda path, *a, **k: io.BytesIO(files[path]) if path in files
+                        else real_open(path, *a, **k))
+    assert isolation._rttime(77) == 66 and isolation._rttime(78) == resource.RLIM_INFINITY
+    assert isolation._rttime(79) is None and isolation._rttime(80) is None and isolation._rttime(81) is None
+    assert isolation._parent(77) == 12 and isolation._parent(78) is None and isolation._parent(79) is None
+
+
+def test_the_first_tags_exactly(monkeypatch):
+    import itertools
+
+    monkeypatch.setattr(isolation, "_tags", itertools.count(1))
+    monkeypatch.setattr(isolation, "_live_tags", set())
+    monkeypatch.setattr(isolation, "_OWN_RTTIME", 1000)
+    assert [isolation._next_tag(), isolation._next_tag()] == [998, 997]  # below the grader's own, never it
+    monkeypatch.setattr(isolation, "_tags", itertools.count(1))
+    monkeypatch.setattr(isolation, "_OWN_RTTIME", 3)
+    assert isolation._next_tag() == 1
+    assert isolation._next_tag() is None  # 0 is no tag
+
+
+def test_the_sandbox_sees_its_own_root(tmp_path):
+    assert isolation._own_root(os.getpid()) is False
+    assert isolation._own_root(99_999_999) is False  # no such process
+    if not isolation.bubblewrap_works():
+        pytest.skip("bubblewrap cannot run here")
+    boxed = subprocess.Popen([shutil_which("bwrap"), "--ro-bind", "/usr", "/usr", "--symlink", "usr/bin", "/bin",
+                              "--symlink", "usr/lib", "/lib", "--symlink", "usr/lib64", "/lib64", "--proc", "/proc",
+                              "--dev", "/dev", "--die-with-parent", "sh", "-c", "echo ready; read x"],
+                             stdin=subprocess.PIPE, stdout=subprocess.PIPE)
+    try:
+        assert boxed.stdout.readline() == b"ready\n"
+        inside = [pid for pid, (parent, _, _) in isolation.process_table().items() if parent == boxed.pid]
+        assert inside and isolation._own_root(inside[0]) is True
+    finally:
+        boxed.communicate(b"\n")
+
+
+def shutil_which(name: str) -> str:
+    import shutil
+
+    return shutil.which(name)
