@@ -547,6 +547,8 @@ def test_trusted_code_is_called_in_this_process():
         loss, grads = runner.call("k", "loss_and_grads", [("X", np.ones((1, 2))), ("y", np.array([0])),
                                                           ("lambdas", [0.0])], "a call")
         assert type(loss) is float and loss == 24.0 and grads["W1"].shape == (2, 3)
+        runner.set_params("k", {"W9": [[1, 2]]}, "writing params")  # a name it does not hold: a float64 array
+        assert runner.host.objects["k"].params["W9"].dtype == np.float64
         with pytest.raises(StudentError) as caught:
             runner.call("k", "raises", [("X", np.ones((1, 2))), ("y", np.array([0])), ("lambdas", [0.0])], "a call")
         assert caught.value.kind == "raised" and "KeyError" in str(caught.value)
