@@ -496,6 +496,27 @@ def test_the_files_planned_stop_at_the_copys_byte_cap(tmp_path, monkeypatch):
     assert resolve(f"{tmp_path / 'net.py'}:Net").stubs == ("tqdm",)  # its own folder read, then no further
 
 
+def test_the_plans_byte_cap_counts_the_files_at_its_bound(tmp_path, monkeypatch):
+    write(tmp_path / "net.py", "import tqdm\n" + NET)
+    write(tmp_path / "big.py", "# " + "x" * 100_000 + "\n")
+    write(tmp_path / "sub" / "helper.py", "import seaborn\n")
+    root_bytes = (tmp_path / "net.py").stat().st_size + (tmp_path / "big.py").stat().st_size
+    monkeypatch.setattr(S, "MAX_COPY_BYTES", root_bytes)  # exactly what the folder holds: the walk goes on
+    assert resolve(f"{tmp_path / 'net.py'}:Net").stubs == ("seaborn", "tqdm")
+    monkeypatch.setattr(S, "MAX_COPY_BYTES", root_bytes - 1)  # one byte short: it stops there
+    assert resolve(f"{tmp_path / 'net.py'}:Net").stubs == ("tqdm",)
+    monkeypatch.setattr(S, "MAX_COPY_BYTES", 50_000)  # the big file's own bytes count, not its folder's
+    assert resolve(f"{tmp_path / 'net.py'}:Net").stubs == ("tqdm",)
+
+
+def test_a_courses_factory_found_beside_a_broken_cell(tmp_path):
+    notebook_file(tmp_path / "hw.ipynb", "def build(sizes, activation):\n    return sizes\n", "def make_mlp(:\n")
+    sub = resolve("hw.ipynb:make_mlp", cwd=tmp_path, also_factories=("build",))
+    assert "def build" in sub.generated["hw.py"]
+    with pytest.raises(StudentError, match="hw.ipynb"):
+        resolve("hw.ipynb:make_mlp", cwd=tmp_path)
+
+
 def test_a_long_list_of_stubs_is_shortened():
     assert S._listed([f"m{i}" for i in range(10)]) == "m0, m1, m2, m3, m4, m5, m6, m7 (+2 more)"
     assert S._listed([f"m{i}" for i in range(8)]) == "m0, m1, m2, m3, m4, m5, m6, m7"
