@@ -249,6 +249,8 @@ _REAP_PACE = ("how long and how often the grader waits for killed processes to b
               "changes, which no test can tell without racing a clock")
 _NEVER_IN_TREE = ("descendants() never returns its root, the orphans taken are children of the grader other "
                   "than the root, and the grader is no worker's descendant: neither is ever in the set removed")
+_FUTURE = ("the only future flag compile() could inherit here is sources.py's `annotations`, which changes when "
+           "annotations are evaluated, not which text compiles")
 _CHUNK = ("the size of one read only: the file was found no larger than the cap before reading, and a read "
           "past the cap (a file that grew) is refused after it either way")
 _PY311 = ("equivalent on the interpreter the tests run on (3.11 and newer): the mutated version test takes the "
@@ -350,6 +352,15 @@ EQUIVALENT.update({
     "{24: ', its CPU time limit'}": _NOTHING_FOR_9,
     "compare/grader/workers/runner.py::WorkerRunner._died@260: 9 -> 10": _NOTHING_FOR_9,
     "compare/grader/workers/runner.py::WorkerRunner._died@260: 9 -> 8": _NOTHING_FOR_9,
+    "compare/grader/sandbox/sources.py::<module>@34: 1024 -> 1025": _CHUNK,
+    "compare/grader/sandbox/sources.py::<module>@34: 1024 -> 1023": _CHUNK,
+    "compare/grader/sandbox/sources.py::parse_cell@232: tree is None and isinstance(error, SyntaxError) -> "
+    "tree is None or isinstance(error, SyntaxError)":
+        "a cell fails with something other than a SyntaxError only when it is nested too deeply to parse; "
+        "an IPython line in it is a SyntaxError first, so the retry never has one to set aside: it fails the "
+        "same way and the first error is returned",
+    "compare/grader/sandbox/sources.py::_compile_problem@424: True -> False": _FUTURE,
+    "compare/grader/sandbox/sources.py::_compile_error@432: True -> False": _FUTURE,
     "compare/grader/submissions/submission.py::_imports@139: elif node.module: tops.add(node.module.split(\".\")[0]) "
     "-> if True: tops.add(node.module.split('.')[0])":
         "an ImportFrom without a module is relative (`from . import x`): Python allows no other, and the "

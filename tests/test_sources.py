@@ -463,3 +463,33 @@ def test_the_modules_a_file_imports(tmp_path):
     assert src.modules_imported_by("import (\n") == set()
     (tmp_path / "bad.py").write_bytes(b"import x\n\xff\n")
     assert src.imported_modules(tmp_path / "bad.py") == set() and src.imported_modules(tmp_path / "gone.py") == set()
+
+
+def test_more_guards_of_an_import():
+    assert src.modules_imported_by("try:\n    import cupy\nexcept* ImportError:\n    pass\n") == set()
+    two = "try:\n    import cupy\nexcept ValueError:\n    pass\nexcept ImportError:\n    pass\n"
+    assert src.modules_imported_by(two) == set()
+
+
+def test_what_only_the_compiler_refuses_is_named(tmp_path):
+    nb = notebook(tmp_path, "x = 1", "for i in range(3):\n    pass\nbreak\n")
+    assert syntax_problem(nb) == "SyntaxError: 'break' outside loop at hw.ipynb in cell 2, line 3"
+    (tmp_path / "r.py").write_text("x = 1\nreturn x\n")
+    assert syntax_problem(tmp_path / "r.py") == "SyntaxError: 'return' outside function at r.py:2"
+    (tmp_path / "deep.py").write_text("x = " + "1+" * 100_000 + "1\n")
+    assert syntax_problem(tmp_path / "deep.py") == "nested too deeply for Python to compile: deep.py"
+
+
+def test_a_syntax_error_without_a_message_is_invalid_syntax():
+    assert src.syntax_cause(SyntaxError("")) == "SyntaxError: invalid syntax"
+    assert src.syntax_cause(SyntaxError(None)) == "SyntaxError: invalid syntax"
+
+
+@pytest.mark.parametrize("source, construct", [
+    ("try:\n    pass\nexcept ValueError, e:" + " " * 1500 + "# a long line\n    pass\n", "except X, e"),
+    ("x = 1\n0777 + 1\n", "octal literal 0777"),
+    ("x = 0777" + " " * 60 + "# permissions\n", "octal literal 0777"),
+])
+def test_python2_constructs_on_long_lines_and_at_their_start(tmp_path, source, construct):
+    (tmp_path / "old.py").write_text(source)
+    assert syntax_problem(tmp_path / "old.py").startswith(f"Python 2 syntax ({construct}) at old.py:")
