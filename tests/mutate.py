@@ -251,6 +251,8 @@ _NEVER_IN_TREE = ("descendants() never returns its root, the orphans taken are c
                   "than the root, and the grader is no worker's descendant: neither is ever in the set removed")
 _FUTURE = ("the only future flag compile() could inherit here is sources.py's `annotations`, which changes when "
            "annotations are evaluated, not which text compiles")
+_CACHE_SIZE = ("how many answers an lru_cache keeps: one evicted is worked out again from the same installed "
+               "metadata, the same answer")
 _CHUNK = ("the size of one read only: the file was found no larger than the cap before reading, and a read "
           "past the cap (a file that grew) is refused after it either way")
 _PY311 = ("equivalent on the interpreter the tests run on (3.11 and newer): the mutated version test takes the "
@@ -361,6 +363,10 @@ EQUIVALENT.update({
         "same way and the first error is returned",
     "compare/grader/sandbox/sources.py::_compile_problem@424: True -> False": _FUTURE,
     "compare/grader/sandbox/sources.py::_compile_error@432: True -> False": _FUTURE,
+    "compare/grader/workers/packages.py::_distributions_of@43: 4 -> 5": _CACHE_SIZE,
+    "compare/grader/workers/packages.py::_distributions_of@43: 4 -> 3": _CACHE_SIZE,
+    "compare/grader/workers/packages.py::_visible@131: 16 -> 17": _CACHE_SIZE,
+    "compare/grader/workers/packages.py::_visible@131: 16 -> 15": _CACHE_SIZE,
     "compare/grader/submissions/submission.py::_imports@139: elif node.module: tops.add(node.module.split(\".\")[0]) "
     "-> if True: tops.add(node.module.split('.')[0])":
         "an ImportFrom without a module is relative (`from . import x`): Python allows no other, and the "

@@ -126,3 +126,18 @@ def test_numpy_missing_is_an_internal_error(monkeypatch):
             packages.visible_packages()
     finally:
         packages._visible.cache_clear()
+
+
+def test_the_answer_key_is_refused_when_asked_for_directly():
+    with pytest.raises(ValueError, match="allow_imports names 'reference'"):
+        packages.visible_packages(["reference"])
+
+
+def test_a_frozen_or_built_in_module_adds_nothing(site):
+    assert shown(["_frozen_importlib", "sys", "builtins"]) == set()
+
+
+def test_a_distribution_named_like_a_module_it_does_not_provide_is_not_taken(site):
+    install(site, "widget", {"other_mod.py": ""})  # its name is "widget", its files are not
+    install(site, "Py-Real", {"widget/__init__.py": ""})
+    assert shown(["widget"]) == {"widget", "Py_Real-1.0.dist-info"}
