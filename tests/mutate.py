@@ -4,6 +4,7 @@
     python tests/mutate.py manual/optim.py -t tests/test_optim.py --list       # the mutants only
     python tests/mutate.py manual/optim.py -t tests/test_optim.py --only 3 17  # rerun some
     python tests/mutate.py compare/cli.py -t tests/test_cli.py -k "not ctrl_c_at_any_moment"  # some tests
+    python tests/mutate.py manual/optim.py --stale  # the table's keys for this file that match no mutant
 
 Each mutant is the module with ONE small change made on its syntax tree (an operator
 swapped, a comparison moved by one, a constant changed, a check deleted, ...). The
@@ -57,7 +58,7 @@ NAME_SWAPS = {
 # Calls whose arguments, swapped, are a TypeError at once (never a bug that runs) or the same value.
 NOT_SWAPPED = {"isinstance", "issubclass", "getattr", "setattr", "hasattr", "max", "min", "array_equal"}
 
-# Mutants argued equivalent: "file::key" (see Mutant.key) -> why no test can tell them apart.
+# Mutants argued equivalent: "file::function@line: before -> after" (see Mutant.key) -> why no test can tell them apart.
 _COPY = ("the array is new already ({}), so astype(copy=False) only spares a second copy; "
          "copying it again changes no value, and nothing else holds it")
 _UNUSED = "want_input_grad=True only computes ∂L/∂X as well, and the caller drops it (speed, not values)"
@@ -81,22 +82,25 @@ _STDERR = ("sys.stderr is line-buffered (Python ≥ 3.9, even into a pipe) and t
 _SETUID = ("os.setgid/os.setuid raise OSError when they fail; after they succeed the real and effective "
            "ids are both uid, so the check after them cannot fire (it guards a libc that would fail silently)")
 EQUIVALENT: dict[str, str] = {
-    "manual/functions.py::sigmoid: np.where(x >= 0, 1.0 / (1.0 + e), e / (1.0 + e)).astype(x.dtype, copy=False) -> "
-    "np.where(x >= 0, 1.0 / (1.0 + e), e / (1.0 + e)).astype(x.dtype)": _COPY.format("np.where"),
-    "manual/functions.py::sigmoid: False -> True": _COPY.format("np.where"),
-    "manual/functions.py::sigmoid: x >= 0 -> x > 0":
+    "manual/functions.py::sigmoid@31: np.where(x >= 0, 1.0 / (1.0 + e), e / (1.0 +"
+    " e)).astype(x.dtype, copy=False) -> np.where(x >= 0, 1.0 / (1.0 + e), e / (1.0 + e)).astype(x.dtype)": _COPY.format("np.where"),
+    "manual/functions.py::sigmoid@31: False -> True": _COPY.format("np.where"),
+    "manual/functions.py::sigmoid@31: x >= 0 -> x > 0":
         "the two branches agree at the only point that moves: at x = ±0, e = e^-0 = 1 and "
         "1/(1+e) = e/(1+e) = 0.5 exactly",
-    "manual/functions.py::softplus: np.where(x > SOFTPLUS_THRESHOLD, x, textbook).astype(x.dtype, copy=False) -> "
-    "np.where(x > SOFTPLUS_THRESHOLD, x, textbook).astype(x.dtype)": _COPY.format("np.where"),
-    "manual/functions.py::softplus: False -> True": _COPY.format("np.where"),
-    "manual/functions.py::softplus_grad: np.where(x > SOFTPLUS_THRESHOLD, 1, sigmoid(x)).astype(x.dtype, copy=False) -> "
-    "np.where(x > SOFTPLUS_THRESHOLD, 1, sigmoid(x)).astype(x.dtype)": _COPY.format("np.where"),
-    "manual/functions.py::softplus_grad: False -> True": _COPY.format("np.where"),
-    "manual/functions.py::rect: np.maximum(x, 0).astype(x.dtype, copy=False) -> np.maximum(x, 0).astype(x.dtype)":
+    "manual/functions.py::softplus@56: np.where(x > SOFTPLUS_THRESHOLD, x,"
+    " textbook).astype(x.dtype, copy=False) -> np.where(x > SOFTPLUS_THRESHOLD, x,"
+    " textbook).astype(x.dtype)": _COPY.format("np.where"),
+    "manual/functions.py::softplus@56: False -> True": _COPY.format("np.where"),
+    "manual/functions.py::softplus_grad@62: np.where(x > SOFTPLUS_THRESHOLD, 1,"
+    " sigmoid(x)).astype(x.dtype, copy=False) -> np.where(x > SOFTPLUS_THRESHOLD, 1,"
+    " sigmoid(x)).astype(x.dtype)": _COPY.format("np.where"),
+    "manual/functions.py::softplus_grad@62: False -> True": _COPY.format("np.where"),
+    "manual/functions.py::rect@88: np.maximum(x, 0).astype(x.dtype, copy=False) -> np.maximum(x,"
+    " 0).astype(x.dtype)":
         _COPY.format("np.maximum"),
-    "manual/functions.py::rect: False -> True": _COPY.format("np.maximum"),
-    "manual/functions.py::softmax_jacobian: 1 -> 2": "reshape(-2) is reshape(-1): NumPy infers any negative size",
+    "manual/functions.py::rect@88: False -> True": _COPY.format("np.maximum"),
+    "manual/functions.py::softmax_jacobian@139: 1 -> 2": "reshape(-2) is reshape(-1): NumPy infers any negative size",
     # manual/mlp.py
     "manual/mlp.py::MLP.forward: functions.softmax(self.logits(X), axis=1) -> functions.softmax(self.logits(X))":
         "the logits are 2-D, so softmax's default axis -1 is axis 1",
@@ -126,110 +130,282 @@ EQUIVALENT: dict[str, str] = {
     "manual/fast.py::FastMLP._backprop_into: np.multiply(grad_s, self._act_grad(h_a[layer - 2]), out=grad_s) -> "
     "np.multiply(self._act_grad(h_a[layer - 2]), grad_s, out=grad_s)": _COMMUTES,
     # manual/finite_diff.py
-    "manual/finite_diff.py::finite_difference_grads: np.zeros(theta.shape, dtype=np.float64) -> "
-    "np.ones(theta.shape, dtype=np.float64)": "every entry of grad is assigned in the loop before it is returned",
-    "manual/finite_diff.py::finite_difference_grads: np.zeros(theta.shape, dtype=np.float64) -> np.zeros(theta.shape)":
+    "manual/finite_diff.py::finite_difference_grads@29: np.zeros(theta.shape, dtype=np.float64) ->"
+    " np.ones(theta.shape, dtype=np.float64)": "every entry of grad is assigned in the loop before it is returned",
+    "manual/finite_diff.py::finite_difference_grads@29: np.zeros(theta.shape, dtype=np.float64) ->"
+    " np.zeros(theta.shape)":
         "np.zeros makes float64 by default",
-    "manual/finite_diff.py::finite_difference_grads: 1 -> 2": "reshape(-2) is reshape(-1): NumPy infers any negative size",
+    "manual/finite_diff.py::finite_difference_grads@30: 1 -> 2": "reshape(-2) is reshape(-1): NumPy infers any negative size",
+    "manual/finite_diff.py::finite_difference_grads@40: 1 -> 2": "reshape(-2) is reshape(-1): NumPy infers any negative size",
     # manual/checks.py
-    "manual/checks.py::check_lambdas: 1 -> 2": "reshape(-2) is reshape(-1): NumPy infers any negative size",
-    "manual/checks.py::check_positive: if type(value) is float and 0.0 < value < float(\"inf\"): # the common case, "
-    "checked fast (every step) return value -> if False: return value": _FAST_PATH,
-    "manual/checks.py::check_positive: 0.0 -> 1.0": _FAST_PATH,
-    "manual/functions.py::log_softmax_grad: 1 -> 2": "reshape(-2) is reshape(-1): NumPy infers any negative size",
+    "manual/checks.py::check_lambdas@74: 1 -> 2": "reshape(-2) is reshape(-1): NumPy infers any negative size",
+    'manual/checks.py::check_positive@52: if type(value) is float and 0.0 < value < float("inf"): #'
+    " the common case, checked fast (every step) return value -> if False: return value": _FAST_PATH,
+    "manual/checks.py::check_positive@52: 0.0 -> 1.0": _FAST_PATH,
+    "manual/functions.py::log_softmax_grad@145: 1 -> 2": "reshape(-2) is reshape(-1): NumPy infers any negative size",
     # compare/grader/sandbox/wire.py
-    "compare/grader/sandbox/wire.py::encode: np.array(array, dtype=DTYPES[kind], order=\"C\", copy=None) -> "
-    "np.array(array, dtype=DTYPES[kind], order='C')":
+    'compare/grader/sandbox/wire.py::encode@44: np.array(array, dtype=DTYPES[kind], order="C",'
+    " copy=None) -> np.array(array, dtype=DTYPES[kind], order='C')":
         "copy=None copies only when it must; a copy every time sends the same bytes (tobytes copies anyway)",
-    "compare/grader/sandbox/wire.py::FrameReader.feed: if self.wanted is None: if len(self.buffer) < PREFIX.size: "
-    "return frames magic, n_head, n_body = PREFIX.unpack_from(self -> if True: if len(self.buffer) < "
-    "PREFIX.size: return frames magic, n_head, n_body = PREFIX.unpack_from(self.buffer) if mag":
+    "compare/grader/sandbox/wire.py::FrameReader.feed@121: if self.wanted is None: if"
+    " len(self.buffer) < PREFIX.size: return frames magic, n_head, n_body = PREFIX.unpack_from(self"
+    " -> if True: if len(self.buffer) < PREFIX.size: return frames magic, n_head, n_body ="
+    " PREFIX.unpack_from(self.buffer) if mag":
         "the prefix is read again from the same first 16 bytes (the buffer is cut only once the frame is "
         "whole): the same lengths, checked against the same caps",
-    "compare/grader/sandbox/wire.py::decode: (UnicodeDecodeError, ValueError, RecursionError) -> (ValueError, RecursionError)":
+    "compare/grader/sandbox/wire.py::decode@84: (UnicodeDecodeError, ValueError, RecursionError) ->"
+    " (ValueError, RecursionError)":
         "UnicodeDecodeError is a ValueError: the tuple catches it either way",
     # compare/cli.py
-    "compare/cli.py::interrupt_exits_at_once.handler: sys.stderr.flush() -> pass": _STDERR,
-    "compare/cli.py::run: sys.stderr.flush() -> pass": _STDERR,
-    "compare/cli.py::run_guarded.guarded: (KeyboardInterrupt, UsageError) -> (UsageError,)":
+    "compare/cli.py::interrupt_exits_at_once.handler@108: sys.stderr.flush() -> pass": _STDERR,
+    "compare/cli.py::run@206: sys.stderr.flush() -> pass": _STDERR,
+    "compare/cli.py::run_guarded.guarded@238: (KeyboardInterrupt, UsageError) -> (UsageError,)":
         "KeyboardInterrupt is not an Exception: the `except Exception` below lets it through to run() either way",
     # compare/grader/sandbox/host.py
-    "compare/grader/sandbox/host.py::_where: text is not None -> text is None": _LINE,
-    "compare/grader/sandbox/host.py::_where: linecache.getline(filename, lineno or 0) -> "
-    "linecache.getline(lineno or 0, filename)": _LINE,
-    "compare/grader/sandbox/host.py::_where: lineno or 0 -> lineno and 0": _LINE,
-    "compare/grader/sandbox/host.py::_where: 0 -> 1": _LINE,
-    "compare/grader/sandbox/host.py::describe_exception: 1 -> 2":
+    "compare/grader/sandbox/host.py::_where@46: text is not None -> text is None": _LINE,
+    "compare/grader/sandbox/host.py::_where@46: linecache.getline(filename, lineno or 0) ->"
+    " linecache.getline(lineno or 0, filename)": _LINE,
+    "compare/grader/sandbox/host.py::_where@46: lineno or 0 -> lineno and 0": _LINE,
+    "compare/grader/sandbox/host.py::_where@46: 0 -> 1": _LINE,
+    "compare/grader/sandbox/host.py::describe_exception@62: 1 -> 2":
         "split(' (', 2)[0] is split(' (', 1)[0]: the first piece does not depend on maxsplit",
-    "compare/grader/sandbox/host.py::as_float_array: if isinstance(value, np.ma.MaskedArray) and np.ma.is_masked(value): "
-    "# np.asarray dropped the mask copy[np.ma.getmaskarra -> if True: copy[np.ma.getmaskarray(value)] = np.nan":
+    "compare/grader/sandbox/host.py::as_float_array@222: if isinstance(value, np.ma.MaskedArray)"
+    " and np.ma.is_masked(value): # np.asarray dropped the mask copy[np.ma.getmaskarra -> if True:"
+    " copy[np.ma.getmaskarray(value)] = np.nan":
         _MASK,
-    "compare/grader/sandbox/host.py::as_float_array: isinstance(value, np.ma.MaskedArray) and np.ma.is_masked(value) -> "
-    "isinstance(value, np.ma.MaskedArray) or np.ma.is_masked(value)": _MASK,
-    "compare/grader/sandbox/host.py::_first_not_holding: np.asarray(got, dtype=np.float64) -> np.asarray(got)":
+    "compare/grader/sandbox/host.py::as_float_array@222: isinstance(value, np.ma.MaskedArray) and"
+    " np.ma.is_masked(value) -> isinstance(value, np.ma.MaskedArray) or np.ma.is_masked(value)": _MASK,
+    "compare/grader/sandbox/host.py::_first_not_holding@243: np.asarray(got, dtype=np.float64) ->"
+    " np.asarray(got)":
         "np.array_equal promotes both sides to a common type anyway; a value that cannot be read as float64 "
         "is unequal to the float64 written either way",
     # compare/grader/sandbox/worker.py
-    "compare/grader/sandbox/worker.py::_drop_privileges: if os.getuid() != uid or os.geteuid() != uid: raise "
-    "SystemExit(\"worker: could not drop privileges\") -> pass": _SETUID,
-    "compare/grader/sandbox/worker.py::_drop_privileges: os.getuid() != uid or os.geteuid() != uid -> "
-    "os.getuid() != uid and os.geteuid() != uid": _SETUID,
-    "compare/grader/sandbox/worker.py::_drop_privileges: raise SystemExit(\"worker: could not drop privileges\") -> pass":
+    "compare/grader/sandbox/worker.py::_drop_privileges@63: if os.getuid() != uid or os.geteuid()"
+    ' != uid: raise SystemExit("worker: could not drop privileges") -> pass': _SETUID,
+    "compare/grader/sandbox/worker.py::_drop_privileges@63: os.getuid() != uid or os.geteuid() !="
+    " uid -> os.getuid() != uid and os.geteuid() != uid": _SETUID,
+    'compare/grader/sandbox/worker.py::_drop_privileges@64: raise SystemExit("worker: could not'
+    ' drop privileges") -> pass':
         _SETUID,
-    "compare/grader/sandbox/worker.py::_die_with_parent: True -> False":
+    "compare/grader/sandbox/worker.py::_die_with_parent@72: True -> False":
         "use_errno only keeps errno for ctypes.get_errno(), which nothing reads: prctl is called the same",
-    "compare/grader/sandbox/worker.py::_load_grader_modules: spec.loader.exec_module(package) -> pass":
+    "compare/grader/sandbox/worker.py::_load_grader_modules@83: spec.loader.exec_module(package) -> pass":
         "compare/grader/__init__.py holds a docstring and nothing else (it must import nothing): running it "
         "only sets __doc__; the submodules load through the package's search location either way",
-    "compare/grader/sandbox/worker.py::serve: 0 -> 1":
+    "compare/grader/sandbox/worker.py::serve@101: 0 -> 1":
         "meta_path[0] under -I -S is BuiltinImporter, which finds only modules compiled into the interpreter "
         "(none of the refused names is one): the refusal at position 1 still comes before every finder of files",
-    "compare/grader/sandbox/worker.py::serve: (OSError, wire.WireError, ValueError) -> (wire.WireError, ValueError)":
+    "compare/grader/sandbox/worker.py::serve@132: (OSError, wire.WireError, ValueError) ->"
+    " (wire.WireError, ValueError)":
         "an OSError here means the channel is broken: the fallback reply on the same channel raises it again, "
         "so the worker ends the same way (exit 1) with or without the first catch, and no grader is reading",
-    "compare/grader/sandbox/worker.py::serve: (OSError, wire.WireError, ValueError) -> (OSError, wire.WireError)":
+    "compare/grader/sandbox/worker.py::serve@132: (OSError, wire.WireError, ValueError) ->"
+    " (OSError, wire.WireError)":
         "wire.encode turns every JSON error (NaN, a value JSON cannot hold) into WireError, and the arrays it "
         "is given are float64 copies made by the host: nothing in write_frame raises ValueError any more",
-    "compare/grader/sandbox/worker.py::main: True -> False":
+    "compare/grader/sandbox/worker.py::main@139: True -> False":
         "required=True on --fd: the grader always passes --fd (without it socket(fileno=None) fails at once "
         "either way)",
-    "compare/grader/sandbox/worker.py::main: 0 -> 1":
+    "compare/grader/sandbox/worker.py::main@150: 0 -> 1":
         "sys.path[0] under -I (which implies -P) and -S is the standard library's zip (python311.zip), absent "
         "from the installation: replacing it instead of inserting before it loses no module",
-    "compare/grader/sandbox/worker.py::main: sock.setblocking(True) -> pass":
+    "compare/grader/sandbox/worker.py::main@155: sock.setblocking(True) -> pass":
         "the channel's fd comes from socketpair() blocking (only the grader's end is made non-blocking), and "
         "socket(fileno=...) keeps the fd's mode: it is blocking already",
-    "compare/grader/sandbox/wire.py::_read_exactly: 1 -> 2": _RECV,
-    "compare/grader/sandbox/wire.py::_read_exactly: 20 -> 21": _RECV,
-    "compare/grader/sandbox/wire.py::_read_exactly: 20 -> 19": _RECV,
+    "compare/grader/sandbox/wire.py::_read_exactly@146: 1 -> 2": _RECV,
+    "compare/grader/sandbox/wire.py::_read_exactly@146: 20 -> 21": _RECV,
+    "compare/grader/sandbox/wire.py::_read_exactly@146: 20 -> 19": _RECV,
     # compare/grader/workers/runner.py and isolation.py (the sandbox's limits): timing, not behaviour
-    "compare/grader/workers/runner.py::WorkerRunner._check_use: self.checked = time.monotonic() -> pass":
+    "compare/grader/workers/runner.py::WorkerRunner._check_use@232: self.checked = time.monotonic()"
+    " -> pass":
         "without the time of the last look, the grader looks at the worker's use on every pass of its "
         "wait instead of every 0.1 s: the same limits, found as soon, at a higher cost in CPU",
-    "compare/grader/workers/isolation.py::Worker.overuse: sum(memory_bytes(pid) for pid in measured) > "
-    "limits.memory_mb << 20 -> sum((memory_bytes(pid) for pid in measured)) >= limits.memory_mb << 20":
+    "compare/grader/workers/isolation.py::Worker.overuse@237: sum(memory_bytes(pid) for pid in"
+    " measured) > limits.memory_mb << 20 -> sum((memory_bytes(pid) for pid in measured)) >="
+    " limits.memory_mb << 20":
         "the kernel gives each process's memory in whole KiB and it changes from one look to the next: "
         "a submission holding exactly N MiB at the instant of a look cannot be arranged, and > or >= "
         "differ only there (the tests hold 2×100 MiB under 300 MiB and 3×120 MiB over it)",
-    "compare/grader/workers/isolation.py::Worker.overuse: 1 -> 2":
+    "compare/grader/workers/isolation.py::Worker.overuse@240: 1 -> 2":
         "the walk of what it wrote stops after `before + files + 1` entries, the fewest that show one "
         "over; stopping one entry later only counts one more of what is already over the cap",
-    "compare/grader/workers/isolation.py::Worker.kill: if self.process.poll() is None or self.level == PROCESS: with "
-    "_STARTING: table = process_table() doomed = _process_tree( -> if True: with _STARTING: table = "
-    "process_table() doomed = _process_tree(self.process.pid, table, self.tag) if self.level":
-        "the test only skips killing a bubblewrap worker that has already ended (its PID namespace died "
-        "with it): killing it anyway signals an empty process group and waits for a process already "
-        "reaped, which both return at once",
-    "compare/grader/workers/isolation.py::Worker.kill: 10 -> 11":
+    "compare/grader/workers/isolation.py::Worker.kill@261: 10 -> 11":
         "how long to wait for a worker sent SIGKILL before sending it again: the kernel ends it at once, "
         "so neither 10 s nor 11 s is ever reached",
-    "compare/grader/workers/isolation.py::Worker.kill: 10 -> 9": "as 10 -> 11: a bound that a SIGKILLed worker never reaches",
-    "compare/grader/workers/isolation.py::Worker.kill: _kill(self.process.pid) -> pass":
+    "compare/grader/workers/isolation.py::Worker.kill@261: 10 -> 9": "as 10 -> 11: a bound that a SIGKILLed worker never reaches",
+    "compare/grader/workers/isolation.py::Worker.kill@263: _kill(self.process.pid) -> pass":
         "only run when a worker outlives SIGKILL to its process group by 10 s, which the kernel does not "
         "let happen to a running process (the grader would then wait on it without the second signal)",
-    "compare/grader/workers/isolation.py::Worker.kill: self.process.wait() -> pass":
+    "compare/grader/workers/isolation.py::Worker.kill@264: self.process.wait() -> pass":
         "as the line above: only after a worker outlived SIGKILL by 10 s, which does not happen",
 }
+
+# ---- issue 20: the workers (isolation, runner) and the course's assignment file.
+_ONE_ENTRY = ("lru_cache(maxsize=...) of a function without arguments: it only ever holds the one entry, "
+              "whatever the size")
+_LOOK_PERIOD = ("how often the grader looks at what the submission as a whole uses while it waits: the same "
+                "limits, found a little sooner or later (no test can tell without racing a clock)")
+_NO_LINK_HERE = ("a link returned True on the first line of _skip: is_dir/is_file are asked only of an entry that "
+                 "is not one, so following links changes nothing")
+_RECV_SIZE = ("the most one recv asks for, above what the frame reader needs anyway (its header or body's "
+              "rest, at most a frame): the frame is read whole and alone either way, in more or fewer pieces")
+_SYSCONF = "the fallback page size is used only where os has no sysconf: Linux has it"
+_READ_SIZE = "the size of one read of stderr: it is read until empty, and only its last 4096 bytes are kept"
+_EXIT_WAIT = ("how long to wait for the exit status of a worker whose channel ended: a worker that exited is "
+              "reaped at once, one that lives on (a child holds the channel) is reported so after either wait")
+_NOTHING_FOR_9 = "the .get(..., '') default: a signal without a word adds nothing, listed or not"
+_REAP_PACE = ("how long and how often the grader waits for killed processes to be reaped: the ones reparented "
+              "to it are reaped as soon either way (the tests check none is left); only the wait's length "
+              "changes, which no test can tell without racing a clock")
+_NEVER_IN_TREE = ("descendants() never returns its root, the orphans taken are children of the grader other "
+                  "than the root, and the grader is no worker's descendant: neither is ever in the set removed")
+_FUTURE = ("the only future flag compile() could inherit here is sources.py's `annotations`, which changes when "
+           "annotations are evaluated, not which text compiles")
+_CACHE_SIZE = ("how many answers an lru_cache keeps: one evicted is worked out again from the same installed "
+               "metadata, the same answer")
+_CHUNK = ("the size of one read only: the file was found no larger than the cap before reading, and a read "
+          "past the cap (a file that grew) is refused after it either way")
+_PY311 = ("equivalent on the interpreter the tests run on (3.11 and newer): the mutated version test takes the "
+          "same branch there and imports tomllib; only a 3.10 interpreter (tomli) could tell them apart")
+EQUIVALENT.update({
+    "compare/grader/workers/isolation.py::_bubblewrap_problem@97: 1 -> 2": _ONE_ENTRY,
+    "compare/grader/workers/isolation.py::throwaway_uid_works@132: 1 -> 2": _ONE_ENTRY,
+    "compare/grader/workers/runner.py::<module>@39: 0.1 -> 1.0": _LOOK_PERIOD,
+    "compare/grader/workers/runner.py::<module>@39: 0.1 -> 0.01": _LOOK_PERIOD,
+    "compare/grader/workers/runner.py::WorkerRunner.__init__@97: 0.0 -> 1.0":
+        "the time of the last look starts long before any request (time.monotonic counts from boot, "
+        "hours ago): with 0.0 or 1.0 alike the first look is due at once",
+    "compare/grader/workers/runner.py::<module>@40: (\"load\", \"forbidden\", \"raised\", \"contract\", \"channel\", "
+    "\"timeout\", \"died\") -> ('load', 'forbidden', 'raised', 'channel', 'timeout', 'died')":
+        "a kind missing from KINDS is read as 'contract': 'contract' itself comes out 'contract' either way",
+    "compare/grader/workers/isolation.py::_reap@312: 2.0 -> 20.0": _REAP_PACE,
+    "compare/grader/workers/isolation.py::_reap@317: pending and time.monotonic() < deadline -> "
+    "pending or time.monotonic() < deadline": _REAP_PACE,
+    "compare/grader/workers/isolation.py::_reap@317: time.monotonic() < deadline -> time.monotonic() <= deadline":
+        _REAP_PACE,
+    "compare/grader/workers/isolation.py::_reap@326: if pending: time.sleep(0.01) -> if False: time.sleep(0.01)":
+        _REAP_PACE,
+    "compare/grader/workers/isolation.py::_reap@327: time.sleep(0.01) -> pass": _REAP_PACE,
+    "compare/grader/workers/isolation.py::_reap@327: 0.01 -> 0.1": _REAP_PACE,
+    "compare/grader/workers/isolation.py::_process_tree@368: {root, me} -> {me}": _NEVER_IN_TREE,
+    "compare/grader/workers/isolation.py::_process_tree@368: {root, me} -> {root}": _NEVER_IN_TREE,
+    "compare/grader/workers/isolation.py::_become_subreaper@410: True -> False":
+        "use_errno only keeps errno for ctypes.get_errno(), which nothing reads: prctl is called the same",
+    "compare/grader/workers/isolation.py::_become_subreaper@410: 1 -> 2":
+        "PR_SET_CHILD_SUBREAPER takes any non-zero second argument as 'set'",
+    "compare/grader/workers/runner.py::WorkerRunner._send@189: if not writable: continue -> if False: continue":
+        "select says not writable only when its wait ran out; the send that follows on the full non-blocking "
+        "socket raises BlockingIOError, which continues the loop the same way",
+    "compare/grader/workers/runner.py::WorkerRunner._receive@203: if time.monotonic() - self.checked >= "
+    "CHECK_INTERVAL: self._check_use(what) -> if True: self._check_use(what)": _LOOK_PERIOD,
+    "compare/grader/workers/runner.py::WorkerRunner._receive@203: time.monotonic() - self.checked >= CHECK_INTERVAL "
+    "-> time.monotonic() - self.checked > CHECK_INTERVAL": _LOOK_PERIOD,
+    "compare/grader/workers/runner.py::WorkerRunner._receive@203: time.monotonic() - self.checked -> "
+    "time.monotonic() + self.checked": _LOOK_PERIOD,
+    "compare/grader/workers/runner.py::WorkerRunner._receive@226: if time.monotonic() - self.checked >= "
+    "CHECK_INTERVAL: self._check_use(what) -> if True: self._check_use(what)": _LOOK_PERIOD,
+    "compare/grader/workers/runner.py::WorkerRunner._receive@226: time.monotonic() - self.checked >= CHECK_INTERVAL "
+    "-> time.monotonic() - self.checked > CHECK_INTERVAL": _LOOK_PERIOD,
+    "compare/grader/workers/runner.py::WorkerRunner._receive@226: time.monotonic() - self.checked -> "
+    "time.monotonic() + self.checked": _LOOK_PERIOD,
+    "compare/grader/workers/runner.py::WorkerRunner._receive@208: min(left, CHECK_INTERVAL) -> "
+    "max(left, CHECK_INTERVAL)":
+        "how long one wait for the channel lasts: a reply or stderr ends the wait at once either way; only "
+        "the looks at what the submission uses (and at a worker gone while a child holds the channel) come "
+        "later, which no test can tell without racing a clock",
+    "compare/grader/workers/runner.py::WorkerRunner._receive@213: if sock in readable: try: data = "
+    "sock.recv(min(self.reader.needed(), 1 << 20)) except BlockingIOError: continue except O -> if True: try: "
+    "data = sock.recv(min(self.reader.needed(), 1 << 20)) except BlockingIOError: continue except OSError: data":
+        "a recv on the non-blocking channel with nothing in it raises BlockingIOError, which continues the loop "
+        "as skipping the recv does",
+    "compare/grader/workers/runner.py::WorkerRunner._receive@215: 1 -> 2": _RECV_SIZE,
+    "compare/grader/workers/runner.py::WorkerRunner._receive@215: 20 -> 21": _RECV_SIZE,
+    "compare/grader/workers/runner.py::WorkerRunner._receive@215: 20 -> 19": _RECV_SIZE,
+    "compare/grader/submissions/submission.py::copy_submission@259: False -> True": _NO_LINK_HERE,
+    "compare/grader/sandbox/sources.py::read_bytes@63: 0 -> 1":
+        "the default of getattr(os, 'O_CLOEXEC', ...) is used only where os has no O_CLOEXEC: Linux has it",
+    "compare/grader/sandbox/sources.py::read_bytes@77: total <= limit -> total < limit": _CHUNK,
+    "compare/grader/sandbox/sources.py::read_bytes@78: min(_CHUNK, limit + 1 - total) -> max(_CHUNK, limit + 1 - total)":
+        _CHUNK,
+    "compare/grader/sandbox/sources.py::read_bytes@78: limit + 1 - total -> limit + 1 + total": _CHUNK,
+    "compare/grader/sandbox/sources.py::read_bytes@78: 1 -> 2": _CHUNK,
+    "compare/grader/sandbox/sources.py::decode_python@120: raise SourceError(f\"{name}: unknown encoding "
+    "{clean_text(encoding, 40)!r}\") from None -> pass":
+        "tokenize.detect_encoding looks the codec up itself (an unknown one is its SyntaxError, caught above): "
+        "the LookupError this guards cannot follow",
+    "compare/grader/sandbox/sources.py::parse_cell@234: if magics: retried, _ = _parse(\"\\n\".join(stripped), "
+    "filename) if retried is not None: return retried, None -> if True: retried, _ = _parse('\\n'.join(stripped), "
+    "filename) if retried is not None: return (retried, None)":
+        "without IPython lines the text retried is the text that failed: it fails again, and the first error "
+        "is returned",
+    "compare/grader/submissions/submission.py::plan_stubs@306: if relative.endswith(\".py\"): modules |= "
+    "modules_imported_by(source) -> if True: modules |= modules_imported_by(source)":
+        "the only generated files are the modules written for a notebook (NAME.py): every one ends in .py",
+    "compare/grader/submissions/submission.py::plan_stubs@309: if path.relative_to(sub.root).as_posix() not in "
+    "sub.generated: modules |= imported_modules(path) -> if True: modules |= imported_modules(path)":
+        "a generated module's name is chosen where no file of that name exists (from_notebook): reading it from "
+        "the disk finds nothing and adds no module",
+    "compare/grader/submissions/submission.py::_python_files@347: len(files) > MAX_SCANNED_FILES -> "
+    "len(files) >= MAX_SCANNED_FILES":
+        "the list is cut to MAX_SCANNED_FILES after the walk: stopping one folder sooner or later keeps the same "
+        "first files",
+    "compare/grader/workers/usage.py::<module>@23: 4096 -> 4097": _SYSCONF,
+    "compare/grader/workers/usage.py::<module>@23: 4096 -> 4095": _SYSCONF,
+    "compare/grader/workers/runner.py::WorkerRunner._receive@211: if err in readable: self._drain_stderr() -> "
+    "if True: self._drain_stderr()":
+        "draining a stderr with nothing in it: the non-blocking read raises BlockingIOError at once, caught",
+    "compare/grader/workers/runner.py::WorkerRunner._drain_stderr@241: 65536 -> 65537": _READ_SIZE,
+    "compare/grader/workers/runner.py::WorkerRunner._drain_stderr@241: 65536 -> 65535": _READ_SIZE,
+    "compare/grader/workers/runner.py::WorkerRunner._drain_stderr@245: (BlockingIOError, OSError) -> (OSError,)":
+        "BlockingIOError is an OSError: the tuple catches it either way",
+    "compare/grader/workers/runner.py::WorkerRunner._died@251: 2 -> 3": _EXIT_WAIT,
+    "compare/grader/workers/runner.py::WorkerRunner._died@251: 2 -> 1": _EXIT_WAIT,
+    "compare/grader/workers/runner.py::WorkerRunner._died@260: {24: \", its CPU time limit\", 9: \"\"} -> "
+    "{24: ', its CPU time limit'}": _NOTHING_FOR_9,
+    "compare/grader/workers/runner.py::WorkerRunner._died@260: 9 -> 10": _NOTHING_FOR_9,
+    "compare/grader/workers/runner.py::WorkerRunner._died@260: 9 -> 8": _NOTHING_FOR_9,
+    "compare/grader/sandbox/sources.py::<module>@34: 1024 -> 1025": _CHUNK,
+    "compare/grader/sandbox/sources.py::<module>@34: 1024 -> 1023": _CHUNK,
+    "compare/grader/sandbox/sources.py::parse_cell@232: tree is None and isinstance(error, SyntaxError) -> "
+    "tree is None or isinstance(error, SyntaxError)":
+        "a cell fails with something other than a SyntaxError only when it is nested too deeply to parse; "
+        "an IPython line in it is a SyntaxError first, so the retry never has one to set aside: it fails the "
+        "same way and the first error is returned",
+    "compare/grader/sandbox/sources.py::_compile_problem@424: True -> False": _FUTURE,
+    "compare/grader/sandbox/sources.py::_compile_error@432: True -> False": _FUTURE,
+    "compare/grader/workers/packages.py::_distributions_of@43: 4 -> 5": _CACHE_SIZE,
+    "compare/grader/workers/packages.py::_distributions_of@43: 4 -> 3": _CACHE_SIZE,
+    "compare/grader/workers/packages.py::_visible@131: 16 -> 17": _CACHE_SIZE,
+    "compare/grader/workers/packages.py::_visible@131: 16 -> 15": _CACHE_SIZE,
+    "compare/grader/submissions/submission.py::_imports@139: elif node.module: tops.add(node.module.split(\".\")[0]) "
+    "-> if True: tops.add(node.module.split('.')[0])":
+        "an ImportFrom without a module is relative (`from . import x`): Python allows no other, and the "
+        "relative ones are taken by the branch above",
+    "compare/grader/submissions/submission.py::package_context@153: need < len(folders) -> need <= len(folders)":
+        "one more look, at top's own __init__.py, can raise need by one past len(folders), and need is cut to "
+        "len(folders) below before it is used",
+    "compare/grader/submissions/submission.py::_skip@172: False -> True": _NO_LINK_HERE,
+    "compare/grader/submissions/submission.py::_skip@179: False -> True": _NO_LINK_HERE,
+    "compare/grader/submissions/submission.py::_copy_regular_file@196: copied <= limit -> copied < limit":
+        "the last read asks for limit + 1 - copied bytes, so a file over the cap shows it in the read that "
+        "reaches the cap; the loop's bound differs only for a file that grows between two reads, which no "
+        "test can arrange without racing a writer",
+    "compare/grader/submissions/submission.py::_copy_regular_file@197: min(1 << 20, limit + 1 - copied) -> "
+    "max(1 << 20, limit + 1 - copied)": _CHUNK,
+    "compare/grader/submissions/submission.py::_copy_regular_file@197: 1 -> 2": _CHUNK,
+    "compare/grader/submissions/submission.py::_copy_regular_file@197: 20 -> 21": _CHUNK,
+    "compare/grader/submissions/submission.py::_copy_regular_file@197: 20 -> 19": _CHUNK,
+    "compare/grader/submissions/submission.py::_copy_regular_file@197: limit + 1 - copied -> limit + 1 + copied":
+        _CHUNK,
+    "compare/grader/course/assignment.py::<module>@59: if sys.version_info >= (3, 11): import tomllib else: "
+    "# pragma: no cover - Python 3.10 import tomli as tomllib -> if True: import tomllib else: import tomli as "
+    "tomllib": _PY311,
+    "compare/grader/course/assignment.py::<module>@59: sys.version_info >= (3, 11) -> sys.version_info > (3, 11)":
+        _PY311,
+    "compare/grader/course/assignment.py::<module>@59: (3, 11) -> (3,)": _PY311,
+    "compare/grader/course/assignment.py::<module>@59: 3 -> 2": _PY311,
+    "compare/grader/course/assignment.py::<module>@59: 11 -> 10": _PY311,
+})
 
 # ---- issue 20 (helper h20b): the class run's modules, compare/grader/{outputs,shards,points,classfolder,
 # summary,options}.py, compare/grade.py and compare/grader/classrun.py. One contiguous block; the arguments first, then the keys.
@@ -248,7 +424,7 @@ _STR_OR_PATH = ("every use of folder and out takes a str as well as a Path (os.s
                 "OutputFolder and write_summary convert them): the conversion changes no file and no row")
 _CLAIMED_TWICE = ("a second claim() of a folder just claimed finds its marker listing no file, deletes nothing "
                   "and writes the same marker header: the same folder, the same files")
-_WARM_UP = ("battery.reference is computed once per case and process, on first use (a cache under a lock): "
+_WARM_UP = ("battery.prepare only computes ahead what battery.reference computes once per case and process, on first use (a cache under a lock): "
             "computing it before the students only moves the work out of the grading threads")
 _STRICT_ALREADY = ("the report's to_dict() is json_safe already (NaN and infinities made strings): "
                    "allow_nan has nothing to refuse")
@@ -280,48 +456,57 @@ EQUIVALENT.update({
 })
 
 EQUIVALENT.update({
-    "compare/grader/results/outputs.py::<module>: (\"grades.csv\", \"summary.json\", \"summary.png\") -> "
-    "('grades.csv', 'summary.png')":
+    'compare/grader/results/outputs.py::<module>@31: ("grades.csv", "summary.json", "summary.png")'
+    " -> ('grades.csv', 'summary.png')":
         "RUN_FILES is read in one place, beside n.endswith(('.md', '.json')): summary.json is taken either way",
-    "compare/grader/results/outputs.py::csv_cell: (\"=\", \"+\", \"-\", \"@\", \"\\t\", \"\\r\") -> "
-    "('=', '+', '-', '@', '\\r')": _CLEANED.format("a tab"),
-    "compare/grader/results/outputs.py::csv_cell: (\"=\", \"+\", \"-\", \"@\", \"\\t\", \"\\r\") -> "
-    "('=', '+', '-', '@', '\\t')": _CLEANED.format("a carriage return"),
-    "compare/grader/results/outputs.py::OutputFolder._earlier_run: (\".\", \"..\") -> ('..',)": _LISTDIR,
-    "compare/grader/results/outputs.py::OutputFolder._earlier_run: (\".\", \"..\") -> ('.',)": _LISTDIR,
-    "compare/grader/results/summary.py::<module>: {\"load\": \"cannot be loaded\", \"forbidden\": \"imports a forbidden module\", "
-    "\"raised\": \"raises\", \"contract\": \"breaks the cont -> {'load': 'cannot be loaded', 'forbidden': 'imports a "
-    "forbidden module', 'raised': 'raises', 'channel': \"writes to the gr":
+    'compare/grader/results/outputs.py::csv_cell@68: ("=", "+", "-", "@", "\\t", "\\r") -> (\'=\', \'+\','
+    " '-', '@', '\\r')": _CLEANED.format("a tab"),
+    'compare/grader/results/outputs.py::csv_cell@68: ("=", "+", "-", "@", "\\t", "\\r") -> (\'=\', \'+\','
+    " '-', '@', '\\t')": _CLEANED.format("a carriage return"),
+    'compare/grader/results/outputs.py::OutputFolder._earlier_run@133: (".", "..") -> (\'..\',)': _LISTDIR,
+    'compare/grader/results/outputs.py::OutputFolder._earlier_run@133: (".", "..") -> (\'.\',)': _LISTDIR,
+    'compare/grader/results/summary.py::<module>@15: {"load": "cannot be loaded", "forbidden":'
+    ' "imports a forbidden module", "raised": "raises", "contract": "breaks the cont -> {\'load\':'
+    " 'cannot be loaded', 'forbidden': 'imports a forbidden module', 'raised': 'raises', 'channel':"
+    ' "writes to the gr':
         "'breaks the contract' is also the label diagnosis_of gives an error kind missing from the table",
-    "compare/grader/results/summary.py::write_summary: False -> True":
+    "compare/grader/results/summary.py::write_summary@72: False -> True":
         "allow_nan only matters for a NaN or an infinity, and every number of the summary is finite: counts, and "
         "scores that are sums of points an assignment checked finite (read back from rows written with %.4g)",
-    "compare/grader/results/summary.py::plot_summary: matplotlib.use(\"Agg\") -> pass":
+    'compare/grader/results/summary.py::plot_summary@84: matplotlib.use("Agg") -> pass':
         "the figure is only saved, never shown: whatever backend pyplot picks (Agg where there is no display, "
         "MPLBACKEND in the tests) writes the same PNG through savefig",
-    "compare/grader/results/summary.py::plot_summary: 0.0 -> 1.0":
+    "compare/grader/results/summary.py::plot_summary@91: 0.0 -> 1.0":
         "the default is used only when no row has a max_score; every row with a score has one (Graded.row sets "
         "both or neither), so then there are no scores and the panel says 'no scores' whatever the default",
-    "compare/grader/submissions/classfolder.py::scan: False -> True":
+    "compare/grader/submissions/classfolder.py::scan@92: False -> True":
         "is_dir/is_file are asked only of an entry that is not a link (not is_link and ...): following links "
         "changes nothing for it",
-    "compare/grader/submissions/classfolder.py::scan: _same(path, exclude) -> _same(exclude, path)":
+    "compare/grader/submissions/classfolder.py::scan@93: False -> True":
+        "is_dir/is_file are asked only of an entry that is not a link (not is_link and ...): following links "
+        "changes nothing for it",
+    "compare/grader/submissions/classfolder.py::scan@98: _same(path, exclude) -> _same(exclude, path)":
         "os.path.samefile is symmetric",
-    'compare/grader/submissions/classfolder.py::_same: os.path.samefile(a, b) -> os.path.samefile(b, a)':
+    "compare/grader/submissions/classfolder.py::_same@137: os.path.samefile(a, b) ->"
+    " os.path.samefile(b, a)":
         _SYMMETRIC,
-    'compare/grader/submissions/classfolder.py::_file_type: ((stat.S_ISFIFO, "a FIFO"), (stat.S_ISCHR, "a character device"), (stat.S_ISBLK, "a block device"), (stat.S_ISSOCK, "a s -> ((stat.S_ISFIFO, \'a FIFO\'), (stat.S_ISCHR, \'a character device\'), (stat.S_ISBLK, \'a block device\'), (stat.S_ISSOCK, \'a s':
+    'compare/grader/submissions/classfolder.py::_file_type@147: ((stat.S_ISFIFO, "a FIFO"),'
+    ' (stat.S_ISCHR, "a character device"), (stat.S_ISBLK, "a block device"), (stat.S_ISSOCK, "a s'
+    " -> ((stat.S_ISFIFO, 'a FIFO'), (stat.S_ISCHR, 'a character device'), (stat.S_ISBLK, 'a block"
+    " device'), (stat.S_ISSOCK, 'a s":
         _LINK_ROW,
-    'compare/grader/submissions/classfolder.py::_file_type: (stat.S_ISLNK, "a link") -> (\'a link\',)':
+    'compare/grader/submissions/classfolder.py::_file_type@148: (stat.S_ISLNK, "a link") -> (\'a link\',)':
         _LINK_ROW,
-    'compare/grader/submissions/classfolder.py::_file_type: (stat.S_ISLNK, "a link") -> (stat.S_ISLNK,)':
+    'compare/grader/submissions/classfolder.py::_file_type@148: (stat.S_ISLNK, "a link") ->'
+    " (stat.S_ISLNK,)":
         _LINK_ROW,
-    'compare/grader/submissions/classfolder.py::prepare: student.submission = None -> pass':
+    "compare/grader/submissions/classfolder.py::prepare@182: student.submission = None -> pass":
         _SET_LAST,
-    'compare/grade.py::_merge: _same_folder(output.path, p) -> _same_folder(p, output.path)':
+    "compare/grade.py::_merge@272: _same_folder(output.path, p) -> _same_folder(p, output.path)":
         _SYMMETRIC,
     'compare/grader/classrun.py::ClassRun: False -> True':
         _PASSED,
-    'compare/grader/submissions/classfolder.py::walk: False -> True':
+    "compare/grader/submissions/classfolder.py::walk@243: False -> True":
         _NOT_A_LINK,
     'compare/grader/classrun.py::grade: folder, out = Path(folder), Path(out) -> pass':
         _STR_OR_PATH,
@@ -329,7 +514,7 @@ EQUIVALENT.update({
         _CLAIMED_TWICE,
     'compare/grader/classrun.py::grade: battery.prepare(assignment, seed) -> pass':
         _WARM_UP,
-    'compare/grade.py::_same_folder: os.path.samefile(a, b) -> os.path.samefile(b, a)':
+    "compare/grade.py::_same_folder@292: os.path.samefile(a, b) -> os.path.samefile(b, a)":
         _SYMMETRIC,
     'compare/grader/classrun.py::grade.one: False -> True':
         _STRICT_ALREADY,
@@ -351,9 +536,11 @@ EQUIVALENT.update({
         _FIRST_OF,
     'compare/grade.py::_main: True -> False':
         _STDERR,
-    'compare/grader/course/points.py::scored_case_names: 0 -> 1':
+    "compare/grade.py::_main@334: True -> False":
+        _STDERR,
+    "compare/grader/course/points.py::scored_case_names@49: 0 -> 1":
         _ANY_SEED,
-    'compare/grader/course/points.py::score: 0 -> 1':
+    "compare/grader/course/points.py::score@76: 0 -> 1":
         _ANY_SEED,
 })
 
@@ -373,8 +560,10 @@ class Mutant:
 
     @property
     def key(self) -> str:
-        """Stable across edits elsewhere in the file: where (function) and what changed."""
-        return f"{self.function}: {self.before} -> {self.after}"
+        """Where (function and line) and what changed. The line is part of it: the same text on two
+        lines is two mutants, and arguing one of them equivalent must not excuse the other. An edit
+        above a mutant moves its line: ``--stale`` lists the table's keys that match no mutant."""
+        return f"{self.function}@{self.line}: {self.before} -> {self.after}"
 
 
 def _skipped_nodes(tree) -> set:
@@ -721,7 +910,7 @@ def run_tests_forked(workdir: Path, tests: list[str], timeout: float, keyword: s
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("module", help="the file to mutate, relative to the repository root")
-    parser.add_argument("-t", "--tests", action="append", required=True,
+    parser.add_argument("-t", "--tests", action="append", default=[],
                         help="a test file to run (repeatable; run in the order given, so put the fastest first)")
     parser.add_argument("--timeout", type=float, default=600,
                         help="seconds per mutant (default 600: on a loaded machine a short limit would count "
@@ -730,6 +919,9 @@ def main(argv=None) -> int:
     parser.add_argument("--only", type=int, nargs="+", help="run only these mutant numbers")
     parser.add_argument("-k", "--keyword", help="run only the tests pytest -k selects (e.g. the fast ones)")
     parser.add_argument("--list", action="store_true", help="list the mutants, run nothing")
+    parser.add_argument("--stale", action="store_true",
+                        help="list the equivalents argued for this file that match none of its mutants "
+                        "(their line moved or their code changed: argue them again), run nothing")
     parser.add_argument("--json", help="write the results here")
     parser.add_argument("--replace", nargs=2, action="append", metavar=("OLD", "NEW"),
                         help="instead of the catalogue, the mutant that replaces the first OLD by NEW "
@@ -749,10 +941,18 @@ def main(argv=None) -> int:
             mutants.append((Mutant(-1, "replace", line, "<text>", old, new, number), source.replace(old, new, 1)))
     else:
         mutants = make_mutants(source)
+    if args.stale:
+        keys = {f"{args.module}::{m.key}" for m, _ in mutants}
+        stale = [k for k in EQUIVALENT if k.startswith(f"{args.module}::") and k not in keys]
+        for k in stale:
+            print(f"stale: {k}")
+        return 1 if stale else 0
     if args.list:
         for m, _ in mutants:
             print(f"{m.number:4d}  line {m.line:4d}  {m.function:<30} {m.kind:<26} {m.before}  ->  {m.after}")
         return 0
+    if not args.tests:
+        parser.error("the test files to run are required (-t)")
     chosen = [(m, text) for m, text in mutants if not args.only or m.number in args.only]
 
     workdir = Path(args.workdir or tempfile.mkdtemp(prefix="mutate-"))

@@ -297,3 +297,199 @@ def test_a_python3_raise_with_a_comma_is_not_python2(tmp_path):
     path = tmp_path / "gina.py"
     path.write_text('raise ValueError("a", b) x\n')
     assert syntax_problem(path) == "SyntaxError: invalid syntax at gina.py:1"
+
+
+# ----------------------------------------------------------------------------- the reader's bounds, one by one
+from compare.grader.sandbox import sources as src  # noqa: E402
+
+
+def sparse(path, size):
+    with open(path, "wb") as fh:
+        fh.truncate(size)
+    return path
+
+
+def test_the_caps_at_their_bound_and_one_over(tmp_path):
+    assert (MAX_SOURCE_BYTES, MAX_NOTEBOOK_BYTES, src._PY2_LINE_CHARS) == (8 << 20, 32 << 20, 1000)
+    assert len(read_source(sparse(tmp_path / "at.py", 8 << 20))) == 8 << 20  # NUL bytes: read, not parsed
+    with pytest.raises(SourceError, match=r"^over\.py: 8 MiB, over the 8 MiB a source file may have$"):
+        read_source(sparse(tmp_path / "over.py", (8 << 20) + 1))
+    with pytest.raises(SourceError, match=r"^over\.ipynb: 32 MiB, over the 32 MiB a source file may have$"):
+        read_source(sparse(tmp_path / "over.ipynb", (32 << 20) + 1))
+    assert len(read_source(sparse(tmp_path / "big.ipynb", 9 << 20))) == 9 << 20
+
+
+def test_a_file_longer_than_its_size_says_is_stopped_at_the_cap():
+    # /proc files say they hold 0 bytes and hold more: what a file growing while read looks like
+    with pytest.raises(SourceError, match=r"^status: over the 10 bytes a source file may have$"):
+        src.read_bytes("/proc/self/status", 10)
+    assert src.read_bytes("/proc/self/status", 1 << 20).startswith(b"Name:")
+
+
+def test_a_file_that_cannot_be_read_says_so():
+    with pytest.raises(SourceError, match=r"^mem: cannot read: Input/output error$"):
+        src.read_bytes("/proc/self/mem", 100)
+
+
+def test_reading_leaves_no_file_open(tmp_path):
+    (tmp_path / "a.py").write_text("x = 1\n")
+    before = len(os.listdir("/proc/self/fd"))
+    for _ in range(20):
+        read_source(tmp_path / "a.py")
+        with pytest.raises(SourceError):
+            src.read_bytes("/proc/self/status", 10)
+    assert len(os.listdir("/proc/self/fd")) == before
+
+
+def test_a_long_file_name_is_cut_at_80():
+    assert src.display_name("/x/" + "n" * 100 + ".py") == "n" * 79 + "…"
+    assert src.display_name("/x/" + "n" * 77 + ".py") == "n" * 77 + ".py"
+    assert src.display_name("/x/") == "?"
+
+
+@pytest.mark.parametrize("data, said", [
+    (b"x = 1\n\xff\n", "a.py: line 2 is not utf-8 text (byte 0xff) and declares no other encoding"),
+    (b"\xef\xbb\xbfx = 1\n\n\xfe", "a.py: line 3 is not utf-8-sig text (byte 0xfe) and declares no other encoding"),
+    (b"# -*- coding: ascii -*-\nx = '\xe9'\n", "a.py: line 2 is not ascii text (byte 0xe9)"),
+    (b"\n\n\xff", "a.py: line 3 is not utf-8 text (byte 0xff) and declares no other encoding"),
+    (b"x = 1\n\n# caf\xe9\n", "a.py: line 3 is not utf-8 text (byte 0xe9) and declares no other encoding"),
+])
+def test_undecodable_bytes_name_their_line_and_the_encoding(tmp_path, data, said):
+    (tmp_path / "a.py").write_bytes(data)
+    with pytest.raises(SourceError) as caught:
+        read_source(tmp_path / "a.py")
+    assert str(caught.value) == said
+
+
+@pytest.mark.parametrize("bom", [b"", b"\xef\xbb\xbf"])
+def test_an_undecodable_notebook_is_not_a_notebook(tmp_path, bom):
+    (tmp_path / "n.ipynb").write_bytes(bom + b'{"cells":\n[]\n\xff}')
+    with pytest.raises(SourceError, match=r"^n\.ipynb: not a Jupyter notebook: line 3 is not UTF-8 text \(byte 0xff\)$"):
+        read_source(tmp_path / "n.ipynb")
+
+
+def test_each_kind_of_special_file_is_named():
+    import stat
+
+    assert [src._file_kind(mode) for mode in (stat.S_IFDIR, stat.S_IFIFO, stat.S_IFCHR, stat.S_IFBLK,
+                                              stat.S_IFSOCK, 0)] == [
+        "a folder", "a FIFO", "a character device", "a block device", "a socket", "a special file"]
+
+
+def test_a_socket_is_refused(tmp_path):
+    import socket
+
+    server = socket.socket(socket.AF_UNIX)
+    server.bind(str(tmp_path / "net.py"))
+    try:
+        with pytest.raises(SourceError, match=r"^net\.py: (not a regular file \(a socket\)|cannot open: .*), not read"
+                                              r"|^net\.py: cannot open"):
+            read_source(tmp_path / "net.py")
+    finally:
+        server.close()
+
+
+@pytest.mark.parametrize("count, said", [
+    (0, "0 bytes"), (1023, "1023 bytes"), (1024, "1 KiB"), (1536, "1.5 KiB"), ((1 << 20) - 1, "1.02e+03 KiB"),
+    (1 << 20, "1 MiB"), ((1 << 30) - 1, "1.02e+03 MiB"), (1 << 30, "1 GiB"), (100 << 30, "100 GiB"),
+])
+def test_sizes_are_said_in_the_largest_unit(count, said):
+    assert src._size(count) == said
+
+
+def test_a_v3_worksheet_without_a_list_of_cells_is_passed_over():
+    text = json.dumps({"worksheets": [{"cells": 3}, "sheet", {"cells": [
+        {"cell_type": "code", "input": "x = 1"}, {"cell_type": "markdown", "source": "# t"}]}]})
+    assert src.notebook_code_cells(text) == [(1, "x = 1")]
+
+
+def test_a_cell_source_must_be_text():
+    assert src.cell_text(["a = 1\n", "b = 2"]) == "a = 1\nb = 2"
+    assert src.cell_text(["a = 1\n", 2]) is None and src.cell_text(3) is None and src.cell_text("x") == "x"
+
+
+def test_ipython_lines_are_set_aside_only_when_that_makes_the_cell_parse():
+    tree, error = src.parse_cell('s = """\n%d items\n"""\n')  # plain Python: a % line inside a string stays
+    assert error is None and tree.body[0].value.value == "\n%d items\n"
+    tree, error = src.parse_cell("%matplotlib inline\nx = (\n")  # still broken without the magic: broken
+    assert tree is None and isinstance(error, SyntaxError)
+    tree, error = src.parse_cell("%matplotlib inline\nx = 1\n")
+    assert error is None and isinstance(tree.body[1], src.ast.Assign)
+    assert src.parse_cell("%%bash\nls\n") == (None, None)
+    tree, error = src.parse_cell("!ls \x00\nx = 1\n")  # a NUL byte in a shell line: set aside with it
+    assert error is None and len(tree.body) == 2
+
+
+def test_what_the_parser_cannot_take_is_an_error_not_a_crash():
+    tree, error = src._parse("x = " + "1+" * 100_000 + "1", "<deep>")
+    assert tree is None and isinstance(error, RecursionError)
+    tree, error = src._parse("x = " + "-" * 200_000 + "1", "<deeper>")
+    assert tree is None and isinstance(error, MemoryError)
+    assert src.names_in("x = " + "1+" * 100_000 + "1\ndef f():\n    pass\n") == {"x", "f"}  # by the line scan
+
+
+def test_a_python_file_is_not_read_as_a_cell(tmp_path):
+    (tmp_path / "a.py").write_text("x = 1\n!ls\nif True:\n    y = 2\n")
+    assert defined_names(tmp_path / "a.py") == {"x"}  # it does not parse: its column-0 names
+    nb = notebook(tmp_path, "x = 1\n!ls\nif True:\n    y = 2\n")
+    assert defined_names(nb) == {"x", "y"}  # a cell: IPython lines set aside
+
+
+def test_names_in_every_kind_of_block_and_target(tmp_path):
+    (tmp_path / "a.py").write_text(
+        "[a, b] = 1, 2\n(c, [d, *e]) = 1, [2, 3]\n"
+        "try:\n    f = 1\nexcept* ValueError:\n    g = 2\n"
+        "if mode == '__main__':\n    h = 1\n"
+        "if __name__ == '__main__':\n    never = 1\n"
+        "if '__main__' == __name__:\n    never_either = 1\n")
+    assert defined_names(tmp_path / "a.py") == {"a", "b", "c", "d", "e", "f", "g", "h"}
+
+
+@pytest.mark.parametrize("guard", ["ImportError", "ModuleNotFoundError", "Exception", "BaseException",
+                                   "(ValueError, ImportError)", ""])
+def test_an_import_with_a_fallback_is_not_needed(guard):
+    source = f"try:\n    import cupy as xp\nexcept {guard}:\n    import numpy as xp\nimport scipy.linalg\n"
+    assert src.modules_imported_by(source) == {"numpy", "scipy.linalg"}
+
+
+def test_the_modules_a_file_imports(tmp_path):
+    source = ("import a.b, c\nfrom d.e import f\nfrom . import g\nfrom .h import i\n"
+              "def k():\n    import inner\n"
+              "try:\n    import guarded\nexcept ValueError:\n    import handler\nelse:\n    import orelse\n"
+              "finally:\n    import final\n")
+    assert src.modules_imported_by(source) == {"a.b", "c", "d.e", "inner", "guarded", "handler", "orelse", "final"}
+    (tmp_path / "m.py").write_text(source)
+    assert src.imported_modules(tmp_path / "m.py") == src.modules_imported_by(source)
+    assert src.modules_imported_by("import (\n") == set()
+    (tmp_path / "bad.py").write_bytes(b"import x\n\xff\n")
+    assert src.imported_modules(tmp_path / "bad.py") == set() and src.imported_modules(tmp_path / "gone.py") == set()
+
+
+def test_more_guards_of_an_import():
+    assert src.modules_imported_by("try:\n    import cupy\nexcept* ImportError:\n    pass\n") == set()
+    two = "try:\n    import cupy\nexcept ValueError:\n    pass\nexcept ImportError:\n    pass\n"
+    assert src.modules_imported_by(two) == set()
+
+
+def test_what_only_the_compiler_refuses_is_named(tmp_path):
+    nb = notebook(tmp_path, "x = 1", "for i in range(3):\n    pass\nbreak\n")
+    assert syntax_problem(nb) == "SyntaxError: 'break' outside loop at hw.ipynb in cell 2, line 3"
+    (tmp_path / "r.py").write_text("x = 1\nreturn x\n")
+    assert syntax_problem(tmp_path / "r.py") == "SyntaxError: 'return' outside function at r.py:2"
+    (tmp_path / "deep.py").write_text("x = " + "1+" * 100_000 + "1\n")
+    assert syntax_problem(tmp_path / "deep.py") == "nested too deeply for Python to compile: deep.py"
+
+
+def test_a_syntax_error_without_a_message_is_invalid_syntax():
+    assert src.syntax_cause(SyntaxError("")) == "SyntaxError: invalid syntax"
+    assert src.syntax_cause(SyntaxError(None)) == "SyntaxError: invalid syntax"
+
+
+@pytest.mark.parametrize("source, construct", [
+    ("try:\n    pass\nexcept ValueError, e:" + " " * 1500 + "# a long line\n    pass\n", "except X, e"),
+    ("x = 1\n0777 + 1\n", "octal literal 0777"),
+    ("x = 0777" + " " * 60 + "# permissions\n", "octal literal 0777"),
+])
+def test_python2_constructs_on_long_lines_and_at_their_start(tmp_path, source, construct):
+    (tmp_path / "old.py").write_text(source)
+    assert syntax_problem(tmp_path / "old.py").startswith(f"Python 2 syntax ({construct}) at old.py:")

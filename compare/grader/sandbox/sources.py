@@ -115,7 +115,7 @@ def decode_python(data: bytes, path="<source>") -> str:
         return data.decode(encoding)
     except UnicodeDecodeError as error:
         hint = " and declares no other encoding" if encoding in ("utf-8", "utf-8-sig") else ""
-        raise SourceError(f"{name}: {_undecodable(data, error, encoding)}{hint}") from None
+        raise SourceError(f"{name}: {_undecodable(error, encoding)}{hint}") from None
     except LookupError:  # detect_encoding checks the codec; a codec that vanished since is the same
         raise SourceError(f"{name}: unknown encoding {clean_text(encoding, 40)!r}") from None
 
@@ -124,12 +124,14 @@ def decode_notebook(data: bytes, path="<notebook>") -> str:
     try:
         return data.decode("utf-8-sig")
     except UnicodeDecodeError as error:
-        raise SourceError(f"{display_name(path)}: not a Jupyter notebook: {_undecodable(data, error, 'UTF-8')}") from None
+        raise SourceError(f"{display_name(path)}: not a Jupyter notebook: {_undecodable(error, 'UTF-8')}") from None
 
 
-def _undecodable(data: bytes, error: UnicodeDecodeError, encoding: str) -> str:
-    line = data.count(b"\n", 0, error.start) + 1
-    byte = data[error.start: error.start + 1].hex()
+def _undecodable(error: UnicodeDecodeError, encoding: str) -> str:
+    # error.start counts in what the codec decoded: after the BOM that utf-8-sig consumed, if any.
+    decoded = error.object
+    line = decoded.count(b"\n", 0, error.start) + 1
+    byte = decoded[error.start: error.start + 1].hex()
     return f"line {line} is not {clean_text(encoding, 30)} text (byte 0x{byte})"
 
 

@@ -1,0 +1,816 @@
+"""How a worker is started and contained, without starting one: fast checks of ``isolation``.
+
+The end-to-end tests (test_limits.py, test_isolation.py) read each limit back from inside a real
+worker; these pin, in a second or two, what the grader hands to the kernel and to bubblewrap:
+the limits at their bounds, the command line of a worker at each level (caught before anything
+runs), which processes a worker's end kills, and when a submission as a whole is over a cap.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import resource
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from compare.grader.submissions.submission import Submission
+from compare.grader.workers import isolation, usage
+from compare.grader.workers.isolation import BUBBLEWRAP, PROCESS, IsolationUnavailable, Limits
+
+MiB = 1 << 20
+FIELDS = ("memory_mb", "cpu_seconds", "processes", "file_mb", "open_files", "disk_mb", "files")
+
+
+# ----------------------------------------------------------------------------- Limits
+def test_the_default_limits_are_the_documented_ones():
+    assert Limits() == Limits(memory_mb=2048, cpu_seconds=120, processes=32, file_mb=64, open_files=64,
+                              disk_mb=64, files=2000)
+
+
+@pytest.mark.parametrize("name", FIELDS)
+@pytest.mark.parametrize("bad", [0, -1, True, 1.0, "8", None])
+def test_each_limit_must_be_a_positive_integer(name, bad):
+    with pytest.raises(ValueError, match=rf"Limits\.{name} must be a positive integer, got {bad!r}"):
+        Limits(**{name: bad})
+
+
+@pytest.mark.parametrize("name", [n for n in FIELDS if n != "memory_mb"])
+def test_one_is_a_valid_limit(name):
+    assert getattr(Limits(**{name: 1}), name) == 1
+
+
+def test_memory_has_a_floor_of_256_mib():
+    assert Limits(memory_mb=256).memory_mb == 256
+    with pytest.raises(ValueError, match="at least 256 .*got 255"):
+        Limits(memory_mb=255)
+
+
+def test_limits_cannot_be_changed_once_made():
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        Limits().processes = 1000
+
+
+def test_the_limits_argument_sets_nproc_only_under_a_user_id_of_its_own():
+    limits = Limits(memory_mb=300, cpu_seconds=7, processes=5, file_mb=2, open_files=11)
+    assert limits.as_arg(own_uid=True) == f"as={300 * MiB},cpu=7,nproc=5,fsize={2 * MiB},nofile=11"
+    assert limits.as_arg(own_uid=False) == f"as={300 * MiB},cpu=7,fsize={2 * MiB},nofile=11"
+    assert limits.as_arg(own_uid=False, tag=123) == f"as={300 * MiB},cpu=7,fsize={2 * MiB},nofile=11,rttime=123"
+
+
+# ----------------------------------------------------------------------------- which level
+def test_an_unknown_isolation_level_is_refused_by_name():
+    with pytest.raises(ValueError, match="isolation must be 'auto', 'bubblewrap' or 'process', got 'docker'"):
+        isolation.choose_level("docker")
+
+
+@pytest.mark.parametrize("problem, asked, level", [
+    (None, "auto", BUBBLEWRAP), (None, BUBBLEWRAP, BUBBLEWRAP), (None, PROCESS, PROCESS),
+    ("no bwrap", "auto", PROCESS), ("no bwrap", PROCESS, PROCESS),
+])
+def test_the_level_chosen(monkeypatch, problem, asked, level):
+    monkeypatch.setattr(isolation, "_bubblewrap_problem", lambda: problem)
+    assert isolation.choose_level(asked) == level
+    assert isolation.bubblewrap_works() is (problem is None) and isolation.fallback_reason() == problem
+
+
+def test_insisting_on_bubblewrap_where_it_cannot_run_says_why(monkeypatch):
+    monkeypatch.setattr(isolation, "_bubblewrap_problem", lambda: "`bwrap` is not installed")
+    with pytest.raises(IsolationUnavailable, match="bubblewrap isolation was asked for, but `bwrap` is not installed"):
+        isolation.choose_level(BUBBLEWRAP)
+
+
+@pytest.fixture
+def fresh_probe(monkeypatch):
+    """_bubblewrap_problem asked again (it is cached for the process), and cached again after."""
+    cached = (isolation._bubblewrap_problem, isolation.throwaway_uid_works)
+    for function in cached:
+        function.cache_clear()
+    yield
+    for function in cached:
+        function.cache_clear()
+
+
+def fake_bwrap(tmp_path: Path, script: str) -> str:
+    path = tmp_path / "bwrap"
+    path.write_text("#!/bin/sh\n" + script + "\n")
+    path.chmod(0o755)
+    return str(path)
+
+
+def test_no_bwrap_installed_is_said(monkeypatch, fresh_probe):
+    monkeypatch.setattr(isolation.shutil, "which", lambda name: None)
+    assert isolation.fallback_reason() == "`bwrap` is not installed (Debian/Ubuntu: apt-get install bubblewrap)"
+
+
+def test_not_linux_is_said_first(monkeypatch, fresh_probe):
+    monkeypatch.setattr(isolation.sys, "platform", "darwin")
+    assert isolation.fallback_reason() == "not Linux (darwin)"
+
+
+def test_a_bwrap_that_cannot_make_namespaces_says_its_last_line(monkeypatch, fresh_probe, tmp_path):
+    bwrap = fake_bwrap(tmp_path, "echo 'first line' >&2; echo 'bwrap: No permissions to create new namespace' >&2; exit 1")
+    monkeypatch.setattr(isolation.shutil, "which", lambda name: bwrap)
+    assert isolation.fallback_reason() == ("`bwrap` cannot create namespaces here "
+                                           "(bwrap: No permissions to create new namespace)")
+    assert isolation.throwaway_uid_works() is False
+
+
+def test_a_silent_failing_bwrap_and_a_long_message(monkeypatch, fresh_probe, tmp_path):
+    bwrap = fake_bwrap(tmp_path, "exit 1")
+    monkeypatch.setattr(isolation.shutil, "which", lambda name: bwrap)
+    assert isolation.fallback_reason() == "`bwrap` cannot create namespaces here"
+    isolation._bubblewrap_problem.cache_clear()
+    bwrap = fake_bwrap(tmp_path, "printf 'x%.0s' $(seq 300) >&2; exit 1")
+    assert isolation.fallback_reason() == f"`bwrap` cannot create namespaces here ({'x' * 200})"
+
+
+def test_a_bwrap_that_cannot_be_run_is_said(monkeypatch, fresh_probe, tmp_path):
+    bwrap = tmp_path / "bwrap"
+    bwrap.write_text("not a program")
+    bwrap.chmod(0o644)
+    monkeypatch.setattr(isolation.shutil, "which", lambda name: str(bwrap))
+    assert isolation.fallback_reason() == "`bwrap` cannot be run (Permission denied)"
+
+
+def test_a_working_bwrap_is_given_every_feature_the_sandbox_uses(monkeypatch, fresh_probe, tmp_path):
+    bwrap = fake_bwrap(tmp_path, f'echo "$@" > {tmp_path}/argv')
+    monkeypatch.setattr(isolation.shutil, "which", lambda name: bwrap)
+    assert isolation.fallback_reason() is None and isolation.bubblewrap_works()
+    argv = (tmp_path / "argv").read_text().split()
+    for flag in ("--unshare-pid", "--unshare-net", "--die-with-parent", "--new-session", "--clearenv",
+                 "--remount-ro"):
+        assert flag in argv, flag
+    assert argv.count("--size") == 2 and str(isolation.SHM_BYTES) in argv and argv[-1] == "true"
+
+
+@pytest.fixture
+def probe_run(monkeypatch):
+    """subprocess.run of the probes, played: each call's argv and timeout kept, its exit status set."""
+    class Run:
+        calls = []
+        returncode = 0
+        error = None
+
+    def run(argv, **options):
+        Run.calls.append((argv, options.get("timeout")))
+        if Run.error is not None:
+            raise Run.error
+        return subprocess.CompletedProcess(argv, Run.returncode, b"", b"")
+
+    monkeypatch.setattr(isolation.subprocess, "run", run)
+    monkeypatch.setattr(isolation.shutil, "which", lambda name: "/usr/bin/bwrap")
+    return Run
+
+
+def test_each_probe_waits_20_seconds_at_most(probe_run, fresh_probe, monkeypatch):
+    monkeypatch.setattr(isolation.os, "geteuid", lambda: 0)
+    assert isolation.fallback_reason() is None and isolation.throwaway_uid_works() is True
+    assert [timeout for _, timeout in probe_run.calls] == [20, 20]
+    drop = probe_run.calls[1][0]
+    assert drop[0] == "/usr/bin/bwrap" and drop[-1] == "import os; os.setgroups([]); os.setgid(65000); os.setuid(65000)"
+    assert drop[drop.index("--cap-add") + 1] == "CAP_SETUID" and "CAP_SETGID" in drop
+
+
+@pytest.mark.parametrize("returncode, error", [(1, None), (0, OSError("gone")),
+                                               (0, subprocess.TimeoutExpired("bwrap", 20))])
+def test_a_throwaway_user_id_only_where_the_probe_drops_to_one(probe_run, fresh_probe, monkeypatch, returncode, error):
+    monkeypatch.setattr(isolation.os, "geteuid", lambda: 0)
+    monkeypatch.setattr(isolation, "_bubblewrap_problem", lambda: None)
+    probe_run.returncode, probe_run.error = returncode, error
+    assert isolation.throwaway_uid_works() is False
+
+
+def test_a_probe_that_does_not_answer_is_said(probe_run, fresh_probe):
+    probe_run.error = subprocess.TimeoutExpired("bwrap", 20)
+    assert isolation.fallback_reason() == "`bwrap` did not answer within 20 s"
+
+
+def test_no_throwaway_user_id_where_bubblewrap_cannot_run(probe_run, fresh_probe, monkeypatch):
+    monkeypatch.setattr(isolation.os, "geteuid", lambda: 0)
+    monkeypatch.setattr(isolation, "_bubblewrap_problem", lambda: "no bwrap")
+    assert isolation.throwaway_uid_works() is False and probe_run.calls == []
+
+
+def test_only_root_drops_to_a_throwaway_user_id(monkeypatch, fresh_probe):
+    monkeypatch.setattr(isolation.os, "geteuid", lambda: 1000)
+    assert isolation.throwaway_uid_works() is False
+    assert "--unshare-user" in isolation._namespaces()
+    monkeypatch.setattr(isolation.os, "geteuid", lambda: 0)
+    assert "--unshare-user" not in isolation._namespaces()
+    assert {"--unshare-pid", "--unshare-net", "--unshare-ipc", "--unshare-uts", "--unshare-cgroup-try",
+            "--die-with-parent", "--new-session"} <= set(isolation._namespaces())
+
+
+# ----------------------------------------------------------------------------- what is refused
+def sub(tmp_path: Path, package: str | None = None) -> Submission:
+    tmp_path.mkdir(exist_ok=True)
+    (tmp_path / "net.py").write_text("class Net:\n    pass\n")
+    return Submission(spec=f"{tmp_path / 'net.py'}:Net", root=tmp_path, attr="Net", file="net.py", package=package)
+
+
+def test_the_answer_key_and_every_autograd_library_are_refused(tmp_path):
+    assert isolation.denied_imports(sub(tmp_path)) == sorted(
+        ["manual", "reference", "compare", "torch",
+         "jax", "jaxlib", "tensorflow", "autograd", "mxnet", "theano", "tinygrad", "mlx"])
+
+
+def test_what_is_allowed_and_the_submissions_own_package_are_not_refused(tmp_path):
+    denied = isolation.denied_imports(sub(tmp_path, package="manual"), allow_imports=("jax",))
+    assert "manual" not in denied and "jax" not in denied and {"reference", "compare", "jaxlib"} <= set(denied)
+
+
+def test_the_workers_environment_is_minimal():
+    assert isolation._environment("/home", "/scratch") == {
+        "PATH": "/usr/bin:/bin", "HOME": "/home", "TMPDIR": "/scratch", "LANG": "C.UTF-8",
+        "PYTHONDONTWRITEBYTECODE": "1", "OMP_NUM_THREADS": "1", "OPENBLAS_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"}
+
+
+# ----------------------------------------------------------------------------- a worker's command line
+class Caught(Exception):
+    pass
+
+
+@pytest.fixture
+def started(monkeypatch):
+    """start_worker up to the moment it would start the process: {argv, options, workdir}."""
+    seen = {}
+
+    def popen(argv, **options):
+        seen.update(argv=argv, options=options)
+        if options.get("cwd"):  # the process level: what its private folder holds as it starts
+            workdir = Path(options["cwd"]).parent
+            seen["private"] = {p.name: sorted(os.listdir(p)) for p in workdir.iterdir()}
+            seen["site"] = {p.name: os.readlink(p) for p in (workdir / "site").iterdir()}
+        seen["limits_arg"] = argv[argv.index("--limits") + 1]
+        raise Caught
+
+    monkeypatch.setattr(isolation.subprocess, "Popen", popen)
+    return seen
+
+
+def pairs(argv: list, flag: str, width: int = 1) -> list:
+    return [tuple(argv[i + 1:i + 1 + width]) for i, a in enumerate(argv) if a == flag]
+
+
+def test_a_process_level_worker(started, tmp_path):
+    with pytest.raises(Caught):
+        isolation.start_worker(sub(tmp_path / "s"), Limits(processes=7), isolation="process")
+    argv, options = started["argv"], started["options"]
+    assert argv[:5] == [str(Path(sys.executable).resolve()), "-I", "-S", "-B", str(isolation.SANDBOX / "worker.py")]
+    assert "nproc" not in started["limits_arg"] and ",rttime=" in started["limits_arg"]
+    assert argv[argv.index("--deny") + 1] == ",".join(isolation.denied_imports(sub(tmp_path / "s")))
+    fd = int(argv[argv.index("--fd") + 1])
+    assert options["pass_fds"] == (fd,) and options["start_new_session"] is True
+    assert options["stdin"] == subprocess.DEVNULL and options["stdout"] == subprocess.DEVNULL
+    assert options["stderr"] == subprocess.PIPE
+    workdir = Path(options["cwd"]).parent
+    assert options["cwd"] == str(workdir / "submission") and workdir.name.startswith("backprop-grade-")
+    assert options["env"] == isolation._environment(str(workdir / "submission"), str(workdir / "tmp"))
+    (site,) = pairs(argv, "--site")
+    assert site == (str(workdir / "site"),) and "--uid" not in argv
+    visible = isolation.visible_packages(())
+    assert started["private"] == {"submission": ["net.py"], "site": sorted(visible), "tmp": []}
+    assert started["site"] == {name: str(source) for name, source in visible.items()} and "numpy" in visible
+    # A start that fails leaves no private folder behind (the copy of the submission removed).
+    assert not workdir.exists()
+
+
+@pytest.mark.parametrize("own_uid", [True, False])
+def test_a_bubblewrap_level_worker(started, tmp_path, monkeypatch, own_uid):
+    monkeypatch.setattr(isolation, "_bubblewrap_problem", lambda: None)
+    monkeypatch.setattr(isolation, "throwaway_uid_works", lambda: own_uid)
+    monkeypatch.setattr(isolation.shutil, "which", lambda name: "/usr/bin/bwrap")
+    chowned = {}
+    monkeypatch.setattr(isolation.os, "chown", lambda path, uid, gid, follow_symlinks=True: chowned.update(
+        {Path(path).name: (uid, gid, follow_symlinks)}))
+    drawn = []
+
+    class Drawn:
+        def randrange(self, low, high):
+            drawn.append((low, high))
+            return 61234
+
+    monkeypatch.setattr(isolation.random, "SystemRandom", Drawn)
+    with pytest.raises(Caught):
+        isolation.start_worker(sub(tmp_path), Limits(processes=7, disk_mb=5), isolation="auto")
+    argv, options = started["argv"], started["options"]
+    assert argv[0] == "/usr/bin/bwrap" and options["env"] is None and options["cwd"] is None
+    rest = argv[argv.index("--") + 1:]
+    assert rest[:5] == [str(Path(sys.executable).resolve()), "-I", "-S", "-B", "/opt/grader/worker.py"]
+    assert pairs(rest, "--site") == [("/opt/site",)]
+    if own_uid:
+        (uid,) = pairs(rest, "--uid")
+        assert uid == ("61234",) and drawn == [(60000, 65000)]  # a user id no account uses
+        assert chowned == {"submission": (int(uid[0]),) * 2 + (False,), "net.py": (int(uid[0]),) * 2 + (False,)}
+        assert pairs(argv, "--cap-add") == [("CAP_SETUID",), ("CAP_SETGID",)]
+        assert "nproc=7," in started["limits_arg"]
+    else:
+        assert "--uid" not in rest and not chowned and "--cap-add" not in argv[:argv.index("--")]
+        assert "nproc" not in started["limits_arg"]
+    assert "rttime" not in started["limits_arg"]
+    box = argv[:argv.index("--")]
+    assert ("/submission",) in [p[1:] for p in pairs(box, "--bind", 2)]
+    (bound,) = [p for p in pairs(box, "--bind", 2)]
+    assert bound[0].endswith("/submission") and Path(bound[0]).parent.name.startswith("backprop-grade-")
+    assert ("/usr", "/usr") in pairs(box, "--ro-bind", 2)
+    assert (str(isolation.SANDBOX), "/opt/grader") in pairs(box, "--ro-bind", 2)
+    assert ("/dev",) in pairs(box, "--remount-ro") and ("/submission",) in pairs(box, "--chdir")
+    assert "--clearenv" in box and "--unshare-net" in box and "--unshare-pid" in box
+    tmp = box.index("/tmp")
+    assert box[tmp - 1] == "--tmpfs" and box[tmp - 3:tmp - 1] == ["--size", str(5 * MiB)] \
+        and box[tmp - 5:tmp - 3] == ["--perms", "1777"]
+    shm = box.index("/dev/shm")
+    assert box[shm - 3:shm] == ["--size", str(isolation.SHM_BYTES), "--tmpfs"] and isolation.SHM_BYTES == 16 * MiB
+    env = dict(pairs(box, "--setenv", 2))
+    assert env == isolation._environment("/submission", "/tmp")
+    for folder in isolation._site_folders():  # the installation's own packages: hidden under an empty tmpfs
+        prefix = str(Path(sys.base_prefix).resolve())
+        if folder.startswith(prefix + "/") or folder.startswith("/usr/"):
+            assert (folder,) in pairs(box, "--tmpfs"), folder
+
+
+def test_allowing_the_answer_key_is_refused_before_anything_is_copied(started, tmp_path):
+    with pytest.raises(ValueError, match="manual"):
+        isolation.start_worker(sub(tmp_path), Limits(), allow_imports=("manual",), isolation="process")
+    assert "argv" not in started
+
+
+# ----------------------------------------------------------------------------- what is killed at the end
+ME = os.getpid()
+
+
+def test_the_process_tree_takes_descendants_and_its_own_escapees(monkeypatch):
+    root = 10
+    table = {root: (ME, 10, 10), 11: (root, 10, 10), 12: (11, 10, 10),  # the worker and its children
+             20: (ME, 20, 20), 21: (20, 20, 20),  # an escapee of this worker (its tag) and its child
+             30: (ME, 30, 30),  # the grader's own child (the grader's own limit)
+             40: (ME, 40, 40),  # another live worker's escapee
+             50: (ME, 50, 50),  # an escapee that lowered its mark to hide
+             60: (ME, 60, 60),  # a worker the grader started itself
+             70: (ME, 70, 70),  # gone while read
+             80: (1, 80, 80)}  # a stranger
+    marks = {20: 5, 30: isolation._OWN_RTTIME, 40: 6, 50: 3, 60: 5, 70: None}
+    monkeypatch.setattr(isolation, "_rttime", marks.get)
+    monkeypatch.setattr(isolation, "_live_tags", {5, 6})
+    monkeypatch.setattr(isolation, "_children_started", {60})
+    assert isolation._process_tree(root, table, tag=5) == {11, 12, 20, 21, 50}
+    assert isolation._process_tree(root, table, tag=6) == {11, 12, 40, 50}
+
+
+def test_rttime_and_parent_are_read_from_proc():
+    assert isolation._rttime(os.getpid()) == resource.getrlimit(resource.RLIMIT_RTTIME)[1]
+    assert isolation._parent(os.getpid()) == os.getppid()
+    child = subprocess.Popen([sys.executable, "-c", "import sys; sys.stdin.read()"], stdin=subprocess.PIPE,
+                             preexec_fn=lambda: resource.setrlimit(resource.RLIMIT_RTTIME, (4321, 4321)))
+    try:
+        assert isolation._rttime(child.pid) == 4321 and isolation._parent(child.pid) == os.getpid()
+    finally:
+        child.communicate(b"")
+    assert isolation._rttime(child.pid) is None and isolation._parent(child.pid) is None
+
+
+def test_tags_are_unique_below_the_graders_own_and_remembered(monkeypatch):
+    monkeypatch.setattr(isolation, "_live_tags", set())
+    monkeypatch.setattr(isolation, "_OWN_RTTIME", 1000)
+    first, second = isolation._next_tag(), isolation._next_tag()
+    assert 0 < second < first < 1000 and isolation._live_tags == {first, second}
+    monkeypatch.setattr(isolation, "_OWN_RTTIME", resource.RLIM_INFINITY)
+    third = isolation._next_tag()
+    assert (1 << 40) - 1000 < third < (1 << 40)
+    monkeypatch.setattr(isolation, "_OWN_RTTIME", 1)
+    assert isolation._next_tag() is None
+    monkeypatch.setattr(isolation, "_OWN_RTTIME", None)
+    assert isolation._next_tag() is None
+
+
+# ----------------------------------------------------------------------------- a submission as a whole
+class FakeProcess:
+    pid = 10
+
+    def __init__(self, code=None):
+        self.code = code
+
+    def poll(self):
+        return self.code
+
+
+def fake_worker(level: str, limits: Limits, tmp_path: Path, written_before=None):
+    worker = isolation.Worker(FakeProcess(), sock=None, stderr_fd=-1, level=level, workdir=tmp_path,
+                              root_inside="/submission", limits=limits)
+    if written_before is not None:
+        worker.written_before = written_before
+    return worker
+
+
+@pytest.fixture
+def world(monkeypatch):
+    """A machine of made-up processes: ``world.table``, memory per pid, and what was written."""
+    class World:
+        table = {}
+        memory = {}
+        written = (0, 0)
+        asked = []
+
+    def usage_of(folders, stop_entries=None):
+        World.asked.append(([str(f) for f in folders], stop_entries))
+        return World.written
+
+    monkeypatch.setattr(isolation, "process_table", lambda: dict(World.table))
+    monkeypatch.setattr(isolation, "memory_bytes", lambda pid: World.memory.get(pid, 0))
+    monkeypatch.setattr(isolation, "folder_usage", usage_of)
+    monkeypatch.setattr(isolation, "_rttime", lambda pid: None)
+    monkeypatch.setattr(isolation, "_own_root", lambda pid: True)
+    return World
+
+
+def test_processes_counted_at_the_cap_and_one_over(world, tmp_path):
+    worker = fake_worker(PROCESS, Limits(processes=3), tmp_path)
+    world.table = {10: (ME, 10, 10), 11: (10, 10, 10), 12: (11, 10, 10)}
+    assert worker.overuse() is None  # the worker and two children: 3
+    world.table[13] = (12, 10, 10)
+    assert worker.overuse() == "started more than 3 processes"
+
+
+def test_bubblewraps_own_processes_are_not_the_submissions(world, tmp_path):
+    worker = fake_worker(BUBBLEWRAP, Limits(processes=2), tmp_path)
+    # bwrap (10) → the sandbox's pid 1 (11) → the worker (12) → its child (13)
+    world.table = {10: (ME, 10, 10), 11: (10, 10, 10), 12: (11, 10, 10), 13: (12, 10, 10)}
+    assert worker.overuse() is None
+    world.table[14] = (12, 10, 10)
+    assert worker.overuse() == "started more than 2 processes"
+    world.written, world.asked[:] = (0, 0), []
+    world.table = {10: (ME, 10, 10), 11: (10, 10, 10), 12: (11, 10, 10)}
+    worker.overuse()
+    assert world.asked[-1][0] == [str(tmp_path / "submission"), "/proc/11/root/tmp", "/proc/11/root/dev/shm"]
+
+
+def test_memory_of_all_processes_together_at_the_cap_and_one_over(world, tmp_path):
+    worker = fake_worker(BUBBLEWRAP, Limits(memory_mb=300), tmp_path)
+    world.table = {10: (ME, 10, 10), 11: (10, 10, 10), 12: (11, 10, 10), 13: (12, 10, 10)}
+    world.memory = {10: 50 * MiB, 11: 50 * MiB, 12: 150 * MiB, 13: 50 * MiB}
+    assert worker.overuse() is None
+    world.memory[13] += 1
+    assert worker.overuse() == "used more than 300 MiB of memory (all its processes together)"
+    world.memory = {99: 10_000 * MiB}  # a process of someone else
+    assert worker.overuse() is None
+
+
+def test_what_it_wrote_at_the_cap_and_one_over(world, tmp_path):
+    worker = fake_worker(PROCESS, Limits(files=5, disk_mb=2), tmp_path, written_before=(1000, 10))
+    world.table = {10: (ME, 10, 10)}
+    world.written = (1000 + 2 * MiB, 15)
+    assert worker.overuse() is None
+    assert world.asked[-1] == ([str(tmp_path)], 10 + 5 + 1)
+    world.written = (1000 + 2 * MiB, 16)
+    assert worker.overuse() == "wrote more than 5 files and folders"
+    world.written = (1001 + 2 * MiB, 15)
+    assert worker.overuse() == "wrote more than 2 MiB"
+    worker = fake_worker(PROCESS, Limits(files=5000, disk_mb=1), tmp_path)  # nothing written before it started
+    world.written = (1 * MiB, 5000)
+    assert worker.overuse() is None
+    world.written = (1 * MiB + 1, 5000)
+    assert worker.overuse() == "wrote more than 1 MiB"
+    world.written = (0, 5001)
+    assert worker.overuse() == "wrote more than 5,000 files and folders"
+
+
+def test_a_worker_says_how_it_is_isolated(tmp_path):
+    worker = fake_worker(BUBBLEWRAP, Limits(), tmp_path)
+    assert worker.describe() == "bubblewrap: read-only filesystem, no network, own PID namespace, resource limits"
+    worker.uid = 61234
+    assert worker.describe() == ("bubblewrap: read-only filesystem, no network, own PID namespace, "
+                                 "a throwaway user id, resource limits")
+    worker = fake_worker(PROCESS, Limits(), tmp_path)
+    assert worker.describe().startswith("process (asked for): own session") and "same user as the grader" in \
+        worker.describe()
+    worker.fallback = "no bwrap"
+    assert worker.describe().startswith("process (bubblewrap unavailable: no bwrap): ")
+    assert worker.ended() is False
+    worker.process.code = 0
+    assert worker.ended() is True
+
+
+def test_kill_all_ends_every_live_worker(monkeypatch):
+    ended = []
+
+    class Live:
+        def __init__(self, name):
+            self.name = name
+
+        def kill(self):
+            ended.append(self.name)
+
+    monkeypatch.setattr(isolation, "_live_workers", {1: Live("a"), 2: Live("b")})
+    isolation.kill_all()
+    assert ended == ["a", "b"]
+
+
+def test_descendants_never_loop():
+    table = {1: (2, 0, 0), 2: (1, 0, 0), 3: (2, 0, 0)}
+    assert usage.descendants(table, 1) == {2, 3}
+
+
+# ----------------------------------------------------------------------------- the end of a worker
+FAMILY = """
+import os, subprocess, sys
+child = subprocess.Popen(["sleep", "300"], start_new_session=True)  # out of the worker's process group
+if os.fork() == 0:  # a grandchild that leaves: its own child is orphaned (an escapee), in a session of its own
+    os.setsid()
+    escapee = subprocess.Popen(["sleep", "301"])
+    print(escapee.pid, flush=True)
+    os._exit(0)
+os.wait()
+print(child.pid, flush=True)
+sys.stdin.read()
+"""
+
+
+def alive(pid: int) -> bool:
+    """Whether ``pid`` runs (a zombie waiting to be reaped does not)."""
+    try:
+        with open(f"/proc/{pid}/stat", "rb") as fh:
+            return fh.read().rsplit(b")", 1)[1].split()[0] != b"Z"
+    except OSError:
+        return False
+
+
+def gone(pid: int, seconds: float = 10) -> bool:
+    import time
+
+    end = time.monotonic() + seconds
+    while alive(pid) and time.monotonic() < end:
+        time.sleep(0.02)
+    return not alive(pid)
+
+
+@pytest.fixture
+def family(tmp_path, monkeypatch):
+    """A process-level worker (a real process, no sandbox) that started a child and left an escapee."""
+    import socket
+
+    monkeypatch.setattr(isolation, "_live_workers", {})
+    monkeypatch.setattr(isolation, "_live_tags", set())
+    monkeypatch.setattr(isolation, "_children_started", set())
+    isolation._become_subreaper()
+    tag = isolation._next_tag()
+    workdir = tmp_path / "backprop-grade-x"
+    (workdir / "submission").mkdir(parents=True)
+    process = subprocess.Popen([sys.executable, "-c", FAMILY], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                               stderr=subprocess.PIPE, start_new_session=True,
+                               preexec_fn=lambda: resource.setrlimit(resource.RLIMIT_RTTIME, (tag, tag)))
+    isolation._children_started.add(process.pid)
+    escapee, child = int(process.stdout.readline()), int(process.stdout.readline())
+    ours, theirs = socket.socketpair()
+    worker = isolation.Worker(process, ours, process.stderr.fileno(), PROCESS, workdir, str(workdir / "submission"),
+                              tag=tag)
+    isolation._live_workers[id(worker)] = worker
+    yield worker, child, escapee
+    theirs.close()
+    for pid in (child, escapee, process.pid):
+        isolation._kill(pid)
+    process.wait()
+
+
+def test_killing_a_worker_ends_it_its_children_and_its_escapees(family):
+    worker, child, escapee = family
+    assert alive(child) and alive(escapee) and isolation._parent(escapee) == os.getpid()  # ours: a subreaper
+    worker.kill()
+    assert worker.process.poll() == -9 and gone(child) and gone(escapee)
+    assert not worker.workdir.exists() and worker.sock.fileno() == -1 and worker.process.stderr.closed
+    assert isolation._live_workers == {} and worker.tag not in isolation._live_tags
+    assert worker.process.pid not in isolation._children_started
+    with pytest.raises(ChildProcessError):
+        os.waitpid(escapee, os.WNOHANG)  # reaped: no zombie left
+    worker.kill()  # twice: nothing left to do, no error
+
+
+def test_the_children_of_a_worker_that_exited_are_still_killed(family):
+    worker, child, escapee = family
+    worker.process.stdin.close()  # the worker reads its end and exits; its child and the escapee live on
+    worker.process.wait()
+    assert alive(child) and alive(escapee)
+    worker.kill()
+    assert gone(child) and gone(escapee) and not worker.workdir.exists()
+
+
+def test_a_bubblewrap_worker_that_ended_is_not_signalled_again(tmp_path, monkeypatch):
+    signalled = []
+    monkeypatch.setattr(isolation, "_signal_group", signalled.append)
+    workdir = tmp_path / "backprop-grade-y"
+    (workdir / "submission").mkdir(parents=True)
+    process = subprocess.Popen(["true"], stderr=subprocess.PIPE)
+    process.wait()
+    import socket
+
+    ours, theirs = socket.socketpair()
+    worker = isolation.Worker(process, ours, process.stderr.fileno(), BUBBLEWRAP, workdir, "/submission")
+    worker.kill()
+    theirs.close()
+    assert signalled == [] and not workdir.exists() and worker.sock.fileno() == -1
+
+
+def test_the_sandboxs_filesystem_is_built_in_an_order_bubblewrap_accepts(tmp_path, monkeypatch):
+    """Every mount point's folders are made (mode 0755, once) before it is mounted, the system's folders and
+    the interpreter are bound read-only, each visible package sits at /opt/site/NAME."""
+    monkeypatch.setattr(isolation.shutil, "which", lambda name: "/usr/bin/bwrap")
+    site = {name: path for name, path in isolation.visible_packages(()).items()}
+    argv, inside, site_paths = isolation._bubblewrap_argv(tmp_path, site, None, Limits(disk_mb=3))
+    assert (inside, site_paths, argv[-1]) == ("/submission", ["/opt/site"], "--")
+    width = {"--ro-bind": 2, "--ro-bind-try": 2, "--bind": 2, "--symlink": 2, "--dir": 1, "--tmpfs": 1, "--proc": 1,
+             "--dev": 1, "--remount-ro": 1, "--perms": 1, "--size": 1, "--chdir": 1, "--setenv": 2, "--cap-add": 1}
+    made, mounted, dirs, i = set(), set(), [], 1
+    while argv[i] != "--":
+        flag = argv[i]
+        if flag.startswith("--unshare") or flag in ("--die-with-parent", "--new-session", "--clearenv"):
+            i += 1
+            continue
+        values = argv[i + 1:i + 1 + width[flag]]
+        if flag in ("--ro-bind", "--ro-bind-try", "--bind", "--symlink", "--dir", "--tmpfs", "--proc", "--dev"):
+            dest = values[-1]
+            under_system = any(dest.startswith(s + "/") for s in ("/usr", "/dev", "/etc"))  # bwrap's own
+            for ancestor in isolation._ancestors(Path(dest)):
+                inside_a_mount = any(ancestor.startswith(m + "/") for m in mounted)
+                assert ancestor in made or under_system or inside_a_mount, f"{dest}: {ancestor} is not there yet"
+            if flag in ("--ro-bind", "--bind"):
+                mounted.add(dest)
+            if flag == "--dir":
+                assert argv[i - 2:i] == ["--perms", "0755"] and dest not in dirs
+                dirs.append(dest)
+            made.add(dest)
+        i += 1 + width[flag]
+    box = argv[:argv.index("--")]
+    for folder in ("/bin", "/sbin", "/lib", "/lib32", "/lib64", "/libx32"):
+        if os.path.islink(folder):
+            assert ("--symlink", os.readlink(folder), folder) == tuple(box[box.index(folder) - 2:box.index(folder) + 1])
+        elif os.path.isdir(folder):
+            assert (folder, folder) in pairs(box, "--ro-bind", 2)
+        else:
+            assert folder not in box
+    assert ("/etc/ld.so.cache", "/etc/ld.so.cache") in pairs(box, "--ro-bind-try", 2)
+    prefix = str(Path(sys.base_prefix).resolve())
+    assert (prefix, prefix) in pairs(box, "--ro-bind", 2)
+    executable = Path(sys.executable).resolve()
+    assert any(str(executable).startswith(s + "/") for s, d in pairs(box, "--ro-bind", 2) if s == d)
+    for name, source in site.items():
+        assert (str(source), f"/opt/site/{name}") in pairs(box, "--ro-bind", 2)
+    assert {"/opt", "/opt/site", "/opt/grader"} <= set(dirs)
+    tail = ["--bind", str(tmp_path / "submission"), "/submission", "--proc", "/proc", "--dev", "/dev",
+            "--perms", "1777", "--size", str(isolation.SHM_BYTES), "--tmpfs", "/dev/shm", "--remount-ro", "/dev",
+            "--chdir", "/submission", "--clearenv"]
+    start = box.index("--bind")
+    assert box[start:start + len(tail)] == tail
+
+
+def test_a_folder_outside_the_installation_is_bound_with_its_own_parents(tmp_path, monkeypatch):
+    monkeypatch.setattr(isolation.shutil, "which", lambda name: "/usr/bin/bwrap")
+    monkeypatch.setattr(isolation.sys, "base_prefix", "/usr")  # a system Python: under /usr, bound already
+    monkeypatch.setattr(isolation.sys, "executable", "/usr/bin/python3")
+    monkeypatch.setattr(isolation, "_site_folders", lambda: {"/usr/lib/python3/dist-packages", "/srv/venv/lib/site-packages"})
+    argv, _, _ = isolation._bubblewrap_argv(tmp_path, {"numpy": Path("/srv/venv/lib/site-packages/numpy")}, None,
+                                            Limits())
+    box = argv[:argv.index("--")]
+    assert ("/usr", "/usr") in pairs(box, "--ro-bind", 2) and "/srv" not in box
+    assert ("/usr/lib/python3/dist-packages",) in pairs(box, "--tmpfs")  # the installation's own packages hidden
+    assert ("/srv/venv/lib/site-packages",) not in pairs(box, "--tmpfs")  # not mounted in the sandbox at all
+    assert ("/srv/venv/lib/site-packages/numpy", "/opt/site/numpy") in pairs(box, "--ro-bind", 2)
+
+
+# ----------------------------------------------------------------------------- removing a private folder
+NOBODY = 65534
+
+
+def make_hostile_folder(parent: Path) -> Path:
+    """A worker's folder as a submission can leave it: read-only folders holding files, owned by it."""
+    import stat as st
+
+    folder = parent / "backprop-grade-z"
+    (folder / "submission" / "ro" / "deeper").mkdir(parents=True)
+    (folder / "submission" / "ro" / "deeper" / "f.txt").write_text("x")
+    (folder / "submission" / "ro" / "link").symlink_to("/etc")
+    (folder / "tmp").mkdir()
+    for path in [folder, *folder.rglob("*")]:
+        os.chown(path, NOBODY, NOBODY, follow_symlinks=False)
+    for ro in (folder / "submission" / "ro" / "deeper", folder / "submission" / "ro", folder / "tmp"):
+        ro.chmod(st.S_IRUSR | st.S_IXUSR)
+    return folder
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="needs root to make a folder of another user")
+def test_a_folder_made_read_only_by_its_owner_is_removed_by_that_owner():
+    import tempfile
+
+    parent = Path(tempfile.mkdtemp(dir="/tmp"))
+    try:
+        parent.chmod(0o1777)
+        folder = make_hostile_folder(parent)
+        pid = os.fork()
+        if pid == 0:  # a grader that is not root: the worker's own user
+            try:
+                os.setgid(NOBODY)
+                os.setuid(NOBODY)
+                isolation._remove(folder)
+                os._exit(0 if not os.path.lexists(folder) else 1)
+            except BaseException:  # noqa: BLE001 - the child must not return into pytest
+                os._exit(2)
+        assert os.waitstatus_to_exitcode(os.waitpid(pid, 0)[1]) == 0
+        assert os.stat(parent).st_mode & 0o7777 == 0o1777 and os.stat("/etc").st_mode & 0o777 == 0o755
+    finally:
+        import shutil
+
+        shutil.rmtree(parent, ignore_errors=True)
+
+
+def test_removing_never_changes_what_is_above_or_behind_a_link(tmp_path):
+    parent = tmp_path / "parent"
+    parent.mkdir()
+    parent.chmod(0o1777)
+    outside = tmp_path / "outside"
+    outside.mkdir()
+    outside.chmod(0o555)
+    folder = parent / "backprop-grade-w"
+    (folder / "ro").mkdir(parents=True)
+    (folder / "ro" / "link").symlink_to(outside)
+    (folder / "ro").chmod(0o500)
+    isolation._remove(folder)
+    assert not folder.exists()
+    assert os.stat(parent).st_mode & 0o7777 == 0o1777 and os.stat(outside).st_mode & 0o777 == 0o555
+    isolation._remove(folder)  # again: nothing there, nothing changed
+    assert os.stat(parent).st_mode & 0o7777 == 0o1777
+
+
+# ----------------------------------------------------------------------------- small readers and signals
+def test_a_process_group_is_killed_whole():
+    leader = subprocess.Popen([sys.executable, "-c", "import subprocess, sys; subprocess.Popen(['sleep', '300']);"
+                               "print('ready', flush=True); sys.stdin.read()"],
+                              stdin=subprocess.PIPE, stdout=subprocess.PIPE, start_new_session=True)
+    assert leader.stdout.readline() == b"ready\n"
+    members = [pid for pid, (_, group, _) in isolation.process_table().items() if group == leader.pid]
+    assert len(members) == 2
+    isolation._signal_group(leader.pid)
+    assert leader.wait() == -9 and all(gone(pid) for pid in members)
+    isolation._signal_group(leader.pid)  # gone: no error
+    isolation._kill(leader.pid)
+
+
+def test_a_process_of_another_user_cannot_be_signalled_and_that_is_quiet():
+    if os.geteuid() == 0:
+        pytest.skip("root may signal anyone")
+    isolation._kill(1)
+    isolation._signal_group(1)
+
+
+def test_limits_and_parents_read_from_garbled_proc_files(monkeypatch):
+    import builtins
+    import io
+
+    files = {"/proc/77/limits": b"Limit Soft Hard Units\nMax realtime timeout      55      66       us\n",
+             "/proc/78/limits": b"Max realtime timeout      unlimited      unlimited       us\n",
+             "/proc/79/limits": b"Max realtime timeout      55      x       us\n",
+             "/proc/80/limits": b"Max realtime timeout\n", "/proc/81/limits": b"Max open files 1 1\n",
+             "/proc/77/stat": b"77 (a) b) S 12 77 77", "/proc/78/stat": b"78 (x) S y", "/proc/79/stat": b"79 (x)"}
+    real_open = builtins.open
+    monkeypatch.setattr(builtins, "open", lambda path, *a, **k: io.BytesIO(files[path]) if path in files
+                        else real_open(path, *a, **k))
+    assert isolation._rttime(77) == 66 and isolation._rttime(78) == resource.RLIM_INFINITY
+    assert isolation._rttime(79) is None and isolation._rttime(80) is None and isolation._rttime(81) is None
+    assert isolation._parent(77) == 12 and isolation._parent(78) is None and isolation._parent(79) is None
+
+
+def test_the_first_tags_exactly(monkeypatch):
+    import itertools
+
+    monkeypatch.setattr(isolation, "_tags", itertools.count(1))
+    monkeypatch.setattr(isolation, "_live_tags", set())
+    monkeypatch.setattr(isolation, "_OWN_RTTIME", 1000)
+    assert [isolation._next_tag(), isolation._next_tag()] == [998, 997]  # below the grader's own, never it
+    monkeypatch.setattr(isolation, "_tags", itertools.count(1))
+    monkeypatch.setattr(isolation, "_OWN_RTTIME", 3)
+    assert isolation._next_tag() == 1
+    assert isolation._next_tag() is None  # 0 is no tag
+
+
+def test_the_sandbox_sees_its_own_root(tmp_path):
+    assert isolation._own_root(os.getpid()) is False
+    assert isolation._own_root(99_999_999) is False  # no such process
+    if not isolation.bubblewrap_works():
+        pytest.skip("bubblewrap cannot run here")
+    boxed = subprocess.Popen([shutil_which("bwrap"), "--ro-bind", "/usr", "/usr", "--symlink", "usr/bin", "/bin",
+                              "--symlink", "usr/lib", "/lib", "--symlink", "usr/lib64", "/lib64", "--proc", "/proc",
+                              "--dev", "/dev", "--die-with-parent", "sh", "-c", "echo ready; read x"],
+                             stdin=subprocess.PIPE, stdout=subprocess.PIPE)
+    try:
+        assert boxed.stdout.readline() == b"ready\n"
+        inside = [pid for pid, (parent, _, _) in isolation.process_table().items() if parent == boxed.pid]
+        assert inside and isolation._own_root(inside[0]) is True
+    finally:
+        boxed.communicate(b"\n")
+
+
+def shutil_which(name: str) -> str:
+    import shutil
+
+    return shutil.which(name)
