@@ -19,8 +19,8 @@ from compare.grader.sandbox.sources import (
     SourceError,
     defined_names,
     read_source,
-    syntax_problem,
 )
+from compare.grader.sandbox.syntax import syntax_problem
 
 
 def notebook(tmp_path, *sources, name="hw.ipynb", extra=None):
@@ -301,6 +301,7 @@ def test_a_python3_raise_with_a_comma_is_not_python2(tmp_path):
 
 # ----------------------------------------------------------------------------- the reader's bounds, one by one
 from compare.grader.sandbox import sources as src  # noqa: E402
+from compare.grader.sandbox import syntax  # noqa: E402
 
 
 def sparse(path, size):
@@ -310,7 +311,7 @@ def sparse(path, size):
 
 
 def test_the_caps_at_their_bound_and_one_over(tmp_path):
-    assert (MAX_SOURCE_BYTES, MAX_NOTEBOOK_BYTES, src._PY2_LINE_CHARS) == (8 << 20, 32 << 20, 1000)
+    assert (MAX_SOURCE_BYTES, MAX_NOTEBOOK_BYTES, syntax._PY2_LINE_CHARS) == (8 << 20, 32 << 20, 1000)
     assert len(read_source(sparse(tmp_path / "at.py", 8 << 20))) == 8 << 20  # NUL bytes: read, not parsed
     with pytest.raises(SourceError, match=r"^over\.py: 8 MiB, over the 8 MiB a source file may have$"):
         read_source(sparse(tmp_path / "over.py", (8 << 20) + 1))
@@ -481,8 +482,8 @@ def test_what_only_the_compiler_refuses_is_named(tmp_path):
 
 
 def test_a_syntax_error_without_a_message_is_invalid_syntax():
-    assert src.syntax_cause(SyntaxError("")) == "SyntaxError: invalid syntax"
-    assert src.syntax_cause(SyntaxError(None)) == "SyntaxError: invalid syntax"
+    assert syntax.syntax_cause(SyntaxError("")) == "SyntaxError: invalid syntax"
+    assert syntax.syntax_cause(SyntaxError(None)) == "SyntaxError: invalid syntax"
 
 
 @pytest.mark.parametrize("source, construct", [

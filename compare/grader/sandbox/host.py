@@ -69,14 +69,14 @@ def describe_exception(error: BaseException) -> str:
 
 
 def _is_print_chevron(line: str) -> bool:
-    from .sources import is_print_chevron  # here: most workers never need it
+    from .syntax import is_print_chevron  # here: most workers never need it
 
     return is_print_chevron(line)
 
 
 def _python2_syntax(error: SyntaxError) -> str | None:
     """"Python 2 syntax (print statement) at eve.py:84" for Python 2 code, else None."""
-    from .sources import python2_construct
+    from .syntax import python2_construct
 
     construct = python2_construct(error)
     if construct is None or not error.filename or not error.lineno:

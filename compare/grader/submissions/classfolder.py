@@ -25,7 +25,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from compare.grader.sandbox.errors import StudentError, clean_text
-from compare.grader.sandbox.sources import SourceError, defined_names, read_source, syntax_problem
+from compare.grader.sandbox.sources import SourceError, defined_names, read_source
+from compare.grader.sandbox.syntax import syntax_problem
 from compare.grader.submissions.submission import Submission, from_notebook, package_context, plan_stubs
 
 SUFFIXES = (".py", ".ipynb")

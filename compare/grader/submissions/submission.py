@@ -24,6 +24,7 @@ from compare.grader.sandbox.sources import read_source
 
 # Never copied into a sandbox (unless it is the submission itself): the answer key and torch.
 ANSWER_KEY = ("manual", "reference", "compare", "torch")
+AUTOGRAD_LIBRARIES = ("jax", "jaxlib", "tensorflow", "autograd", "mxnet", "theano", "tinygrad", "mlx")  # refused too
 MAX_COPY_BYTES = 64 * 1024 * 1024
 MAX_COPY_FILES = 2000
 MAX_COPY_DEPTH = 4
@@ -297,7 +298,6 @@ def plan_stubs(sub: Submission, allow_imports=()) -> None:
     own unavailable imports are already skipped; its sibling modules' are stubbed here."""
     from compare.grader.sandbox.sources import imported_modules, modules_imported_by
     from compare.grader.sandbox.stubs import SHIMS
-    from compare.grader.workers.isolation import AUTOGRAD_LIBRARIES  # here: isolation imports this module
 
     available = available_in_sandbox(sub.root, allow_imports)
     denied = set(ANSWER_KEY) | set(AUTOGRAD_LIBRARIES)

@@ -46,14 +46,13 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from compare.grader.submissions.submission import ANSWER_KEY, Submission, copy_submission
+from compare.grader.submissions.submission import ANSWER_KEY, AUTOGRAD_LIBRARIES, Submission, copy_submission
 from compare.grader.workers.packages import check_allowed, visible_packages
 from compare.grader.workers.usage import descendants, folder_usage, memory_bytes, process_table
 
 SANDBOX = Path(__file__).resolve().parent.parent / "sandbox"  # the only folder the worker sees of the grader
 BUBBLEWRAP = "bubblewrap"
 PROCESS = "process"
-AUTOGRAD_LIBRARIES = ("jax", "jaxlib", "tensorflow", "autograd", "mxnet", "theano", "tinygrad", "mlx")
 SHM_BYTES = 16 * 1024 * 1024  # /dev/shm in the sandbox: enough for multiprocessing's semaphores
 THROWAWAY_UIDS = (60000, 65000)
 
