@@ -39,7 +39,6 @@ from __future__ import annotations
 from compare import cli  # first: from here on, Ctrl-C during the imports below exits 130 on one line
 # isort: on
 import argparse
-import os
 import sys
 
 from compare.lab.bench.settings import DTYPES, GRID, N_TRAIN, QUICK, Config
@@ -90,9 +89,7 @@ def build_parser() -> cli.Parser:
 def check_output_paths(args) -> None:
     """Before minutes of timing, not after: each file asked for has a folder to go in."""
     for flag, path in (("--json", args.json), ("--plot", args.plot)):
-        folder = os.path.dirname(os.path.abspath(path)) if path else None
-        if folder and not os.path.isdir(folder):
-            raise cli.UsageError(f"{flag} {path}: there is no folder {folder!r} to write it into")
+        cli.check_output_file(flag, path)
 
 
 def config_from(args, argv) -> Config:

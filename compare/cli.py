@@ -14,7 +14,7 @@ saves on Ctrl-C it saves then too; one line, ``<name>: interrupted (SIGTERM)``, 
 status 128 + the signal's number (143, 129). During start-up (before ``run``) every command
 treats them so; after it, a command that does not ask keeps their default action. A signal
 that is ignored when the command starts (SIGHUP under ``nohup``) stays ignored. Output paths
-are checked before any work (``check_output_file``, ``check_output_folder``).
+are checked before any work (``check_output_file``; a run's folder: ``lab.run_folder``).
 
 Start-up is kept short by importing torch, torchvision and matplotlib only after the
 command line is parsed: ``--help`` and a bad flag answer in about the time NumPy takes to
@@ -315,3 +315,11 @@ def write_json_atomic(path, data, *, indent: int = 2, allow_nan: bool = False, m
         with contextlib.suppress(FileNotFoundError):
             os.unlink(tmp)
         raise
+
+
+def check_output_file(flag: str, path) -> None:
+    """Before the work, not after it: the file ``flag`` asks for has a folder to go in
+    (``UsageError`` naming the flag, the path and the missing folder)."""
+    folder = os.path.dirname(os.path.abspath(path)) if path else None
+    if folder and not os.path.isdir(folder):
+        raise UsageError(f"{flag} {path}: there is no folder {folder!r} to write it into")

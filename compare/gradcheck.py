@@ -21,7 +21,6 @@ from __future__ import annotations
 # isort: off
 from compare import cli  # first: from here on, Ctrl-C during the imports below exits 130 on one line
 # isort: on
-import os
 import sys
 
 import numpy as np
@@ -109,9 +108,7 @@ def _main(argv) -> int:
         raise cli.UsageError(f"--fd-limit must be >= 0 (0 skips finite differences), got {args.fd_limit}")
     if not 0 < args.eps < 1:
         raise cli.UsageError(f"--eps must be a small positive step such as 1e-6, got {args.eps}")
-    folder = os.path.dirname(os.path.abspath(args.json)) if args.json else None
-    if folder and not os.path.isdir(folder):  # before the check, not after it
-        raise cli.UsageError(f"--json {args.json}: there is no folder {folder!r} to write it into")
+    cli.check_output_file("--json", args.json)  # before the check, not after it
     try:
         reports = [
             check_gradients(args.sizes, args.activation, K, args.lambdas, args.dtype, args.seed,
