@@ -6,7 +6,6 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from compare.grader.course import cases as C
 from compare.grader.course.words import HOMEWORK, CourseWords
 from compare.grader.judging.records import TOL, CaseReport, Report
 
@@ -15,11 +14,6 @@ if TYPE_CHECKING:
 
 
 # ----------------------------------------------------------------------------- text
-def case_title(case: C.Case, words: CourseWords = HOMEWORK) -> str:
-    """The case's one-line description in the course's words (its penalty as the course names it)."""
-    return case.describe(words)
-
-
 def _in_layout(name: str, index, words: CourseWords):
     """A weight's shape (or index) in the course's layout: reversed where W is (in, out)."""
     if name.startswith("W") and words.weights == "in_out" and isinstance(index, tuple) and len(index) == 2:
@@ -29,7 +23,7 @@ def _in_layout(name: str, index, words: CourseWords):
 
 def format_case(result: CaseReport, words: CourseWords = HOMEWORK) -> str:
     """The case's table: each row's shape and worst index in the course's own layout."""
-    lines = [case_title(result.case, words),
+    lines = [result.case.describe(words),  # its title and penalty in the course's words
              f"  {'param':<6}{'shape':<12}{'max abs err':>12}{'max rel err':>12}  {'worst index':<13}result"]
     for row in result.rows:
         d = row.diff
