@@ -102,32 +102,32 @@ EQUIVALENT: dict[str, str] = {
     "manual/functions.py::rect@88: False -> True": _COPY.format("np.maximum"),
     "manual/functions.py::softmax_jacobian@139: 1 -> 2": "reshape(-2) is reshape(-1): NumPy infers any negative size",
     # manual/mlp.py
-    "manual/mlp.py::MLP.forward: functions.softmax(self.logits(X), axis=1) -> functions.softmax(self.logits(X))":
+    "manual/mlp.py::MLP.forward@90: functions.softmax(self.logits(X), axis=1) -> functions.softmax(self.logits(X))":
         "the logits are 2-D, so softmax's default axis -1 is axis 1",
-    "manual/mlp.py::MLP.loss: functions.log_softmax(o_a, axis=1) -> functions.log_softmax(o_a)":
+    "manual/mlp.py::MLP.loss@127: functions.log_softmax(o_a, axis=1) -> functions.log_softmax(o_a)":
         "the logits are 2-D, so log_softmax's default axis -1 is axis 1",
-    "manual/mlp.py::MLP.loss_and_grads: False -> True": _UNUSED,
-    "manual/mlp.py::MLP._penalty: if lam1: total += lam1 * float(functions.l1(W)) -> "
+    "manual/mlp.py::MLP.loss_and_grads@144: False -> True": _UNUSED,
+    "manual/mlp.py::MLP._penalty@106: if lam1: total += lam1 * float(functions.l1(W)) -> "
     "if True: total += lam1 * float(functions.l1(W))": _ZERO_LAMBDA,
-    "manual/mlp.py::MLP._penalty: if lam2: total += lam2 * float(functions.l2_squared(W)) -> "
+    "manual/mlp.py::MLP._penalty@108: if lam2: total += lam2 * float(functions.l2_squared(W)) -> "
     "if True: total += lam2 * float(functions.l2_squared(W))": _ZERO_LAMBDA,
-    "manual/mlp.py::MLP._add_penalty_grads: if lam1: grads[f\"W{layer}\"] += lam1 * functions.l1_grad(W) -> "
+    "manual/mlp.py::MLP._add_penalty_grads@117: if lam1: grads[f\"W{layer}\"] += lam1 * functions.l1_grad(W) -> "
     "if True: grads[f'W{layer}'] += lam1 * functions.l1_grad(W)": _ZERO_LAMBDA,
-    "manual/mlp.py::MLP._add_penalty_grads: if lam2: grads[f\"W{layer}\"] += lam2 * functions.l2_squared_grad(W) -> "
+    "manual/mlp.py::MLP._add_penalty_grads@119: if lam2: grads[f\"W{layer}\"] += lam2 * functions.l2_squared_grad(W) -> "
     "if True: grads[f'W{layer}'] += lam2 * functions.l2_squared_grad(W)": _ZERO_LAMBDA,
     # manual/fast.py
-    "manual/fast.py::FastMLP._add_scaled_penalty_grads: if lam1: steps[f\"W{layer}\"] += (scale * lam1) * "
+    "manual/fast.py::FastMLP._add_scaled_penalty_grads@99: if lam1: steps[f\"W{layer}\"] += (scale * lam1) * "
     "functions.l1_grad(W) -> if True: steps[f'W{layer}'] += scale * lam1 * functions.l1_grad(W)": _ZERO_LAMBDA,
-    "manual/fast.py::FastMLP._add_scaled_penalty_grads: if lam2: steps[f\"W{layer}\"] += (scale * lam2) * "
+    "manual/fast.py::FastMLP._add_scaled_penalty_grads@101: if lam2: steps[f\"W{layer}\"] += (scale * lam2) * "
     "functions.l2_squared_grad(W) -> if True: steps[f'W{layer}'] += scale * lam2 * functions.l2_squared_grad(W)":
         _ZERO_LAMBDA,
-    "manual/fast.py::FastMLP._backprop_into: np.multiply(exp_o_a, (scale / K) / sum_exp, out=exp_o_a) -> "
+    "manual/fast.py::FastMLP._backprop_into@121: np.multiply(exp_o_a, (scale / K) / sum_exp, out=exp_o_a) -> "
     "np.multiply(exp_o_a, scale / K / sum_exp)": _TEMPORARY.format("exp_o_a"),
-    "manual/fast.py::FastMLP._backprop_into: np.multiply(grad_s, self._act_grad(h_a[layer - 2]), out=grad_s) -> "
+    "manual/fast.py::FastMLP._backprop_into@130: np.multiply(grad_s, self._act_grad(h_a[layer - 2]), out=grad_s) -> "
     "np.multiply(grad_s, self._act_grad(h_a[layer - 2]))": _TEMPORARY.format("grad_s"),
-    "manual/fast.py::FastMLP._backprop_into: np.multiply(exp_o_a, (scale / K) / sum_exp, out=exp_o_a) -> "
+    "manual/fast.py::FastMLP._backprop_into@121: np.multiply(exp_o_a, (scale / K) / sum_exp, out=exp_o_a) -> "
     "np.multiply(scale / K / sum_exp, exp_o_a, out=exp_o_a)": _COMMUTES,
-    "manual/fast.py::FastMLP._backprop_into: np.multiply(grad_s, self._act_grad(h_a[layer - 2]), out=grad_s) -> "
+    "manual/fast.py::FastMLP._backprop_into@130: np.multiply(grad_s, self._act_grad(h_a[layer - 2]), out=grad_s) -> "
     "np.multiply(self._act_grad(h_a[layer - 2]), grad_s, out=grad_s)": _COMMUTES,
     # manual/finite_diff.py
     "manual/finite_diff.py::finite_difference_grads@29: np.zeros(theta.shape, dtype=np.float64) ->"
@@ -321,7 +321,7 @@ EQUIVALENT.update({
     "compare/grader/workers/runner.py::WorkerRunner._receive@215: 1 -> 2": _RECV_SIZE,
     "compare/grader/workers/runner.py::WorkerRunner._receive@215: 20 -> 21": _RECV_SIZE,
     "compare/grader/workers/runner.py::WorkerRunner._receive@215: 20 -> 19": _RECV_SIZE,
-    "compare/grader/submissions/submission.py::copy_submission@259: False -> True": _NO_LINK_HERE,
+    "compare/grader/submissions/submission.py::copy_submission@260: False -> True": _NO_LINK_HERE,
     "compare/grader/sandbox/sources.py::read_bytes@63: 0 -> 1":
         "the default of getattr(os, 'O_CLOEXEC', ...) is used only where os has no O_CLOEXEC: Linux has it",
     "compare/grader/sandbox/sources.py::read_bytes@77: total <= limit -> total < limit": _CHUNK,
@@ -377,25 +377,25 @@ EQUIVALENT.update({
     "compare/grader/workers/packages.py::_distributions_of@43: 4 -> 3": _CACHE_SIZE,
     "compare/grader/workers/packages.py::_visible@131: 16 -> 17": _CACHE_SIZE,
     "compare/grader/workers/packages.py::_visible@131: 16 -> 15": _CACHE_SIZE,
-    "compare/grader/submissions/submission.py::_imports@139: elif node.module: tops.add(node.module.split(\".\")[0]) "
+    "compare/grader/submissions/submission.py::_imports@140: elif node.module: tops.add(node.module.split(\".\")[0]) "
     "-> if True: tops.add(node.module.split('.')[0])":
         "an ImportFrom without a module is relative (`from . import x`): Python allows no other, and the "
         "relative ones are taken by the branch above",
-    "compare/grader/submissions/submission.py::package_context@153: need < len(folders) -> need <= len(folders)":
+    "compare/grader/submissions/submission.py::package_context@154: need < len(folders) -> need <= len(folders)":
         "one more look, at top's own __init__.py, can raise need by one past len(folders), and need is cut to "
         "len(folders) below before it is used",
-    "compare/grader/submissions/submission.py::_skip@172: False -> True": _NO_LINK_HERE,
-    "compare/grader/submissions/submission.py::_skip@179: False -> True": _NO_LINK_HERE,
-    "compare/grader/submissions/submission.py::_copy_regular_file@196: copied <= limit -> copied < limit":
+    "compare/grader/submissions/submission.py::_skip@173: False -> True": _NO_LINK_HERE,
+    "compare/grader/submissions/submission.py::_skip@180: False -> True": _NO_LINK_HERE,
+    "compare/grader/submissions/submission.py::_copy_regular_file@197: copied <= limit -> copied < limit":
         "the last read asks for limit + 1 - copied bytes, so a file over the cap shows it in the read that "
         "reaches the cap; the loop's bound differs only for a file that grows between two reads, which no "
         "test can arrange without racing a writer",
-    "compare/grader/submissions/submission.py::_copy_regular_file@197: min(1 << 20, limit + 1 - copied) -> "
+    "compare/grader/submissions/submission.py::_copy_regular_file@198: min(1 << 20, limit + 1 - copied) -> "
     "max(1 << 20, limit + 1 - copied)": _CHUNK,
-    "compare/grader/submissions/submission.py::_copy_regular_file@197: 1 -> 2": _CHUNK,
-    "compare/grader/submissions/submission.py::_copy_regular_file@197: 20 -> 21": _CHUNK,
-    "compare/grader/submissions/submission.py::_copy_regular_file@197: 20 -> 19": _CHUNK,
-    "compare/grader/submissions/submission.py::_copy_regular_file@197: limit + 1 - copied -> limit + 1 + copied":
+    "compare/grader/submissions/submission.py::_copy_regular_file@198: 1 -> 2": _CHUNK,
+    "compare/grader/submissions/submission.py::_copy_regular_file@198: 20 -> 21": _CHUNK,
+    "compare/grader/submissions/submission.py::_copy_regular_file@198: 20 -> 19": _CHUNK,
+    "compare/grader/submissions/submission.py::_copy_regular_file@198: limit + 1 - copied -> limit + 1 + copied":
         _CHUNK,
     "compare/grader/course/assignment.py::<module>@59: if sys.version_info >= (3, 11): import tomllib else: "
     "# pragma: no cover - Python 3.10 import tomli as tomllib -> if True: import tomllib else: import tomli as "
@@ -479,60 +479,60 @@ EQUIVALENT.update({
     "compare/grader/results/summary.py::plot_summary@91: 0.0 -> 1.0":
         "the default is used only when no row has a max_score; every row with a score has one (Graded.row sets "
         "both or neither), so then there are no scores and the panel says 'no scores' whatever the default",
-    "compare/grader/submissions/classfolder.py::scan@92: False -> True":
-        "is_dir/is_file are asked only of an entry that is not a link (not is_link and ...): following links "
-        "changes nothing for it",
     "compare/grader/submissions/classfolder.py::scan@93: False -> True":
         "is_dir/is_file are asked only of an entry that is not a link (not is_link and ...): following links "
         "changes nothing for it",
-    "compare/grader/submissions/classfolder.py::scan@98: _same(path, exclude) -> _same(exclude, path)":
+    "compare/grader/submissions/classfolder.py::scan@94: False -> True":
+        "is_dir/is_file are asked only of an entry that is not a link (not is_link and ...): following links "
+        "changes nothing for it",
+    "compare/grader/submissions/classfolder.py::scan@99: _same(path, exclude) -> _same(exclude, path)":
         "os.path.samefile is symmetric",
-    "compare/grader/submissions/classfolder.py::_same@137: os.path.samefile(a, b) ->"
+    "compare/grader/submissions/classfolder.py::_same@138: os.path.samefile(a, b) ->"
     " os.path.samefile(b, a)":
         _SYMMETRIC,
-    'compare/grader/submissions/classfolder.py::_file_type@147: ((stat.S_ISFIFO, "a FIFO"),'
+    'compare/grader/submissions/classfolder.py::_file_type@148: ((stat.S_ISFIFO, "a FIFO"),'
     ' (stat.S_ISCHR, "a character device"), (stat.S_ISBLK, "a block device"), (stat.S_ISSOCK, "a s'
     " -> ((stat.S_ISFIFO, 'a FIFO'), (stat.S_ISCHR, 'a character device'), (stat.S_ISBLK, 'a block"
     " device'), (stat.S_ISSOCK, 'a s":
         _LINK_ROW,
-    'compare/grader/submissions/classfolder.py::_file_type@148: (stat.S_ISLNK, "a link") -> (\'a link\',)':
+    'compare/grader/submissions/classfolder.py::_file_type@149: (stat.S_ISLNK, "a link") -> (\'a link\',)':
         _LINK_ROW,
-    'compare/grader/submissions/classfolder.py::_file_type@148: (stat.S_ISLNK, "a link") ->'
+    'compare/grader/submissions/classfolder.py::_file_type@149: (stat.S_ISLNK, "a link") ->'
     " (stat.S_ISLNK,)":
         _LINK_ROW,
-    "compare/grader/submissions/classfolder.py::prepare@182: student.submission = None -> pass":
+    "compare/grader/submissions/classfolder.py::prepare@183: student.submission = None -> pass":
         _SET_LAST,
     "compare/grade.py::_merge@272: _same_folder(output.path, p) -> _same_folder(p, output.path)":
         _SYMMETRIC,
-    'compare/grader/classrun.py::ClassRun: False -> True':
+    'compare/grader/classrun.py::ClassRun@70: False -> True':
         _PASSED,
-    "compare/grader/submissions/classfolder.py::walk@243: False -> True":
+    "compare/grader/submissions/classfolder.py::walk@244: False -> True":
         _NOT_A_LINK,
-    'compare/grader/classrun.py::grade: folder, out = Path(folder), Path(out) -> pass':
+    'compare/grader/classrun.py::grade@115: folder, out = Path(folder), Path(out) -> pass':
         _STR_OR_PATH,
-    'compare/grader/classrun.py::grade: if claimed is None: output.claim() -> if True: output.claim()':
+    'compare/grader/classrun.py::grade@117: if claimed is None: output.claim() -> if True: output.claim()':
         _CLAIMED_TWICE,
-    'compare/grader/classrun.py::grade: battery.prepare(assignment, seed) -> pass':
+    'compare/grader/classrun.py::grade@126: battery.prepare(assignment, seed) -> pass':
         _WARM_UP,
     "compare/grade.py::_same_folder@292: os.path.samefile(a, b) -> os.path.samefile(b, a)":
         _SYMMETRIC,
-    'compare/grader/classrun.py::grade.one: False -> True':
+    'compare/grader/classrun.py::grade.one@148: False -> True':
         _STRICT_ALREADY,
-    'compare/grader/classrun.py::grade: pool.shutdown(wait=stopped is None) -> pass':
+    'compare/grader/classrun.py::grade@174: pool.shutdown(wait=stopped is None) -> pass':
         _SECOND_SHUTDOWN,
-    'compare/grader/classrun.py::grade: stopped is None -> stopped is not None':
+    'compare/grader/classrun.py::grade@174: stopped is None -> stopped is not None':
         "a run that was not stopped ends when as_completed has seen every future: the pool's threads are idle, "
         "so waiting for them or not is the same; after a stop the students being graded have returned in the "
         "wait just before (their workers killed) and the cancelled ones never start: nothing is left to wait for",
-    'compare/grader/classrun.py::grade: pool.shutdown(wait=False, cancel_futures=True) -> pass':
+    'compare/grader/classrun.py::grade@169: pool.shutdown(wait=False, cancel_futures=True) -> pass':
         _QUEUED_AFTER_STOP,
-    'compare/grader/classrun.py::grade: True -> False':
+    'compare/grader/classrun.py::grade@169: True -> False':
         _QUEUED_AFTER_STOP,
-    'compare/grader/classrun.py::grade: 30 -> 31':
+    'compare/grader/classrun.py::grade@173: 30 -> 31':
         _NEVER_REACHED,
-    'compare/grader/classrun.py::grade: 30 -> 29':
+    'compare/grader/classrun.py::grade@173: 30 -> 29':
         _NEVER_REACHED,
-    'compare/grader/classrun.py::grade: 1 -> 2':
+    'compare/grader/classrun.py::grade@179: 1 -> 2':
         _FIRST_OF,
     'compare/grade.py::_main: True -> False':
         _STDERR,
@@ -540,7 +540,7 @@ EQUIVALENT.update({
         _STDERR,
     "compare/grader/course/points.py::scored_case_names@49: 0 -> 1":
         _ANY_SEED,
-    "compare/grader/course/points.py::score@76: 0 -> 1":
+    "compare/grader/course/points.py::score@75: 0 -> 1":
         _ANY_SEED,
 })
 
