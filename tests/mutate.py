@@ -265,6 +265,30 @@ _CACHE_SIZE = ("how many answers an lru_cache keeps: one evicted is worked out a
                "metadata, the same answer")
 _CHUNK = ("the size of one read only: the file was found no larger than the cap before reading, and a read "
           "past the cap (a file that grew) is refused after it either way")
+# --- issue 20: compare/grader/diagnosis/ ---
+_FLOAT64_ANYWAY = ("compare_arrays converts both arrays to float64 itself, and the shape and isfinite checks "
+                   "before it read the same shape and the same finiteness of any numeric array")
+_PERF_ONLY = ("computing a case-only hypothesis again (per submission, or at every call) gives the same "
+              "numbers: it is deterministic and depends on the case alone; only the time changes")
+EQUIVALENT.update({
+    "compare/grader/diagnosis/evidence.py::matches@26: np.asarray(actual, dtype=np.float64) -> np.asarray(actual)":
+        _FLOAT64_ANYWAY,
+    "compare/grader/diagnosis/evidence.py::matches@27: np.asarray(expected, dtype=np.float64) -> np.asarray(expected)":
+        _FLOAT64_ANYWAY,
+    "compare/grader/diagnosis/evidence.py::matches@30: compare_arrays(actual, expected, TOL) -> "
+    "compare_arrays(expected, actual, TOL)":
+        "compare_arrays is symmetric in its arrays but for the scale floor (from max|expected|): for two arrays "
+        "that agree to rtol the two maxima differ by at most rtol relative, which moves the floor by that much "
+        "(a sliver of width ~rtol² at the tolerance's edge, no bug's numbers sit there)",
+    "compare/grader/diagnosis/evidence.py::Evidence.hypothesis@79: if not hyp.per_submission: "
+    "return self.shared.remember((\"hypothesis\", hyp), compute) -> if False: "
+    "return self.shared.remember(('hypothesis', hyp), compute)": _PERF_ONLY,
+    "compare/grader/diagnosis/evidence.py::Evidence.hypothesis@80: (\"hypothesis\", hyp) -> (hyp,)":
+        "the shared memo's other keys are strings (\"data\", \"tape\", ...): (hyp,) is as unique a key as "
+        "(\"hypothesis\", hyp)",
+    "compare/grader/diagnosis/evidence.py::Evidence.hypothesis@81: if hyp not in self._own: "
+    "self._own[hyp] = compute() -> if True: self._own[hyp] = compute()": _PERF_ONLY,
+})
 _PY311 = ("equivalent on the interpreter the tests run on (3.11 and newer): the mutated version test takes the "
           "same branch there and imports tomllib; only a 3.10 interpreter (tomli) could tell them apart")
 EQUIVALENT.update({

@@ -989,6 +989,23 @@ def test_a_hypothesis_is_matched_to_float64_only():
     assert detect_sign(view(MINI, s, "W1")) is None and detect_scaled(view(MINI, s, "W1")) is None
 
 
+def test_a_per_submission_hypothesis_is_never_shared_between_submissions():
+    """Two students graded in one process, same case: "ignores-params" is computed from EACH one's own
+    initial parameters (a cache shared across students would show the second the first one's numbers),
+    while a hypothesis of the case alone is computed once for both (the same object)."""
+    case = CASES[MINI]
+    ignores = next(h for h in HYPOTHESES if h.key == "ignores-params")
+    shared = next(h for h in HYPOTHESES if not h.per_submission and h.applies(case, evidence(MINI)))
+    first, second = ({name: value * factor for name, value in case.params.items()} for factor in (2.0, 3.0))
+    loss, grads = reference(MINI)
+    ev_first, ev_second = Evidence(case, loss, grads, first), Evidence(case, loss, grads, second)
+    for ev, params in ((ev_first, first), (ev_second, second), (ev_first, first)):
+        want_loss, want_grads = altered_loss_and_grads(case, params=params)
+        got_loss, got_grads = ev.hypothesis(ignores)
+        assert got_loss == want_loss and all(np.array_equal(got_grads[n], want_grads[n]) for n in want_grads)
+    assert ev_first.hypothesis(shared) is ev_second.hypothesis(shared)
+
+
 def test_close():
     assert close(1.0 + 5e-7, 1.0) and not close(1.0 + 2e-6, 1.0)
     assert close(1e-6, 0.0, 1.0)  # the bound itself is close
