@@ -1019,7 +1019,32 @@ def test_finding_to_dict():
     assert f.to_dict() == {"key": "k", "message": "m", "where": ["a:W1"], "certainty": "pattern",
                            "numbers": [{"case": "a", "K": 1}], "follow_ons": []}
     assert "numbers" not in repr(f) and "words" not in repr(f)
+    assert "follow_ons" not in repr(f) and "hypothesis" not in repr(Finding("k", "m", hypothesis=HYPOTHESES[0]))
     assert Finding("k", "m").rank == 0 and Finding("k", "m").where == ()
+    # which Hypothesis object matched is bookkeeping: two findings saying the same thing are equal
+    assert Finding("k", "m", hypothesis=HYPOTHESES[0]) == Finding("k", "m", hypothesis=HYPOTHESES[1])
+
+
+def test_a_finding_keeps_what_it_is_given_as_tuples():
+    f = Finding("k", "m", where=["a:W1"], numbers=[{"case": "a"}], follow_ons=[Finding("z", "zero")])
+    assert type(f.where) is tuple and type(f.numbers) is tuple and type(f.follow_ons) is tuple
+    assert [g.key for g in f.explaining([Finding("s", "sign")]).follow_ons] == ["z", "s"]  # list + tuple would raise
+    placed = Finding("k", "m", rank=4, numbers=[{"case": "a"}], certainty=PATTERN).placed("b:W2")
+    assert (placed.where, placed.rank, placed.certainty) == (("b:W2",), 4, PATTERN)  # kept unless given
+    assert placed.numbers[0]["where"] == "b:W2"
+    moved = Finding("k", "m", rank=4).placed("b", rank=1, certainty="hint")
+    assert (moved.rank, moved.certainty) == (1, "hint")
+
+
+def test_a_finding_names_the_follow_ons_it_explains_grouped_by_cause_with_at_most_four_places():
+    zero = [Finding("all-zero", "the gradient is zero", where=(f"c{i}:W1",)) for i in range(5)]
+    sign = Finding("sign", "the sign is flipped", where=("d:W2",))
+    told = Finding("cause", "the cause").explaining([*zero, sign]).message
+    assert told == ("the cause; this also explains: the gradient is zero (c0:W1, c1:W1, c2:W1, c3:W1 (+1 more))"
+                    "; and: the sign is flipped (d:W2)")
+    four = Finding("cause", "the cause").explaining(zero[:4]).message
+    assert four == "the cause; this also explains: the gradient is zero (c0:W1, c1:W1, c2:W1, c3:W1)"
+    assert Finding("cause", "the cause").message == "the cause"
 
 
 def test_findings_are_never_changed_once_made():
