@@ -268,6 +268,8 @@ _CHUNK = ("the size of one read only: the file was found no larger than the cap 
 # --- issue 20: compare/grader/diagnosis/ ---
 _FLOAT64_ANYWAY = ("compare_arrays converts both arrays to float64 itself, and the shape and isfinite checks "
                    "before it read the same shape and the same finiteness of any numeric array")
+_INTO_X = ("the first layer's input is X, which needs no gradient: how backprop would route into X (through "
+           "W or Wᵀ) is never used, and the weight and bias gradients are the same either way")
 _PERF_ONLY = ("computing a case-only hypothesis again (per submission, or at every call) gives the same "
               "numbers: it is deterministic and depends on the case alone; only the time changes")
 EQUIVALENT.update({
@@ -286,6 +288,15 @@ EQUIVALENT.update({
     "compare/grader/diagnosis/evidence.py::Evidence.hypothesis@80: (\"hypothesis\", hyp) -> (hyp,)":
         "the shared memo's other keys are strings (\"data\", \"tape\", ...): (hyp,) is as unique a key as "
         "(\"hypothesis\", hyp)",
+    "compare/grader/diagnosis/variants.py::altered_loss_and_grads@65: np.array(case.X, dtype=np.float64) -> "
+    "np.array(case.X)": "a case's X is float64 already (cases.py builds every X as float64): the same array",
+    "compare/grader/diagnosis/variants.py::altered_loss_and_grads@66: np.array(case.y if labels is None else labels, "
+    "dtype=np.int64) -> np.array(case.y if labels is None else labels)":
+        "case.y is int64 already, and the other labels are label shifts of it (int64 too): the same array",
+    "compare/grader/diagnosis/variants.py::altered_loss_and_grads.linear@74: index > 0 -> index >= 0": _INTO_X,
+    "compare/grader/diagnosis/variants.py::altered_loss_and_grads@81: len(model.layers) - 1 -> len(model.layers) + 1":
+        "the index only feeds `index > 0` in linear(): the last layer's L-1 and L+1 are both > 0, except for a "
+        "one-layer network, whose last layer takes X itself: " + _INTO_X,
     "compare/grader/diagnosis/evidence.py::Evidence.hypothesis@81: if hyp not in self._own: "
     "self._own[hyp] = compute() -> if True: self._own[hyp] = compute()": _PERF_ONLY,
 })

@@ -114,6 +114,10 @@ def test_an_activation_on_the_scores_is_named(bug, assignment):
     assert keys[0] == "activation-on-scores", keys
     assert "all-zero" not in keys  # a follow-on, not a second bug
     assert "the activation is applied to the output scores too" in r.diagnosis[0].message
+    # which of the two: backprop through the activation too, or from the softmax as if it were not there
+    forward_only = "ForwardOnly" in bug.__name__
+    assert ("backprop starts from the softmax as if it were not" in r.diagnosis[0].message) == forward_only
+    assert r.diagnosis[0].certainty == "exact"
 
 
 def test_the_all_zero_gradient_it_causes_is_folded_under_it():
