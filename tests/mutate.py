@@ -157,9 +157,9 @@ EQUIVALENT: dict[str, str] = {
     " (ValueError, RecursionError)":
         "UnicodeDecodeError is a ValueError: the tuple catches it either way",
     # compare/cli.py
-    "compare/cli.py::interrupt_exits_at_once.handler@108: sys.stderr.flush() -> pass": _STDERR,
-    "compare/cli.py::run@206: sys.stderr.flush() -> pass": _STDERR,
-    "compare/cli.py::run_guarded.guarded@238: (KeyboardInterrupt, UsageError) -> (UsageError,)":
+    "compare/cli.py::interrupt_exits_at_once.handler@117: sys.stderr.flush() -> pass": _STDERR,
+    "compare/cli.py::run@215: sys.stderr.flush() -> pass": _STDERR,
+    "compare/cli.py::run_guarded.guarded@247: (KeyboardInterrupt, UsageError) -> (UsageError,)":
         "KeyboardInterrupt is not an Exception: the `except Exception` below lets it through to run() either way",
     # compare/grader/sandbox/host.py
     "compare/grader/sandbox/host.py::_where@46: text is not None -> text is None": _LINE,
@@ -445,12 +445,14 @@ _NOT_A_LINK = ("asked only of an entry found not to be a link just before (links
 _ONE_NAME = ("with one factory name (or none: the spec named it) the branch finds that name again, or none, and "
              "leaves the target, the submission and also_factories (names[1:], empty) as they were")
 EQUIVALENT.update({
-    "compare/grader/validation.py::_runner: 1 -> 2":
+    "compare/grader/validation.py::_runner@54: 1 -> 2":
         "target.attr.rsplit('.', 2)[-1] is rsplit('.', 1)[-1]: the last dotted part whatever the number of splits",
-    'compare/grader/validation.py::_runner: if len(names) > 1: defined = _defined_names(submission) found = next((n for n in names if n.split(".")[0] in defined), N -> if True: defined = _defined_names(submission) found = next((n for n in names if n.split(\'.\')[0] in defined), None) if fo':
+    "compare/grader/validation.py::_runner@76: 1 -> 2":
+        "submission.attr.rsplit('.', 2)[-1] is rsplit('.', 1)[-1]: the last dotted part whatever the number of splits",
+    'compare/grader/validation.py::_runner@68: if len(names) > 1: defined = _defined_names(submission) found = next((n for n in names if n.split(".")[0] in defined), N -> if True: defined = _defined_names(submission) found = next((n for n in names if n.split(\'.\')[0] in defined), None) if fo':
         _ONE_NAME,
-    "compare/grader/validation.py::_runner: len(names) > 1 -> len(names) >= 1": _ONE_NAME,
-    "compare/cli.py::write_json_atomic: 0 -> 1":
+    "compare/grader/validation.py::_runner@68: len(names) > 1 -> len(names) >= 1": _ONE_NAME,
+    "compare/cli.py::write_json_atomic@309: 0 -> 1":
         "os.umask(x) returns the mask in force whatever x is, and the next line puts that mask back: the value "
         "set in between is never used (nothing is created in that moment)",
 })
@@ -502,7 +504,7 @@ EQUIVALENT.update({
         _LINK_ROW,
     "compare/grader/submissions/classfolder.py::prepare@182: student.submission = None -> pass":
         _SET_LAST,
-    "compare/grade.py::_merge@272: _same_folder(output.path, p) -> _same_folder(p, output.path)":
+    "compare/grade.py::_merge@94: _same_folder(output.path, p) -> _same_folder(p, output.path)":
         _SYMMETRIC,
     'compare/grader/classrun.py::ClassRun: False -> True':
         _PASSED,
@@ -514,7 +516,7 @@ EQUIVALENT.update({
         _CLAIMED_TWICE,
     'compare/grader/classrun.py::grade: battery.prepare(assignment, seed) -> pass':
         _WARM_UP,
-    "compare/grade.py::_same_folder@292: os.path.samefile(a, b) -> os.path.samefile(b, a)":
+    "compare/grade.py::_same_folder@113: os.path.samefile(a, b) -> os.path.samefile(b, a)":
         _SYMMETRIC,
     'compare/grader/classrun.py::grade.one: False -> True':
         _STRICT_ALREADY,
@@ -534,9 +536,9 @@ EQUIVALENT.update({
         _NEVER_REACHED,
     'compare/grader/classrun.py::grade: 1 -> 2':
         _FIRST_OF,
-    'compare/grade.py::_main: True -> False':
+    'compare/grade.py::_main@151: True -> False':
         _STDERR,
-    "compare/grade.py::_main@334: True -> False":
+    "compare/grade.py::_main@153: True -> False":
         _STDERR,
     "compare/grader/course/points.py::scored_case_names@49: 0 -> 1":
         _ANY_SEED,

@@ -230,6 +230,33 @@ def raising(error):
     return body
 
 
+@pytest.mark.parametrize("interrupt, name, status, line", [
+    (KeyboardInterrupt(), "SIGINT", 130, "demo: interrupted"),
+    (cli.Interrupted(signal.SIGTERM), "SIGTERM", 143, "demo: interrupted (SIGTERM)"),
+    (cli.Interrupted(signal.SIGHUP), "SIGHUP", 129, "demo: interrupted (SIGHUP)"),
+])
+def test_what_a_stopped_run_records_of_the_signal(interrupt, name, status, line):
+    """metrics.json's "signal", the exit status, the line printed; an ``Interrupted`` caught and printed by
+    a program of its own says which signal."""
+    assert (cli.signal_name(interrupt), cli.interrupt_status(interrupt), cli.interrupted_line("demo", interrupt)) == (
+        name, status, line)
+    if isinstance(interrupt, cli.Interrupted):
+        assert str(interrupt) == name and isinstance(interrupt, KeyboardInterrupt)
+
+
+@pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGHUP], ids=["SIGTERM", "SIGHUP"])
+def test_a_stop_signal_during_the_run_is_one_line_and_128_plus_n(no_startup_handler, capsys, signum):
+    def body(argv):
+        os.kill(os.getpid(), signum)
+        for _ in range(1000):  # bytecodes after the signal: Python runs the handler here
+            pass
+        return 0
+
+    assert cli.run("demo", body, [], stop_signals=True) == 128 + signum
+    assert capsys.readouterr() == ("", f"demo: interrupted ({signal.Signals(signum).name})\n")
+    assert signal.getsignal(signum) is signal.SIG_DFL
+
+
 def test_run_passes_the_body_status_through(no_startup_handler, capsys):
     assert [cli.run("x", lambda argv, code=code: code) for code in (0, 1, 2)] == [0, 1, 2]
     assert cli.run("x", lambda argv: len(argv), ["a", "b"]) == 2
@@ -432,6 +459,14 @@ def python(code: str, timeout: float = 60) -> subprocess.CompletedProcess:
 def test_every_command_exits_130_on_ctrl_c_from_its_first_import(start, name, short):
     result = python(start.format(name=name) + "import compare.cli\n" + SELF_INTERRUPT)
     assert (result.returncode, result.stdout, result.stderr) == (130, "", f"{short}: interrupted\n")
+
+
+@pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGHUP], ids=["SIGTERM", "SIGHUP"])
+def test_every_command_exits_128_plus_n_on_sigterm_and_sighup_from_its_first_import(signum):
+    result = python(AS_MODULE.format(name="compare.train_both") + "import compare.cli\n"
+                    + SELF_INTERRUPT.replace("signal.SIGINT", f"signal.{signal.Signals(signum).name}"))
+    assert (result.returncode, result.stdout, result.stderr) == (
+        128 + signum, "", f"train_both: interrupted ({signal.Signals(signum).name})\n")
 
 
 def test_another_program_importing_the_module_keeps_its_own_ctrl_c():
