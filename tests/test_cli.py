@@ -469,6 +469,16 @@ def test_every_command_exits_128_plus_n_on_sigterm_and_sighup_from_its_first_imp
         128 + signum, "", f"train_both: interrupted ({signal.Signals(signum).name})\n")
 
 
+def test_a_command_says_when_its_start_up_handler_is_in_place_when_asked():
+    """``COMPARE_REPORT_STAGES=1``: the line the signal tests wait for, out before the process can be stopped."""
+    asked = "import os; os.environ['COMPARE_REPORT_STAGES'] = '1'\n"
+    result = python(asked + AS_MODULE.format(name="compare.bench") + "import compare.cli\n" + SELF_INTERRUPT)
+    assert (result.returncode, result.stdout, result.stderr) == (130, "stage: start-up\n", "bench: interrupted\n")
+    result = python("import os; os.environ['COMPARE_REPORT_STAGES'] = '0'\n" + AS_MODULE.format(name="compare.bench")
+                    + "import compare.cli\n" + SELF_INTERRUPT)
+    assert (result.returncode, result.stdout, result.stderr) == (130, "", "bench: interrupted\n")
+
+
 def test_another_program_importing_the_module_keeps_its_own_ctrl_c():
     result = python(AS_SCRIPT.format(name="my-notebook-server") + "import compare.cli\n"
                     "try:\n    " + SELF_INTERRUPT.replace("\n", "\n    ") + "\nexcept KeyboardInterrupt:\n"

@@ -596,6 +596,21 @@ def test_a_usage_error_is_one_line_and_exit_2(tmp_path, capsys, graded, argv, li
     assert not (tmp_path / "grades").exists() and graded == []
 
 
+@pytest.mark.parametrize("extra", [0, 1, 200])
+def test_a_usage_error_is_cut_at_500_characters(tmp_path, capsys, graded, extra):
+    """A path the user pasted by mistake (a whole file's text): the line stays one line of 500 characters,
+    and a name too long for the system is no such folder, not the grader's failure."""
+    suffix = ": no such folder of submissions"
+    folder = "x" * (500 - len(suffix)) + "y" * extra  # the message: 500, 501 or 700 characters
+    code, stdout, stderr = run(capsys, folder, "--out", tmp_path / "out")
+    message = stderr.removeprefix("grade: error: ").removesuffix("\n")
+    assert (code, stdout, stderr.count("\n")) == (2, "", 1)
+    if extra == 0:
+        assert message == folder + suffix
+    else:
+        assert len(message) == 500 and message.endswith("…") and message.startswith("x" * 400)
+
+
 def test_a_class_folder_that_cannot_be_read_is_a_usage_error(tmp_path, capsys, graded, monkeypatch):
     make_class(tmp_path / "class", "amy")
     monkeypatch.setattr(G.os, "access", lambda path, mode: mode != os.R_OK | os.X_OK)
