@@ -122,11 +122,11 @@ def _main(argv) -> int:
             print(f"{NAME}: {args.spec}: {report.error}", file=sys.stderr)
         elif not to_stdout:
             print(format_report(report, brief=args.brief), flush=True)
-    except BrokenPipeError:  # e.g. piped into `head`
+        if to_stdout:
+            print(json.dumps(report.to_dict(), indent=2, allow_nan=False), flush=True)
+    except BrokenPipeError:  # e.g. piped into `head`: the verdict's exit code all the same, and no traceback
         sys.stderr.close()
-    if to_stdout:
-        print(json.dumps(report.to_dict(), indent=2, allow_nan=False), flush=True)
-    elif args.json:
+    if args.json and not to_stdout:
         try:
             cli.write_json_atomic(args.json, report.to_dict())
         except OSError as error:

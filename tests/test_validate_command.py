@@ -277,18 +277,21 @@ def test_a_report_whose_folder_vanished_during_the_run_is_exit_2_with_the_reason
 
 
 class _ClosedPipe(io.StringIO):
-    def write(self, text):
+    """A pipe whose reader left (``| head -1``): writes go into the buffer, flushing it fails."""
+
+    def flush(self):
         raise BrokenPipeError(32, "Broken pipe")
 
 
-def test_a_reader_that_leaves_early_gets_no_traceback(judged, monkeypatch):
-    """``backprop-validate ... | head -1``: the rest of the tables has nowhere to go; stderr is closed so
-    that Python's exit says nothing about it, and the exit code is the verdict's."""
+@pytest.mark.parametrize("argv", [[], ["--json", "-"]], ids=["tables", "json"])
+def test_a_reader_that_leaves_early_gets_no_traceback(judged, monkeypatch, argv):
+    """``backprop-validate ... | head -1``: the rest has nowhere to go; stderr is closed so that Python's
+    exit says nothing about it, and the exit code is the verdict's (never the validator's own failure)."""
     judged.report = failing()
     stderr = io.StringIO()
     monkeypatch.setattr(sys, "stdout", _ClosedPipe())
     monkeypatch.setattr(sys, "stderr", stderr)
-    assert V.main([SPEC]) == 1
+    assert V.main([SPEC, *argv]) == 1
     assert stderr.closed
 
 
