@@ -212,6 +212,9 @@ def test_stop_signals_are_left_alone_unless_asked_for():
 
     assert cli.run("demo", body, []) == 0
     assert seen["SIGTERM"] is signal.SIG_DFL
+    seen.clear()
+    assert cli.run_guarded("demo", body, []) == 0
+    assert seen["SIGTERM"] is signal.SIG_DFL
 
 
 # ----------------------------------------------------------------------------- compare.cli, unit by unit
@@ -244,8 +247,19 @@ def test_what_a_stopped_run_records_of_the_signal(interrupt, name, status, line)
         assert str(interrupt) == name and isinstance(interrupt, KeyboardInterrupt)
 
 
-@pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGHUP], ids=["SIGTERM", "SIGHUP"])
-def test_a_stop_signal_during_the_run_is_one_line_and_128_plus_n(no_startup_handler, capsys, signum):
+@pytest.fixture
+def terminal_signals():
+    """The stop signals as a command started from a terminal has them (pytest may run with some ignored),
+    pytest's own back afterwards."""
+    defaults = {signal.SIGINT: signal.default_int_handler, signal.SIGTERM: signal.SIG_DFL, signal.SIGHUP: signal.SIG_DFL}
+    previous = {number: signal.signal(number, handler) for number, handler in defaults.items()}
+    yield defaults
+    for number, handler in previous.items():
+        signal.signal(number, handler)
+
+
+@pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM, signal.SIGHUP], ids=["SIGINT", "SIGTERM", "SIGHUP"])
+def test_a_stop_signal_during_the_run_is_one_line_and_128_plus_n(no_startup_handler, capsys, terminal_signals, signum):
     def body(argv):
         os.kill(os.getpid(), signum)
         for _ in range(1000):  # bytecodes after the signal: Python runs the handler here
@@ -253,8 +267,87 @@ def test_a_stop_signal_during_the_run_is_one_line_and_128_plus_n(no_startup_hand
         return 0
 
     assert cli.run("demo", body, [], stop_signals=True) == 128 + signum
-    assert capsys.readouterr() == ("", f"demo: interrupted ({signal.Signals(signum).name})\n")
-    assert signal.getsignal(signum) is signal.SIG_DFL
+    name = "" if signum == signal.SIGINT else f" ({signal.Signals(signum).name})"
+    assert capsys.readouterr() == ("", f"demo: interrupted{name}\n")
+    assert signal.getsignal(signum) is terminal_signals[signum]
+
+
+def test_a_signal_ignored_before_the_run_stays_ignored_during_it(no_startup_handler, capsys, terminal_signals):
+    """``nohup``: SIGHUP ignored when the command starts must not stop it."""
+    signal.signal(signal.SIGHUP, signal.SIG_IGN)
+
+    def body(argv):
+        os.kill(os.getpid(), signal.SIGHUP)
+        for _ in range(1000):
+            pass
+        return 0
+
+    assert cli.run("demo", body, [], stop_signals=True) == 0
+    assert capsys.readouterr() == ("", "")
+    assert signal.getsignal(signal.SIGHUP) is signal.SIG_IGN
+
+
+class _SignalWhileWritten:
+    """stderr that receives a second SIGTERM while the 'interrupted' line is written."""
+
+    def __init__(self):
+        self.text = ""
+
+    def write(self, text):
+        os.kill(os.getpid(), signal.SIGTERM)
+        for _ in range(1000):  # a handler still in place would raise here
+            pass
+        self.text += text
+        return len(text)
+
+    def flush(self):
+        pass
+
+
+def test_a_second_signal_while_the_interrupted_line_is_written_changes_nothing(no_startup_handler, monkeypatch,
+                                                                              terminal_signals):
+    stderr = _SignalWhileWritten()
+    monkeypatch.setattr(sys, "stderr", stderr)
+    assert cli.run("demo", raising(cli.Interrupted(signal.SIGTERM)), [], stop_signals=True) == 143
+    assert stderr.text == "demo: interrupted (SIGTERM)\n"
+    assert signal.getsignal(signal.SIGTERM) is signal.SIG_DFL  # the caller's handler back afterwards
+
+
+def test_ctrl_c_in_a_run_without_stop_signals_leaves_ctrl_c_as_it_was(no_startup_handler, capsys, terminal_signals):
+    assert cli.run("demo", raising(KeyboardInterrupt())) == 130
+    assert signal.getsignal(signal.SIGINT) is signal.default_int_handler
+    assert signal.getsignal(signal.SIGTERM) is signal.SIG_DFL
+
+
+def test_a_command_that_asks_for_stop_signals_itself_keeps_them_after_run(no_startup_handler, capsys,
+                                                                          terminal_signals):
+    """``stop_signals_interrupt`` called by the body: from then on, even after ``run`` returns."""
+    assert cli.run("demo", lambda argv: cli.stop_signals_interrupt() or 0) == 0
+    with pytest.raises(cli.Interrupted) as stopped:
+        os.kill(os.getpid(), signal.SIGTERM)
+        for _ in range(1000):
+            pass
+    assert stopped.value.signum == signal.SIGTERM
+
+
+def test_run_from_another_thread_leaves_the_handlers_alone(no_startup_handler, capsys, terminal_signals):
+    """Only the main thread may set handlers: a run in a thread (a notebook's worker) still runs."""
+    import threading
+
+    codes = []
+    thread = threading.Thread(target=lambda: codes.append(cli.run("demo", lambda argv: 5, [], stop_signals=True)))
+    thread.start()
+    thread.join()
+    assert codes == [5] and signal.getsignal(signal.SIGTERM) is signal.SIG_DFL
+
+
+def test_a_block_holding_stop_signals_without_any_ends_normally():
+    reached = []
+    with cli.holding_stop_signals():
+        with cli.holding_stop_signals():
+            reached.append("inner")
+        reached.append("outer")
+    assert reached == ["inner", "outer"] and cli._held is None
 
 
 def test_run_passes_the_body_status_through(no_startup_handler, capsys):
