@@ -544,10 +544,10 @@ def python(code: str, timeout: float = 60) -> subprocess.CompletedProcess:
 @pytest.mark.parametrize("start, name, short", [
     (AS_MODULE, "compare.train_both", "train_both"), (AS_MODULE, "compare.gradcheck", "gradcheck"),
     (AS_MODULE, "compare.bench", "bench"), (AS_MODULE, "compare.validate", "validate"),
-    (AS_MODULE, "compare.grade", "grade"),
+    (AS_MODULE, "compare.grade", "grade"), (AS_MODULE, "compare.grader.autograder", "autograder"),
     (AS_SCRIPT, "backprop-train-both", "train_both"), (AS_SCRIPT, "backprop-gradcheck", "gradcheck"),
     (AS_SCRIPT, "backprop-bench", "bench"), (AS_SCRIPT, "backprop-validate", "validate"),
-    (AS_SCRIPT, "backprop-grade", "grade"),
+    (AS_SCRIPT, "backprop-grade", "grade"), (AS_SCRIPT, "backprop-autograder", "autograder"),
 ])
 def test_every_command_exits_130_on_ctrl_c_from_its_first_import(start, name, short):
     result = python(start.format(name=name) + "import compare.cli\n" + SELF_INTERRUPT)
