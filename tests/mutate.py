@@ -547,6 +547,27 @@ EQUIVALENT.update({
 })
 
 
+# --- issue 20: compare/cli.py, compare/validate.py, compare/grade.py, compare/grader/validation.py,
+# compare/grader/autograder.py (helper cmds) ---
+_C_HANDLER = ("signal.getsignal() gives None only for a handler installed by C code in this process (an "
+              "application embedding Python); the commands' processes have none, so None is never met here")
+EQUIVALENT.update({
+    "compare/cli.py::_raise_interrupted@148: if signum == signal.SIGINT: raise KeyboardInterrupt -> pass":
+        "Interrupted(SIGINT) is a KeyboardInterrupt whose signum is SIGINT: signal_number, signal_name, "
+        "interrupted_line and interrupt_status give exactly what a bare KeyboardInterrupt gives (SIGINT, "
+        "'interrupted', 130); run catches both alike, so nothing prints its class",
+    "compare/cli.py::stop_signals_interrupt@164: (signal.SIG_IGN, None) -> (signal.SIG_IGN,)": _C_HANDLER,
+    "compare/cli.py::_set_handlers@236: if handler is not None and signal.getsignal(number) is not handler:"
+    " signal.signal(number, handler) -> if True: signal.signal(number, handler)":
+        "setting the handler already in place changes nothing; " + _C_HANDLER,
+    "compare/cli.py::_set_handlers@236: handler is not None and signal.getsignal(number) is not handler ->"
+    " handler is not None or signal.getsignal(number) is not handler":
+        "setting the handler already in place changes nothing; " + _C_HANDLER,
+    "compare/validate.py::_main@126: False -> True":
+        "the report's to_dict() is json_safe already (NaN and infinities made strings): allow_nan has nothing "
+        "to refuse",
+})
+
 @dataclass
 class Mutant:
     index: int  # position in the walk of the syntax tree
