@@ -480,6 +480,21 @@ def test_the_file_gets_the_usual_mode_or_the_one_asked(tmp_path, umask, mask, mo
     assert os.umask(mask) == mask  # the umask is the one it found
 
 
+# ----------------------------------------------------------------------------- check_output_file
+@pytest.mark.parametrize("path", [None, "", "report.json", "{tmp}/report.json", "{tmp}/sub/"])
+def test_an_output_file_whose_folder_exists_passes(tmp_path, monkeypatch, path):
+    (tmp_path / "sub").mkdir()
+    monkeypatch.chdir(tmp_path)
+    assert cli.check_output_file("--json", path.format(tmp=tmp_path) if path else path) is None
+
+
+def test_an_output_file_without_a_folder_is_a_usage_error_naming_the_flag_path_and_folder(tmp_path):
+    path = tmp_path / "no" / "report.json"
+    with pytest.raises(cli.UsageError) as refused:
+        cli.check_output_file("--json", str(path))
+    assert str(refused.value) == f"--json {path}: there is no folder {str(tmp_path / 'no')!r} to write it into"
+
+
 @pytest.mark.parametrize("argv0, expected", [
     ("/venv/bin/backprop-grade", "backprop-grade"),
     ("backprop-grade", "backprop-grade"),
