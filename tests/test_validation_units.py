@@ -140,6 +140,18 @@ def test_a_notebook_is_graded_under_the_name_its_cells_define(scripted, tmp_path
     assert judged(str(path)).target == f"{path}:factory"
 
 
+def test_a_notebook_with_a_cell_that_does_not_parse_is_graded_under_its_second_name(scripted, tmp_path):
+    """A first try at make_mlp left in a cell that does not parse, the factory under the assignment's other
+    name in one that does: graded under that one, not refused for the broken cell."""
+    cells = [{"cell_type": "code", "metadata": {}, "execution_count": None, "outputs": [], "source": source}
+             for source in (["def make_mlp(sizes, activation):\n", "    print 'to do'\n"],
+                            ["def factory(sizes, activation):\n", "    return None\n"])]
+    path = write(tmp_path, "gina.ipynb", json.dumps({"cells": cells, "metadata": {}, "nbformat": 4,
+                                                     "nbformat_minor": 5}))
+    report = judged(str(path))
+    assert (report.target, report.error) == (f"{path}:factory", None)
+
+
 def test_a_module_of_a_package_given_by_its_path_tries_each_name(scripted, tmp_path, monkeypatch):
     (tmp_path / "pkg").mkdir()
     write(tmp_path / "pkg", "__init__.py", "")
