@@ -556,6 +556,8 @@ EQUIVALENT.update({
         "Interrupted(SIGINT) is a KeyboardInterrupt whose signum is SIGINT: signal_number, signal_name, "
         "interrupted_line and interrupt_status give exactly what a bare KeyboardInterrupt gives (SIGINT, "
         "'interrupted', 130); run catches both alike, so nothing prints its class",
+    "compare/cli.py::_raise_interrupted@149: raise KeyboardInterrupt -> pass":
+        "the line after it then raises Interrupted(SIGINT): the same as deleting the whole check (above)",
     "compare/cli.py::stop_signals_interrupt@164: (signal.SIG_IGN, None) -> (signal.SIG_IGN,)": _C_HANDLER,
     "compare/cli.py::_set_handlers@236: if handler is not None and signal.getsignal(number) is not handler:"
     " signal.signal(number, handler) -> if True: signal.signal(number, handler)":
