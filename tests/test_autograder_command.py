@@ -75,8 +75,10 @@ def test_setup_names_the_torch_and_torchvision_it_was_built_beside(tmp_path, cap
 def test_the_zip_goes_to_autograder_zip_by_default_and_replaces_an_earlier_one(tmp_path, capsys, monkeypatch):
     monkeypatch.chdir(tmp_path)
     (tmp_path / "autograder.zip").write_bytes(b"an earlier zip")
+    fds = len(os.listdir("/proc/self/fd"))
     assert autograder.main(["--preset", "homework"]) == 0
     assert zipfile.is_zipfile(tmp_path / "autograder.zip") and os.listdir(tmp_path) == ["autograder.zip"]
+    assert len(os.listdir("/proc/self/fd")) == fds  # no file left open (the probe of the folder included)
 
 
 def test_the_command_line_of_the_process_is_read_when_none_is_given(tmp_path, capsys, monkeypatch):
@@ -139,6 +141,15 @@ def test_a_zip_where_nothing_can_be_written_is_refused(tmp_path, capsys):
 def test_bad_options_are_one_line_and_nothing_is_written(tmp_path, capsys, argv, line):
     argv = [a.replace("{folder}", str(tmp_path)) for a in argv]
     refused(capsys, [*argv, "-o", str(tmp_path / "a.zip")], line.replace("{folder}", str(tmp_path)), tmp_path)
+
+
+def test_an_assignment_the_zip_cannot_carry_faithfully_is_refused(tmp_path, capsys, monkeypatch):
+    def build_bundle(*args, **kwargs):
+        raise gradescope.BundleError("the assignment 'x' does not read back equal from its TOML")
+
+    monkeypatch.setattr(gradescope, "build_bundle", build_bundle)
+    assert autograder.main(["-o", str(tmp_path / "a.zip")]) == 2
+    assert capsys.readouterr() == ("", "autograder: error: the assignment 'x' does not read back equal from its TOML\n")
 
 
 def test_the_commands_own_failure_while_building_is_exit_3(tmp_path, capsys, monkeypatch):
@@ -269,3 +280,12 @@ def test_run_with_a_bad_flag_is_one_line_and_exit_2(container, capsys):
 def test_run_reads_the_command_line_of_the_process(container, capsys, monkeypatch):
     monkeypatch.setattr(sys, "argv", ["python -m compare.grader.autograder", "run"])
     assert autograder.main() == 0 and len(container.calls) == 1
+
+
+def test_the_module_runs_as_the_command(tmp_path):
+    import subprocess
+
+    result = subprocess.run([sys.executable, "-m", "compare.grader.autograder", "run", "--nope"], cwd=tmp_path,
+                            capture_output=True, text=True, timeout=120, env={**os.environ, "PYTHONPATH": str(ROOT)})
+    assert (result.returncode, result.stdout) == (2, "")
+    assert result.stderr == "autograder: error: unrecognized arguments: --nope\n"
