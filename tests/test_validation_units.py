@@ -187,6 +187,22 @@ def test_a_factory_importable_by_name_runs_in_a_worker_under_its_file(scripted, 
     assert scripted.seen[0][1] == "create" and FakeWorker.made[0].submission.attr == "Net.create"
 
 
+def test_a_factory_whose_file_cannot_be_loaded_again_is_named_by_its_qualname(scripted, tmp_path, monkeypatch):
+    """A module loaded from a file that is not .py (here .txt): the worker cannot load it, and the report
+    names the factory as the caller knows it."""
+    import importlib.machinery
+    import importlib.util
+
+    path = write(tmp_path, "henry_mlp.txt", "def make(sizes, activation):\n    return None\n")
+    loader = importlib.machinery.SourceFileLoader("henry_mlp", str(path))
+    module = importlib.util.module_from_spec(importlib.util.spec_from_loader("henry_mlp", loader))
+    loader.exec_module(module)
+    monkeypatch.setitem(sys.modules, "henry_mlp", module)
+    report = judged(module.make)
+    assert (report.target, report.error_kind) == ("make", "load")
+    assert report.error == "cannot load henry_mlp.txt as a Python module (expected .py or .ipynb)"
+
+
 def _named(name, module="manual.mlp"):
     def make(sizes, activation):
         return MLP(sizes, activation)
