@@ -133,6 +133,15 @@ def test_a_zip_where_nothing_can_be_written_is_refused(tmp_path, capsys):
     refused(capsys, ["-o", str(out)], f"-o {out}: cannot be written in {out.parent} (", tmp_path)
 
 
+def test_a_refusal_naming_a_very_long_path_is_cut_at_500_characters(tmp_path, capsys):
+    out = tmp_path / ("d" * 300) / "autograder.zip"  # a name too long: the line names the path twice
+    assert autograder.main(["-o", str(out)]) == 2
+    out_text, err = capsys.readouterr()
+    assert out_text == "" and err.count("\n") == 1
+    message = err.removeprefix("autograder: error: ").removesuffix("\n")
+    assert message.startswith(f"-o {out}: cannot be written in ") and len(message) == 500 and message.endswith("…")
+
+
 @pytest.mark.parametrize("argv, line", [
     (["--memory", "255"], "argument --memory: expected a whole number of MiB ≥ 256, got '255'"),
     (["--allow-import", "os.path"], "--allow-import 'os.path': not a module name"),

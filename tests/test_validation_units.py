@@ -242,6 +242,12 @@ def test_a_factory_of_a_module_without_a_file_runs_here(scripted, monkeypatch):
 
 
 # ----------------------------------------------------------------------------- the report
+def test_a_spec_naming_no_file_is_a_load_error_that_ran_nowhere(scripted, tmp_path):
+    report = judged(f"{tmp_path / 'missing.py'}:make_mlp")
+    assert (report.error_kind, report.isolation, report.target) == ("load", None, f"{tmp_path / 'missing.py'}:make_mlp")
+    assert report.error == f"no such file: {tmp_path / 'missing.py'}" and FakeWorker.made == []
+
+
 def test_the_cases_are_diagnosed_in_the_courses_words(scripted, tmp_path):
     scripted.runs = [([case(True, "c1"), case(False, "c2")], [], None)]
     report = judged(f"{write(tmp_path, 'f.py', '')}:make_mlp")
@@ -326,7 +332,8 @@ def test_a_module_that_fails_at_import_is_graded_as_its_definitions(scripted, tm
     first, retry = FakeWorker.made
     assert retry.submission.generated and retry.options == OPTIONS and retry.also_factories == first.also_factories
     assert report.notes == [n for n in retry.submission.notes] and any(why in n for n in report.notes), report.notes
-    assert len(scripted.seen) == 1  # the battery ran once, on the definitions
+    [(runner, factory, seed, assignment)] = scripted.seen  # the battery ran once, on the definitions
+    assert (runner, factory, seed, assignment) == (retry, "make_mlp", 0, HOMEWORK)
 
 
 def test_the_retry_starts_from_no_cases(scripted, tmp_path):
