@@ -565,6 +565,9 @@ EQUIVALENT.update({
     "compare/cli.py::_set_handlers@236: handler is not None and signal.getsignal(number) is not handler ->"
     " handler is not None or signal.getsignal(number) is not handler":
         "setting the handler already in place changes nothing; " + _C_HANDLER,
+    "compare/grader/validation.py::_run@181: True -> False":
+        "daemon only matters for a thread still alive when the interpreter exits: the references thread is "
+        "always joined in _run's finally (after stop is set), before the judging returns",
     "compare/validate.py::_main@126: False -> True":
         "the report's to_dict() is json_safe already (NaN and infinities made strings): allow_nan has nothing "
         "to refuse",

@@ -337,6 +337,16 @@ def test_a_module_that_fails_at_import_is_graded_as_its_definitions(scripted, tm
     assert (runner, factory, seed, assignment) == (retry, "make_mlp", 0, HOMEWORK)
 
 
+@pytest.mark.parametrize("length", [150, 300])
+def test_why_the_definitions_only_are_graded_is_said_in_200_characters(scripted, tmp_path, length):
+    path = write(tmp_path, "ivy.py", IMPORT_FAILS)
+    scripted.load = [StudentError("raised", "E" * length), None]
+    report = judged(str(path))
+    why = f"importing it raised ({'E' * length})"
+    said = why if len(why) <= 200 else why[:199] + "…"
+    assert report.notes[0].startswith(f"ivy.py: {said}; graded on its definitions only, skipping 1 "), report.notes
+
+
 def test_the_retry_starts_from_no_cases(scripted, tmp_path):
     path = write(tmp_path, "p.py", IMPORT_FAILS)
     scripted.load = [None, None]
