@@ -572,6 +572,11 @@ EQUIVALENT.update({
         "always joined in _run's finally (after stop is set), before the judging returns",
     'compare/grader/validation.py::own_modules_first@237: ("", ".") -> (\'.\',)': _CWD_ENTRY,
     'compare/grader/validation.py::own_modules_first@237: ("", ".") -> (\'\',)': _CWD_ENTRY,
+    "compare/grader/validation.py::judge@157: if runner is not None: report.isolation = runner.level if"
+    " isinstance(runner, WorkerRunner): report.notes = [clean_text(n -> if True: report.isolation ="
+    " runner.level if isinstance(runner, WorkerRunner): report.notes = [clean_text(note, 300) for ":
+        "this finally belongs to the try entered only after _runner returned a runner (a _runner that raises "
+        "skips it), and a retry replaces the runner only when it is not None: runner is never None there",
     "compare/validate.py::_main@126: False -> True":
         "the report's to_dict() is json_safe already (NaN and infinities made strings): allow_nan has nothing "
         "to refuse",
