@@ -131,7 +131,7 @@ def _main(argv) -> int:
 
             shard = parse_shard(args.shard)
         folder = Path(args.folder)
-        if not folder.is_dir():
+        if not os.path.isdir(folder):  # False for any OSError (Path.is_dir raises on a name too long)
             raise cli.UsageError(f"{folder}: no such folder of submissions")
         if not os.access(folder, os.R_OK | os.X_OK):
             raise cli.UsageError(f"{folder}: the folder of submissions cannot be read")

@@ -79,7 +79,7 @@ def build_parser() -> argparse.ArgumentParser:
                         help=f"seconds allowed per call into the implementation (default {DEFAULT_TIMEOUT:g})")
     parser.add_argument("--budget", type=cli.number(float, 0, "a positive number of seconds", exclusive=True), default=DEFAULT_BUDGET,
                         help=f"seconds allowed for all calls together (default {DEFAULT_BUDGET:g})")
-    parser.add_argument("--memory", type=cli.number(int, 1, "a whole number of MiB ≥ 256"), default=2048,
+    parser.add_argument("--memory", type=cli.number(int, 256, "a whole number of MiB ≥ 256"), default=2048,
                         metavar="MIB", help="address space the implementation may use (default 2048 MiB)")
     parser.add_argument("--allow-import", action="append", default=[], metavar="MODULE",
                         help="let the implementation import MODULE (by default only NumPy: torch, jax, "
@@ -122,11 +122,11 @@ def _main(argv) -> int:
             print(f"{NAME}: {args.spec}: {report.error}", file=sys.stderr)
         elif not to_stdout:
             print(format_report(report, brief=args.brief), flush=True)
-    except BrokenPipeError:  # e.g. piped into `head`
+        if to_stdout:
+            print(json.dumps(report.to_dict(), indent=2, allow_nan=False), flush=True)
+    except BrokenPipeError:  # e.g. piped into `head`: the verdict's exit code all the same, and no traceback
         sys.stderr.close()
-    if to_stdout:
-        print(json.dumps(report.to_dict(), indent=2, allow_nan=False), flush=True)
-    elif args.json:
+    if args.json and not to_stdout:
         try:
             cli.write_json_atomic(args.json, report.to_dict())
         except OSError as error:

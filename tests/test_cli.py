@@ -212,6 +212,9 @@ def test_stop_signals_are_left_alone_unless_asked_for():
 
     assert cli.run("demo", body, []) == 0
     assert seen["SIGTERM"] is signal.SIG_DFL
+    seen.clear()
+    assert cli.run_guarded("demo", body, []) == 0
+    assert seen["SIGTERM"] is signal.SIG_DFL
 
 
 # ----------------------------------------------------------------------------- compare.cli, unit by unit
@@ -228,6 +231,123 @@ def raising(error):
         raise error
 
     return body
+
+
+@pytest.mark.parametrize("interrupt, name, status, line", [
+    (KeyboardInterrupt(), "SIGINT", 130, "demo: interrupted"),
+    (cli.Interrupted(signal.SIGTERM), "SIGTERM", 143, "demo: interrupted (SIGTERM)"),
+    (cli.Interrupted(signal.SIGHUP), "SIGHUP", 129, "demo: interrupted (SIGHUP)"),
+])
+def test_what_a_stopped_run_records_of_the_signal(interrupt, name, status, line):
+    """metrics.json's "signal", the exit status, the line printed; an ``Interrupted`` caught and printed by
+    a program of its own says which signal."""
+    assert (cli.signal_name(interrupt), cli.interrupt_status(interrupt), cli.interrupted_line("demo", interrupt)) == (
+        name, status, line)
+    if isinstance(interrupt, cli.Interrupted):
+        assert str(interrupt) == name and isinstance(interrupt, KeyboardInterrupt)
+
+
+@pytest.fixture
+def terminal_signals():
+    """The stop signals as a command started from a terminal has them (pytest may run with some ignored),
+    pytest's own back afterwards."""
+    defaults = {signal.SIGINT: signal.default_int_handler, signal.SIGTERM: signal.SIG_DFL, signal.SIGHUP: signal.SIG_DFL}
+    previous = {number: signal.signal(number, handler) for number, handler in defaults.items()}
+    yield defaults
+    for number, handler in previous.items():
+        signal.signal(number, handler)
+
+
+@pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM, signal.SIGHUP], ids=["SIGINT", "SIGTERM", "SIGHUP"])
+def test_a_stop_signal_during_the_run_is_one_line_and_128_plus_n(no_startup_handler, capsys, terminal_signals, signum):
+    def body(argv):
+        os.kill(os.getpid(), signum)
+        for _ in range(1000):  # bytecodes after the signal: Python runs the handler here
+            pass
+        return 0
+
+    assert cli.run("demo", body, [], stop_signals=True) == 128 + signum
+    name = "" if signum == signal.SIGINT else f" ({signal.Signals(signum).name})"
+    assert capsys.readouterr() == ("", f"demo: interrupted{name}\n")
+    assert signal.getsignal(signum) is terminal_signals[signum]
+
+
+def test_a_signal_ignored_before_the_run_stays_ignored_during_it(no_startup_handler, capsys, terminal_signals):
+    """``nohup``: SIGHUP ignored when the command starts must not stop it."""
+    signal.signal(signal.SIGHUP, signal.SIG_IGN)
+
+    def body(argv):
+        os.kill(os.getpid(), signal.SIGHUP)
+        for _ in range(1000):
+            pass
+        return 0
+
+    assert cli.run("demo", body, [], stop_signals=True) == 0
+    assert capsys.readouterr() == ("", "")
+    assert signal.getsignal(signal.SIGHUP) is signal.SIG_IGN
+
+
+class _SignalWhileWritten:
+    """stderr that receives a second SIGTERM while the 'interrupted' line is written."""
+
+    def __init__(self):
+        self.text = ""
+
+    def write(self, text):
+        os.kill(os.getpid(), signal.SIGTERM)
+        for _ in range(1000):  # a handler still in place would raise here
+            pass
+        self.text += text
+        return len(text)
+
+    def flush(self):
+        pass
+
+
+def test_a_second_signal_while_the_interrupted_line_is_written_changes_nothing(no_startup_handler, monkeypatch,
+                                                                              terminal_signals):
+    stderr = _SignalWhileWritten()
+    monkeypatch.setattr(sys, "stderr", stderr)
+    assert cli.run("demo", raising(cli.Interrupted(signal.SIGTERM)), [], stop_signals=True) == 143
+    assert stderr.text == "demo: interrupted (SIGTERM)\n"
+    assert signal.getsignal(signal.SIGTERM) is signal.SIG_DFL  # the caller's handler back afterwards
+
+
+def test_ctrl_c_in_a_run_without_stop_signals_leaves_ctrl_c_as_it_was(no_startup_handler, capsys, terminal_signals):
+    assert cli.run("demo", raising(KeyboardInterrupt())) == 130
+    assert signal.getsignal(signal.SIGINT) is signal.default_int_handler
+    assert signal.getsignal(signal.SIGTERM) is signal.SIG_DFL
+
+
+def test_a_command_that_asks_for_stop_signals_itself_keeps_them_after_run(no_startup_handler, capsys,
+                                                                          terminal_signals):
+    """``stop_signals_interrupt`` called by the body: from then on, even after ``run`` returns."""
+    assert cli.run("demo", lambda argv: cli.stop_signals_interrupt() or 0) == 0
+    with pytest.raises(cli.Interrupted) as stopped:
+        os.kill(os.getpid(), signal.SIGTERM)
+        for _ in range(1000):
+            pass
+    assert stopped.value.signum == signal.SIGTERM
+
+
+def test_run_from_another_thread_leaves_the_handlers_alone(no_startup_handler, capsys, terminal_signals):
+    """Only the main thread may set handlers: a run in a thread (a notebook's worker) still runs."""
+    import threading
+
+    codes = []
+    thread = threading.Thread(target=lambda: codes.append(cli.run("demo", lambda argv: 5, [], stop_signals=True)))
+    thread.start()
+    thread.join()
+    assert codes == [5] and signal.getsignal(signal.SIGTERM) is signal.SIG_DFL
+
+
+def test_a_block_holding_stop_signals_without_any_ends_normally():
+    reached = []
+    with cli.holding_stop_signals():
+        with cli.holding_stop_signals():
+            reached.append("inner")
+        reached.append("outer")
+    assert reached == ["inner", "outer"] and cli._held is None
 
 
 def test_run_passes_the_body_status_through(no_startup_handler, capsys):
@@ -360,6 +480,21 @@ def test_the_file_gets_the_usual_mode_or_the_one_asked(tmp_path, umask, mask, mo
     assert os.umask(mask) == mask  # the umask is the one it found
 
 
+# ----------------------------------------------------------------------------- check_output_file
+@pytest.mark.parametrize("path", [None, "", "report.json", "{tmp}/report.json", "{tmp}/sub/"])
+def test_an_output_file_whose_folder_exists_passes(tmp_path, monkeypatch, path):
+    (tmp_path / "sub").mkdir()
+    monkeypatch.chdir(tmp_path)
+    assert cli.check_output_file("--json", path.format(tmp=tmp_path) if path else path) is None
+
+
+def test_an_output_file_without_a_folder_is_a_usage_error_naming_the_flag_path_and_folder(tmp_path):
+    path = tmp_path / "no" / "report.json"
+    with pytest.raises(cli.UsageError) as refused:
+        cli.check_output_file("--json", str(path))
+    assert str(refused.value) == f"--json {path}: there is no folder {str(tmp_path / 'no')!r} to write it into"
+
+
 @pytest.mark.parametrize("argv0, expected", [
     ("/venv/bin/backprop-grade", "backprop-grade"),
     ("backprop-grade", "backprop-grade"),
@@ -424,14 +559,32 @@ def python(code: str, timeout: float = 60) -> subprocess.CompletedProcess:
 @pytest.mark.parametrize("start, name, short", [
     (AS_MODULE, "compare.train_both", "train_both"), (AS_MODULE, "compare.gradcheck", "gradcheck"),
     (AS_MODULE, "compare.bench", "bench"), (AS_MODULE, "compare.validate", "validate"),
-    (AS_MODULE, "compare.grade", "grade"),
+    (AS_MODULE, "compare.grade", "grade"), (AS_MODULE, "compare.grader.autograder", "autograder"),
     (AS_SCRIPT, "backprop-train-both", "train_both"), (AS_SCRIPT, "backprop-gradcheck", "gradcheck"),
     (AS_SCRIPT, "backprop-bench", "bench"), (AS_SCRIPT, "backprop-validate", "validate"),
-    (AS_SCRIPT, "backprop-grade", "grade"),
+    (AS_SCRIPT, "backprop-grade", "grade"), (AS_SCRIPT, "backprop-autograder", "autograder"),
 ])
 def test_every_command_exits_130_on_ctrl_c_from_its_first_import(start, name, short):
     result = python(start.format(name=name) + "import compare.cli\n" + SELF_INTERRUPT)
     assert (result.returncode, result.stdout, result.stderr) == (130, "", f"{short}: interrupted\n")
+
+
+@pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGHUP], ids=["SIGTERM", "SIGHUP"])
+def test_every_command_exits_128_plus_n_on_sigterm_and_sighup_from_its_first_import(signum):
+    result = python(AS_MODULE.format(name="compare.train_both") + "import compare.cli\n"
+                    + SELF_INTERRUPT.replace("signal.SIGINT", f"signal.{signal.Signals(signum).name}"))
+    assert (result.returncode, result.stdout, result.stderr) == (
+        128 + signum, "", f"train_both: interrupted ({signal.Signals(signum).name})\n")
+
+
+def test_a_command_says_when_its_start_up_handler_is_in_place_when_asked():
+    """``COMPARE_REPORT_STAGES=1``: the line the signal tests wait for, out before the process can be stopped."""
+    asked = "import os; os.environ['COMPARE_REPORT_STAGES'] = '1'\n"
+    result = python(asked + AS_MODULE.format(name="compare.bench") + "import compare.cli\n" + SELF_INTERRUPT)
+    assert (result.returncode, result.stdout, result.stderr) == (130, "stage: start-up\n", "bench: interrupted\n")
+    result = python("import os; os.environ['COMPARE_REPORT_STAGES'] = '0'\n" + AS_MODULE.format(name="compare.bench")
+                    + "import compare.cli\n" + SELF_INTERRUPT)
+    assert (result.returncode, result.stdout, result.stderr) == (130, "", "bench: interrupted\n")
 
 
 def test_another_program_importing_the_module_keeps_its_own_ctrl_c():

@@ -352,6 +352,29 @@ def test_ctrl_c_keeps_the_rows_graded_and_exits_130(tmp_path, capsys, graded, mo
     assert [name for name, _, _ in graded][:3] == ["pa", "pb", "zc"]  # (zd may have started: it is Ctrl-C too)
 
 
+def test_sigterm_ends_a_class_run_as_ctrl_c_does_with_its_rows_kept(tmp_path, capsys, graded, monkeypatch):
+    """``timeout``, a job scheduler's limit or ``kill``: the rows graded so far and the summary are written,
+    one line says which signal, exit 143 (128 + SIGTERM)."""
+    import signal
+
+    real = CR.as_completed
+
+    def as_completed(futures):
+        for future in real(futures):
+            yield future
+            os.kill(os.getpid(), signal.SIGTERM)  # after the first student's row, in the grader's main thread
+            for _ in range(1000):  # bytecodes after the signal: Python runs its handler here
+                pass
+
+    monkeypatch.setattr(CR, "as_completed", as_completed)
+    code, _, err = run(capsys, make_class(tmp_path / "class", "pa", "pb", "pc"), "--out", tmp_path / "out",
+                       "--jobs", "1")
+    assert code == 143 and err.splitlines()[-1] == "grade: interrupted (SIGTERM)", err
+    assert rows_of(tmp_path / "out")[0]["student"] == "pa"  # (the others may have been graded before the stop)
+    assert json.loads((tmp_path / "out" / "summary.json").read_text())["interrupted"] is True
+    assert signal.getsignal(signal.SIGTERM) is signal.SIG_DFL  # the caller's handler back
+
+
 @pytest.fixture
 def ctrl_c(monkeypatch):
     """``ctrl_c()`` from a student's grading: Ctrl-C in the grader's main thread, where it waits for
@@ -571,6 +594,21 @@ def test_a_usage_error_is_one_line_and_exit_2(tmp_path, capsys, graded, argv, li
     code, stdout, stderr = run(capsys, *[a.format(tmp=tmp_path) for a in argv])
     assert (code, stdout, stderr) == (2, "", line.format(tmp=tmp_path) + "\n")
     assert not (tmp_path / "grades").exists() and graded == []
+
+
+@pytest.mark.parametrize("extra", [0, 1, 200])
+def test_a_usage_error_is_cut_at_500_characters(tmp_path, capsys, graded, extra):
+    """A path the user pasted by mistake (a whole file's text): the line stays one line of 500 characters,
+    and a name too long for the system is no such folder, not the grader's failure."""
+    suffix = ": no such folder of submissions"
+    folder = "x" * (500 - len(suffix)) + "y" * extra  # the message: 500, 501 or 700 characters
+    code, stdout, stderr = run(capsys, folder, "--out", tmp_path / "out")
+    message = stderr.removeprefix("grade: error: ").removesuffix("\n")
+    assert (code, stdout, stderr.count("\n")) == (2, "", 1)
+    if extra == 0:
+        assert message == folder + suffix
+    else:
+        assert len(message) == 500 and message.endswith("…") and message.startswith("x" * 400)
 
 
 def test_a_class_folder_that_cannot_be_read_is_a_usage_error(tmp_path, capsys, graded, monkeypatch):

@@ -598,7 +598,8 @@ def test_a_broken_contract_is_one_line_on_stderr_naming_the_spec_and_exit_2(caps
     (["--budget", "nan", "manual:MLP"], "argument --budget: expected a positive number of seconds, got 'nan'"),
     (["--budget", "inf", "manual:MLP"], "got 'inf'"),
     (["--memory", "-5", "manual:MLP"], "argument --memory: expected a whole number of MiB ≥ 256, got '-5'"),
-    (["--memory", "100", "manual:MLP"], "validate: error: Limits.memory_mb must be at least 256"),
+    (["--memory", "100", "manual:MLP"], "validate: error: argument --memory: expected a whole number of MiB ≥ 256, "
+                                       "got '100'"),
     (["manual:MLP", "--preset", "no-such-course"], "argument --preset: invalid choice"),
     (["manual:MLP", "--json", "/no/such/folder/report.json"], "--json /no/such/folder/report.json: its folder "
                                                                "does not exist"),

@@ -51,9 +51,9 @@ def build_parser() -> argparse.ArgumentParser:
 
 def _writable(out: Path) -> None:
     """``cli.UsageError`` unless ``out`` can be written (tried, not guessed: root passes os.access)."""
-    if out.is_dir():
+    if os.path.isdir(out):  # os.path's tests are False on any OSError (Path's raise on a name too long)
         raise cli.UsageError(f"-o {out}: is a folder; give the zip's file name (autograder.zip)")
-    if out.exists() and not out.is_file():
+    if os.path.exists(out) and not os.path.isfile(out):
         raise cli.UsageError(f"-o {out}: exists and is not a regular file")
     try:
         fd, probe = tempfile.mkstemp(prefix=".autograder-probe-", dir=out.parent)
