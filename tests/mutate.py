@@ -401,6 +401,8 @@ EQUIVALENT.update({
     "compare/grader/workers/runner.py::WorkerRunner._died@260: 9 -> 8": _NOTHING_FOR_9,
     "compare/grader/sandbox/sources.py::<module>@34: 1024 -> 1025": _CHUNK,
     "compare/grader/sandbox/sources.py::<module>@34: 1024 -> 1023": _CHUNK,
+    "compare/grader/sandbox/sources.py::<module>@34#2: 1024 -> 1025": _CHUNK,
+    "compare/grader/sandbox/sources.py::<module>@34#2: 1024 -> 1023": _CHUNK,
     "compare/grader/sandbox/sources.py::parse_cell@232: tree is None and isinstance(error, SyntaxError) -> "
     "tree is None or isinstance(error, SyntaxError)":
         "a cell fails with something other than a SyntaxError only when it is nested too deeply to parse; "
@@ -421,6 +423,7 @@ EQUIVALENT.update({
         "len(folders) below before it is used",
     "compare/grader/submissions/submission.py::_skip@173: False -> True": _NO_LINK_HERE,
     "compare/grader/submissions/submission.py::_skip@180: False -> True": _NO_LINK_HERE,
+    "compare/grader/submissions/submission.py::_skip@180#2: False -> True": _NO_LINK_HERE,
     "compare/grader/submissions/submission.py::_copy_regular_file@197: copied <= limit -> copied < limit":
         "the last read asks for limit + 1 - copied bytes, so a file over the cap shows it in the read that "
         "reaches the cap; the loop's bound differs only for a file that grows between two reads, which no "
@@ -428,6 +431,9 @@ EQUIVALENT.update({
     "compare/grader/submissions/submission.py::_copy_regular_file@198: min(1 << 20, limit + 1 - copied) -> "
     "max(1 << 20, limit + 1 - copied)": _CHUNK,
     "compare/grader/submissions/submission.py::_copy_regular_file@198: 1 -> 2": _CHUNK,
+    "compare/grader/submissions/submission.py::_copy_regular_file@198#2: 1 -> 2":
+        "reading up to two bytes past the cap instead of one: a file that grew past the cap is seen past it "
+        "(copied > limit) and refused either way",
     "compare/grader/submissions/submission.py::_copy_regular_file@198: 20 -> 21": _CHUNK,
     "compare/grader/submissions/submission.py::_copy_regular_file@198: 20 -> 19": _CHUNK,
     "compare/grader/submissions/submission.py::_copy_regular_file@198: limit + 1 - copied -> limit + 1 + copied":
@@ -629,13 +635,16 @@ class Mutant:
     status: str = ""  # killed, survived, timeout, equivalent (survived, argued)
     seconds: float = 0.0
     detail: str = ""
+    twin: int = 1  # the n-th mutant of this line with this same text (two `1 -> 2` on one line)
 
     @property
     def key(self) -> str:
         """Where (function and line) and what changed. The line is part of it: the same text on two
-        lines is two mutants, and arguing one of them equivalent must not excuse the other. An edit
-        above a mutant moves its line: ``--stale`` lists the table's keys that match no mutant."""
-        return f"{self.function}@{self.line}: {self.before} -> {self.after}"
+        lines is two mutants, and arguing one of them equivalent must not excuse the other; the same
+        text twice on one line is ``@line`` then ``@line#2``. An edit above a mutant moves its line:
+        ``--stale`` lists the table's keys that match no mutant."""
+        twin = f"#{self.twin}" if self.twin > 1 else ""
+        return f"{self.function}@{self.line}{twin}: {self.before} -> {self.after}"
 
 
 def _skipped_nodes(tree) -> set:
@@ -862,8 +871,10 @@ def make_mutants(source: str) -> list[tuple[Mutant, str]]:
             line = getattr(node, "lineno", 0)
             mutants.append((Mutant(index, kind, line, owners.get(id(node), "<module>"), before[:120], after[:120]),
                             text))
+    seen_keys: dict = {}
     for number, (mutant, _) in enumerate(mutants, start=1):
         mutant.number = number
+        mutant.twin = seen_keys[mutant.key] = seen_keys.get(mutant.key, 0) + 1
     return mutants
 
 
