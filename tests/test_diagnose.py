@@ -1006,6 +1006,21 @@ def test_a_per_submission_hypothesis_is_never_shared_between_submissions():
     assert ev_first.hypothesis(shared) is ev_second.hypothesis(shared)
 
 
+def test_a_loss_k_times_too_large_is_told_in_the_courses_reduction():
+    """The same wrong number, two courses: the homework (mean) hears "the sum instead of the mean",
+    a course whose loss is the sum hears "K times the sum" (never told to take a mean it never asked for)."""
+    from compare.grader.course.assignment import Assignment
+
+    ev = evidence(MINI)
+    nll, pen = ev.data[0], ev.reference_loss - ev.data[0]
+    f = diagnose_loss(ev, ev.case.K * nll + pen)
+    assert f.key == "sum-not-mean"
+    mean_told, sum_told = f.told(HOMEWORK), f.told(CourseWords.of(Assignment(reduction="sum")))
+    assert mean_told.startswith("the loss is the sum over the batch instead of the mean"), mean_told
+    assert sum_told.startswith("the loss is K times the sum over the batch"), sum_told
+    assert str(ev.case.K) in mean_told and str(ev.case.K) in sum_told
+
+
 def test_close():
     assert close(1.0 + 5e-7, 1.0) and not close(1.0 + 2e-6, 1.0)
     assert close(1e-6, 0.0, 1.0)  # the bound itself is close
