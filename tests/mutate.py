@@ -544,6 +544,18 @@ EQUIVALENT.update({
         _ANY_SEED,
 })
 
+# --- issue 20: compare/grader/course/{conventions,words,cases}.py ---
+_TOLERANCE_FLOOR = ("the floor of close()'s tolerance matters only where |value| < 1e-12, i.e. 1/K for a batch of "
+                    "more than 10^12 examples: the values named are K and m (≥ 1), 1/K, 1/m, 2, 1/2 and -1")
+EQUIVALENT.update({
+    "compare/grader/course/words.py::factor_name.close@151: abs(c - value) <= 1e-6 * max(abs(value), 1e-12) -> "
+    "abs(c - value) < 1e-06 * max(abs(value), 1e-12)":
+        "|c − value| never equals 1e-6·|value| exactly: the difference is a multiple of c's ulp and the tolerance, "
+        "rounded, is not (no float c hits it for value = 2, 1/2, -1, K or 1/K with K ≤ 4096, searched)",
+    "compare/grader/course/words.py::factor_name.close@151: 1e-12 -> 1e-11": _TOLERANCE_FLOOR,
+    "compare/grader/course/words.py::factor_name.close@151: 1e-12 -> 1e-13": _TOLERANCE_FLOOR,
+})
+
 
 @dataclass
 class Mutant:
