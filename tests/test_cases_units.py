@@ -15,8 +15,15 @@ import pytest
 from compare.grader.course import cases as C
 from compare.grader.course.words import HOMEWORK, CourseWords
 
-ACTS = C.ACTIVATIONS
-SIGMOID = C._FUNCTIONS["sigmoid"]
+ACTS = ("relu", "tanh", "sigmoid", "softplus")
+
+
+def SIGMOID(x):
+    return 1 / (1 + np.exp(-x))
+
+
+FUNCTIONS = {"relu": lambda x: np.where(x > 0, x, 0.0), "tanh": np.tanh, "sigmoid": SIGMOID,
+             "softplus": lambda x: np.logaddexp(x, 0.0)}
 
 
 def pre_activations(case) -> np.ndarray:
@@ -24,7 +31,7 @@ def pre_activations(case) -> np.ndarray:
 
 
 def logits(case) -> np.ndarray:
-    act = C._FUNCTIONS[case.activation]
+    act = FUNCTIONS[case.activation]
     z = pre_activations(case)
     for layer in range(2, case.n_layers + 1):
         z = act(z) @ case.params[f"W{layer}"].T + case.params[f"b{layer}"]
@@ -44,6 +51,10 @@ def content(case) -> str:
 # ----------------------------------------------------------------------------- the battery
 RELU_NAMES = ["one-example", "minibatch", "regularised", "zero-preactivation", "large-logits", "large-negative-logits",
               "mixed-scales", "mnist-width", "large-batch", "two-hidden"]
+
+
+def test_the_activations_relu_first():
+    assert C.ACTIVATIONS == ACTS
 
 
 @pytest.mark.parametrize("activation", ACTS)
@@ -102,6 +113,12 @@ GOLDEN = {
     "softplus/mnist-width": "ac0f5e84e0c63eb2", "softplus/large-batch": "842356dece6b0f1c",
     "softplus/two-hidden": "662a32e2e367cc24",
 }
+
+
+def test_the_zero_preactivation_case_is_drawn_the_same_for_every_seed():
+    """Its integers are drawn until a draw has the zeros it needs: the first such draw, every seed."""
+    drawn = hashlib.sha256("".join(content(C.zero_preactivation("relu", seed)) for seed in range(30)).encode())
+    assert drawn.hexdigest()[:16] == "74d182e77ee1bfbe"
 
 
 @pytest.mark.parametrize("activation", ACTS)
@@ -193,9 +210,9 @@ def test_labels_use_every_class_in_a_random_order():
     assert not np.array_equal(y, np.sort(y)) and not np.array_equal(y, np.arange(30) % 3)
 
 
-@pytest.mark.parametrize("activation", ["relu", "tanh"])
-def test_zero_preactivation_has_exact_zeros_in_several_units_and_every_unit_active(activation):
-    case = C.zero_preactivation(activation)
+@pytest.mark.parametrize("activation, seed", [("relu", seed) for seed in range(30)] + [("tanh", 0), ("softplus", 3)])
+def test_zero_preactivation_has_exact_zeros_in_several_units_and_every_unit_active(activation, seed):
+    case = C.zero_preactivation(activation, seed)
     X, W1, b1 = case.X, case.params["W1"], case.params["b1"]
     for value, low, high in ((X, -2, 2), (W1, -2, 2), (b1, -1, 1)):
         assert np.array_equal(value, np.round(value)) and value.min() >= low and value.max() <= high
@@ -316,3 +333,28 @@ def test_a_case_as_json():
 ])
 def test_each_cases_title_under_the_homework(make, title):
     assert make("relu").to_dict()["title"] == title
+
+
+def test_a_case_is_frozen_and_its_repr_leaves_the_parameters_out():
+    case = C.minibatch("relu")
+    with pytest.raises(AttributeError):
+        case.K = 3
+    with pytest.raises(AttributeError):
+        case.lambdas = C.LAMBDAS_1
+    assert repr(case).startswith("Case(name='relu/minibatch', title='a minibatch of 10{hw:3.4}', sizes=(2, 2, 2)")
+    assert "params" not in repr(case) and "W1" not in repr(case)
+    assert repr(case).endswith("tags=frozenset({'batch'}))")
+
+
+def test_regularised_is_any_lambda_not_every_one():
+    case = C.regularised("relu")
+    assert replace(case, lambdas=(0.0, 0.013, 0.0, 0.013)).regularised is True  # an L2 course's canonical case
+    assert replace(case, lambdas=(0.0, 0.0, 0.0, 0.0)).regularised is False
+
+
+@pytest.mark.parametrize("name", RELU_NAMES)
+def test_each_case_is_drawn_with_seed_0_unless_told(name):
+    make = {"large-logits": C.large_logits, "large-negative-logits": lambda a: C.large_logits(a, -1)}.get(
+        name, MAKERS[name])
+    (expected,) = [c for c in C.battery("relu", seed=0) if c.name == f"relu/{name}"]
+    assert make("relu").fingerprint == expected.fingerprint
