@@ -210,7 +210,9 @@ def test_labels_use_every_class_in_a_random_order():
     assert not np.array_equal(y, np.sort(y)) and not np.array_equal(y, np.arange(30) % 3)
 
 
-@pytest.mark.parametrize("activation, seed", [("relu", seed) for seed in range(30)] + [("tanh", 0), ("softplus", 3)])
+# relu's 30 seeds, and seeds whose first draw with 6 zeros has them in only 2 units (drawn again)
+@pytest.mark.parametrize("activation, seed", [("relu", seed) for seed in range(30)] + [
+    ("tanh", 15), ("tanh", 96), ("sigmoid", 118), ("softplus", 92)])
 def test_zero_preactivation_has_exact_zeros_in_several_units_and_every_unit_active(activation, seed):
     case = C.zero_preactivation(activation, seed)
     X, W1, b1 = case.X, case.params["W1"], case.params["b1"]
@@ -248,6 +250,28 @@ def test_mixed_scales_put_each_example_at_its_own_scale(activation):
     W1 = case.params["W1"]
     assert np.array_equal(W1[:6, 0], [4, 4, 4, -4, -4, -4]) and np.abs(W1[:6, 1:]).max() <= 0.05
     assert np.all((np.abs(case.params["b1"][:6]) >= 0.05) & (np.abs(case.params["b1"][:6]) <= 0.15))
+
+
+class FirstDrawLarge:
+    """A generator whose first standard normal draw is 10 times too wide."""
+
+    def __init__(self, rng):
+        self.rng, self.normal_draws = rng, 0
+
+    def standard_normal(self, size):
+        self.normal_draws += 1
+        return self.rng.standard_normal(size) * (10 if self.normal_draws == 1 else 1)
+
+    def __getattr__(self, name):
+        return getattr(self.rng, name)
+
+
+def test_mixed_scales_draws_again_while_a_hidden_pre_activation_leaves_4_5(monkeypatch):
+    made = []
+    monkeypatch.setattr(C, "_rng", lambda seed, activation, index: made.append(
+        FirstDrawLarge(np.random.default_rng([seed, ACTS.index(activation), index]))) or made[-1])
+    case = C.mixed_scales("relu")
+    assert made[0].normal_draws == 2 and np.abs(pre_activations(case)).max() < 4.5
 
 
 @pytest.mark.parametrize("activation, shift", [("relu", 1000 / 12), ("softplus", 1000 / 12),
