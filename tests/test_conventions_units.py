@@ -321,9 +321,8 @@ def test_a_summed_transposed_gradient_is_only_divided_by_k():
     """A transposed W cannot have the penalty taken out (another shape): it is divided by K and
     left transposed for the comparison to flag."""
     case, K = hand_case(K=4), 4
-    grads = hand_grads(scale=K) | {"W1": np.array([[4.0, 8.0, 12.0]]).T @ np.ones((1, 2))}  # (3, 2): no layout
     with pytest.raises(ValueError, match=r"^grads\['W1'\] has shape \(3, 2\), expected \(2, 2\)$"):
-        V.read_back(Assignment(reduction="sum"), case, 1.0, grads)
+        V.read_back(Assignment(reduction="sum"), case, 1.0, hand_grads(scale=K) | {"W1": np.ones((3, 2))})
     W2 = np.array([[4.0], [8.0]])  # (2, 1): W2 (1, 2) transposed
     _, back = V.read_back(Assignment(reduction="sum"), case, 1.0, hand_grads(scale=K) | {"W2": W2})
     assert back["W2"].shape == (2, 1) and np.array_equal(back["W2"], W2 / K)
