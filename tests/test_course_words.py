@@ -141,6 +141,15 @@ def test_a_sum_course_reads_no_mean(bug):
         assert "mean" not in f.message, f.message
 
 
+def test_a_sum_course_tells_a_submission_that_returns_the_mean():
+    """The right backprop averaged over the batch, graded by a course that sums: the verdict says
+    the math is right and names the reduction, not a bug."""
+    r = report(S.StudentMLP, SUM)
+    said = "it returns the mean over the batch where the assignment asks the sum (loss and gradients 1/K times the assignment's)"
+    assert r.exit_code == 1 and r.conventions == [said]
+    assert r.verdict == f"FAIL — the backprop is right (all 37 cases agree once read in its own conventions), but {said}"
+
+
 def test_dividing_by_K_under_a_sum_course():
     f = only(report(S.StudentMLP, SUM).diagnosis, "mean-twice")
     assert "divided by K, but the assignment's loss is the sum over the batch" in f.message
