@@ -322,18 +322,18 @@ EQUIVALENT.update({
     "compare/grader/workers/runner.py::WorkerRunner._receive@215: 20 -> 21": _RECV_SIZE,
     "compare/grader/workers/runner.py::WorkerRunner._receive@215: 20 -> 19": _RECV_SIZE,
     "compare/grader/submissions/submission.py::copy_submission@259: False -> True": _NO_LINK_HERE,
-    "compare/grader/sandbox/sources.py::read_bytes@63: 0 -> 1":
+    "compare/grader/sandbox/sources.py::read_bytes@62: 0 -> 1":
         "the default of getattr(os, 'O_CLOEXEC', ...) is used only where os has no O_CLOEXEC: Linux has it",
-    "compare/grader/sandbox/sources.py::read_bytes@77: total <= limit -> total < limit": _CHUNK,
-    "compare/grader/sandbox/sources.py::read_bytes@78: min(_CHUNK, limit + 1 - total) -> max(_CHUNK, limit + 1 - total)":
+    "compare/grader/sandbox/sources.py::read_bytes@76: total <= limit -> total < limit": _CHUNK,
+    "compare/grader/sandbox/sources.py::read_bytes@77: min(_CHUNK, limit + 1 - total) -> max(_CHUNK, limit + 1 - total)":
         _CHUNK,
-    "compare/grader/sandbox/sources.py::read_bytes@78: limit + 1 - total -> limit + 1 + total": _CHUNK,
-    "compare/grader/sandbox/sources.py::read_bytes@78: 1 -> 2": _CHUNK,
-    "compare/grader/sandbox/sources.py::decode_python@120: raise SourceError(f\"{name}: unknown encoding "
+    "compare/grader/sandbox/sources.py::read_bytes@77: limit + 1 - total -> limit + 1 + total": _CHUNK,
+    "compare/grader/sandbox/sources.py::read_bytes@77: 1 -> 2": _CHUNK,
+    "compare/grader/sandbox/sources.py::decode_python@119: raise SourceError(f\"{name}: unknown encoding "
     "{clean_text(encoding, 40)!r}\") from None -> pass":
         "tokenize.detect_encoding looks the codec up itself (an unknown one is its SyntaxError, caught above): "
         "the LookupError this guards cannot follow",
-    "compare/grader/sandbox/sources.py::parse_cell@234: if magics: retried, _ = _parse(\"\\n\".join(stripped), "
+    "compare/grader/sandbox/sources.py::parse_cell@233: if magics: retried, _ = _parse(\"\\n\".join(stripped), "
     "filename) if retried is not None: return retried, None -> if True: retried, _ = _parse('\\n'.join(stripped), "
     "filename) if retried is not None: return (retried, None)":
         "without IPython lines the text retried is the text that failed: it fails again, and the first error "
@@ -366,13 +366,13 @@ EQUIVALENT.update({
     "compare/grader/workers/runner.py::WorkerRunner._died@260: 9 -> 8": _NOTHING_FOR_9,
     "compare/grader/sandbox/sources.py::<module>@34: 1024 -> 1025": _CHUNK,
     "compare/grader/sandbox/sources.py::<module>@34: 1024 -> 1023": _CHUNK,
-    "compare/grader/sandbox/sources.py::parse_cell@232: tree is None and isinstance(error, SyntaxError) -> "
+    "compare/grader/sandbox/sources.py::parse_cell@231: tree is None and isinstance(error, SyntaxError) -> "
     "tree is None or isinstance(error, SyntaxError)":
         "a cell fails with something other than a SyntaxError only when it is nested too deeply to parse; "
         "an IPython line in it is a SyntaxError first, so the retry never has one to set aside: it fails the "
         "same way and the first error is returned",
-    "compare/grader/sandbox/sources.py::_compile_problem@424: True -> False": _FUTURE,
-    "compare/grader/sandbox/sources.py::_compile_error@432: True -> False": _FUTURE,
+    "compare/grader/sandbox/syntax.py::_compile_problem@54: True -> False": _FUTURE,
+    "compare/grader/sandbox/syntax.py::_compile_error@62: True -> False": _FUTURE,
     "compare/grader/workers/packages.py::_distributions_of@43: 4 -> 5": _CACHE_SIZE,
     "compare/grader/workers/packages.py::_distributions_of@43: 4 -> 3": _CACHE_SIZE,
     "compare/grader/workers/packages.py::_visible@131: 16 -> 17": _CACHE_SIZE,

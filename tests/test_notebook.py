@@ -632,3 +632,10 @@ def test_what_nbformat_says_is_cut_at_100_characters_and_never_empty(tmp_path, m
     monkeypatch.setattr(nbformat.reader, "reads", reads)
     with pytest.raises(NotebookError, match=r"^hw\.ipynb: not a Jupyter notebook: ValueError$"):
         extract_definitions(path)
+
+
+def test_cells_that_are_an_empty_string_are_no_list_of_cells(tmp_path):
+    path = tmp_path / "hw.ipynb"
+    path.write_text(json.dumps({"nbformat": 4, "nbformat_minor": 4, "metadata": {}, "cells": ""}))
+    with pytest.raises(NotebookError, match=r"^hw\.ipynb: not a Jupyter notebook: no list of cells$"):
+        extract_definitions(path)

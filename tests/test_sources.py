@@ -494,3 +494,40 @@ def test_a_syntax_error_without_a_message_is_invalid_syntax():
 def test_python2_constructs_on_long_lines_and_at_their_start(tmp_path, source, construct):
     (tmp_path / "old.py").write_text(source)
     assert syntax_problem(tmp_path / "old.py").startswith(f"Python 2 syntax ({construct}) at old.py:")
+
+
+def test_what_is_not_python_text_is_named_with_its_place(tmp_path):
+    (tmp_path / "nul.py").write_bytes(b"A = 1\nx = '\x00'\n")
+    assert syntax_problem(tmp_path / "nul.py") == "SyntaxError: source code string cannot contain null bytes in nul.py"
+    # A coding cookie that decodes to a lone surrogate: Python itself cannot compile the text.
+    (tmp_path / "sur.py").write_bytes(b"# -*- coding: raw_unicode_escape -*-\nx = '\\ud800'\n")
+    problem = syntax_problem(tmp_path / "sur.py")
+    assert problem.startswith("not Python source ('utf-8' codec can't encode character '\\ud800' in position ")
+    assert problem.endswith("surrogates not allowed): sur.py")
+    nb = notebook(tmp_path, "#md intro", "A = 1", "x = '\x00'")
+    assert syntax_problem(nb) == "SyntaxError: source code string cannot contain null bytes in hw.ipynb in cell 3"
+    nb = notebook(tmp_path, "A = 1", "s = '\ud800'", name="sur.ipynb")
+    assert syntax_problem(nb).startswith("not Python source ('utf-8' codec can't encode character")
+    assert syntax_problem(nb).endswith("): sur.ipynb in cell 2")
+    nb = notebook(tmp_path, "x = " + "-" * 100_000 + "1", name="deep.ipynb")
+    assert syntax_problem(nb) == "nested too deeply for Python to compile: deep.ipynb in cell 1"
+
+
+@pytest.mark.parametrize("source, construct", [
+    ("os.chmod('out/01', 0755)\n", "octal literal 0755"),  # an earlier zero-led number in a string is not it
+    ("name = 'réseau_ö'; os.chmod(name, 0700)\n", "octal literal 0700"),  # the offset counts bytes here
+    ("mode = '0644' + ' ' * 40 + 'x'; os.umask(022)\n", "octal literal 022"),
+])
+def test_the_octal_literal_named_is_the_one_python_refused(tmp_path, source, construct):
+    (tmp_path / "old.py").write_text(source, encoding="utf-8")
+    assert syntax_problem(tmp_path / "old.py") == f"Python 2 syntax ({construct}) at old.py:1"
+
+
+def test_an_except_that_only_lacks_parentheses_is_python3(tmp_path):
+    (tmp_path / "h.py").write_text("try:\n    pass\nexcept ValueError, TypeError as e:\n    pass\n")
+    assert syntax_problem(tmp_path / "h.py") == "SyntaxError: multiple exception types must be parenthesized at h.py:3"
+
+
+def test_a_syntax_error_without_a_column_is_read_from_the_line_start():
+    error = SyntaxError("invalid syntax", ("old.py", 3, None, "`x` + 1\n"))
+    assert syntax.python2_construct(error) == "backticks"

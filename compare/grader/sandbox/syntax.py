@@ -93,6 +93,7 @@ def syntax_cause(error: SyntaxError) -> str:
 
 _EXCEPT_COMMA = re.compile(r"[ \t]*except\b[^:]*,[ \t]*[^\W\d]\w*[ \t]*:")
 _RAISE_COMMA = re.compile(r"[ \t]*raise[ \t]+[\w.]+[ \t]*,")
+_ZERO_LITERAL = re.compile(r"(?<![\w.])0\d+")
 _LONG_LITERAL = re.compile(r"(?<![\w.])(?:0[xX][0-9a-fA-F]+|\d+)[lL]\b")
 
 
@@ -110,8 +111,10 @@ def python2_construct(error: SyntaxError) -> str | None:
     if message.startswith("multiple exception types must be parenthesized") and _EXCEPT_COMMA.match(line):
         return "except X, e"
     if message.startswith("leading zeros in decimal integer literals"):
-        literal = re.search(r"(?<![\w.])0\d+", line[max(0, offset - 30):])
-        return f"octal literal {literal.group()}" if literal else "octal literal"
+        # The offset is where the literal starts, counted in bytes (in characters only for an ASCII
+        # line): the literal is the last one that starts no later (an earlier '0644' in a string is not).
+        literals = [m.group() for m in _ZERO_LITERAL.finditer(line) if m.start() <= offset]
+        return f"octal literal {literals[-1]}" if literals else "octal literal"
     if message.startswith("invalid decimal literal") or message.startswith("invalid hexadecimal literal"):
         literal = _LONG_LITERAL.search(line)
         return f"long literal {literal.group()}" if literal else None
