@@ -531,3 +531,8 @@ def test_an_except_that_only_lacks_parentheses_is_python3(tmp_path):
 def test_a_syntax_error_without_a_column_is_read_from_the_line_start():
     error = SyntaxError("invalid syntax", ("old.py", 3, None, "`x` + 1\n"))
     assert syntax.python2_construct(error) == "backticks"
+
+
+def test_a_hand_made_syntax_error_with_a_column_below_one_is_read_from_the_start():
+    assert syntax.python2_construct(SyntaxError("invalid syntax", ("old.py", 3, -5, "`x` + 1\n"))) == "backticks"
+    assert syntax.python2_construct(SyntaxError("invalid syntax", ("old.py", 3, 0, "<> 1\n"))) == "<> operator"

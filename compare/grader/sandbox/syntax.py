@@ -103,7 +103,7 @@ def python2_construct(error: SyntaxError) -> str | None:
     "long literal 10L", "raise E, message", "tuple parameter"), or None."""
     message = error.msg if isinstance(error.msg, str) else ""
     line = (error.text or "")[:_PY2_LINE_CHARS]
-    offset = (error.offset or 1) - 1
+    offset = max(0, (error.offset or 1) - 1)  # 0-based; none said (or a hand-made one below 1): the start
     if message.startswith("Missing parentheses in call to 'print'"):
         return "print statement"
     if message.startswith("Missing parentheses in call to 'exec'"):
@@ -121,10 +121,10 @@ def python2_construct(error: SyntaxError) -> str | None:
     if "parameters cannot be parenthesized" in message:
         return "tuple parameter"
     if message.startswith("invalid syntax"):
-        at = line[offset: offset + 2] if 0 <= offset < len(line) else ""
+        at = line[offset: offset + 2]
         if at.startswith("`"):
             return "backticks"
-        if at == "<>" or line[max(0, offset - 1): offset + 1] == "<>":
+        if at == "<>":  # Python >= 3.10 puts the offset at its "<"
             return "<> operator"
         if re.search(r"(?<![\w])[uU][rR]$", line[:offset]) and at[:1] in ("'", '"'):
             return "ur'' string"
