@@ -524,10 +524,11 @@ def test_the_source_size_at_its_cap_and_one_over(tmp_path, split):
     if split:  # a source as a list of lines counts its lines (a source that is not text counts nothing)
         markdown.source = [text[:1000], text[1000:]]
     path = write(tmp_path, new_code_cell("OK = 1"), markdown)
-    assert extract_definitions(path).source == "OK = 1\n"
     raw = json.loads(path.read_text())
+    raw["cells"].append({"cell_type": "raw", "metadata": {}, "source": 7})  # not text: counts nothing
+    path.write_text(json.dumps(raw))
+    assert extract_definitions(path).source == "OK = 1\n"
     raw["cells"][1]["source"] = [text, "y"] if split else text + "y"
-    raw["cells"].append({"cell_type": "raw", "metadata": {}, "source": 7})
     path.write_text(json.dumps(raw))
     with pytest.raises(NotebookError, match=r"^hw\.ipynb: not graded: more than 2 MB of source$"):
         extract_definitions(path)
@@ -639,3 +640,25 @@ def test_cells_that_are_an_empty_string_are_no_list_of_cells(tmp_path):
     path.write_text(json.dumps({"nbformat": 4, "nbformat_minor": 4, "metadata": {}, "cells": ""}))
     with pytest.raises(NotebookError, match=r"^hw\.ipynb: not a Jupyter notebook: no list of cells$"):
         extract_definitions(path)
+
+
+def test_the_language_is_read_from_the_kernel_or_from_language_info(tmp_path):
+    def notebook(name, **metadata):
+        path = tmp_path / name
+        path.write_text(json.dumps({"nbformat": 4, "nbformat_minor": 4, "metadata": metadata,
+                                    "cells": [{"cell_type": "code", "metadata": {}, "outputs": [],
+                                               "execution_count": None, "source": "x = 1"}]}))
+        return path
+
+    with pytest.raises(NotebookError, match=r"^j\.ipynb: not graded: a julia notebook, not Python$"):
+        extract_definitions(notebook("j.ipynb", language_info={"name": " Julia "}))
+    python = notebook("p.ipynb", kernelspec={"name": "py", "language": "python"}, language_info={"name": "R"})
+    assert extract_definitions(python).source == "x = 1\n"  # the kernel's language first
+    unnamed = notebook("u.ipynb", kernelspec={"name": "k"}, language_info={"name": 3})
+    assert extract_definitions(unnamed).source == "x = 1\n"  # nothing said: read as Python
+
+
+def test_a_cell_that_parses_keeps_its_lines_even_those_that_look_like_ipython(tmp_path):
+    cell = 'USAGE = """\n%(prog)s trains the net\n!pip install numpy first\nhelp?\n"""\nX = 1'
+    extracted = extract_definitions(write(tmp_path, new_code_cell(cell)), available=sandbox)
+    assert extracted.source == cell + "\n" and extracted.skipped == []
