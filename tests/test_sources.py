@@ -536,3 +536,11 @@ def test_a_syntax_error_without_a_column_is_read_from_the_line_start():
 def test_a_hand_made_syntax_error_with_a_column_below_one_is_read_from_the_start():
     assert syntax.python2_construct(SyntaxError("invalid syntax", ("old.py", 3, -5, "`x` + 1\n"))) == "backticks"
     assert syntax.python2_construct(SyntaxError("invalid syntax", ("old.py", 3, 0, "<> 1\n"))) == "<> operator"
+
+
+def test_a_long_sum_the_parser_takes_is_not_said_too_deep(tmp_path):
+    # 1,500 terms: Python compiles the text (Jupyter runs it); only compiling its tree would recurse too deep.
+    cell = "x = " + "1 + " * 1500 + "1"
+    assert syntax_problem(notebook(tmp_path, "#md sums", cell)) is None
+    (tmp_path / "sum.py").write_text(cell + "\n")
+    assert syntax_problem(tmp_path / "sum.py") is None
