@@ -544,3 +544,34 @@ def test_a_long_sum_the_parser_takes_is_not_said_too_deep(tmp_path):
     assert syntax_problem(notebook(tmp_path, "#md sums", cell)) is None
     (tmp_path / "sum.py").write_text(cell + "\n")
     assert syntax_problem(tmp_path / "sum.py") is None
+
+
+@pytest.mark.parametrize("source, said", [
+    ("print(total 'items')\n", "SyntaxError: invalid syntax at q.py:1"),  # a quote where Python stopped: no ur
+    ('label = name "s"\n', "SyntaxError: invalid syntax at q.py:1"),
+    ('x = ur"abc"\n', "Python 2 syntax (ur'' string) at q.py:1"),
+    ("x = Ur'abc'\n", "Python 2 syntax (ur'' string) at q.py:1"),
+])
+def test_a_ur_string_needs_both_its_prefix_and_its_quote(tmp_path, source, said):
+    (tmp_path / "q.py").write_text(source)
+    assert syntax_problem(tmp_path / "q.py") == said
+
+
+def test_only_an_invalid_syntax_error_is_read_for_backticks_and_the_like():
+    for text in ("`x`\n", "<> 1\n", "raise E, 'm'\n"):
+        assert syntax.python2_construct(SyntaxError("expected ':'", ("f.py", 1, 1, text))) is None
+        assert syntax.python2_construct(SyntaxError("invalid syntax", ("f.py", 1, 1, text))) is not None
+
+
+@pytest.mark.parametrize("line, chevron", [
+    ("print >>sys.stderr, 'loss', loss", True),
+    ("    print>>f, x", True),
+    ("\tprint  >> log, epoch", True),
+    ("print(x >> 1)", False),
+    ("printer >> 2", False),
+    ("x = print >> f", False),
+    (" " * 996 + "print >>f, x", False),  # past the 1,000 characters looked at
+    (" " * 990 + "print >>f, x", True),
+])
+def test_a_python2_print_chevron_is_recognised(line, chevron):
+    assert syntax.is_print_chevron(line) is chevron
