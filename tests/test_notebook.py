@@ -662,3 +662,11 @@ def test_a_cell_that_parses_keeps_its_lines_even_those_that_look_like_ipython(tm
     cell = 'USAGE = """\n%(prog)s trains the net\n!pip install numpy first\nhelp?\n"""\nX = 1'
     extracted = extract_definitions(write(tmp_path, new_code_cell(cell)), available=sandbox)
     assert extracted.source == cell + "\n" and extracted.skipped == []
+
+
+def test_a_cell_broken_beyond_its_ipython_lines_is_one_syntax_error(tmp_path):
+    path = write(tmp_path, new_code_cell("%matplotlib inline\n!ls data\ndef make_mlp(sizes, activation:\n    pass"))
+    extracted = extract_definitions(path, available=sandbox)
+    assert extracted.skipped == ["cell 1, line 3: syntax error ('(' was never closed), cell skipped"]
+    assert extracted.source == "" and [str(p) for p in extracted.syntax_errors] == [
+        "cell 1, line 3: SyntaxError: '(' was never closed"]
