@@ -372,7 +372,7 @@ EQUIVALENT.update({
         "an IPython line in it is a SyntaxError first, so the retry never has one to set aside: it fails the "
         "same way and the first error is returned",
     "compare/grader/sandbox/syntax.py::_compile_problem@54: True -> False": _FUTURE,
-    "compare/grader/sandbox/syntax.py::_compile_error@62: True -> False": _FUTURE,
+    "compare/grader/sandbox/syntax.py::_compile_error@63: True -> False": _FUTURE,
     "compare/grader/workers/packages.py::_distributions_of@43: 4 -> 5": _CACHE_SIZE,
     "compare/grader/workers/packages.py::_distributions_of@43: 4 -> 3": _CACHE_SIZE,
     "compare/grader/workers/packages.py::_visible@131: 16 -> 17": _CACHE_SIZE,
@@ -542,6 +542,55 @@ EQUIVALENT.update({
         _ANY_SEED,
     "compare/grader/course/points.py::score@76: 0 -> 1":
         _ANY_SEED,
+})
+
+
+# --- issue 20: compare/grader/submissions/{notebook,notebook_statements}.py, compare/grader/sandbox/{stubs,syntax,errors,sources}.py ---
+_PASS_BODY = "the function's body is `pass`: returning before it returns None the same"
+_READ_WHOLE = ("the cut keeps the first 8 * limit characters: a text no longer than that is cut to itself, so "
+               "cutting more often (or from a lower length) changes nothing")
+_WHITESPACE = ("U+2028/U+2029 are whitespace to str.split: kept as characters, the split and join that follow turn "
+               "them into one blank all the same")
+_NO_OVERFLOW = ("compile() raises OverflowError only for counts past a C int (lines, columns, constants), far beyond "
+                "the 8 MiB a source may have: no file it is given can raise it")
+_PARSED_TREE = ("the tree came from ast.parse, which already refused what makes compile() raise ValueError (null "
+                "bytes, surrogates): compiling it raises SyntaxError, RecursionError or nothing")
+_NO_MEMORY = ("MemoryError from compiling a tree ast.parse built: parsing it took more memory than compiling does, "
+              "so a tree that parsed compiles in memory; no test can make it fail without faking compile")
+EQUIVALENT.update({
+    "compare/grader/sandbox/errors.py::clean_text@32: if not isinstance(text, str): text = str(text) -> "
+    "if True: text = str(text)": "str() of a str is an equal str",
+    "compare/grader/sandbox/errors.py::clean_text@34: if len(text) > 8 * limit: text = text[: 8 * limit] -> "
+    "if True: text = text[:8 * limit]": _READ_WHOLE,
+    "compare/grader/sandbox/errors.py::clean_text@34: len(text) > 8 * limit -> len(text) >= 8 * limit": _READ_WHOLE,
+    "compare/grader/sandbox/errors.py::clean_text@34: 8 * limit -> 8 / limit": _READ_WHOLE,
+    "compare/grader/sandbox/errors.py::clean_text@34: 8 -> 7": _READ_WHOLE,
+    "compare/grader/sandbox/errors.py::clean_text@39: (\"Cc\", \"Zl\", \"Zp\") -> ('Cc', 'Zp')": _WHITESPACE,
+    "compare/grader/sandbox/errors.py::clean_text@39: (\"Cc\", \"Zl\", \"Zp\") -> ('Cc', 'Zl')": _WHITESPACE,
+    "compare/grader/sandbox/stubs.py::Stub.__setattr__@53: def __setattr__(self, attr: str, value) -> None: pass -> "
+    "def __setattr__(self, attr: str, value) -> None: return pass": _PASS_BODY,
+    "compare/grader/sandbox/stubs.py::Stub.__setitem__@59: def __setitem__(self, key, value) -> None: pass -> "
+    "def __setitem__(self, key, value) -> None: return pass": _PASS_BODY,
+    "compare/grader/sandbox/stubs.py::_StubLoader.exec_module@144: def exec_module(self, module) -> None: pass -> "
+    "def exec_module(self, module) -> None: return pass": _PASS_BODY,
+    "compare/grader/submissions/notebook.py::_language@174: if not isinstance(metadata, dict): return \"\" -> "
+    "if False: return ''":
+        "nbformat.convert refuses a notebook whose metadata is missing or not a dict (it pops from it): "
+        "_language is only ever given a dict",
+    "compare/grader/submissions/notebook.py::_extract_cell@196: if magics: tree, error = _parse(\"\\n\".join(stripped), "
+    "number) if tree is not None: for line_no in magics: state.note(numb -> if True: tree, error = "
+    "_parse('\\n'.join(stripped), number) if tree is not None: for line_no in magics: state.note(number":
+        "without IPython lines the text retried is the text that failed: it fails again with the same error",
+    "compare/grader/submissions/notebook_statements.py::Extracted@69: False -> True":
+        "the default is never used: the one Extracted ever made (_State.result) passes star_import",
+    "compare/grader/sandbox/syntax.py::_compile_problem@55: (SyntaxError, ValueError, RecursionError, MemoryError, "
+    "OverflowError) -> (SyntaxError, ValueError, RecursionError, MemoryError)": _NO_OVERFLOW,
+    "compare/grader/sandbox/syntax.py::_compile_error@64: (RecursionError, MemoryError) -> (RecursionError,)":
+        _NO_MEMORY,
+    "compare/grader/sandbox/syntax.py::_compile_error@68: (SyntaxError, ValueError, OverflowError) -> "
+    "(SyntaxError, OverflowError)": _PARSED_TREE,
+    "compare/grader/sandbox/syntax.py::_compile_error@68: (SyntaxError, ValueError, OverflowError) -> "
+    "(SyntaxError, ValueError)": _NO_OVERFLOW,
 })
 
 
