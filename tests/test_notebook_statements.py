@@ -102,6 +102,7 @@ def test_each_kind_of_broken_cell_is_noted_and_kept_as_a_problem(tmp_path):
         "def nul():\n    return 'a\x00b'\n",
         "SURROGATE = '\ud800'\ndef lone(): pass\n",
         "OK = 1",
+        "TOTAL = " + "1 + " * 10_000 + "1",  # the parser's recursion, not its stack
     )
     assert extracted.skipped == [
         "cell 2, line 2: Python 2 syntax (print statement), cell skipped",
@@ -109,6 +110,7 @@ def test_each_kind_of_broken_cell_is_noted_and_kept_as_a_problem(tmp_path):
         "cell 4: nested too deeply to parse, cell skipped",
         "cell 5: syntax error (source code string cannot contain null bytes), cell skipped",
         "cell 6: not Python source (invalid characters), cell skipped",
+        "cell 8: nested too deeply to parse, cell skipped",
     ]
     problems = extracted.syntax_errors
     assert [(p.cell, p.line, p.cause) for p in problems] == [
@@ -117,9 +119,10 @@ def test_each_kind_of_broken_cell_is_noted_and_kept_as_a_problem(tmp_path):
         (4, 0, "nested too deeply for Python to parse"),
         (5, 0, "SyntaxError: source code string cannot contain null bytes"),
         (6, 0, "not Python source (invalid characters)"),
+        (8, 0, "nested too deeply for Python to parse"),
     ]
     assert [p.names for p in problems] == [
-        {"make_mlp"}, {"relu"}, {"W", "deep"}, {"nul"}, {"SURROGATE", "lone"}]
+        {"make_mlp"}, {"relu"}, {"W", "deep"}, {"nul"}, {"SURROGATE", "lone"}, {"TOTAL"}]
     assert [str(p) for p in problems[2:5:2]] == [
         "cell 4: nested too deeply for Python to parse", "cell 6: not Python source (invalid characters)"]
     assert kept_lines(extracted) == ["import numpy as np", "OK = 1"]
