@@ -299,6 +299,7 @@ def test_every_kind_of_constant_expression_is_kept(tmp_path):
             "PI = np.pi\n"
             "K = np.zeros(3, dtype=np.float64)\n"
             "relu = lambda z, *, floor=0.0: np.maximum(z, floor)\n"
+            "scale = lambda z, *, by, shift=1.0: z * by + shift\n"
             "SUM = 1 + 2\n")
     extracted = extract(tmp_path, body)
     assert extracted.source == body and extracted.skipped == []
@@ -487,3 +488,15 @@ def test_a_python_module_is_read_as_one_cell(tmp_path):
     extracted = extract_module_definitions(path)
     assert extracted.source == ""
     assert extracted.skipped == ["line 3: syntax error (invalid syntax), cell skipped"]
+
+
+@pytest.mark.parametrize("where", ["else:\n    data = load()\n", "finally:\n    train()\n"])
+def test_a_try_whose_else_or_finally_does_more_than_define_is_skipped(tmp_path, where):
+    extracted = extract(tmp_path, "try:\n    import numpy as xp\nexcept ImportError:\n    xp = None\n" + where,
+                        "PI = xp.pi")
+    assert extracted.source == "" and notes_at(extracted) == ["cell 1, line 1", "cell 2, line 1"]
+
+
+def test_a_try_whose_handler_does_more_than_define_is_skipped(tmp_path):
+    extracted = extract(tmp_path, "try:\n    import cupy as xp\nexcept ImportError:\n    print('no GPU')\n")
+    assert extracted.source == "" and notes_at(extracted) == ["cell 1, line 1"]
