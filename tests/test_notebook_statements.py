@@ -61,6 +61,15 @@ def test_a_long_reason_leaves_the_quote_twenty_characters(tmp_path):
     assert extracted.skipped == [note[:119] + "…"]
 
 
+@pytest.mark.parametrize("length", [28, 29])
+def test_a_reason_is_cut_at_90_characters(tmp_path, length):
+    name = "a" * length  # the reason names it: 62 characters and the name
+    extracted = extract(tmp_path, f"def fit(\n    {name},\n    {name},\n):\n    pass")
+    reason = f"does not compile: duplicate argument '{name}' in function definition"
+    said = reason if len(reason) <= 90 else reason[:89] + "…"
+    assert extracted.skipped == [f"cell 1, line 1: def fit( … — {said}"]
+
+
 def test_a_statement_of_several_lines_is_quoted_by_its_first(tmp_path):
     extracted = extract(tmp_path, "for epoch in range(10):\n    train()\n", "losses = [" + "x" * 200 + ",\n]\n")
     assert extracted.skipped[0] == "cell 1, line 1: for epoch in range(10): … — not a definition"
