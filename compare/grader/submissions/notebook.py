@@ -79,6 +79,8 @@ from compare.grader.submissions.notebook_statements import NOTE_LIMIT, Extracted
 MAX_FILE_BYTES = MAX_NOTEBOOK_BYTES  # the .ipynb file, outputs (images) included
 MAX_SOURCE_CHARS = 2 * 1024 * 1024  # all code cells together
 MAX_CELLS = 2000
+
+
 class NotebookError(ValueError):
     """The file is not a notebook this grader reads; ``str()`` is one line naming the file and why."""
 
@@ -88,7 +90,7 @@ def extract_definitions(path, available: Callable[[str], bool] = lambda top: Tru
 
     ``available(top)`` says whether a top-level module name ("numpy", "matplotlib") can be
     imported in the grading sandbox. Raises ``NotebookError`` for a file that is not a notebook,
-    is too large (20 MB, 2 MB of code, 2000 cells) or is not a Python notebook.
+    is too large (32 MiB, 2 MiB of code, 2000 cells) or is not a Python notebook.
     """
     name = display_name(path)
     cells = _read_cells(path, name)
@@ -213,6 +215,3 @@ def _parse(text: str, number: int):
     except (SyntaxError, ValueError, RecursionError, MemoryError) as error:  # null bytes, surrogates, depth
         return None, error
 
-
-# ---------------------------------------------------------------------------------------------
-# Judging statements
