@@ -105,7 +105,7 @@ def test_each_kind_of_broken_cell_is_noted_and_kept_as_a_problem(tmp_path):
     extracted = extract(
         tmp_path,
         "import numpy as np",
-        "def make_mlp(sizes, activation):\n    print 'building'\n",
+        "def make_mlp(sizes, activation):\n    # TODO: port to Python 3\n    print 'building'\n",
         "def relu(z):\n    return np.maximum(z 0)\n",
         "W = " + "-" * 100_000 + "1\ndef deep(): pass\n",
         "def nul():\n    return 'a\x00b'\n",
@@ -114,7 +114,7 @@ def test_each_kind_of_broken_cell_is_noted_and_kept_as_a_problem(tmp_path):
         "TOTAL = " + "1 + " * 10_000 + "1",  # the parser's recursion, not its stack
     )
     assert extracted.skipped == [
-        "cell 2, line 2: Python 2 syntax (print statement), cell skipped",
+        "cell 2, line 3: Python 2 syntax (print statement), cell skipped",
         "cell 3, line 2: syntax error (invalid syntax. Perhaps you forgot a comma?), cell skipped",
         "cell 4: nested too deeply to parse, cell skipped",
         "cell 5: syntax error (source code string cannot contain null bytes), cell skipped",
@@ -123,7 +123,7 @@ def test_each_kind_of_broken_cell_is_noted_and_kept_as_a_problem(tmp_path):
     ]
     problems = extracted.syntax_errors
     assert [(p.cell, p.line, p.cause) for p in problems] == [
-        (2, 2, "Python 2 syntax (print statement)"),
+        (2, 3, "Python 2 syntax (print statement)"),
         (3, 2, "SyntaxError: invalid syntax. Perhaps you forgot a comma?"),
         (4, 0, "nested too deeply for Python to parse"),
         (5, 0, "SyntaxError: source code string cannot contain null bytes"),
