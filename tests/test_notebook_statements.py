@@ -509,3 +509,9 @@ def test_a_try_whose_else_or_finally_does_more_than_define_is_skipped(tmp_path, 
 def test_a_try_whose_handler_does_more_than_define_is_skipped(tmp_path):
     extracted = extract(tmp_path, "try:\n    import cupy as xp\nexcept ImportError:\n    print('no GPU')\n")
     assert extracted.source == "" and notes_at(extracted) == ["cell 1, line 1"]
+
+
+def test_an_async_definition_is_kept_and_bound(tmp_path):
+    extracted = extract(tmp_path, "async def make_mlp(sizes, activation):\n    return sizes", "FACTORY = make_mlp")
+    assert kept_lines(extracted) == ["async def make_mlp(sizes, activation):", "    return sizes", "FACTORY = make_mlp"]
+    assert {"make_mlp", "FACTORY"} <= extracted.names and extracted.why_missing("make_mlp") is None
