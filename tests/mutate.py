@@ -583,6 +583,18 @@ EQUIVALENT.update({
         "without IPython lines the text retried is the text that failed: it fails again with the same error",
     "compare/grader/submissions/notebook_statements.py::Extracted@69: False -> True":
         "the default is never used: the one Extracted ever made (_State.result) passes star_import",
+    "compare/grader/submissions/notebook_statements.py::_State.note_parse_error@144: True -> False":
+        "a cell reaches note_parse_error only when it failed to parse with its IPython lines set aside too (the "
+        "rules parse_cell applies), so names_in scans it line by line either way; a .py read as one cell "
+        "(no IPython) with a syntax error is never graded on its definitions, its problems' names are not read",
+    "compare/grader/submissions/notebook_statements.py::_State._bind@290: elif isinstance(stmt, ast.Try): pass # "
+    "bound by _keeps_try while judging it elif isinstance(stmt, ast.AnnAssign) and stm -> if False: pass elif "
+    "isinstance(stmt, ast.AnnAssign) and stmt.value is None: pass elif isinstance(stmt, (ast.Assign, ast.":
+        "a try statement matches none of the branches after its own: skipping that `pass` binds nothing either way",
+    "compare/grader/submissions/notebook_statements.py::_State._bind@294: (ast.Assign, ast.AnnAssign, "
+    "ast.AugAssign) -> (ast.Assign, ast.AnnAssign)":
+        "an augmented assignment is kept only to a name already a kept constant: binding it again adds what is "
+        "there and removes what is not (a constant is never a definition nor has an origin)",
     "compare/grader/sandbox/syntax.py::_compile_problem@55: (SyntaxError, ValueError, RecursionError, MemoryError, "
     "OverflowError) -> (SyntaxError, ValueError, RecursionError, MemoryError)": _NO_OVERFLOW,
     "compare/grader/sandbox/syntax.py::_compile_error@64: (RecursionError, MemoryError) -> (RecursionError,)":
