@@ -318,7 +318,7 @@ def test_every_kind_of_constant_expression_is_kept(tmp_path):
     "S = {1, load()}", "ALL = [*load(), 3]", "D = {'a': load()}", "D = {**load()}", "NEG = -load()",
     "EITHER = load() or None", "BIG = load() > 2", "PICK = 1 if load() else 2", "FIRST = load()[0]",
     "TAIL = X[load():]", "NAME = f'{load()}'", "NAME = f'{1:{load()}}'", "K = np.zeros(3, dtype=load())",
-    "K = np.zeros(load())", "f = lambda z, by=load(): z", "f = lambda z, *, by=load(): z", "SUM = 1 + load()",
+    "K = np.zeros(load())", "K = np.full(3, load())", "K = np.full(load(), 3)", "f = lambda z, by=load(): z", "f = lambda z, *, by=load(): z", "SUM = 1 + load()",
     "V = unknown", "A = (1).real", "C = np.random.randn(3)", "D = np.loadtxt('d.txt')", "E = open('f')",
     "F = [x for x in range(3)]",
 ])
@@ -515,3 +515,11 @@ def test_an_async_definition_is_kept_and_bound(tmp_path):
     extracted = extract(tmp_path, "async def make_mlp(sizes, activation):\n    return sizes", "FACTORY = make_mlp")
     assert kept_lines(extracted) == ["async def make_mlp(sizes, activation):", "    return sizes", "FACTORY = make_mlp"]
     assert {"make_mlp", "FACTORY"} <= extracted.names and extracted.why_missing("make_mlp") is None
+
+
+def test_seeding_arguments_are_judged_up_to_the_nesting_bound(tmp_path):
+    # The seed call's arguments start one level down: 59 nested lists reach the bound, 60 go over.
+    at_bound = "np.random.seed(" + "[" * 59 + "0" + "]" * 59 + ")"
+    over = "np.random.seed(" + "[" * 60 + "0" + "]" * 60 + ")"
+    assert kept_lines(extract(tmp_path, "import numpy as np", at_bound))[1:] == [at_bound]
+    assert kept_lines(extract(tmp_path, "import numpy as np", over)) == ["import numpy as np"]

@@ -575,3 +575,16 @@ def test_only_an_invalid_syntax_error_is_read_for_backticks_and_the_like():
 ])
 def test_a_python2_print_chevron_is_recognised(line, chevron):
     assert syntax.is_print_chevron(line) is chevron
+
+
+@pytest.mark.parametrize("error", [RecursionError, MemoryError])
+def test_json_that_exhausts_the_reader_is_not_a_notebook(tmp_path, monkeypatch, error):
+    path = notebook(tmp_path, "A = 1")
+
+    def loads(text):
+        raise error()
+
+    monkeypatch.setattr(src.json, "loads", loads)
+    with pytest.raises(SourceError, match=r"^hw\.ipynb: not a Jupyter notebook: invalid JSON$"):
+        src.notebook_code_cells(path.read_text(), path)
+    assert defined_names(path) == set()
