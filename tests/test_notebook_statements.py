@@ -421,6 +421,7 @@ def test_methods_attached_one_after_another_are_all_kept(tmp_path):
     "setattr(MLP, 'forward', value=forward)",
     "getattr(MLP, 'forward', forward)",
     "MLP.fit(X)",
+    "MLP.forward = net.forward = forward",  # one target of a chained assignment is not attached to a definition
 ])
 def test_what_is_not_attached_to_a_kept_definition_is_skipped(tmp_path, statement):
     extracted = extract(tmp_path, "LR = 0.1\nACT = {}\nclass MLP:\n    pass\ndef forward(self, X):\n    return X",
@@ -521,5 +522,13 @@ def test_seeding_arguments_are_judged_up_to_the_nesting_bound(tmp_path):
     # The seed call's arguments start one level down: 59 nested lists reach the bound, 60 go over.
     at_bound = "np.random.seed(" + "[" * 59 + "0" + "]" * 59 + ")"
     over = "np.random.seed(" + "[" * 60 + "0" + "]" * 60 + ")"
+    assert kept_lines(extract(tmp_path, "import numpy as np", at_bound))[1:] == [at_bound]
+    assert kept_lines(extract(tmp_path, "import numpy as np", over)) == ["import numpy as np"]
+
+
+def test_keyword_arguments_are_judged_up_to_the_nesting_bound(tmp_path):
+    # A keyword's value is two levels down from the call's: 58 nested lists reach the bound, 59 go over.
+    at_bound = "Z = np.array(object=" + "[" * 58 + "0" + "]" * 58 + ")"
+    over = "Z = np.array(object=" + "[" * 59 + "0" + "]" * 59 + ")"
     assert kept_lines(extract(tmp_path, "import numpy as np", at_bound))[1:] == [at_bound]
     assert kept_lines(extract(tmp_path, "import numpy as np", over)) == ["import numpy as np"]

@@ -588,3 +588,12 @@ def test_json_that_exhausts_the_reader_is_not_a_notebook(tmp_path, monkeypatch, 
     with pytest.raises(SourceError, match=r"^hw\.ipynb: not a Jupyter notebook: invalid JSON$"):
         src.notebook_code_cells(path.read_text(), path)
     assert defined_names(path) == set()
+
+
+def test_ipython_lines_become_pass_at_their_indentation_and_are_numbered():
+    lines = ["%load_ext autoreload", "!pip install \\", "    numpy \\", "    tqdm", "files = !ls", "np.dot?",
+             "def f(x):", "    %time y = x", "    # !not a command", "    return x"]
+    stripped, removed = src.strip_ipython(lines)
+    assert stripped == ["pass", "pass", "", "", "pass", "pass", "def f(x):", "    pass", "    # !not a command",
+                        "    return x"]
+    assert removed == [1, 2, 5, 6, 8]  # 1-based, continuation lines not counted
