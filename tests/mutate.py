@@ -555,6 +555,9 @@ _NO_OVERFLOW = ("compile() raises OverflowError only for counts past a C int (li
                 "the 8 MiB a source may have: no file it is given can raise it")
 _PARSED_TREE = ("the tree came from ast.parse, which already refused what makes compile() raise ValueError (null "
                 "bytes, surrogates): compiling it raises SyntaxError, RecursionError or nothing")
+_QUALIFIED_DEPTH = ("where the walk up an attribute chain stops (some 60 levels): every name SAFE_CALLS and "
+                    "SEED_CALLS list has at most 4 parts, so a name cut sooner or later is never listed either way "
+                    "('' or a long unlisted name); only an unbounded walk (a crash) would show")
 _NO_MEMORY = ("MemoryError from compiling a tree ast.parse built: parsing it took more memory than compiling does, "
               "so a tree that parsed compiles in memory; no test can make it fail without faking compile")
 EQUIVALENT.update({
@@ -595,6 +598,10 @@ EQUIVALENT.update({
     "ast.AugAssign) -> (ast.Assign, ast.AnnAssign)":
         "an augmented assignment is kept only to a name already a kept constant: binding it again adds what is "
         "there and removes what is not (a constant is never a definition nor has an origin)",
+    "compare/grader/submissions/notebook_statements.py::_State._qualified@332: 0 -> 1": _QUALIFIED_DEPTH,
+    "compare/grader/submissions/notebook_statements.py::_State._qualified@340: depth < MAX_DEPTH -> "
+    "depth <= MAX_DEPTH": _QUALIFIED_DEPTH,
+    "compare/grader/submissions/notebook_statements.py::_State._qualified@341: 1 -> 2": _QUALIFIED_DEPTH,
     "compare/grader/sandbox/syntax.py::_compile_problem@55: (SyntaxError, ValueError, RecursionError, MemoryError, "
     "OverflowError) -> (SyntaxError, ValueError, RecursionError, MemoryError)": _NO_OVERFLOW,
     "compare/grader/sandbox/syntax.py::_compile_error@64: (RecursionError, MemoryError) -> (RecursionError,)":
