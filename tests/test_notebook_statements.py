@@ -82,6 +82,12 @@ def test_a_one_line_statement_gets_no_ellipsis(tmp_path):
     assert extracted.skipped == ["cell 1, line 1: train() — not a definition"]
 
 
+def test_notes_on_one_line_keep_the_order_of_their_statements(tmp_path):
+    extracted = extract(tmp_path, "train(); plot(); X = load()")
+    assert extracted.skipped == ["cell 1, line 1: train() — not a definition", "cell 1, line 1: plot() — not a definition",
+                                 "cell 1, line 1: X = load() — not a definition"]
+
+
 def test_notes_are_in_notebook_order_whatever_the_order_found(tmp_path):
     # The IPython line of cell 1 is noted after the statements of cell 1 were judged, yet listed first.
     extracted = extract(tmp_path, "train()\n%time fit()\nplot()", "#mdnotes", "show()")
@@ -317,7 +323,8 @@ def test_every_kind_of_constant_expression_is_kept(tmp_path):
 @pytest.mark.parametrize("statement", [
     "S = {1, load()}", "ALL = [*load(), 3]", "D = {'a': load()}", "D = {**load()}", "NEG = -load()",
     "EITHER = load() or None", "BIG = load() > 2", "PICK = 1 if load() else 2", "FIRST = load()[0]",
-    "TAIL = X[load():]", "NAME = f'{load()}'", "NAME = f'{1:{load()}}'", "K = np.zeros(3, dtype=load())",
+    "TAIL = X[load():]", "TAIL = X[:load()]", "TAIL = X[::load()]", "PICK = load() if X else 2",
+    "PICK = 1 if X else load()", "NAME = f'{load()}'", "NAME = f'{1:{load()}}'", "K = np.zeros(3, dtype=load())",
     "K = np.zeros(load())", "K = np.full(3, load())", "K = np.full(load(), 3)", "f = lambda z, by=load(): z", "f = lambda z, *, by=load(): z", "SUM = 1 + load()",
     "V = unknown", "A = (1).real", "C = np.random.randn(3)", "D = np.loadtxt('d.txt')", "E = open('f')",
     "F = [x for x in range(3)]",
@@ -422,6 +429,8 @@ def test_methods_attached_one_after_another_are_all_kept(tmp_path):
     "getattr(MLP, 'forward', forward)",
     "MLP.fit(X)",
     "MLP.forward = net.forward = forward",  # one target of a chained assignment is not attached to a definition
+    "LR, MLP.forward = 0.2, forward",  # a tuple of targets that are not all names
+    "[LR, ACT['x']] = 0.2, forward",
 ])
 def test_what_is_not_attached_to_a_kept_definition_is_skipped(tmp_path, statement):
     extracted = extract(tmp_path, "LR = 0.1\nACT = {}\nclass MLP:\n    pass\ndef forward(self, X):\n    return X",

@@ -597,3 +597,14 @@ def test_ipython_lines_become_pass_at_their_indentation_and_are_numbered():
     assert stripped == ["pass", "pass", "", "", "pass", "pass", "def f(x):", "    pass", "    # !not a command",
                         "    return x"]
     assert removed == [1, 2, 5, 6, 8]  # 1-based, continuation lines not counted
+
+
+@pytest.mark.parametrize("error", [RecursionError, MemoryError])
+def test_defined_names_never_raises_even_when_python_gives_out(tmp_path, monkeypatch, error):
+    (tmp_path / "a.py").write_text("def make_mlp():\n    pass\n")
+
+    def exhausted(body):
+        raise error()
+
+    monkeypatch.setattr(src, "top_level_names", exhausted)
+    assert defined_names(tmp_path / "a.py") == set()
