@@ -551,7 +551,7 @@ _READ_WHOLE = ("the cut keeps the first 8 * limit characters: a text no longer t
                "cutting more often (or from a lower length) changes nothing")
 _WHITESPACE = ("U+2028/U+2029 are whitespace to str.split: kept as characters, the split and join that follow turn "
                "them into one blank all the same")
-_NO_OVERFLOW = ("compile() raises OverflowError only for counts past a C int (lines, columns, constants), far beyond "
+_NO_OVERFLOW = ("compile() and ast.parse raise OverflowError only for counts past a C int (lines, columns, constants), far beyond "
                 "the 8 MiB a source may have: no file it is given can raise it")
 _PARSED_TREE = ("the tree came from ast.parse, which already refused what makes compile() raise ValueError (null "
                 "bytes, surrogates): compiling it raises SyntaxError, RecursionError or nothing")
@@ -602,6 +602,8 @@ EQUIVALENT.update({
     "compare/grader/submissions/notebook_statements.py::_State._qualified@340: depth < MAX_DEPTH -> "
     "depth <= MAX_DEPTH": _QUALIFIED_DEPTH,
     "compare/grader/submissions/notebook_statements.py::_State._qualified@341: 1 -> 2": _QUALIFIED_DEPTH,
+    "compare/grader/sandbox/sources.py::_parse@243: (SyntaxError, ValueError, RecursionError, MemoryError, "
+    "OverflowError) -> (SyntaxError, ValueError, RecursionError, MemoryError)": _NO_OVERFLOW,
     "compare/grader/sandbox/syntax.py::_compile_problem@55: (SyntaxError, ValueError, RecursionError, MemoryError, "
     "OverflowError) -> (SyntaxError, ValueError, RecursionError, MemoryError)": _NO_OVERFLOW,
     "compare/grader/sandbox/syntax.py::_compile_error@64: (RecursionError, MemoryError) -> (RecursionError,)":
