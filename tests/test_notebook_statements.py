@@ -541,3 +541,17 @@ def test_keyword_arguments_are_judged_up_to_the_nesting_bound(tmp_path):
     over = "Z = np.array(object=" + "[" * 59 + "0" + "]" * 59 + ")"
     assert kept_lines(extract(tmp_path, "import numpy as np", at_bound))[1:] == [at_bound]
     assert kept_lines(extract(tmp_path, "import numpy as np", over)) == ["import numpy as np"]
+
+
+def test_a_function_too_deep_to_compile_as_a_tree_is_kept_as_python_compiles_its_text(tmp_path):
+    cell = "def total():\n    return " + "1 + " * 1500 + "1"
+    extracted = extract(tmp_path, cell)
+    assert extracted.source == cell + "\n" and extracted.skipped == []
+    namespace = {}
+    exec(compile(extracted.source, "<module>", "exec"), namespace)
+    assert namespace["total"]() == 1501
+
+
+def test_one_line_definitions_are_kept_as_written(tmp_path):
+    cell = "class Config: pass;  # settings\ndef relu(z): return z * (z > 0);"
+    assert extract(tmp_path, cell).source == cell + "\n"

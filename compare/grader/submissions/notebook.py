@@ -159,16 +159,11 @@ def _read_cells(path, name: str) -> list:
         raise NotebookError(f"{name}: not graded: a {clean_text(language, 30)} notebook, not Python")
     if len(cells) > MAX_CELLS:
         raise NotebookError(f"{name}: not graded: {len(cells)} cells (at most {MAX_CELLS})")
-    total = sum(_length(cell.get("source")) for cell in cells if isinstance(cell, dict))
-    if total > MAX_SOURCE_CHARS:
+    # nbformat joined each list of lines into one string: a source that is not a string counts nothing.
+    sources = [cell.get("source") for cell in cells if isinstance(cell, dict)]
+    if sum(len(source) for source in sources if isinstance(source, str)) > MAX_SOURCE_CHARS:
         raise NotebookError(f"{name}: not graded: more than {MAX_SOURCE_CHARS >> 20} MB of source")
     return cells
-
-
-def _length(source) -> int:
-    if isinstance(source, list):
-        return sum(len(part) for part in source if isinstance(part, str))
-    return len(source) if isinstance(source, str) else 0
 
 
 def _language(metadata) -> str:
