@@ -604,6 +604,10 @@ EQUIVALENT.update({
     "compare/grader/submissions/notebook_statements.py::_State._qualified@341: 1 -> 2": _QUALIFIED_DEPTH,
     "compare/grader/sandbox/sources.py::_parse@243: (SyntaxError, ValueError, RecursionError, MemoryError, "
     "OverflowError) -> (SyntaxError, ValueError, RecursionError, MemoryError)": _NO_OVERFLOW,
+    "compare/grader/submissions/notebook_statements.py::_compile_error@397: True -> False": _FUTURE.replace(
+        "sources.py", "notebook_statements.py"),
+    "compare/grader/submissions/notebook_statements.py::_compile_error@400: (RecursionError, MemoryError) -> "
+    "(RecursionError,)": _NO_MEMORY,
     "compare/grader/sandbox/syntax.py::_compile_problem@55: (SyntaxError, ValueError, RecursionError, MemoryError, "
     "OverflowError) -> (SyntaxError, ValueError, RecursionError, MemoryError)": _NO_OVERFLOW,
     "compare/grader/sandbox/syntax.py::_compile_error@64: (RecursionError, MemoryError) -> (RecursionError,)":
