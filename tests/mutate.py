@@ -576,11 +576,11 @@ EQUIVALENT.update({
     "def __setitem__(self, key, value) -> None: return pass": _PASS_BODY,
     "compare/grader/sandbox/stubs.py::_StubLoader.exec_module@144: def exec_module(self, module) -> None: pass -> "
     "def exec_module(self, module) -> None: return pass": _PASS_BODY,
-    "compare/grader/submissions/notebook.py::_language@176: if not isinstance(metadata, dict): return \"\" -> "
+    "compare/grader/submissions/notebook.py::_language@171: if not isinstance(metadata, dict): return \"\" -> "
     "if False: return ''":
         "nbformat.convert refuses a notebook whose metadata is missing or not a dict (it pops from it): "
         "_language is only ever given a dict",
-    "compare/grader/submissions/notebook.py::_extract_cell@198: if magics: tree, error = _parse(\"\\n\".join(stripped), "
+    "compare/grader/submissions/notebook.py::_extract_cell@193: if magics: tree, error = _parse(\"\\n\".join(stripped), "
     "number) if tree is not None: for line_no in magics: state.note(numb -> if True: tree, error = "
     "_parse('\\n'.join(stripped), number) if tree is not None: for line_no in magics: state.note(number":
         "without IPython lines the text retried is the text that failed: it fails again with the same error",
