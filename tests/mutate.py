@@ -558,6 +558,9 @@ _PARSED_TREE = ("the tree came from ast.parse, which already refused what makes 
 _QUALIFIED_DEPTH = ("where the walk up an attribute chain stops (some 60 levels): every name SAFE_CALLS and "
                     "SEED_CALLS list has at most 4 parts, so a name cut sooner or later is never listed either way "
                     "('' or a long unlisted name); only an unbounded walk (a crash) would show")
+_WHOLE_LINES = ("a compound statement at a cell's top level starts its first line at column 0 (a decorator's "
+                "too) and ends its last (its end takes the simple statements after the colon, a trailing ';' "
+                "included; only a comment may follow): cutting it at its columns keeps every character")
 _NO_MEMORY = ("MemoryError from compiling a tree ast.parse built: parsing it took more memory than compiling does, "
               "so a tree that parsed compiles in memory; no test can make it fail without faking compile")
 EQUIVALENT.update({
@@ -608,6 +611,10 @@ EQUIVALENT.update({
         "sources.py", "notebook_statements.py"),
     "compare/grader/submissions/notebook_statements.py::_compile_error@400: (RecursionError, MemoryError) -> "
     "(RecursionError,)": _NO_MEMORY,
+    "compare/grader/submissions/notebook_statements.py::_segment@419: if hasattr(stmt, \"body\") or hasattr(stmt, "
+    "\"cases\") or not text: return text -> if False: return text": _WHOLE_LINES,
+    "compare/grader/submissions/notebook_statements.py::_segment@419: hasattr(stmt, \"body\") or hasattr(stmt, "
+    "\"cases\") or not text -> hasattr(stmt, 'body') and hasattr(stmt, 'cases') and (not text)": _WHOLE_LINES,
     "compare/grader/sandbox/syntax.py::_compile_problem@55: (SyntaxError, ValueError, RecursionError, MemoryError, "
     "OverflowError) -> (SyntaxError, ValueError, RecursionError, MemoryError)": _NO_OVERFLOW,
     "compare/grader/sandbox/syntax.py::_compile_error@64: (RecursionError, MemoryError) -> (RecursionError,)":
