@@ -357,18 +357,18 @@ EQUIVALENT.update({
     "compare/grader/workers/runner.py::WorkerRunner._receive@215: 20 -> 21": _RECV_SIZE,
     "compare/grader/workers/runner.py::WorkerRunner._receive@215: 20 -> 19": _RECV_SIZE,
     "compare/grader/submissions/submission.py::copy_submission@260: False -> True": _NO_LINK_HERE,
-    "compare/grader/sandbox/sources.py::read_bytes@63: 0 -> 1":
+    "compare/grader/sandbox/sources.py::read_bytes@62: 0 -> 1":
         "the default of getattr(os, 'O_CLOEXEC', ...) is used only where os has no O_CLOEXEC: Linux has it",
-    "compare/grader/sandbox/sources.py::read_bytes@77: total <= limit -> total < limit": _CHUNK,
-    "compare/grader/sandbox/sources.py::read_bytes@78: min(_CHUNK, limit + 1 - total) -> max(_CHUNK, limit + 1 - total)":
+    "compare/grader/sandbox/sources.py::read_bytes@76: total <= limit -> total < limit": _CHUNK,
+    "compare/grader/sandbox/sources.py::read_bytes@77: min(_CHUNK, limit + 1 - total) -> max(_CHUNK, limit + 1 - total)":
         _CHUNK,
-    "compare/grader/sandbox/sources.py::read_bytes@78: limit + 1 - total -> limit + 1 + total": _CHUNK,
-    "compare/grader/sandbox/sources.py::read_bytes@78: 1 -> 2": _CHUNK,
-    "compare/grader/sandbox/sources.py::decode_python@120: raise SourceError(f\"{name}: unknown encoding "
+    "compare/grader/sandbox/sources.py::read_bytes@77: limit + 1 - total -> limit + 1 + total": _CHUNK,
+    "compare/grader/sandbox/sources.py::read_bytes@77: 1 -> 2": _CHUNK,
+    "compare/grader/sandbox/sources.py::decode_python@119: raise SourceError(f\"{name}: unknown encoding "
     "{clean_text(encoding, 40)!r}\") from None -> pass":
         "tokenize.detect_encoding looks the codec up itself (an unknown one is its SyntaxError, caught above): "
         "the LookupError this guards cannot follow",
-    "compare/grader/sandbox/sources.py::parse_cell@234: if magics: retried, _ = _parse(\"\\n\".join(stripped), "
+    "compare/grader/sandbox/sources.py::parse_cell@233: if magics: retried, _ = _parse(\"\\n\".join(stripped), "
     "filename) if retried is not None: return retried, None -> if True: retried, _ = _parse('\\n'.join(stripped), "
     "filename) if retried is not None: return (retried, None)":
         "without IPython lines the text retried is the text that failed: it fails again, and the first error "
@@ -403,13 +403,13 @@ EQUIVALENT.update({
     "compare/grader/sandbox/sources.py::<module>@34: 1024 -> 1023": _CHUNK,
     "compare/grader/sandbox/sources.py::<module>@34#2: 1024 -> 1025": _CHUNK,
     "compare/grader/sandbox/sources.py::<module>@34#2: 1024 -> 1023": _CHUNK,
-    "compare/grader/sandbox/sources.py::parse_cell@232: tree is None and isinstance(error, SyntaxError) -> "
+    "compare/grader/sandbox/sources.py::parse_cell@231: tree is None and isinstance(error, SyntaxError) -> "
     "tree is None or isinstance(error, SyntaxError)":
         "a cell fails with something other than a SyntaxError only when it is nested too deeply to parse; "
         "an IPython line in it is a SyntaxError first, so the retry never has one to set aside: it fails the "
         "same way and the first error is returned",
-    "compare/grader/sandbox/sources.py::_compile_problem@424: True -> False": _FUTURE,
-    "compare/grader/sandbox/sources.py::_compile_error@432: True -> False": _FUTURE,
+    "compare/grader/sandbox/syntax.py::_compile_problem@54: True -> False": _FUTURE,
+    "compare/grader/sandbox/syntax.py::_compile_error@63: True -> False": _FUTURE,
     "compare/grader/workers/packages.py::_distributions_of@43: 4 -> 5": _CACHE_SIZE,
     "compare/grader/workers/packages.py::_distributions_of@43: 4 -> 3": _CACHE_SIZE,
     "compare/grader/workers/packages.py::_visible@131: 16 -> 17": _CACHE_SIZE,
@@ -662,6 +662,87 @@ EQUIVALENT.update({
         "the report's to_dict() is json_safe already (NaN and infinities made strings): allow_nan has nothing "
         "to refuse",
 })
+
+# --- issue 20: compare/grader/submissions/{notebook,notebook_statements}.py, compare/grader/sandbox/{stubs,syntax,errors,sources}.py ---
+_PASS_BODY = "the function's body is `pass`: returning before it returns None the same"
+_READ_WHOLE = ("the cut keeps the first 8 * limit characters: a text no longer than that is cut to itself, so "
+               "cutting more often (or from a lower length) changes nothing")
+_WHITESPACE = ("U+2028/U+2029 are whitespace to str.split: kept as characters, the split and join that follow turn "
+               "them into one blank all the same")
+_NO_OVERFLOW = ("compile() and ast.parse raise OverflowError only for counts past a C int (lines, columns, constants), far beyond "
+                "the 8 MiB a source may have: no file it is given can raise it")
+_PARSED_TREE = ("the tree came from ast.parse, which already refused what makes compile() raise ValueError (null "
+                "bytes, surrogates): compiling it raises SyntaxError, RecursionError or nothing")
+_QUALIFIED_DEPTH = ("where the walk up an attribute chain stops (some 60 levels): every name SAFE_CALLS and "
+                    "SEED_CALLS list has at most 4 parts, so a name cut sooner or later is never listed either way "
+                    "('' or a long unlisted name); only an unbounded walk (a crash) would show")
+_WHOLE_LINES = ("a compound statement at a cell's top level starts its first line at column 0 (a decorator's "
+                "too) and ends its last (its end takes the simple statements after the colon, a trailing ';' "
+                "included; only a comment may follow): cutting it at its columns keeps every character")
+_NO_MEMORY = ("MemoryError from compiling a tree ast.parse built: parsing it took more memory than compiling does, "
+              "so a tree that parsed compiles in memory; no test can make it fail without faking compile")
+EQUIVALENT.update({
+    "compare/grader/sandbox/errors.py::clean_text@32: if not isinstance(text, str): text = str(text) -> "
+    "if True: text = str(text)": "str() of a str is an equal str",
+    "compare/grader/sandbox/errors.py::clean_text@34: if len(text) > 8 * limit: text = text[: 8 * limit] -> "
+    "if True: text = text[:8 * limit]": _READ_WHOLE,
+    "compare/grader/sandbox/errors.py::clean_text@34: len(text) > 8 * limit -> len(text) >= 8 * limit": _READ_WHOLE,
+    "compare/grader/sandbox/errors.py::clean_text@34: 8 * limit -> 8 / limit": _READ_WHOLE,
+    "compare/grader/sandbox/errors.py::clean_text@34: 8 -> 7": _READ_WHOLE,
+    "compare/grader/sandbox/errors.py::clean_text@39: (\"Cc\", \"Zl\", \"Zp\") -> ('Cc', 'Zp')": _WHITESPACE,
+    "compare/grader/sandbox/errors.py::clean_text@39: (\"Cc\", \"Zl\", \"Zp\") -> ('Cc', 'Zl')": _WHITESPACE,
+    "compare/grader/sandbox/stubs.py::Stub.__setattr__@53: def __setattr__(self, attr: str, value) -> None: pass -> "
+    "def __setattr__(self, attr: str, value) -> None: return pass": _PASS_BODY,
+    "compare/grader/sandbox/stubs.py::Stub.__setitem__@59: def __setitem__(self, key, value) -> None: pass -> "
+    "def __setitem__(self, key, value) -> None: return pass": _PASS_BODY,
+    "compare/grader/sandbox/stubs.py::_StubLoader.exec_module@144: def exec_module(self, module) -> None: pass -> "
+    "def exec_module(self, module) -> None: return pass": _PASS_BODY,
+    "compare/grader/submissions/notebook.py::_language@171: if not isinstance(metadata, dict): return \"\" -> "
+    "if False: return ''":
+        "nbformat.convert refuses a notebook whose metadata is missing or not a dict (it pops from it): "
+        "_language is only ever given a dict",
+    "compare/grader/submissions/notebook.py::_extract_cell@193: if magics: tree, error = _parse(\"\\n\".join(stripped), "
+    "number) if tree is not None: for line_no in magics: state.note(numb -> if True: tree, error = "
+    "_parse('\\n'.join(stripped), number) if tree is not None: for line_no in magics: state.note(number":
+        "without IPython lines the text retried is the text that failed: it fails again with the same error",
+    "compare/grader/submissions/notebook_statements.py::Extracted@69: False -> True":
+        "the default is never used: the one Extracted ever made (_State.result) passes star_import",
+    "compare/grader/submissions/notebook_statements.py::_State.note_parse_error@144: True -> False":
+        "a cell reaches note_parse_error only when it failed to parse with its IPython lines set aside too (the "
+        "rules parse_cell applies), so names_in scans it line by line either way; a .py read as one cell "
+        "(no IPython) with a syntax error is never graded on its definitions, its problems' names are not read",
+    "compare/grader/submissions/notebook_statements.py::_State._bind@290: elif isinstance(stmt, ast.Try): pass # "
+    "bound by _keeps_try while judging it elif isinstance(stmt, ast.AnnAssign) and stm -> if False: pass elif "
+    "isinstance(stmt, ast.AnnAssign) and stmt.value is None: pass elif isinstance(stmt, (ast.Assign, ast.":
+        "a try statement matches none of the branches after its own: skipping that `pass` binds nothing either way",
+    "compare/grader/submissions/notebook_statements.py::_State._bind@294: (ast.Assign, ast.AnnAssign, "
+    "ast.AugAssign) -> (ast.Assign, ast.AnnAssign)":
+        "an augmented assignment is kept only to a name already a kept constant: binding it again adds what is "
+        "there and removes what is not (a constant is never a definition nor has an origin)",
+    "compare/grader/submissions/notebook_statements.py::_State._qualified@332: 0 -> 1": _QUALIFIED_DEPTH,
+    "compare/grader/submissions/notebook_statements.py::_State._qualified@340: depth < MAX_DEPTH -> "
+    "depth <= MAX_DEPTH": _QUALIFIED_DEPTH,
+    "compare/grader/submissions/notebook_statements.py::_State._qualified@341: 1 -> 2": _QUALIFIED_DEPTH,
+    "compare/grader/sandbox/sources.py::_parse@243: (SyntaxError, ValueError, RecursionError, MemoryError, "
+    "OverflowError) -> (SyntaxError, ValueError, RecursionError, MemoryError)": _NO_OVERFLOW,
+    "compare/grader/submissions/notebook_statements.py::_compile_error@397: True -> False": _FUTURE.replace(
+        "sources.py", "notebook_statements.py"),
+    "compare/grader/submissions/notebook_statements.py::_compile_error@400: (RecursionError, MemoryError) -> "
+    "(RecursionError,)": _NO_MEMORY,
+    "compare/grader/submissions/notebook_statements.py::_segment@419: if hasattr(stmt, \"body\") or hasattr(stmt, "
+    "\"cases\") or not text: return text -> if False: return text": _WHOLE_LINES,
+    "compare/grader/submissions/notebook_statements.py::_segment@419: hasattr(stmt, \"body\") or hasattr(stmt, "
+    "\"cases\") or not text -> hasattr(stmt, 'body') and hasattr(stmt, 'cases') and (not text)": _WHOLE_LINES,
+    "compare/grader/sandbox/syntax.py::_compile_problem@55: (SyntaxError, ValueError, RecursionError, MemoryError, "
+    "OverflowError) -> (SyntaxError, ValueError, RecursionError, MemoryError)": _NO_OVERFLOW,
+    "compare/grader/sandbox/syntax.py::_compile_error@64: (RecursionError, MemoryError) -> (RecursionError,)":
+        _NO_MEMORY,
+    "compare/grader/sandbox/syntax.py::_compile_error@68: (SyntaxError, ValueError, OverflowError) -> "
+    "(SyntaxError, OverflowError)": _PARSED_TREE,
+    "compare/grader/sandbox/syntax.py::_compile_error@68: (SyntaxError, ValueError, OverflowError) -> "
+    "(SyntaxError, ValueError)": _NO_OVERFLOW,
+})
+
 
 @dataclass
 class Mutant:

@@ -25,10 +25,14 @@ def sandbox(top: str) -> bool:
     return top in SANDBOX
 
 
-def write(tmp_path, *cells, name="hw.ipynb", **metadata):
+def write(tmp_path, *cells, name="hw.ipynb", validate=True, **metadata):
+    """The notebook as nbformat writes it (``validate=False``: as JSON, quick for thousands of cells)."""
     notebook = new_notebook(cells=list(cells), metadata=metadata)
     path = tmp_path / name
-    nbformat.write(notebook, str(path))
+    if validate:
+        nbformat.write(notebook, str(path))
+    else:
+        path.write_text(json.dumps(notebook))
     return path
 
 
@@ -284,7 +288,7 @@ def test_other_languages_and_oversized_notebooks_refused(tmp_path):
                        kernelspec={"name": "ir", "language": "R", "display_name": "R"})
     with pytest.raises(NotebookError, match=r"r\.ipynb: not graded: a r notebook"):
         extract_definitions(r_notebook)
-    many = write(tmp_path, *[new_code_cell("x = 1") for _ in range(2001)], name="many.ipynb")
+    many = write(tmp_path, *[new_code_cell("x = 1") for _ in range(2001)], name="many.ipynb", validate=False)
     with pytest.raises(NotebookError, match="many.ipynb: not graded: 2001 cells"):
         extract_definitions(many)
     big = write(tmp_path, new_code_cell("x = 1\n" * 400_000), name="big.ipynb")
@@ -504,3 +508,169 @@ def test_hostile_cells_of_issue_15(tmp_path):
     extracted = extract_definitions(path, available=sandbox)
     assert extracted.source == "OK = 1\n" and extracted.line_map == {1: (2, 150_001)}
     assert extracted.syntax_errors[0].cause == "nested too deeply for Python to parse"
+
+
+# ----------------------------------------------------------------------------- the caps, at their bound and one over
+def test_the_cell_count_at_its_cap_is_read(tmp_path):
+    from compare.grader.submissions.notebook import MAX_CELLS
+
+    cells = [new_code_cell("OK = 1"), *[new_markdown_cell("x") for _ in range(MAX_CELLS - 1)]]
+    assert MAX_CELLS == 2000 and extract_definitions(write(tmp_path, *cells, validate=False)).source == "OK = 1\n"
+
+
+@pytest.mark.parametrize("split", [False, True])
+def test_the_source_size_at_its_cap_and_one_over(tmp_path, split):
+    from compare.grader.submissions.notebook import MAX_SOURCE_CHARS
+
+    assert MAX_SOURCE_CHARS == 2 * 1024 * 1024
+    text = "x" * (MAX_SOURCE_CHARS - len("OK = 1"))  # every cell counts, markdown too
+    markdown = new_markdown_cell(text)
+    if split:  # a source as a list of lines counts its lines (a source that is not text counts nothing)
+        markdown.source = [text[:1000], text[1000:]]
+    path = write(tmp_path, new_code_cell("OK = 1"), markdown)
+    raw = json.loads(path.read_text())
+    raw["cells"].append({"cell_type": "raw", "metadata": {}, "source": 7})  # not text: counts nothing
+    path.write_text(json.dumps(raw))
+    assert extract_definitions(path).source == "OK = 1\n"
+    raw["cells"][1]["source"] = [text, "y"] if split else text + "y"
+    path.write_text(json.dumps(raw))
+    with pytest.raises(NotebookError, match=r"^hw\.ipynb: not graded: more than 2 MB of source$"):
+        extract_definitions(path)
+
+
+def test_a_cell_whose_source_is_not_text_is_noted_exactly(tmp_path):
+    path = write(tmp_path, new_markdown_cell("# HW"), new_code_cell("OK = 1"))
+    raw = json.loads(path.read_text())
+    raw["cells"].append({"cell_type": "code", "metadata": {}, "outputs": [], "execution_count": None,
+                         "source": {"lines": ["x = 1"]}})
+    path.write_text(json.dumps(raw))
+    assert extract_definitions(path).skipped == ["cell 3: source is not text, cell skipped"]
+
+
+def test_a_notebook_that_exhausts_the_parser_says_so(tmp_path, monkeypatch):
+    import nbformat.reader
+
+    path = write(tmp_path, new_code_cell("OK = 1"))
+    for error in (RecursionError, MemoryError):
+        def reads(text, error=error):
+            raise error()
+
+        monkeypatch.setattr(nbformat.reader, "reads", reads)
+        with pytest.raises(NotebookError, match=r"^hw\.ipynb: not a Jupyter notebook: JSON nested too deeply$"):
+            extract_definitions(path)
+
+
+def test_deeply_nested_json_is_named_as_such(tmp_path):
+    deep = tmp_path / "deep.ipynb"
+    deep.write_text('{"cells": ' + "[" * 100_000)
+    with pytest.raises(NotebookError, match=r"^deep\.ipynb: not a Jupyter notebook: JSON nested too deeply$"):
+        extract_definitions(deep)
+
+
+# ----------------------------------------------------------------------------- a .py file read as one cell
+MODULE_THAT_TRAINS = (
+    "import numpy as np\n"
+    "import pandas as pd\n"
+    "def make_mlp(sizes, activation):\n"
+    "    return sizes\n"
+    "data = np.loadtxt('train.csv')\n"
+    "print('cell 1, epoch 1')\n"
+)
+
+
+def test_a_python_module_keeps_its_definitions_and_notes_lines(tmp_path):
+    from compare.grader.submissions.notebook import extract_module_definitions
+
+    path = tmp_path / "hw.py"
+    path.write_text(MODULE_THAT_TRAINS)
+    extracted = extract_module_definitions(path, available=sandbox)
+    assert extracted.source == "import numpy as np\ndef make_mlp(sizes, activation):\n    return sizes\n"
+    assert extracted.line_map == {1: (1, 1), 2: (1, 3), 3: (1, 4)}
+    assert extracted.skipped == [
+        "line 2: import pandas as pd — pandas is not available for grading",
+        "line 5: data = np.loadtxt('train.csv') — not a definition",
+        "line 6: print('cell 1, epoch 1') — not a definition",  # only the place loses "cell 1, "
+    ]
+    # By default every module counts as available.
+    assert extract_module_definitions(path).source.startswith("import numpy as np\nimport pandas as pd\n")
+
+
+def test_a_python_module_is_not_read_as_ipython(tmp_path):
+    from compare.grader.submissions.notebook import extract_module_definitions
+
+    path = tmp_path / "hw.py"
+    path.write_text("%%time\nimport numpy as np\n")
+    extracted = extract_module_definitions(path)
+    assert extracted.source == ""
+    assert extracted.skipped == ["line 1: syntax error (invalid syntax), cell skipped"]
+    path.write_text("import numpy as np\n!pip install torch\n")
+    assert extract_module_definitions(path).skipped == ["line 2: syntax error (invalid syntax), cell skipped"]
+
+
+def test_a_python_module_that_cannot_be_read_is_a_notebook_error(tmp_path):
+    from compare.grader.submissions.notebook import MAX_SOURCE_CHARS, extract_module_definitions
+
+    (tmp_path / "link.py").symlink_to("/dev/zero")
+    with pytest.raises(NotebookError, match=r"^link\.py: a symbolic link"):
+        extract_module_definitions(tmp_path / "link.py")
+    big = tmp_path / "big.py"
+    big.write_text("#" * MAX_SOURCE_CHARS)
+    assert extract_module_definitions(big).source == ""
+    big.write_text("#" * (MAX_SOURCE_CHARS + 1))
+    with pytest.raises(NotebookError, match=r"^big\.py: 2 MiB, over the 2 MiB"):
+        extract_module_definitions(big)
+
+
+def test_what_nbformat_says_is_cut_at_100_characters_and_never_empty(tmp_path, monkeypatch):
+    import nbformat.reader
+
+    path = tmp_path / "hw.ipynb"
+    path.write_text(json.dumps({"nbformat": "x" * 300, "cells": []}))
+    with pytest.raises(NotebookError) as caught:
+        extract_definitions(path)
+    why = ("Unsupported nbformat version " + "x" * 300)[:99] + "…"
+    assert str(caught.value) == f"hw.ipynb: not a Jupyter notebook: {why}"
+
+    def reads(text):
+        raise ValueError()  # an error without a message: its kind is said
+
+    monkeypatch.setattr(nbformat.reader, "reads", reads)
+    with pytest.raises(NotebookError, match=r"^hw\.ipynb: not a Jupyter notebook: ValueError$"):
+        extract_definitions(path)
+
+
+def test_cells_that_are_an_empty_string_are_no_list_of_cells(tmp_path):
+    path = tmp_path / "hw.ipynb"
+    path.write_text(json.dumps({"nbformat": 4, "nbformat_minor": 4, "metadata": {}, "cells": ""}))
+    with pytest.raises(NotebookError, match=r"^hw\.ipynb: not a Jupyter notebook: no list of cells$"):
+        extract_definitions(path)
+
+
+def test_the_language_is_read_from_the_kernel_or_from_language_info(tmp_path):
+    def notebook(name, **metadata):
+        path = tmp_path / name
+        path.write_text(json.dumps({"nbformat": 4, "nbformat_minor": 4, "metadata": metadata,
+                                    "cells": [{"cell_type": "code", "metadata": {}, "outputs": [],
+                                               "execution_count": None, "source": "x = 1"}]}))
+        return path
+
+    with pytest.raises(NotebookError, match=r"^j\.ipynb: not graded: a julia notebook, not Python$"):
+        extract_definitions(notebook("j.ipynb", language_info={"name": " Julia "}))
+    python = notebook("p.ipynb", kernelspec={"name": "py", "language": "python"}, language_info={"name": "R"})
+    assert extract_definitions(python).source == "x = 1\n"  # the kernel's language first
+    unnamed = notebook("u.ipynb", kernelspec={"name": "k"}, language_info={"name": 3})
+    assert extract_definitions(unnamed).source == "x = 1\n"  # nothing said: read as Python
+
+
+def test_a_cell_that_parses_keeps_its_lines_even_those_that_look_like_ipython(tmp_path):
+    cell = 'USAGE = """\n%(prog)s trains the net\n!pip install numpy first\nhelp?\n"""\nX = 1'
+    extracted = extract_definitions(write(tmp_path, new_code_cell(cell)), available=sandbox)
+    assert extracted.source == cell + "\n" and extracted.skipped == []
+
+
+def test_a_cell_broken_beyond_its_ipython_lines_is_one_syntax_error(tmp_path):
+    path = write(tmp_path, new_code_cell("%matplotlib inline\n!ls data\ndef make_mlp(sizes, activation:\n    pass"))
+    extracted = extract_definitions(path, available=sandbox)
+    assert extracted.skipped == ["cell 1, line 3: syntax error ('(' was never closed), cell skipped"]
+    assert extracted.source == "" and [str(p) for p in extracted.syntax_errors] == [
+        "cell 1, line 3: SyntaxError: '(' was never closed"]

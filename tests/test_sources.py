@@ -494,3 +494,117 @@ def test_a_syntax_error_without_a_message_is_invalid_syntax():
 def test_python2_constructs_on_long_lines_and_at_their_start(tmp_path, source, construct):
     (tmp_path / "old.py").write_text(source)
     assert syntax_problem(tmp_path / "old.py").startswith(f"Python 2 syntax ({construct}) at old.py:")
+
+
+def test_what_is_not_python_text_is_named_with_its_place(tmp_path):
+    (tmp_path / "nul.py").write_bytes(b"A = 1\nx = '\x00'\n")
+    assert syntax_problem(tmp_path / "nul.py") == "SyntaxError: source code string cannot contain null bytes in nul.py"
+    # A coding cookie that decodes to a lone surrogate: Python itself cannot compile the text.
+    (tmp_path / "sur.py").write_bytes(b"# -*- coding: raw_unicode_escape -*-\nx = '\\ud800'\n")
+    problem = syntax_problem(tmp_path / "sur.py")
+    assert problem.startswith("not Python source ('utf-8' codec can't encode character '\\ud800' in position ")
+    assert problem.endswith("surrogates not allowed): sur.py")
+    nb = notebook(tmp_path, "#md intro", "A = 1", "x = '\x00'")
+    assert syntax_problem(nb) == "SyntaxError: source code string cannot contain null bytes in hw.ipynb in cell 3"
+    nb = notebook(tmp_path, "A = 1", "s = '\ud800'", name="sur.ipynb")
+    assert syntax_problem(nb).startswith("not Python source ('utf-8' codec can't encode character")
+    assert syntax_problem(nb).endswith("): sur.ipynb in cell 2")
+    nb = notebook(tmp_path, "x = " + "-" * 100_000 + "1", name="deep.ipynb")
+    assert syntax_problem(nb) == "nested too deeply for Python to compile: deep.ipynb in cell 1"
+
+
+@pytest.mark.parametrize("source, construct", [
+    ("os.chmod('out/01', 0755)\n", "octal literal 0755"),  # an earlier zero-led number in a string is not it
+    ("name = 'réseau_ö'; os.chmod(name, 0700)\n", "octal literal 0700"),  # the offset counts bytes here
+    ("mode = '0644' + ' ' * 40 + 'x'; os.umask(022)\n", "octal literal 022"),
+])
+def test_the_octal_literal_named_is_the_one_python_refused(tmp_path, source, construct):
+    (tmp_path / "old.py").write_text(source, encoding="utf-8")
+    assert syntax_problem(tmp_path / "old.py") == f"Python 2 syntax ({construct}) at old.py:1"
+
+
+def test_an_except_that_only_lacks_parentheses_is_python3(tmp_path):
+    (tmp_path / "h.py").write_text("try:\n    pass\nexcept ValueError, TypeError as e:\n    pass\n")
+    assert syntax_problem(tmp_path / "h.py") == "SyntaxError: multiple exception types must be parenthesized at h.py:3"
+
+
+def test_a_syntax_error_without_a_column_is_read_from_the_line_start():
+    error = SyntaxError("invalid syntax", ("old.py", 3, None, "`x` + 1\n"))
+    assert syntax.python2_construct(error) == "backticks"
+
+
+def test_a_hand_made_syntax_error_with_a_column_below_one_is_read_from_the_start():
+    assert syntax.python2_construct(SyntaxError("invalid syntax", ("old.py", 3, -5, "`x` + 1\n"))) == "backticks"
+    assert syntax.python2_construct(SyntaxError("invalid syntax", ("old.py", 3, 0, "<> 1\n"))) == "<> operator"
+
+
+def test_a_long_sum_the_parser_takes_is_not_said_too_deep(tmp_path):
+    # 1,500 terms: Python compiles the text (Jupyter runs it); only compiling its tree would recurse too deep.
+    cell = "x = " + "1 + " * 1500 + "1"
+    assert syntax_problem(notebook(tmp_path, "#md sums", cell)) is None
+    (tmp_path / "sum.py").write_text(cell + "\n")
+    assert syntax_problem(tmp_path / "sum.py") is None
+
+
+@pytest.mark.parametrize("source, said", [
+    ("print(total 'items')\n", "SyntaxError: invalid syntax at q.py:1"),  # a quote where Python stopped: no ur
+    ('label = name "s"\n', "SyntaxError: invalid syntax at q.py:1"),
+    ('x = ur"abc"\n', "Python 2 syntax (ur'' string) at q.py:1"),
+    ("x = Ur'abc'\n", "Python 2 syntax (ur'' string) at q.py:1"),
+])
+def test_a_ur_string_needs_both_its_prefix_and_its_quote(tmp_path, source, said):
+    (tmp_path / "q.py").write_text(source)
+    assert syntax_problem(tmp_path / "q.py") == said
+
+
+def test_only_an_invalid_syntax_error_is_read_for_backticks_and_the_like():
+    for text in ("`x`\n", "<> 1\n", "raise E, 'm'\n"):
+        assert syntax.python2_construct(SyntaxError("expected ':'", ("f.py", 1, 1, text))) is None
+        assert syntax.python2_construct(SyntaxError("invalid syntax", ("f.py", 1, 1, text))) is not None
+
+
+@pytest.mark.parametrize("line, chevron", [
+    ("print >>sys.stderr, 'loss', loss", True),
+    ("    print>>f, x", True),
+    ("\tprint  >> log, epoch", True),
+    ("print(x >> 1)", False),
+    ("printer >> 2", False),
+    ("x = print >> f", False),
+    (" " * 996 + "print >>f, x", False),  # past the 1,000 characters looked at
+    (" " * 990 + "print >>f, x", True),
+])
+def test_a_python2_print_chevron_is_recognised(line, chevron):
+    assert syntax.is_print_chevron(line) is chevron
+
+
+@pytest.mark.parametrize("error", [RecursionError, MemoryError])
+def test_json_that_exhausts_the_reader_is_not_a_notebook(tmp_path, monkeypatch, error):
+    path = notebook(tmp_path, "A = 1")
+
+    def loads(text):
+        raise error()
+
+    monkeypatch.setattr(src.json, "loads", loads)
+    with pytest.raises(SourceError, match=r"^hw\.ipynb: not a Jupyter notebook: invalid JSON$"):
+        src.notebook_code_cells(path.read_text(), path)
+    assert defined_names(path) == set()
+
+
+def test_ipython_lines_become_pass_at_their_indentation_and_are_numbered():
+    lines = ["%load_ext autoreload", "!pip install \\", "    numpy \\", "    tqdm", "files = !ls", "np.dot?",
+             "def f(x):", "    %time y = x", "    # !not a command", "    return x"]
+    stripped, removed = src.strip_ipython(lines)
+    assert stripped == ["pass", "pass", "", "", "pass", "pass", "def f(x):", "    pass", "    # !not a command",
+                        "    return x"]
+    assert removed == [1, 2, 5, 6, 8]  # 1-based, continuation lines not counted
+
+
+@pytest.mark.parametrize("error", [RecursionError, MemoryError])
+def test_defined_names_never_raises_even_when_python_gives_out(tmp_path, monkeypatch, error):
+    (tmp_path / "a.py").write_text("def make_mlp():\n    pass\n")
+
+    def exhausted(body):
+        raise error()
+
+    monkeypatch.setattr(src, "top_level_names", exhausted)
+    assert defined_names(tmp_path / "a.py") == set()

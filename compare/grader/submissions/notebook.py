@@ -79,6 +79,8 @@ from compare.grader.submissions.notebook_statements import NOTE_LIMIT, Extracted
 MAX_FILE_BYTES = MAX_NOTEBOOK_BYTES  # the .ipynb file, outputs (images) included
 MAX_SOURCE_CHARS = 2 * 1024 * 1024  # all code cells together
 MAX_CELLS = 2000
+
+
 class NotebookError(ValueError):
     """The file is not a notebook this grader reads; ``str()`` is one line naming the file and why."""
 
@@ -88,7 +90,7 @@ def extract_definitions(path, available: Callable[[str], bool] = lambda top: Tru
 
     ``available(top)`` says whether a top-level module name ("numpy", "matplotlib") can be
     imported in the grading sandbox. Raises ``NotebookError`` for a file that is not a notebook,
-    is too large (20 MB, 2 MB of code, 2000 cells) or is not a Python notebook.
+    is too large (32 MiB, 2 MiB of code, 2000 cells) or is not a Python notebook.
     """
     name = display_name(path)
     cells = _read_cells(path, name)
@@ -157,16 +159,11 @@ def _read_cells(path, name: str) -> list:
         raise NotebookError(f"{name}: not graded: a {clean_text(language, 30)} notebook, not Python")
     if len(cells) > MAX_CELLS:
         raise NotebookError(f"{name}: not graded: {len(cells)} cells (at most {MAX_CELLS})")
-    total = sum(_length(cell.get("source")) for cell in cells if isinstance(cell, dict))
-    if total > MAX_SOURCE_CHARS:
+    # nbformat joined each list of lines into one string: a source that is not a string counts nothing.
+    sources = [cell.get("source") for cell in cells if isinstance(cell, dict)]
+    if sum(len(source) for source in sources if isinstance(source, str)) > MAX_SOURCE_CHARS:
         raise NotebookError(f"{name}: not graded: more than {MAX_SOURCE_CHARS >> 20} MB of source")
     return cells
-
-
-def _length(source) -> int:
-    if isinstance(source, list):
-        return sum(len(part) for part in source if isinstance(part, str))
-    return len(source) if isinstance(source, str) else 0
 
 
 def _language(metadata) -> str:
@@ -213,6 +210,3 @@ def _parse(text: str, number: int):
     except (SyntaxError, ValueError, RecursionError, MemoryError) as error:  # null bytes, surrogates, depth
         return None, error
 
-
-# ---------------------------------------------------------------------------------------------
-# Judging statements
