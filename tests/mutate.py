@@ -270,6 +270,8 @@ _FLOAT64_ANYWAY = ("compare_arrays converts both arrays to float64 itself, and t
                    "before it read the same shape and the same finiteness of any numeric array")
 _INTO_X = ("the first layer's input is X, which needs no gradient: how backprop would route into X (through "
            "W or Wᵀ) is never used, and the weight and bias gradients are the same either way")
+_SAME_AS_REFERENCE = ("{} equals the reference loss, and a loss is diagnosed only when it failed (it is not the "
+                      "reference's): a candidate equal to the reference can never match it")
 _PERF_ONLY = ("computing a case-only hypothesis again (per submission, or at every call) gives the same "
               "numbers: it is deterministic and depends on the case alone; only the time changes")
 EQUIVALENT.update({
@@ -288,6 +290,16 @@ EQUIVALENT.update({
     "compare/grader/diagnosis/evidence.py::Evidence.hypothesis@80: (\"hypothesis\", hyp) -> (hyp,)":
         "the shared memo's other keys are strings (\"data\", \"tape\", ...): (hyp,) is as unique a key as "
         "(\"hypothesis\", hyp)",
+    "compare/grader/diagnosis/loss.py::loss_candidates@43: if case.regularised: out += [ (\"loss-no-penalty\", "
+    "\"the loss has no penalty term: add {pen_loss}{hw:2.18}\", nll), (\"biase -> if True: out += "
+    "[('loss-no-penalty', 'the loss has no penalty term: add {pen_loss}{hw:2.18}', nll), ('biases-regularised":
+        _SAME_AS_REFERENCE.format("with every λ 0 the penalty is 0, so each of these candidates"),
+    "compare/grader/diagnosis/loss.py::loss_candidates@65: if K > 1: out += [ (\"sum-not-mean\", LOSS_TIMES_K, "
+    "K * nll + pen), (\"sum-not-mean\", LOSS_TIMES_K, K * (nll + pen)), (\"mea -> if True: out += "
+    "[('sum-not-mean', LOSS_TIMES_K, K * nll + pen), ('sum-not-mean', LOSS_TIMES_K, K * (nll + pen)), ('mean-":
+        _SAME_AS_REFERENCE.format("for K = 1 the sum is the mean, so each of these candidates"),
+    "compare/grader/diagnosis/loss.py::loss_candidates@65: K > 1 -> K >= 1":
+        _SAME_AS_REFERENCE.format("for K = 1 the sum is the mean, so each of these candidates"),
     "compare/grader/diagnosis/variants.py::altered_loss_and_grads@65: np.array(case.X, dtype=np.float64) -> "
     "np.array(case.X)": "a case's X is float64 already (cases.py builds every X as float64): the same array",
     "compare/grader/diagnosis/variants.py::altered_loss_and_grads@66: np.array(case.y if labels is None else labels, "
