@@ -684,44 +684,100 @@ NOBODY = 65534
 
 
 def make_hostile_folder(parent: Path) -> Path:
-    """A worker's folder as a submission can leave it: read-only folders holding files, owned by it."""
+    """A worker's folder as a submission can leave it when it runs as the grader's user (the process
+    level): folders made read-only, unreadable (no r: not even listed), unsearchable (no x), the folder
+    itself unreadable, a link out; owned by that user."""
     import stat as st
 
     folder = parent / "backprop-grade-z"
     (folder / "submission" / "ro" / "deeper").mkdir(parents=True)
     (folder / "submission" / "ro" / "deeper" / "f.txt").write_text("x")
     (folder / "submission" / "ro" / "link").symlink_to("/etc")
+    (folder / "submission" / "hidden" / "inner").mkdir(parents=True)
+    (folder / "submission" / "hidden" / "inner" / "g.txt").write_text("y")
+    (folder / "submission" / "blind" / "inner").mkdir(parents=True)
+    (folder / "submission" / "blind" / "h.txt").write_text("z")
     (folder / "tmp").mkdir()
     for path in [folder, *folder.rglob("*")]:
         os.chown(path, NOBODY, NOBODY, follow_symlinks=False)
     for ro in (folder / "submission" / "ro" / "deeper", folder / "submission" / "ro", folder / "tmp"):
         ro.chmod(st.S_IRUSR | st.S_IXUSR)
+    (folder / "submission" / "hidden").chmod(0)  # neither listed nor entered
+    (folder / "submission" / "blind").chmod(st.S_IRUSR)  # listed, not entered
+    folder.chmod(st.S_IWUSR | st.S_IXUSR)  # the private folder itself unreadable
     return folder
 
 
 @pytest.mark.skipif(os.geteuid() != 0, reason="needs root to make a folder of another user")
-def test_a_folder_made_read_only_by_its_owner_is_removed_by_that_owner():
+@pytest.mark.parametrize("parent_mode", [0o1777, 0o755])  # the machine's /tmp, or the grader's own TMPDIR
+def test_a_folder_made_unreadable_or_read_only_by_its_owner_is_removed_by_that_owner(parent_mode):
     import tempfile
 
     parent = Path(tempfile.mkdtemp(dir="/tmp"))
     try:
-        parent.chmod(0o1777)
         folder = make_hostile_folder(parent)
+        if parent_mode == 0o755:
+            os.chown(parent, NOBODY, NOBODY)
+        parent.chmod(parent_mode)
         pid = os.fork()
         if pid == 0:  # a grader that is not root: the worker's own user
             try:
                 os.setgid(NOBODY)
                 os.setuid(NOBODY)
+                fds = os.listdir("/proc/self/fd")
                 isolation._remove(folder)
-                os._exit(0 if not os.path.lexists(folder) else 1)
+                os._exit(0 if not os.path.lexists(folder) and os.listdir("/proc/self/fd") == fds else 1)
             except BaseException:  # noqa: BLE001 - the child must not return into pytest
                 os._exit(2)
-        assert os.waitstatus_to_exitcode(os.waitpid(pid, 0)[1]) == 0
-        assert os.stat(parent).st_mode & 0o7777 == 0o1777 and os.stat("/etc").st_mode & 0o777 == 0o755
+        assert os.waitstatus_to_exitcode(os.waitpid(pid, 0)[1]) == 0  # removed, no descriptor left open
+        assert os.stat(parent).st_mode & 0o7777 == parent_mode and os.stat("/etc").st_mode & 0o777 == 0o755
     finally:
         import shutil
 
         shutil.rmtree(parent, ignore_errors=True)
+
+
+def test_folders_nested_deeper_than_pythons_recursion_limit_are_removed(tmp_path):
+    """Within the file cap a submission can nest more folders than a recursive removal can walk."""
+    folder = tmp_path / "backprop-grade-d"
+    folder.mkdir()
+    fd = os.open(folder, os.O_RDONLY)
+    for depth in range(sys.getrecursionlimit() + 100):
+        os.mkdir("d", dir_fd=fd)
+        if depth % 300 == 0:
+            os.close(os.open("f", os.O_CREAT | os.O_WRONLY, dir_fd=fd))
+        fd, above = os.open("d", os.O_RDONLY, dir_fd=fd), fd
+        os.close(above)
+    os.close(fd)
+    fds = os.listdir("/proc/self/fd")
+    try:
+        isolation._remove(folder)
+        assert not folder.exists() and tmp_path.exists() and os.listdir("/proc/self/fd") == fds
+    finally:  # never left for pytest's own (recursive) clean-up of tmp_path
+        subprocess.run(["rm", "-rf", str(folder)], check=True)
+
+
+def test_a_folder_moved_while_it_is_removed_stops_the_removal_inside(tmp_path, monkeypatch):
+    """A sandboxed process not yet gone moves the folder being emptied nearer the top: going back up
+    would then leave the private folder; the removal stops rather than touch anything beside it."""
+    parent = tmp_path / "parent"
+    (parent / "x").mkdir(parents=True)
+    (parent / "x" / "precious").write_text("the grader's")
+    folder = parent / "backprop-grade-m"
+    (folder / "a" / "b").mkdir(parents=True)
+    (folder / "x").mkdir()
+    real = isolation._files_removed
+
+    def files_removed(fd):
+        names = sorted(real(fd), key=lambda name: name == "a")  # into a first, x left for later
+        if os.path.samestat(os.fstat(fd), os.stat(folder / "a" / "b")):
+            os.rename(folder / "a" / "b", folder / "b")  # moved up one level while being emptied
+        return names
+
+    monkeypatch.setattr(isolation, "_files_removed", files_removed)
+    isolation._remove(folder)
+    assert (parent / "x" / "precious").read_text() == "the grader's"
+    assert sorted(os.listdir(parent)) == ["backprop-grade-m", "x"]
 
 
 def test_removing_never_changes_what_is_above_or_behind_a_link(tmp_path):
