@@ -220,23 +220,23 @@ EQUIVALENT: dict[str, str] = {
     " -> pass":
         "without the time of the last look, the grader looks at the worker's use on every pass of its "
         "wait instead of every 0.1 s: the same limits, found as soon, at a higher cost in CPU",
-    "compare/grader/workers/isolation.py::Worker.overuse@236: sum(memory_bytes(pid) for pid in"
+    "compare/grader/workers/isolation.py::Worker.overuse@239: sum(memory_bytes(pid) for pid in"
     " measured) > limits.memory_mb << 20 -> sum((memory_bytes(pid) for pid in measured)) >="
     " limits.memory_mb << 20":
         "the kernel gives each process's memory in whole KiB and it changes from one look to the next: "
         "a submission holding exactly N MiB at the instant of a look cannot be arranged, and > or >= "
         "differ only there (the tests hold 2×100 MiB under 300 MiB and 3×120 MiB over it)",
-    "compare/grader/workers/isolation.py::Worker.overuse@239: 1 -> 2":
+    "compare/grader/workers/isolation.py::Worker.overuse@242: 1 -> 2":
         "the walk of what it wrote stops after `before + files + 1` entries, the fewest that show one "
         "over; stopping one entry later only counts one more of what is already over the cap",
-    "compare/grader/workers/isolation.py::Worker.kill@260: 10 -> 11":
+    "compare/grader/workers/isolation.py::Worker.kill@263: 10 -> 11":
         "how long to wait for a worker sent SIGKILL before sending it again: the kernel ends it at once, "
         "so neither 10 s nor 11 s is ever reached",
-    "compare/grader/workers/isolation.py::Worker.kill@260: 10 -> 9": "as 10 -> 11: a bound that a SIGKILLed worker never reaches",
-    "compare/grader/workers/isolation.py::Worker.kill@262: _kill(self.process.pid) -> pass":
+    "compare/grader/workers/isolation.py::Worker.kill@263: 10 -> 9": "as 10 -> 11: a bound that a SIGKILLed worker never reaches",
+    "compare/grader/workers/isolation.py::Worker.kill@265: _kill(self.process.pid) -> pass":
         "only run when a worker outlives SIGKILL to its process group by 10 s, which the kernel does not "
         "let happen to a running process (the grader would then wait on it without the second signal)",
-    "compare/grader/workers/isolation.py::Worker.kill@263: self.process.wait() -> pass":
+    "compare/grader/workers/isolation.py::Worker.kill@266: self.process.wait() -> pass":
         "as the line above: only after a worker outlived SIGKILL by 10 s, which does not happen",
 }
 
@@ -268,8 +268,8 @@ _CHUNK = ("the size of one read only: the file was found no larger than the cap 
 _PY311 = ("equivalent on the interpreter the tests run on (3.11 and newer): the mutated version test takes the "
           "same branch there and imports tomllib; only a 3.10 interpreter (tomli) could tell them apart")
 EQUIVALENT.update({
-    "compare/grader/workers/isolation.py::_bubblewrap_problem@96: 1 -> 2": _ONE_ENTRY,
-    "compare/grader/workers/isolation.py::throwaway_uid_works@131: 1 -> 2": _ONE_ENTRY,
+    "compare/grader/workers/isolation.py::_bubblewrap_problem@99: 1 -> 2": _ONE_ENTRY,
+    "compare/grader/workers/isolation.py::throwaway_uid_works@134: 1 -> 2": _ONE_ENTRY,
     "compare/grader/workers/runner.py::<module>@39: 0.1 -> 1.0": _LOOK_PERIOD,
     "compare/grader/workers/runner.py::<module>@39: 0.1 -> 0.01": _LOOK_PERIOD,
     "compare/grader/workers/runner.py::WorkerRunner.__init__@97: 0.0 -> 1.0":
@@ -278,20 +278,20 @@ EQUIVALENT.update({
     "compare/grader/workers/runner.py::<module>@40: (\"load\", \"forbidden\", \"raised\", \"contract\", \"channel\", "
     "\"timeout\", \"died\") -> ('load', 'forbidden', 'raised', 'channel', 'timeout', 'died')":
         "a kind missing from KINDS is read as 'contract': 'contract' itself comes out 'contract' either way",
-    "compare/grader/workers/isolation.py::_reap@311: 2.0 -> 20.0": _REAP_PACE,
-    "compare/grader/workers/isolation.py::_reap@316: pending and time.monotonic() < deadline -> "
+    "compare/grader/workers/isolation.py::_reap@350: 2.0 -> 20.0": _REAP_PACE,
+    "compare/grader/workers/isolation.py::_reap@355: pending and time.monotonic() < deadline -> "
     "pending or time.monotonic() < deadline": _REAP_PACE,
-    "compare/grader/workers/isolation.py::_reap@316: time.monotonic() < deadline -> time.monotonic() <= deadline":
+    "compare/grader/workers/isolation.py::_reap@355: time.monotonic() < deadline -> time.monotonic() <= deadline":
         _REAP_PACE,
-    "compare/grader/workers/isolation.py::_reap@325: if pending: time.sleep(0.01) -> if False: time.sleep(0.01)":
+    "compare/grader/workers/isolation.py::_reap@364: if pending: time.sleep(0.01) -> if False: time.sleep(0.01)":
         _REAP_PACE,
-    "compare/grader/workers/isolation.py::_reap@326: time.sleep(0.01) -> pass": _REAP_PACE,
-    "compare/grader/workers/isolation.py::_reap@326: 0.01 -> 0.1": _REAP_PACE,
-    "compare/grader/workers/isolation.py::_process_tree@367: {root, me} -> {me}": _NEVER_IN_TREE,
-    "compare/grader/workers/isolation.py::_process_tree@367: {root, me} -> {root}": _NEVER_IN_TREE,
-    "compare/grader/workers/isolation.py::_become_subreaper@409: True -> False":
+    "compare/grader/workers/isolation.py::_reap@365: time.sleep(0.01) -> pass": _REAP_PACE,
+    "compare/grader/workers/isolation.py::_reap@365: 0.01 -> 0.1": _REAP_PACE,
+    "compare/grader/workers/isolation.py::_process_tree@402: {root, me} -> {me}": _NEVER_IN_TREE,
+    "compare/grader/workers/isolation.py::_process_tree@402: {root, me} -> {root}": _NEVER_IN_TREE,
+    "compare/grader/workers/isolation.py::_become_subreaper@444: True -> False":
         "use_errno only keeps errno for ctypes.get_errno(), which nothing reads: prctl is called the same",
-    "compare/grader/workers/isolation.py::_become_subreaper@409: 1 -> 2":
+    "compare/grader/workers/isolation.py::_become_subreaper@444: 1 -> 2":
         "PR_SET_CHILD_SUBREAPER takes any non-zero second argument as 'set'",
     "compare/grader/workers/runner.py::WorkerRunner._send@189: if not writable: continue -> if False: continue":
         "select says not writable only when its wait ran out; the send that follows on the full non-blocking "
