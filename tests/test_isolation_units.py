@@ -1022,6 +1022,18 @@ def test_folders_nested_deeper_than_pythons_recursion_limit_are_removed(tmp_path
         subprocess.run(["rm", "-rf", str(folder)], check=True)
 
 
+def test_a_folder_gone_before_it_is_opened_is_passed_over(tmp_path, monkeypatch):
+    """A sandboxed process not yet gone removes a folder just listed: the rest is removed all the same."""
+    folder = tmp_path / "backprop-grade-v"
+    (folder / "a" / "b").mkdir(parents=True)
+    (folder / "a" / "b" / "f").write_text("x")
+    (folder / "x").mkdir()
+    real = isolation._files_removed
+    monkeypatch.setattr(isolation, "_files_removed", lambda fd: [*real(fd), "gone"])
+    isolation._remove(folder)
+    assert not folder.exists()
+
+
 def test_a_folder_moved_while_it_is_removed_stops_the_removal_inside(tmp_path, monkeypatch):
     """A sandboxed process not yet gone moves the folder being emptied nearer the top: going back up
     would then leave the private folder; the removal stops rather than touch anything beside it."""
