@@ -279,8 +279,6 @@ EQUIVALENT.update({
     "\"timeout\", \"died\") -> ('load', 'forbidden', 'raised', 'channel', 'timeout', 'died')":
         "a kind missing from KINDS is read as 'contract': 'contract' itself comes out 'contract' either way",
     "compare/grader/workers/isolation.py::_reap@350: 2.0 -> 20.0": _REAP_PACE,
-    "compare/grader/workers/isolation.py::_reap@355: pending and time.monotonic() < deadline -> "
-    "pending or time.monotonic() < deadline": _REAP_PACE,
     "compare/grader/workers/isolation.py::_reap@355: time.monotonic() < deadline -> time.monotonic() <= deadline":
         _REAP_PACE,
     "compare/grader/workers/isolation.py::_reap@364: if pending: time.sleep(0.01) -> if False: time.sleep(0.01)":
@@ -544,6 +542,34 @@ EQUIVALENT.update({
         _ANY_SEED,
 })
 
+
+# --- issue 20: compare/grader/workers/isolation.py ---
+_ISO = "compare/grader/workers/isolation.py::"
+_OPENED_AFTER = ("the folder is opened right after and its mode set to 0700 through the descriptor (fchmod): any "
+                 "mode that lets its owner read it opens it the same way, and the final mode is 0700 either way")
+_OTHERS_X = ("search permission for others on a folder being emptied, inside the grader's private folder, for "
+             "the moment until it is removed: no one can list it, and it is gone right after")
+_LINK_REFUSED = ("open(O_DIRECTORY | O_NOFOLLOW) refuses a link with ELOOP and anything but a folder with ENOTDIR: "
+                 "a PermissionError comes only from a folder, so the check that it is one never says no")
+EQUIVALENT.update({
+    _ISO + "_remove@301: os.path.samestat(os.fstat(here), identity) -> os.path.samestat(identity, os.fstat(here))":
+        "samestat compares two stat results' device and inode: symmetric",
+    _ISO + "_open_folder@318: if not stat.S_ISDIR(os.stat(name, dir_fd=dir_fd, follow_symlinks=False).st_mode): "
+    "return None -> if False: return None": _LINK_REFUSED,
+    _ISO + "_open_folder@318: False -> True": _LINK_REFUSED + " (and a folder's stat is the same followed or not)",
+    _ISO + "_open_folder@320: 0o700 -> 449": _OPENED_AFTER,
+    _ISO + "_open_folder@320: 0o700 -> 447": _OPENED_AFTER,
+    _ISO + "_open_folder@325: 0o700 -> 449": _OTHERS_X,
+    _ISO + "_reap@350: 2.0 -> 0.2": _REAP_PACE,
+    _ISO + "_reap@358: 0 -> 1":
+        "waitpid's status instead of its pid: a child killed by SIGKILL has status 9 (true, as its pid), a live "
+        "one (0, 0); a child that exited 0 is found gone on the next look (ChildProcessError, no parent) and "
+        "dropped then: the same processes reaped, one look later",
+    _ISO + "_reap@364: if pending: time.sleep(0.01) -> if True: time.sleep(0.01)": _REAP_PACE,
+    _ISO + "_reap@365: 0.01 -> 0.001": _REAP_PACE,
+    _ISO + "_signal_group@377: contextlib.suppress(ProcessLookupError, PermissionError) -> "
+    "contextlib.suppress(PermissionError, ProcessLookupError)": "suppress takes a set of exception types: order is no matter",
+})
 
 @dataclass
 class Mutant:
