@@ -390,9 +390,14 @@ def stand_in(monkeypatch):
 def test_a_started_worker_is_handed_back_whole_and_registered(stand_in, tmp_path):
     import socket
 
+    import warnings
+
     fds = set(os.listdir("/proc/self/fd"))
     limits = Limits(processes=7)
-    worker = isolation.start_worker(sub(tmp_path / "s"), limits, isolation=PROCESS)
+    with warnings.catch_warnings(record=True) as warned:
+        warnings.simplefilter("always")
+        worker = isolation.start_worker(sub(tmp_path / "s"), limits, isolation=PROCESS)
+    assert [w for w in warned if issubclass(w.category, ResourceWarning)] == []  # the worker's end closed, not collected
     ((process, options),) = stand_in
     assert (worker.process, worker.level, worker.uid, worker.limits, worker.fallback) == (process, PROCESS, None,
                                                                                            limits, None)
