@@ -551,6 +551,14 @@ _OTHERS_X = ("search permission for others on a folder being emptied, inside the
              "the moment until it is removed: no one can list it, and it is gone right after")
 _LINK_REFUSED = ("open(O_DIRECTORY | O_NOFOLLOW) refuses a link with ELOOP and anything but a folder with ENOTDIR: "
                  "a PermissionError comes only from a folder, so the check that it is one never says no")
+_NEVER_AN_ANCESTOR = ("`made` only tells bind() which parents of a mount point to make first; {} is never the "
+                      "parent of a later mount point (those are the installation, the interpreter's folder, "
+                      "/opt/site/NAME and /opt/grader), and bwrap's --dir accepts a folder that is there already")
+_USR_BOUND = ("/usr is bound read-only whole before any bind(): binding a folder under it onto itself again (or "
+              "making its parents, which are there) changes nothing the sandbox sees")
+_WAIT_DEFAULT = "wait_gone's default wait: every caller (the tests) passes its own timeout"
+_WAIT_PACE = ("how often and how long wait_gone looks (it is for the tests): True as soon as the worker is reaped, "
+              "False once the wait is over, whatever the pace")
 EQUIVALENT.update({
     _ISO + "_remove@301: os.path.samestat(os.fstat(here), identity) -> os.path.samestat(identity, os.fstat(here))":
         "samestat compares two stat results' device and inode: symmetric",
@@ -569,6 +577,43 @@ EQUIVALENT.update({
     _ISO + "_reap@365: 0.01 -> 0.001": _REAP_PACE,
     _ISO + "_signal_group@377: contextlib.suppress(ProcessLookupError, PermissionError) -> "
     "contextlib.suppress(PermissionError, ProcessLookupError)": "suppress takes a set of exception types: order is no matter",
+    _ISO + '_kill@382: contextlib.suppress(ProcessLookupError, PermissionError) -> contextlib.suppress(PermissionError, ProcessLookupError)':
+        "suppress takes a set of exception types: order is no matter",
+    _ISO + '<module>@419: 1 -> 2':
+        ("the first tag drawn is one lower: tags stay distinct and below the grader's own; they differ only for a "
+        "grader whose own hard RLIMIT_RTTIME is 3 µs, where the second count leaves no tag (the limit is unlimited "
+        "by default and only lowered by hand)"),
+    _ISO + '_bubblewrap_argv@466: {"/usr", "/opt", "/opt/site", "/opt/grader"} -> {\'/opt\', \'/opt/site\', \'/opt/grader\'}':
+        _NEVER_AN_ANCESTOR.format("/usr"),
+    _ISO + '_bubblewrap_argv@466: {"/usr", "/opt", "/opt/site", "/opt/grader"} -> {\'/usr\', \'/opt\', \'/opt/site\'}':
+        _NEVER_AN_ANCESTOR.format("/opt/grader"),
+    _ISO + '_bubblewrap_argv@474: made.add(link) -> pass':
+        _NEVER_AN_ANCESTOR.format("/bin, /lib and the other system folders"),
+    _ISO + '_bubblewrap_argv.bind@485: if any(dest == m or dest.startswith(m.rstrip("/") + "/") for m in ("/usr",)): argv.extend(["--ro-bind", source, dest]) r -> if False: argv.extend([\'--ro-bind\', source, dest]) return':
+        _USR_BOUND,
+    _ISO + '_bubblewrap_argv.bind@485: any(dest == m or dest.startswith(m.rstrip("/") + "/") for m in ("/usr",)) -> all((dest == m or dest.startswith(m.rstrip(\'/\') + \'/\') for m in (\'/usr\',)))':
+        "any() and all() of a one-element tuple are the same test",
+    _ISO + '_bubblewrap_argv.bind@485: dest == m or dest.startswith(m.rstrip("/") + "/") -> dest == m and dest.startswith(m.rstrip(\'/\') + \'/\')':
+        _USR_BOUND,
+    _ISO + '_bubblewrap_argv.bind@486: argv.extend(["--ro-bind", source, dest]) -> pass':
+        _USR_BOUND,
+    _ISO + '_bubblewrap_argv.bind@493: made.add(dest) -> pass':
+        _NEVER_AN_ANCESTOR.format("a folder bound (the installation, the interpreter's folder, a package, the grader)"),
+    _ISO + 'start_worker@577: True -> False':
+        ("the folder was made by mkdtemp a moment before and holds only the copy the grader made: no student code "
+        "ran, so removing it raises nothing for ignore_errors to ignore"),
+    _ISO + 'wait_gone@587: 5.0 -> 50.0':
+        _WAIT_DEFAULT,
+    _ISO + 'wait_gone@587: 5.0 -> 0.5':
+        _WAIT_DEFAULT,
+    _ISO + 'wait_gone@590: time.monotonic() < end -> time.monotonic() <= end':
+        _WAIT_PACE,
+    _ISO + 'wait_gone@591: time.sleep(0.01) -> pass':
+        _WAIT_PACE,
+    _ISO + 'wait_gone@591: 0.01 -> 0.1':
+        _WAIT_PACE,
+    _ISO + 'wait_gone@591: 0.01 -> 0.001':
+        _WAIT_PACE,
 })
 
 @dataclass
