@@ -606,6 +606,8 @@ EQUIVALENT.update({
         _WAIT_DEFAULT,
     _ISO + 'wait_gone@587: 5.0 -> 0.5':
         _WAIT_DEFAULT,
+    _ISO + 'wait_gone@590: worker.process.poll() is None and time.monotonic() < end -> worker.process.poll() is None or time.monotonic() < end':
+        _WAIT_PACE + ' (with `or`, it returns the same answer once its whole wait is over)',
     _ISO + 'wait_gone@590: time.monotonic() < end -> time.monotonic() <= end':
         _WAIT_PACE,
     _ISO + 'wait_gone@591: time.sleep(0.01) -> pass':

@@ -389,7 +389,6 @@ def stand_in(monkeypatch):
 
 def test_a_started_worker_is_handed_back_whole_and_registered(stand_in, tmp_path):
     import socket
-
     import warnings
 
     fds = set(os.listdir("/proc/self/fd"))
@@ -440,7 +439,7 @@ def test_wait_gone_says_whether_the_worker_was_reaped(tmp_path):
     worker.process = process
     assert isolation.wait_gone(worker, timeout=0.05) is False and process.returncode is None  # still reading
     process.stdin.close()  # it reads the end of its input and exits
-    assert isolation.wait_gone(worker, timeout=300) is True and process.returncode == 0
+    assert isolation.wait_gone(worker, timeout=30) is True and process.returncode == 0
 
 
 # ----------------------------------------------------------------------------- what is killed at the end
