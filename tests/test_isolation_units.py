@@ -339,6 +339,109 @@ def test_allowing_the_answer_key_is_refused_before_anything_is_copied(started, t
     assert "argv" not in started
 
 
+def test_the_answer_key_is_refused_before_the_machine_is_asked_for_bubblewrap(started, tmp_path, monkeypatch):
+    monkeypatch.setattr(isolation, "_bubblewrap_problem", lambda: "no bwrap here")
+    with pytest.raises(ValueError, match="allow_imports names 'manual'"):
+        isolation.start_worker(sub(tmp_path), Limits(), allow_imports=("manual",), isolation=BUBBLEWRAP)
+    with pytest.raises(IsolationUnavailable):
+        isolation.start_worker(sub(tmp_path), Limits(), isolation=BUBBLEWRAP)
+
+
+def test_a_process_level_worker_makes_the_grader_a_subreaper(started, tmp_path):
+    """Where escapees of the worker go: to the grader (a fresh process, as a forked one is, is none)."""
+    import ctypes
+
+    pid = os.fork()
+    if pid == 0:
+        try:
+            try:
+                isolation.start_worker(sub(tmp_path), Limits(), isolation=PROCESS)
+            except Caught:
+                pass
+            flag = ctypes.c_int(-1)
+            ctypes.CDLL(None).prctl(37, ctypes.byref(flag))  # PR_GET_CHILD_SUBREAPER
+            os._exit(10 + flag.value)
+        except BaseException:  # noqa: BLE001 - the child must not return into pytest
+            os._exit(2)
+    assert os.waitstatus_to_exitcode(os.waitpid(pid, 0)[1]) == 11
+
+
+@pytest.fixture
+def stand_in(monkeypatch):
+    """start_worker whole, the worker it starts played by ``sleep`` (same options, no Python, no channel
+    use): what start_worker hands back and what it registers. [(process, options)] of those started."""
+    real_popen, started = subprocess.Popen, []
+
+    def popen(argv, **options):
+        process = real_popen(["sleep", "300"], **options)
+        started.append((process, options))
+        return process
+
+    monkeypatch.setattr(isolation.subprocess, "Popen", popen)
+    monkeypatch.setattr(isolation, "_live_workers", {})
+    monkeypatch.setattr(isolation, "_live_tags", set())
+    monkeypatch.setattr(isolation, "_children_started", set())
+    yield started
+    for process, _ in started:
+        isolation._kill(process.pid)
+        process.wait()
+
+
+def test_a_started_worker_is_handed_back_whole_and_registered(stand_in, tmp_path):
+    import socket
+    import warnings
+
+    fds = set(os.listdir("/proc/self/fd"))
+    limits = Limits(processes=7)
+    with warnings.catch_warnings(record=True) as warned:
+        warnings.simplefilter("always")
+        worker = isolation.start_worker(sub(tmp_path / "s"), limits, isolation=PROCESS)
+    assert [w for w in warned if issubclass(w.category, ResourceWarning)] == []  # the worker's end closed, not collected
+    ((process, options),) = stand_in
+    assert (worker.process, worker.level, worker.uid, worker.limits, worker.fallback) == (process, PROCESS, None,
+                                                                                           limits, None)
+    assert worker.workdir.name.startswith("backprop-grade-") and worker.root_inside == str(worker.workdir / "submission")
+    assert worker.written_before == usage.folder_usage([worker.workdir]) and worker.written_before[1] >= 4
+    assert worker.tag in isolation._live_tags
+    # The grader never blocks on what the student's process writes or does not read.
+    assert worker.stderr_fd == process.stderr.fileno() and os.get_blocking(worker.stderr_fd) is False
+    assert isinstance(worker.sock, socket.socket) and worker.sock.getblocking() is False
+    assert isolation._live_workers == {id(worker): worker} and isolation._children_started == {process.pid}
+    assert len(set(os.listdir("/proc/self/fd")) - fds) == 2  # its end of the channel and stderr: the worker's closed
+    isolation.kill_all()
+    assert process.returncode == -9 and not worker.workdir.exists() and set(os.listdir("/proc/self/fd")) == fds
+    assert isolation._live_workers == {} and isolation._children_started == set()
+
+
+def test_killing_one_worker_never_kills_another_that_lowered_its_own_mark(stand_in, tmp_path):
+    """A submission can lower the mark of its own worker process (its hard RLIMIT_RTTIME): that worker
+    is still one the grader started, never taken for a classmate's escapee."""
+    first = isolation.start_worker(sub(tmp_path / "a"), Limits(), isolation=PROCESS)
+    second = isolation.start_worker(sub(tmp_path / "b"), Limits(), isolation=PROCESS)
+    resource.prlimit(first.process.pid, resource.RLIMIT_RTTIME, (3, 3))
+    second.kill()
+    assert second.process.returncode == -9 and first.process.poll() is None
+    first.kill()
+
+
+def test_a_fallback_to_the_process_level_says_why(stand_in, tmp_path, monkeypatch):
+    monkeypatch.setattr(isolation, "_bubblewrap_problem", lambda: "no bwrap here")
+    worker = isolation.start_worker(sub(tmp_path / "a"), Limits(), isolation="auto")
+    assert worker.fallback == "no bwrap here" and "bubblewrap unavailable: no bwrap here" in worker.describe()
+    chosen = isolation.start_worker(sub(tmp_path / "b"), Limits(), isolation=PROCESS)
+    assert chosen.fallback is None and "(asked for)" in chosen.describe()
+    isolation.kill_all()
+
+
+def test_wait_gone_says_whether_the_worker_was_reaped(tmp_path):
+    process = subprocess.Popen([sys.executable, "-c", "import sys; sys.stdin.read()"], stdin=subprocess.PIPE)
+    worker = fake_worker(PROCESS, Limits(), tmp_path)
+    worker.process = process
+    assert isolation.wait_gone(worker, timeout=0.05) is False and process.returncode is None  # still reading
+    process.stdin.close()  # it reads the end of its input and exits
+    assert isolation.wait_gone(worker, timeout=30) is True and process.returncode == 0
+
+
 # ----------------------------------------------------------------------------- what is killed at the end
 ME = os.getpid()
 
@@ -579,6 +682,7 @@ def test_killing_a_worker_ends_it_its_children_and_its_escapees(family):
     worker, child, escapee = family
     assert alive(child) and alive(escapee) and isolation._parent(escapee) == os.getpid()  # ours: a subreaper
     worker.kill()
+    assert not os.path.exists(f"/proc/{worker.process.pid}")  # killed and reaped by kill itself: no zombie
     assert worker.process.poll() == -9 and gone(child) and gone(escapee)
     assert not worker.workdir.exists() and worker.sock.fileno() == -1 and worker.process.stderr.closed
     assert isolation._live_workers == {} and worker.tag not in isolation._live_tags
@@ -613,13 +717,115 @@ def test_a_bubblewrap_worker_that_ended_is_not_signalled_again(tmp_path, monkeyp
     assert signalled == [] and not workdir.exists() and worker.sock.fileno() == -1
 
 
-def test_the_sandboxs_filesystem_is_built_in_an_order_bubblewrap_accepts(tmp_path, monkeypatch):
-    """Every mount point's folders are made (mode 0755, once) before it is mounted, the system's folders and
-    the interpreter are bound read-only, each visible package sits at /opt/site/NAME."""
-    monkeypatch.setattr(isolation.shutil, "which", lambda name: "/usr/bin/bwrap")
-    site = {name: path for name, path in isolation.visible_packages(()).items()}
-    argv, inside, site_paths = isolation._bubblewrap_argv(tmp_path, site, None, Limits(disk_mb=3))
-    assert (inside, site_paths, argv[-1]) == ("/submission", ["/opt/site"], "--")
+def test_a_live_bubblewrap_worker_is_killed_and_no_other_child_of_the_grader_is_reaped(tmp_path, monkeypatch):
+    """The sandbox's processes end with its PID namespace; killing it must not wait for, nor reap, a child
+    of the grader that is not its own, even one whose mark looks like an escapee's (its exit status
+    stays its owner's)."""
+    import socket
+
+    monkeypatch.setattr(isolation, "_live_tags", set())
+    monkeypatch.setattr(isolation, "_children_started", set())
+    other = subprocess.Popen([sys.executable, "-c", "import sys; sys.exit(7)"],
+                             preexec_fn=lambda: resource.setrlimit(resource.RLIMIT_RTTIME, (5, 5)))
+    assert gone(other.pid)  # a zombie: ended, its status not yet read by its owner
+    workdir = tmp_path / "backprop-grade-b"
+    (workdir / "submission").mkdir(parents=True)
+    process = subprocess.Popen(["sleep", "300"], stderr=subprocess.PIPE, start_new_session=True)
+    ours, theirs = socket.socketpair()
+    worker = isolation.Worker(process, ours, process.stderr.fileno(), BUBBLEWRAP, workdir, "/submission")
+    worker.kill()
+    theirs.close()
+    assert not os.path.exists(f"/proc/{process.pid}") and process.returncode == -9 and not workdir.exists()
+    assert other.wait(timeout=30) == 7
+
+
+DISGUISED = """
+import os, resource, sys, time
+if os.fork() == 0:
+    if os.fork() == 0:  # orphaned to the grader, still in the worker's process group, another worker's mark
+        resource.setrlimit(resource.RLIMIT_RTTIME, ({mark}, {mark}))
+        print(os.getpid(), flush=True)
+        time.sleep(300)
+    os._exit(0)
+os.wait()
+sys.stdin.read()
+"""
+
+
+def test_an_escapee_in_the_workers_process_group_is_killed_whatever_its_mark(tmp_path, monkeypatch):
+    """An escapee that took another live worker's mark is not taken for this worker's, but it is still
+    in its process group: killed with it."""
+    monkeypatch.setattr(isolation, "_live_workers", {})
+    monkeypatch.setattr(isolation, "_live_tags", set())
+    monkeypatch.setattr(isolation, "_children_started", set())
+    isolation._become_subreaper()
+    tag, other = isolation._next_tag(), isolation._next_tag()
+    workdir = tmp_path / "backprop-grade-g"
+    (workdir / "submission").mkdir(parents=True)
+    process = subprocess.Popen([sys.executable, "-c", DISGUISED.format(mark=other)], stdin=subprocess.PIPE,
+                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, start_new_session=True,
+                               preexec_fn=lambda: resource.setrlimit(resource.RLIMIT_RTTIME, (tag, tag)))
+    isolation._children_started.add(process.pid)
+    escapee = int(process.stdout.readline())
+    try:
+        import socket
+
+        ours, theirs = socket.socketpair()
+        worker = isolation.Worker(process, ours, process.stderr.fileno(), PROCESS, workdir, str(workdir), tag=tag)
+        assert isolation._parent(escapee) == os.getpid() and isolation._rttime(escapee) == other
+        worker.kill()
+        theirs.close()
+        assert gone(escapee)
+    finally:
+        isolation._kill(escapee)
+        isolation._kill(process.pid)
+        process.wait()
+
+
+def test_reaping_waits_for_the_orphans_of_the_dying_and_never_for_anothers_child(monkeypatch):
+    """After a kill, on a played kernel: the grader reaps its dead children, waits for one whose parent is
+    still dying until it is reparented to it, never waits for a child of a live stranger, and returns as
+    soon as nothing is left (not at its deadline)."""
+    import types
+
+    me, dying, stranger = os.getpid(), 100, 999
+    parents = {11: me, 12: 11, 13: dying, 14: stranger}  # a child; its child; the dying worker's; a stranger's
+    reaped, clock = [], [0.0]
+
+    def waitpid(pid, options):
+        assert options == os.WNOHANG
+        if parents.get(pid) != me:
+            raise ChildProcessError(pid)
+        del parents[pid]
+        reaped.append(pid)
+        for child, parent in parents.items():
+            if parent == pid:
+                parents[child] = me  # orphaned to the subreaper
+        return pid, 9
+
+    def elapse(seconds):  # time passes as the grader looks at it or waits
+        clock[0] += seconds
+        if clock[0] > 0.005 and parents.get(13) == dying:
+            parents[13] = me  # the dying worker has exited: its child is the grader's now
+        return clock[0]
+
+    def monotonic():
+        return elapse(0.001)
+
+    def sleep(seconds):
+        elapse(seconds)
+
+    monkeypatch.setattr(os, "waitpid", waitpid)
+    monkeypatch.setattr(isolation, "_parent", parents.get)
+    monkeypatch.setattr(isolation, "time", types.SimpleNamespace(monotonic=monotonic, sleep=sleep))
+    isolation._reap({11, 12, 13, 14}, dying)
+    assert sorted(reaped) == [11, 12, 13] and parents == {14: stranger}
+    assert clock[0] < 0.5  # a few short waits, far from the 2 s deadline
+
+
+def folders_made_in_order(argv: list) -> list:
+    """Walk a bwrap command line as bubblewrap does: every mount point's folders are there before it is
+    mounted, each folder is made (mode 0755) once and only where nothing is yet. The folders made."""
     width = {"--ro-bind": 2, "--ro-bind-try": 2, "--bind": 2, "--symlink": 2, "--dir": 1, "--tmpfs": 1, "--proc": 1,
              "--dev": 1, "--remount-ro": 1, "--perms": 1, "--size": 1, "--chdir": 1, "--setenv": 2, "--cap-add": 1}
     made, mounted, dirs, i = set(), set(), [], 1
@@ -638,10 +844,21 @@ def test_the_sandboxs_filesystem_is_built_in_an_order_bubblewrap_accepts(tmp_pat
             if flag in ("--ro-bind", "--bind"):
                 mounted.add(dest)
             if flag == "--dir":
-                assert argv[i - 2:i] == ["--perms", "0755"] and dest not in dirs
+                assert argv[i - 2:i] == ["--perms", "0755"] and dest not in made, dest
                 dirs.append(dest)
             made.add(dest)
         i += 1 + width[flag]
+    return dirs
+
+
+def test_the_sandboxs_filesystem_is_built_in_an_order_bubblewrap_accepts(tmp_path, monkeypatch):
+    """Every mount point's folders are made (mode 0755, once) before it is mounted, the system's folders and
+    the interpreter are bound read-only, each visible package sits at /opt/site/NAME."""
+    monkeypatch.setattr(isolation.shutil, "which", lambda name: "/usr/bin/bwrap")
+    site = {name: path for name, path in isolation.visible_packages(()).items()}
+    argv, inside, site_paths = isolation._bubblewrap_argv(tmp_path, site, None, Limits(disk_mb=3))
+    assert (inside, site_paths, argv[-1]) == ("/submission", ["/opt/site"], "--")
+    dirs = folders_made_in_order(argv)
     box = argv[:argv.index("--")]
     for folder in ("/bin", "/sbin", "/lib", "/lib32", "/lib64", "/libx32"):
         if os.path.islink(folder):
@@ -655,6 +872,8 @@ def test_the_sandboxs_filesystem_is_built_in_an_order_bubblewrap_accepts(tmp_pat
     assert (prefix, prefix) in pairs(box, "--ro-bind", 2)
     executable = Path(sys.executable).resolve()
     assert any(str(executable).startswith(s + "/") for s, d in pairs(box, "--ro-bind", 2) if s == d)
+    if Path(prefix) in executable.parents:  # inside the installation: not bound again on its own
+        assert (str(executable.parent), str(executable.parent)) not in pairs(box, "--ro-bind", 2)
     for name, source in site.items():
         assert (str(source), f"/opt/site/{name}") in pairs(box, "--ro-bind", 2)
     assert {"/opt", "/opt/site", "/opt/grader"} <= set(dirs)
@@ -672,6 +891,7 @@ def test_a_folder_outside_the_installation_is_bound_with_its_own_parents(tmp_pat
     monkeypatch.setattr(isolation, "_site_folders", lambda: {"/usr/lib/python3/dist-packages", "/srv/venv/lib/site-packages"})
     argv, _, _ = isolation._bubblewrap_argv(tmp_path, {"numpy": Path("/srv/venv/lib/site-packages/numpy")}, None,
                                             Limits())
+    folders_made_in_order(argv)
     box = argv[:argv.index("--")]
     assert ("/usr", "/usr") in pairs(box, "--ro-bind", 2) and "/srv" not in box
     assert ("/usr/lib/python3/dist-packages",) in pairs(box, "--tmpfs")  # the installation's own packages hidden
@@ -679,49 +899,169 @@ def test_a_folder_outside_the_installation_is_bound_with_its_own_parents(tmp_pat
     assert ("/srv/venv/lib/site-packages/numpy", "/opt/site/numpy") in pairs(box, "--ro-bind", 2)
 
 
+def test_a_system_without_merged_usr_and_an_interpreter_outside_its_installation(tmp_path, monkeypatch):
+    """/bin, /lib... real folders (bound read-only, each one); a Python installed under /tmp (bound over the
+    sandbox's own /tmp) whose interpreter lives outside its prefix (its folder bound too); every site folder
+    inside something bound is hidden, wherever it is."""
+    hidden = {"/lib/python3/dist-packages", "/tmp/py/bin/site-packages", "/tmp/py/install/lib/site-packages"}
+    with monkeypatch.context() as m:
+        m.setattr(isolation.shutil, "which", lambda name: "/usr/bin/bwrap")
+        m.setattr(isolation.os.path, "islink", lambda path: False)
+        m.setattr(isolation.os.path, "isdir", lambda path: True)
+        m.setattr(isolation.sys, "base_prefix", "/tmp/py/install")
+        m.setattr(isolation.sys, "executable", "/tmp/py/bin/python3")
+        m.setattr(isolation, "_site_folders", lambda: hidden | {"/srv/elsewhere/site-packages"})
+        argv, _, _ = isolation._bubblewrap_argv(tmp_path, {"numpy": Path("/srv/np/numpy")}, None, Limits())
+    assert folders_made_in_order(argv).count("/tmp/py") == 1
+    box = argv[:argv.index("--")]
+    bound = pairs(box, "--ro-bind", 2)
+    for folder in ("/bin", "/sbin", "/lib", "/lib32", "/lib64", "/libx32", "/tmp/py/install", "/tmp/py/bin"):
+        assert (folder, folder) in bound, folder
+    assert "--symlink" not in box
+    assert hidden == {folder for (folder,) in pairs(box, "--tmpfs")} - {"/tmp", "/dev/shm"}
+
+
+def test_every_site_folder_the_python_knows_is_found(tmp_path, monkeypatch):
+    """The installation's (purelib and platlib: two folders on lib64 systems), the running environment's,
+    site's list (absent from an old virtualenv's site module) and those on sys.path; nothing else."""
+    import types
+
+    names = ("base-lib", "base-lib64", "env-lib", "env-lib64", "site", "on-path/site-packages",
+             "on-path/dist-packages", "stdlib")
+    folder = {name: tmp_path / name for name in names}
+    for path in folder.values():
+        path.mkdir(parents=True)
+    prefix = str(Path(sys.base_prefix).resolve())
+
+    def get_paths(vars=None):  # sysconfig's: a missing base is the running environment's own
+        base = "base" if (vars or {}).get("base") == prefix else "env"
+        platbase = "base" if (vars or {}).get("platbase") == prefix else "env"
+        return {"purelib": str(folder[f"{base}-lib"]), "platlib": str(folder[f"{platbase}-lib64"])}
+
+    on_path = [str(folder[name]) for name in ("stdlib", "on-path/site-packages", "on-path/dist-packages")]
+    with monkeypatch.context() as m:
+        m.setattr(isolation.sysconfig, "get_paths", get_paths)
+        m.setattr(isolation, "sys", types.SimpleNamespace(base_prefix=sys.base_prefix,
+                                                          path=[*on_path, str(tmp_path / "gone" / "site-packages")]))
+        m.setattr(isolation, "site", types.SimpleNamespace(getsitepackages=lambda: [str(folder["site"])]))
+        found = isolation._site_folders()
+        m.setattr(isolation, "site", types.SimpleNamespace())
+        without_list = isolation._site_folders()
+    assert found == {str(path.resolve()) for name, path in folder.items() if name != "stdlib"}
+    assert without_list == found - {str(folder["site"].resolve())}
+
+
 # ----------------------------------------------------------------------------- removing a private folder
 NOBODY = 65534
 
 
 def make_hostile_folder(parent: Path) -> Path:
-    """A worker's folder as a submission can leave it: read-only folders holding files, owned by it."""
+    """A worker's folder as a submission can leave it when it runs as the grader's user (the process
+    level): folders made read-only, unreadable (no r: not even listed), unsearchable (no x), the folder
+    itself unreadable, a link out; owned by that user."""
     import stat as st
 
     folder = parent / "backprop-grade-z"
     (folder / "submission" / "ro" / "deeper").mkdir(parents=True)
     (folder / "submission" / "ro" / "deeper" / "f.txt").write_text("x")
     (folder / "submission" / "ro" / "link").symlink_to("/etc")
+    (folder / "submission" / "hidden" / "inner").mkdir(parents=True)
+    (folder / "submission" / "hidden" / "inner" / "g.txt").write_text("y")
+    (folder / "submission" / "blind" / "inner").mkdir(parents=True)
+    (folder / "submission" / "blind" / "h.txt").write_text("z")
     (folder / "tmp").mkdir()
     for path in [folder, *folder.rglob("*")]:
         os.chown(path, NOBODY, NOBODY, follow_symlinks=False)
     for ro in (folder / "submission" / "ro" / "deeper", folder / "submission" / "ro", folder / "tmp"):
         ro.chmod(st.S_IRUSR | st.S_IXUSR)
+    (folder / "submission" / "hidden").chmod(0)  # neither listed nor entered
+    (folder / "submission" / "blind").chmod(st.S_IRUSR)  # listed, not entered
+    folder.chmod(st.S_IWUSR | st.S_IXUSR)  # the private folder itself unreadable
     return folder
 
 
 @pytest.mark.skipif(os.geteuid() != 0, reason="needs root to make a folder of another user")
-def test_a_folder_made_read_only_by_its_owner_is_removed_by_that_owner():
+@pytest.mark.parametrize("parent_mode", [0o1777, 0o755])  # the machine's /tmp, or the grader's own TMPDIR
+def test_a_folder_made_unreadable_or_read_only_by_its_owner_is_removed_by_that_owner(parent_mode):
     import tempfile
 
     parent = Path(tempfile.mkdtemp(dir="/tmp"))
     try:
-        parent.chmod(0o1777)
         folder = make_hostile_folder(parent)
+        if parent_mode == 0o755:
+            os.chown(parent, NOBODY, NOBODY)
+        parent.chmod(parent_mode)
         pid = os.fork()
         if pid == 0:  # a grader that is not root: the worker's own user
             try:
                 os.setgid(NOBODY)
                 os.setuid(NOBODY)
+                fds = os.listdir("/proc/self/fd")
                 isolation._remove(folder)
-                os._exit(0 if not os.path.lexists(folder) else 1)
+                os._exit(0 if not os.path.lexists(folder) and os.listdir("/proc/self/fd") == fds else 1)
             except BaseException:  # noqa: BLE001 - the child must not return into pytest
                 os._exit(2)
-        assert os.waitstatus_to_exitcode(os.waitpid(pid, 0)[1]) == 0
-        assert os.stat(parent).st_mode & 0o7777 == 0o1777 and os.stat("/etc").st_mode & 0o777 == 0o755
+        assert os.waitstatus_to_exitcode(os.waitpid(pid, 0)[1]) == 0  # removed, no descriptor left open
+        assert os.stat(parent).st_mode & 0o7777 == parent_mode and os.stat("/etc").st_mode & 0o777 == 0o755
     finally:
         import shutil
 
         shutil.rmtree(parent, ignore_errors=True)
+
+
+def test_folders_nested_deeper_than_pythons_recursion_limit_are_removed(tmp_path):
+    """Within the file cap a submission can nest more folders than a recursive removal can walk."""
+    folder = tmp_path / "backprop-grade-d"
+    folder.mkdir()
+    fd = os.open(folder, os.O_RDONLY)
+    for depth in range(sys.getrecursionlimit() + 100):
+        os.mkdir("d", dir_fd=fd)
+        if depth % 300 == 0:
+            os.close(os.open("f", os.O_CREAT | os.O_WRONLY, dir_fd=fd))
+        fd, above = os.open("d", os.O_RDONLY, dir_fd=fd), fd
+        os.close(above)
+    os.close(fd)
+    fds = os.listdir("/proc/self/fd")
+    try:
+        isolation._remove(folder)
+        assert not folder.exists() and tmp_path.exists() and os.listdir("/proc/self/fd") == fds
+    finally:  # never left for pytest's own (recursive) clean-up of tmp_path
+        subprocess.run(["rm", "-rf", str(folder)], check=True)
+
+
+def test_a_folder_gone_before_it_is_opened_is_passed_over(tmp_path, monkeypatch):
+    """A sandboxed process not yet gone removes a folder just listed: the rest is removed all the same."""
+    folder = tmp_path / "backprop-grade-v"
+    (folder / "a" / "b").mkdir(parents=True)
+    (folder / "a" / "b" / "f").write_text("x")
+    (folder / "x").mkdir()
+    real = isolation._files_removed
+    monkeypatch.setattr(isolation, "_files_removed", lambda fd: [*real(fd), "gone"])
+    isolation._remove(folder)
+    assert not folder.exists()
+
+
+def test_a_folder_moved_while_it_is_removed_stops_the_removal_inside(tmp_path, monkeypatch):
+    """A sandboxed process not yet gone moves the folder being emptied nearer the top: going back up
+    would then leave the private folder; the removal stops rather than touch anything beside it."""
+    parent = tmp_path / "parent"
+    (parent / "x").mkdir(parents=True)
+    (parent / "x" / "precious").write_text("the grader's")
+    folder = parent / "backprop-grade-m"
+    (folder / "a" / "b").mkdir(parents=True)
+    (folder / "x").mkdir()
+    real = isolation._files_removed
+
+    def files_removed(fd):
+        names = sorted(real(fd), key=lambda name: name == "a")  # into a first, x left for later
+        if os.path.samestat(os.fstat(fd), os.stat(folder / "a" / "b")):
+            os.rename(folder / "a" / "b", folder / "b")  # moved up one level while being emptied
+        return names
+
+    monkeypatch.setattr(isolation, "_files_removed", files_removed)
+    isolation._remove(folder)
+    assert (parent / "x" / "precious").read_text() == "the grader's"
+    assert sorted(os.listdir(parent)) == ["backprop-grade-m", "x"]
 
 
 def test_removing_never_changes_what_is_above_or_behind_a_link(tmp_path):
@@ -751,16 +1091,25 @@ def test_a_process_group_is_killed_whole():
     members = [pid for pid, (_, group, _) in isolation.process_table().items() if group == leader.pid]
     assert len(members) == 2
     isolation._signal_group(leader.pid)
-    assert leader.wait() == -9 and all(gone(pid) for pid in members)
+    assert leader.wait(timeout=30) == -9 and all(gone(pid) for pid in members)
     isolation._signal_group(leader.pid)  # gone: no error
     isolation._kill(leader.pid)
 
 
 def test_a_process_of_another_user_cannot_be_signalled_and_that_is_quiet():
-    if os.geteuid() == 0:
-        pytest.skip("root may signal anyone")
-    isolation._kill(1)
-    isolation._signal_group(1)
+    """A worker's pid reused by another user's process (a grader that is not root): no error."""
+    pid = os.fork()
+    if pid == 0:
+        try:
+            if os.geteuid() == 0:
+                os.setgid(NOBODY)
+                os.setuid(NOBODY)
+            isolation._kill(1)  # init: root's
+            isolation._signal_group(1)
+            os._exit(0)
+        except BaseException:  # noqa: BLE001 - the child must not return into pytest
+            os._exit(2)
+    assert os.waitstatus_to_exitcode(os.waitpid(pid, 0)[1]) == 0
 
 
 def test_limits_and_parents_read_from_garbled_proc_files(monkeypatch):

@@ -28,6 +28,7 @@ child subreaper, the grader inherits what tried to escape by double-forking).
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import itertools
 import os
@@ -37,6 +38,7 @@ import shutil
 import signal
 import site
 import socket
+import stat
 import subprocess
 import sys
 import sysconfig
@@ -55,6 +57,7 @@ BUBBLEWRAP = "bubblewrap"
 PROCESS = "process"
 SHM_BYTES = 16 * 1024 * 1024  # /dev/shm in the sandbox: enough for multiprocessing's semaphores
 THROWAWAY_UIDS = (60000, 65000)
+_FOLDER_FLAGS = os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW  # a folder opened to be removed, never a link
 
 
 class IsolationUnavailable(RuntimeError):
@@ -266,37 +269,73 @@ class Worker:
         _live_tags.discard(self.tag)
         _live_workers.pop(id(self), None)
         for closable in (self.sock, self.process.stderr):
-            try:
+            with contextlib.suppress(OSError):
                 closable.close()
-            except OSError:
-                pass
         _remove(self.workdir)
 
 
 def _remove(folder: Path) -> None:
-    """Remove a private folder whatever the submission did to it: a folder it made read-only (which
-    would stop a grader that is not root) is made writable again first."""
+    """Remove a private folder whatever the submission did to it, never following a link nor changing
+    anything above it: folders it made unreadable or read-only are made the grader's again (0700), and
+    folders nested deeper than Python's recursion limit go too (a level at a time, by descriptor)."""
+    here, trail = _open_folder(str(folder), None), []  # (name, identity, folders left) of each level above
+    try:
+        with contextlib.suppress(OSError):
+            left = _files_removed(here) if here is not None else []
+            while here is not None:
+                if left:  # down into the next folder it holds
+                    name = left.pop()
+                    below = _open_folder(name, here)
+                    if below is not None:
+                        trail.append((name, os.fstat(here), left))
+                        os.close(here)
+                        here = below
+                        left = _files_removed(here)
+                    continue
+                if not trail:
+                    break
+                name, identity, left = trail.pop()  # up again, and the folder just emptied removed
+                up = os.open("..", _FOLDER_FLAGS, dir_fd=here)
+                os.close(here)
+                here = up
+                if not os.path.samestat(os.fstat(here), identity):
+                    break  # moved while it was removed: stop rather than remove anything else
+                with contextlib.suppress(OSError):
+                    os.rmdir(name, dir_fd=here)
+    finally:
+        if here is not None:
+            os.close(here)
+    with contextlib.suppress(OSError):
+        os.rmdir(folder)
 
-    top = os.path.abspath(folder)
 
-    def inside(path: str) -> bool:  # the folder itself or below it: never its parent (/tmp)
-        path = os.path.abspath(path)
-        return path == top or path.startswith(top + os.sep)
-
-    def retry(function, path, _):
+def _open_folder(name: str, dir_fd: int | None) -> int | None:
+    """A descriptor of the folder ``name`` (never a link) made the grader's to empty (0700), or None."""
+    try:
         try:
-            if not os.path.lexists(path):
-                return  # already gone (removed twice: by the run's stop and by its runner)
-            parent = os.path.dirname(os.path.abspath(path))
-            if inside(parent):
-                os.chmod(parent, 0o700)
-            if inside(path) and os.path.isdir(path) and not os.path.islink(path):
-                os.chmod(path, 0o700)
-            function(path)
-        except OSError:
-            pass
+            fd = os.open(name, _FOLDER_FLAGS, dir_fd=dir_fd)
+        except PermissionError:  # made unreadable by its owner: a folder (not a link), opened once ours again
+            if not stat.S_ISDIR(os.stat(name, dir_fd=dir_fd, follow_symlinks=False).st_mode):
+                return None
+            os.chmod(name, 0o700, dir_fd=dir_fd)
+            fd = os.open(name, _FOLDER_FLAGS, dir_fd=dir_fd)
+    except OSError:
+        return None
+    with contextlib.suppress(OSError):
+        os.fchmod(fd, 0o700)
+    return fd
 
-    shutil.rmtree(folder, onerror=retry)
+
+def _files_removed(fd: int) -> list:
+    """Remove what the folder ``fd`` holds but folders (links too, never followed); the folders' names."""
+    folders = []
+    for name in os.listdir(fd):
+        with contextlib.suppress(OSError):
+            if stat.S_ISDIR(os.stat(name, dir_fd=fd, follow_symlinks=False).st_mode):
+                folders.append(name)
+            else:
+                os.unlink(name, dir_fd=fd)
+    return folders
 
 
 def _own_root(pid: int) -> bool:
@@ -335,17 +374,13 @@ def _parent(pid: int) -> int | None:
 
 
 def _signal_group(pgid: int) -> None:
-    try:
+    with contextlib.suppress(ProcessLookupError, PermissionError):  # gone, or no longer ours
         os.killpg(pgid, signal.SIGKILL)
-    except (ProcessLookupError, PermissionError):
-        pass
 
 
 def _kill(pid: int) -> None:
-    try:
+    with contextlib.suppress(ProcessLookupError, PermissionError):
         os.kill(pid, signal.SIGKILL)
-    except (ProcessLookupError, PermissionError):
-        pass
 
 
 def _process_tree(root: int, table: dict, tag: int | None) -> set:
