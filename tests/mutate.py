@@ -544,6 +544,20 @@ EQUIVALENT.update({
         _ANY_SEED,
 })
 
+# --- issue 20: compare/grader/judging/{reference,records,outcome,battery,harmless}.py, compare/grader/results/{report,gradescope}.py ---
+_FLOAT64_ALREADY = ("reference.TorchMLP's dtype defaults to torch.float64, the dtype asked for here: the same "
+                    "network either way")
+_CASE_DTYPES = ("every case's {} is {} already (cases.py builds them so, and test_reference_cache checks the "
+                "battery's): np.array of it makes the same array with or without the dtype")
+EQUIVALENT.update({
+    "compare/grader/judging/reference.py::reference_model@36: TorchMLP(case.sizes, activation or case.activation, "
+    "dtype=torch.float64) -> TorchMLP(case.sizes, activation or case.activation)": _FLOAT64_ALREADY,
+    "compare/grader/judging/reference.py::_tape@54: np.array(case.X, dtype=np.float64) -> np.array(case.X)":
+        _CASE_DTYPES.format("X", "float64"),
+    "compare/grader/judging/reference.py::_tape@61: np.array(case.y, dtype=np.int64) -> np.array(case.y)":
+        _CASE_DTYPES.format("y", "int64"),
+})
+
 
 @dataclass
 class Mutant:
