@@ -549,6 +549,11 @@ _FLOAT64_ALREADY = ("reference.TorchMLP's dtype defaults to torch.float64, the d
                     "network either way")
 _CASE_DTYPES = ("every case's {} is {} already (cases.py builds them so, and test_reference_cache checks the "
                 "battery's): np.array of it makes the same array with or without the dtype")
+_TYPE_ONLY = ("an import needed only by annotations (postponed: `from __future__ import annotations`) done at run "
+              "time as well: compare.grader.{} imports nothing that imports this module back, so it loads the same")
+_TYPE_CHECKING_FALSE = "typing.TYPE_CHECKING is False at run time: `if False` is the same code"
+_INFINITY_SIGN = ("only ±inf reach this test (NaN was taken just before): inf is > 0, >= 0 and > 1, and -inf is none "
+                  "of them")
 EQUIVALENT.update({
     "compare/grader/judging/reference.py::reference_model@36: TorchMLP(case.sizes, activation or case.activation, "
     "dtype=torch.float64) -> TorchMLP(case.sizes, activation or case.activation)": _FLOAT64_ALREADY,
@@ -556,6 +561,20 @@ EQUIVALENT.update({
         _CASE_DTYPES.format("X", "float64"),
     "compare/grader/judging/reference.py::_tape@61: np.array(case.y, dtype=np.int64) -> np.array(case.y)":
         _CASE_DTYPES.format("y", "int64"),
+    "compare/grader/judging/records.py::<module>@20: if TYPE_CHECKING: from compare.grader.judging.outcome import "
+    "CaseOutcome -> if True: from compare.grader.judging.outcome import CaseOutcome": _TYPE_ONLY.format("judging.outcome"),
+    "compare/grader/judging/records.py::<module>@20: if TYPE_CHECKING: from compare.grader.judging.outcome import "
+    "CaseOutcome -> if False: from compare.grader.judging.outcome import CaseOutcome": _TYPE_CHECKING_FALSE,
+    "compare/grader/judging/records.py::json_safe@160: obj > 0 -> obj >= 0": _INFINITY_SIGN,
+    "compare/grader/judging/records.py::json_safe@160: 0 -> 1": _INFINITY_SIGN,
+    "compare/grader/results/report.py::<module>@12: if TYPE_CHECKING: from compare.grader.diagnosis.findings import "
+    "Finding -> if True: from compare.grader.diagnosis.findings import Finding": _TYPE_ONLY.format("diagnosis.findings"),
+    "compare/grader/results/report.py::<module>@12: if TYPE_CHECKING: from compare.grader.diagnosis.findings import "
+    "Finding -> if False: from compare.grader.diagnosis.findings import Finding": _TYPE_CHECKING_FALSE,
+    'compare/grader/results/report.py::format_markdown@110: ["", f"{passed} of {len(report.cases)} cases agree with '
+    'the reference " f"(float64, rtol {TOL.rtol:g}).", ""] -> [\'\', f\'{passed} of {len(report.cases)} cases agree '
+    "with the reference (float64, rtol {TOL.rtol:g}).']":
+        "the page's last line: the blank after it is cut by the rstrip() before the final newline either way",
 })
 
 
