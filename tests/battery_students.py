@@ -12,7 +12,7 @@ from __future__ import annotations
 import numpy as np
 
 BUGS = (None, "no_penalty_grad", "transposed_W", "log_eps", "relu_ge", "half_b2", "row_bias_grad", "raise_on_tanh",
-        "nan", "extra_key", "missing_b2", "bad_loss_shape", "accumulate", "ignores_params")
+        "nan", "extra_key", "missing_b2", "bad_loss_shape", "accumulate", "ignores_params", "log_eps_by_K")
 
 
 def _act(name, a, relu_ge=False):
@@ -59,7 +59,7 @@ class Net:
             y = y.argmax(axis=1)
         L, K = len(self.sizes) - 1, X.shape[0]
         if c["penalty"] == "elastic_net":
-            lambdas = list(penalty[0])
+            lambdas = [v * (c["l2_factor"] if i % 2 else 1.0) for i, v in enumerate(penalty[0])]  # its L2 term
         elif c["penalty"] == "l2":
             reg = penalty[0] if penalty else self.reg
             lambdas = [0.0, reg * c["l2_factor"]] * L
@@ -77,6 +77,8 @@ class Net:
         p /= p.sum(axis=1, keepdims=True)
         if bug == "log_eps":
             nll = -np.log(p[np.arange(K), y] + c["eps"])
+        elif bug == "log_eps_by_K":  # not one ε: a bug in the loss, not a guard
+            nll = -np.log(p[np.arange(K), y] + c["eps"] * K)
         else:
             nll = -(o - shift - np.log(np.exp(o - shift).sum(axis=1, keepdims=True)))[np.arange(K), y]
         divisor = {"mean": K, "sum": 1}[c["reduction"]]
