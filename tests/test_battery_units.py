@@ -101,6 +101,20 @@ def test_nan_on_a_stress_batch_is_a_failing_case_for_the_diagnosis():
     assert [r.passed for r in result.rows] == [False, True, False, True, True]
 
 
+# ----------------------------------------------------------------------------- the references
+def test_prepare_computes_every_case_of_every_tried_activation_and_stops_when_told():
+    seed = 987654
+    before = len(REFERENCES)
+    stop = threading.Event()
+    stop.set()
+    B.prepare(DIMS, seed, stop)
+    assert len(REFERENCES) == before
+    B.prepare(DIMS, seed)
+    assert len(REFERENCES) == before + len(C.battery("relu", seed))
+    assert B.battery("relu", seed) is B.battery("relu", seed)
+    assert [c.name for c in B.battery("tanh", seed)] == [c.name for c in C.battery("tanh", seed)]
+
+
 # ----------------------------------------------------------------------------- right math, other conventions
 def test_right_code_passes_under_its_own_conventions():
     report = graded(dims())
@@ -382,17 +396,3 @@ def test_a_timeout_in_the_probe_is_the_reports_error_not_a_layout():
     finally:
         release.set()
     assert report.exit_code == 2 and report.error_kind == "timeout" and report.conventions == []
-
-
-# ----------------------------------------------------------------------------- the references
-def test_prepare_computes_every_case_of_every_tried_activation_and_stops_when_told():
-    seed = 987654
-    before = len(REFERENCES)
-    stop = threading.Event()
-    stop.set()
-    B.prepare(DIMS, seed, stop)
-    assert len(REFERENCES) == before
-    B.prepare(DIMS, seed)
-    assert len(REFERENCES) == before + len(C.battery("relu", seed))
-    assert B.battery("relu", seed) is B.battery("relu", seed)
-    assert [c.name for c in B.battery("tanh", seed)] == [c.name for c in C.battery("tanh", seed)]

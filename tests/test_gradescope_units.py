@@ -374,3 +374,12 @@ def test_results_json_is_written_whole_into_a_new_folder_readable_by_all(tmp_pat
     assert stat.S_IMODE(path.stat().st_mode) == 0o644
     assert G.write_results(str(tmp_path / "results" / "deep"), {"score": 2.0}) == path
     assert json.loads(path.read_text()) == {"score": 2.0} and os.listdir(path.parent) == ["results.json"]
+
+
+def test_a_cases_output_is_cut_at_600_characters():
+    report = Report("x", cases=[good()])
+    report.score = Score(1.0, 1.0, [CasePoints("relu/minibatch", 1.0, 1.0, "passed", "y" * 599),
+                                    CasePoints("relu/one-example", 1.0, 0.0, "failed", "z" * 600),
+                                    CasePoints("relu/regularised", 1.0, 0.0, "failed", "w" * 601)])
+    outputs = [t["output"] for t in G.results(report, PRESETS["homework"], 1.0, "process")["tests"]]
+    assert outputs == ["y" * 599, "z" * 600, "w" * 599 + "…"]
