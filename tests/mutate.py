@@ -552,6 +552,10 @@ _CASE_DTYPES = ("every case's {} is {} already (cases.py builds them so, and tes
 _TYPE_ONLY = ("an import needed only by annotations (postponed: `from __future__ import annotations`) done at run "
               "time as well: compare.grader.{} imports nothing that imports this module back, so it loads the same")
 _TYPE_CHECKING_FALSE = "typing.TYPE_CHECKING is False at run time: `if False` is the same code"
+_BATTERIES_KEPT = ("how many (activation, seed) batteries the lru_cache keeps: one evicted is built again, the same "
+                   "cases (seeded), and their references are found again by content (REFERENCES)")
+_SCALAR_SYMMETRIC = ("compare_arrays of two scalars is symmetric: the error is judged on max(|a|, |e|, atol/rtol) (the "
+                     "scale floor, a fraction of |e|, never exceeds |e|), and only .passed is read")
 _INFINITY_SIGN = ("only ±inf reach this test (NaN was taken just before): inf is > 0, >= 0 and > 1, and -inf is none "
                   "of them")
 EQUIVALENT.update({
@@ -575,6 +579,20 @@ EQUIVALENT.update({
     'the reference " f"(float64, rtol {TOL.rtol:g}).", ""] -> [\'\', f\'{passed} of {len(report.cases)} cases agree '
     "with the reference (float64, rtol {TOL.rtol:g}).']":
         "the page's last line: the blank after it is cut by the rstrip() before the final newline either way",
+    "compare/grader/results/gradescope.py::<module>@40: 0 -> 1":
+        "a zip member's time is stored in DOS format, to 2 seconds: 00:00:01 is written as 00:00:00, the same bytes",
+    "compare/grader/results/gradescope.py::_add@198: False -> True":
+        "build_bundle, its one caller, passes `executable` for every member: the default is never used",
+    "compare/grader/results/gradescope.py::build_bundle@229: if os.path.exists(tmp): os.unlink(tmp) -> if True: "
+    "os.unlink(tmp)":
+        "mkstemp created tmp before the try, and only the os.replace that ends it removes it: whatever fails in "
+        "between, tmp is there to unlink",
+    "compare/grader/judging/battery.py::prepare@51: 0 -> 1":
+        "both callers (validation._run, classrun.grade) pass the run's seed: the default is never used",
+    "compare/grader/judging/battery.py::battery@35: 64 -> 65": _BATTERIES_KEPT,
+    "compare/grader/judging/battery.py::battery@35: 64 -> 63": _BATTERIES_KEPT,
+    "compare/grader/judging/harmless.py::_agrees@69: compare_arrays(loss, ref_loss, TOL) -> "
+    "compare_arrays(ref_loss, loss, TOL)": _SCALAR_SYMMETRIC,
 })
 
 

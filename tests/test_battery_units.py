@@ -79,6 +79,11 @@ def test_a_wrong_gradient_fails_its_row_only():
     result = B.compare_case(REG, loss * (1 + 1e-6), {**grads, "b2": grads["b2"] * 2})
     assert [r.passed for r in result.rows] == [False, True, True, True, False]
     assert not result.outcome.ok and result.outcome.max_rel_error["b2"] > 0.1
+    loss_row, b2_row = result.rows[0].diff, result.rows[4].diff  # the student's number first, then autograd's
+    assert (loss_row.actual_at_worst, loss_row.expected_at_worst) == (loss * (1 + 1e-6), loss)
+    worst = b2_row.worst_index
+    assert (b2_row.actual_at_worst, b2_row.expected_at_worst) == (grads["b2"][worst] * 2, grads["b2"][worst])
+    assert b2_row.max_abs_error == pytest.approx(np.abs(grads["b2"]).max(), rel=1e-12)
 
 
 @pytest.mark.parametrize(("where", "named"), [("loss", "loss"), ("W2", "W2"), ("both", "loss, W2")])
@@ -396,3 +401,11 @@ def test_a_timeout_in_the_probe_is_the_reports_error_not_a_layout():
     finally:
         release.set()
     assert report.exit_code == 2 and report.error_kind == "timeout" and report.conventions == []
+
+
+def test_an_activation_that_worked_and_then_fails_is_an_error_not_a_skip():
+    """tanh ran on the small cases: failing on a later one is the submission's error, named with the case."""
+    report = graded(factory(bug="tanh_narrow_only"), Assignment(name="course"))
+    assert report.exit_code == 2 and report.error_kind == "raised" and report.skipped == []
+    assert report.error.startswith("make_mlp((784, 32, 10), 'tanh') raised MemoryError: tanh on 784 inputs")
+    assert report.error.endswith("[case tanh/mnist-width]")

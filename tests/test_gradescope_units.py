@@ -383,3 +383,10 @@ def test_a_cases_output_is_cut_at_600_characters():
                                     CasePoints("relu/regularised", 1.0, 0.0, "failed", "w" * 601)])
     outputs = [t["output"] for t in G.results(report, PRESETS["homework"], 1.0, "process")["tests"]]
     assert outputs == ["y" * 599, "z" * 600, "w" * 599 + "…"]
+
+
+def test_the_scores_are_rounded_to_four_places():
+    report = scored(Report("x", cases=[good()]))
+    report.score = Score(2 / 3, 20 / 3, report.score.cases)
+    data = G.results(report, PRESETS["homework"], 0.004, "process")
+    assert (data["score"], data["extra_data"]["max_score"], data["execution_time"]) == (0.6667, 6.6667, 0.0)

@@ -184,3 +184,14 @@ def test_a_harmless_difference_does_not_hide_a_bug_in_other_cases():
     """A wrong bias gradient in every case: no harmless difference explains any of them."""
     report = graded(bug="half_b2")
     assert report.conventions == [] and len(report.bug_cases) == 9
+
+
+def test_an_answer_is_judged_on_the_references_scale_not_its_own():
+    """Small entries are judged against a floor of 1e-3 · max|reference|: a student's own larger entry (still
+    within the tolerance) does not widen it."""
+    ref = {"W1": np.array([1000.0, 0.0])}
+    student = {"W1": np.array([1000.0 * (1 + 0.9e-10), 1.00000000005e-10])}
+    assert not H._agrees(1.0, student, 1.0, ref)  # 1.00000000005e-10 / 1.0 is over rtol = 1e-10
+    assert H._agrees(1.0, {"W1": np.array([1000.0 * (1 + 0.9e-10), 0.99999999e-10])}, 1.0, ref)
+    assert not H._agrees(1.0, {"W1": ref["W1"].copy()}, 1.0 + 1e-9, ref)  # the loss is judged too
+    assert not H._agrees(1.0, {}, 1.0, ref) and not H._agrees(1.0, {"W1": np.zeros((2, 1))}, 1.0, ref)
