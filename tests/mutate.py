@@ -556,6 +556,10 @@ _BATTERIES_KEPT = ("how many (activation, seed) batteries the lru_cache keeps: o
                    "cases (seeded), and their references are found again by content (REFERENCES)")
 _SCALAR_SYMMETRIC = ("compare_arrays of two scalars is symmetric: the error is judged on max(|a|, |e|, atol/rtol) (the "
                      "scale floor, a fraction of |e|, never exceeds |e|), and only .passed is read")
+_NO_EPSILON_FAST = ("a fast path only: _log_epsilon is asked only about a case whose loss row failed, so the data "
+                    "term the student's loss implies (target) is off the NLL by more than the tolerance; a target "
+                    "that is not finite or not below the NLL then fails the closing check on the ε found (the data "
+                    "term is at most the NLL for every ε ≥ 0), and None is returned all the same")
 _INFINITY_SIGN = ("only ±inf reach this test (NaN was taken just before): inf is > 0, >= 0 and > 1, and -inf is none "
                   "of them")
 EQUIVALENT.update({
@@ -593,6 +597,15 @@ EQUIVALENT.update({
     "compare/grader/judging/battery.py::battery@35: 64 -> 63": _BATTERIES_KEPT,
     "compare/grader/judging/harmless.py::_agrees@69: compare_arrays(loss, ref_loss, TOL) -> "
     "compare_arrays(ref_loss, loss, TOL)": _SCALAR_SYMMETRIC,
+    "compare/grader/judging/harmless.py::_log_epsilon@84: if not np.isfinite(target) or not target < nll: return "
+    "None -> if False: return None": _NO_EPSILON_FAST,
+    "compare/grader/judging/harmless.py::_log_epsilon@84: not np.isfinite(target) or not target < nll -> "
+    "not np.isfinite(target) and (not target < nll)": _NO_EPSILON_FAST,
+    "compare/grader/judging/harmless.py::_log_epsilon@84: target < nll -> target <= nll": _NO_EPSILON_FAST,
+    "compare/grader/judging/harmless.py::_log_epsilon@87: logits.max(axis=1, keepdims=True) -> "
+    "logits.min(axis=1, keepdims=True)":
+        "softmax is the same whatever is subtracted from a row; it only guards exp against overflow, and no case's "
+        "row of logits spans more than 7 (measured over every activation's battery): exp(7) overflows nothing",
 })
 
 

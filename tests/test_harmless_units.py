@@ -195,3 +195,11 @@ def test_an_answer_is_judged_on_the_references_scale_not_its_own():
     assert H._agrees(1.0, {"W1": np.array([1000.0 * (1 + 0.9e-10), 0.99999999e-10])}, 1.0, ref)
     assert not H._agrees(1.0, {"W1": ref["W1"].copy()}, 1.0 + 1e-9, ref)  # the loss is judged too
     assert not H._agrees(1.0, {}, 1.0, ref) and not H._agrees(1.0, {"W1": np.zeros((2, 1))}, 1.0, ref)
+
+
+def test_an_epsilon_is_found_behind_two_hidden_layers_too():
+    """The ε is read from the logits, the last layer's output, however many layers come before it."""
+    sizes = Assignment(name="course", factory="make_mlp", call="sizes")  # relu only, any depth
+    report = validate(factory(call="sizes", only="relu", bug="log_eps", eps=1e-9), assignment=sizes)
+    assert report.conventions == [EPSILON.format("1e-09") + CONVENTION]
+    assert "relu/two-hidden" in explained(report) and len(explained(report)) == 10
