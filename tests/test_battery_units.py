@@ -409,3 +409,11 @@ def test_an_activation_that_worked_and_then_fails_is_an_error_not_a_skip():
     assert report.exit_code == 2 and report.error_kind == "raised" and report.skipped == []
     assert report.error.startswith("make_mlp((784, 32, 10), 'tanh') raised MemoryError: tanh on 784 inputs")
     assert report.error.endswith("[case tanh/mnist-width]")
+
+
+def test_two_hidden_layers_refused_once_are_skipped_for_every_activation_said_once():
+    report = graded(factory(bug="one_hidden_only"), Assignment(name="course"))
+    assert report.exit_code == 0 and len(report.cases) == 33  # 37, less the deep case of each activation
+    assert len(report.skipped) == 1 and report.skipped[0].startswith(
+        "two hidden layers (sizes of length 4): not supported — make_mlp((4, 5, 3, 3), 'relu') raised ValueError: "
+        "one hidden layer only, got sizes (4, 5, 3, 3)")
