@@ -560,6 +560,13 @@ _NO_EPSILON_FAST = ("a fast path only: _log_epsilon is asked only about a case w
                     "term the student's loss implies (target) is off the NLL by more than the tolerance; a target "
                     "that is not finite or not below the NLL then fails the closing check on the ε found (the data "
                     "term is at most the NLL for every ε ≥ 0), and None is returned all the same")
+_BISECTION = ("the bisection on log10 ε has converged to the float's last digit long before: 80 halvings of 18 (or "
+              "198) decades leave 1e-22 of a decade, under float64's resolution, so one halving more or less, or a "
+              "wider start, lands on the same ε")
+_TOO_LARGE_FAST = ("a fast path only: an answer needing an ε over the largest (0.01) would otherwise be bisected to "
+                   "the bound itself, and the closing check (the data term at the ε found is the student's, within "
+                   "the tolerance) refuses it all the same; a bound a little off (9⁻², 11⁻², 10·high a NaN) only "
+                   "moves which of the two refuses it")
 _INFINITY_SIGN = ("only ±inf reach this test (NaN was taken just before): inf is > 0, >= 0 and > 1, and -inf is none "
                   "of them")
 EQUIVALENT.update({
@@ -606,6 +613,14 @@ EQUIVALENT.update({
     "logits.min(axis=1, keepdims=True)":
         "softmax is the same whatever is subtracted from a row; it only guards exp against overflow, and no case's "
         "row of logits spans more than 7 (measured over every activation's battery): exp(7) overflows nothing",
+    "compare/grader/judging/harmless.py::_log_epsilon@93: 20.0 -> 200.0": _BISECTION,
+    "compare/grader/judging/harmless.py::_log_epsilon@96: 80 -> 81": _BISECTION,
+    "compare/grader/judging/harmless.py::_log_epsilon@96: 80 -> 79": _BISECTION,
+    "compare/grader/judging/harmless.py::_log_epsilon@94: if data_term(10 ** high) > target: return None -> "
+    "if False: return None": _TOO_LARGE_FAST,
+    "compare/grader/judging/harmless.py::_log_epsilon@94: 10 ** high -> 10 * high": _TOO_LARGE_FAST,
+    "compare/grader/judging/harmless.py::_log_epsilon@94: 10 -> 9": _TOO_LARGE_FAST,
+    "compare/grader/judging/harmless.py::_log_epsilon@94: 10 -> 11": _TOO_LARGE_FAST,
 })
 
 
