@@ -417,3 +417,39 @@ def test_two_hidden_layers_refused_once_are_skipped_for_every_activation_said_on
     assert len(report.skipped) == 1 and report.skipped[0].startswith(
         "two hidden layers (sizes of length 4): not supported — make_mlp((4, 5, 3, 3), 'relu') raised ValueError: "
         "one hidden layer only, got sizes (4, 5, 3, 3)")
+
+
+def test_a_call_style_that_builds_something_else_is_passed_over_for_the_next():
+    """TwoLayerNet((5, 4, 3)) builds an object with no params (a broken contract for that style): the grader
+    goes on to TwoLayerNet(5, 4, 3), which works, and says that is how the factory is called."""
+    class NotANet:
+        pass
+
+    def TwoLayerNet(*dims):  # noqa: N802
+        if len(dims) == 1:
+            return NotANet()
+        if len(dims) != 3:
+            raise TypeError("takes d, h, m")
+        return factory(call="dims")(*dims)
+
+    report = graded(TwoLayerNet, replace(DIMS, call="sizes_activation"))
+    assert report.exit_code == 1 and report.error is None
+    assert report.conventions == ["its factory is called as TwoLayerNet(5, 4, 3) where the assignment calls "
+                                  "TwoLayerNet((5, 4, 3), 'relu')"]
+
+
+def test_a_call_style_that_runs_out_of_time_is_the_submissions_error():
+    release = threading.Event()
+
+    def TwoLayerNet(*dims):  # noqa: N802
+        if len(dims) == 1:
+            release.wait(5)
+        if len(dims) != 3:
+            raise TypeError("takes d, h, m")
+        return factory(call="dims")(*dims)
+
+    try:
+        report = validate(TwoLayerNet, assignment=replace(DIMS, call="sizes_activation"), timeout=0.3)
+    finally:
+        release.set()
+    assert report.exit_code == 2 and report.error_kind == "timeout" and report.conventions == []
