@@ -567,6 +567,8 @@ _TOO_LARGE_FAST = ("a fast path only: an answer needing an ε over the largest (
                    "the bound itself, and the closing check (the data term at the ε found is the student's, within "
                    "the tolerance) refuses it all the same; a looser bound (9⁻² = 0.0123, or 10·high, whose ε is "
                    "negative and its data term NaN) only moves which of the two refuses it")
+_ZERO_CASE_TWO_LAYERS = ("only the zero-preactivation case is read under rect'(0) = 1, and it has two layers "
+                         "(4-6-3): its hidden layers, [:-1], are [:1]")
 _INFINITY_SIGN = ("only ±inf reach this test (NaN was taken just before): inf is > 0, >= 0 and > 1, and -inf is none "
                   "of them")
 EQUIVALENT.update({
@@ -620,6 +622,23 @@ EQUIVALENT.update({
     "if False: return None": _TOO_LARGE_FAST,
     "compare/grader/judging/harmless.py::_log_epsilon@94: 10 ** high -> 10 * high": _TOO_LARGE_FAST,
     "compare/grader/judging/harmless.py::_log_epsilon@94: 10 -> 9": _TOO_LARGE_FAST,
+    "compare/grader/judging/harmless.py::_log_epsilon@98: data_term(10 ** middle) > target -> "
+    "data_term(10 ** middle) >= target": _BISECTION,
+    "compare/grader/judging/harmless.py::_log_epsilon@100: if not compare_arrays(data_term(eps), target, TOL).passed: "
+    "return None -> if False: return None":
+        "a safety net only: target is below the NLL (line 84) and above the data term at the largest ε (line 94), "
+        "and the data term falls continuously from the NLL as ε grows, so the bisection ends on an ε whose data "
+        "term is the target to the float's last digits: the check never refuses one",
+    "compare/grader/judging/harmless.py::_log_epsilon@100: compare_arrays(data_term(eps), target, TOL) -> "
+    "compare_arrays(target, data_term(eps), TOL)": _SCALAR_SYMMETRIC,
+    "compare/grader/judging/harmless.py::_relu_at_zero_reference@114: np.array(case.X, dtype=np.float64) -> "
+    "np.array(case.X)": _CASE_DTYPES.format("X", "float64"),
+    "compare/grader/judging/harmless.py::_relu_at_zero_reference@115: -1 -> 1": _ZERO_CASE_TWO_LAYERS,
+    'compare/grader/judging/battery.py::_readings@129: if a.penalty != "none": def without_penalty(case, loss, '
+    'grads): loss, grads = V.read_back(a, case, loss, H.as_assignment -> if True: def without_penalty(case, loss, '
+    'grads): loss, grads = V.read_back(a, case, loss, H.as_assignment_shapes(a, case':
+        "under penalty = 'none' every canonical case has λ = 0, so the penalty's gradient added is 0: the reading is "
+        "the answer as it is, which disagrees on the failing cases it is tried on",
 })
 
 

@@ -453,3 +453,37 @@ def test_a_call_style_that_runs_out_of_time_is_the_submissions_error():
     finally:
         release.set()
     assert report.exit_code == 2 and report.error_kind == "timeout" and report.conventions == []
+
+
+def test_a_call_style_that_builds_a_network_with_other_names_is_passed_over():
+    class OtherNames:
+        def __init__(self):
+            self.params = {"weights": np.zeros((4, 5))}
+
+        def loss_and_grads(self, X, y, lambdas):
+            raise AssertionError("never called")
+
+    def TwoLayerNet(*dims):  # noqa: N802
+        if len(dims) == 1:
+            return OtherNames()
+        if len(dims) != 3:
+            raise TypeError("takes d, h, m")
+        return factory(call="dims")(*dims)
+
+    report = graded(TwoLayerNet, replace(DIMS, call="sizes_activation"))
+    assert report.exit_code == 1 and report.conventions == [
+        "its factory is called as TwoLayerNet(5, 4, 3) where the assignment calls TwoLayerNet((5, 4, 3), 'relu')"]
+
+
+def test_a_penalty_left_out_is_found_in_the_courses_own_layout():
+    """W stored (in, out) as the course asks: the penalty's gradient is added in the reference layout."""
+    in_out = replace(DIMS, weights="in_out")
+    report = graded(dims(weights="in_out", bug="no_penalty_grad"), in_out)
+    assert report.conventions == [NO_PENALTY.format("loss_and_grads")] and report.explained
+
+
+def test_an_accepted_difference_everywhere_is_a_pass_with_no_convention_read_into_it():
+    """Every case differs by an ε the course accepts: nothing is left failing, so no other reading is tried."""
+    report = graded(dims(bug="log_eps", eps=1e-9), replace(DIMS, log_epsilon=1e-8))
+    assert report.exit_code == 0 and report.conventions == [] and not report.explained
+    assert len(report.accepted) == 1 and all(c.harmless and c.accepted for c in report.cases)
