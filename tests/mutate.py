@@ -639,6 +639,17 @@ EQUIVALENT.update({
     'grads): loss, grads = V.read_back(a, case, loss, H.as_assignment_shapes(a, case':
         "under penalty = 'none' every canonical case has λ = 0, so the penalty's gradient added is 0: the reading is "
         "the answer as it is, which disagrees on the failing cases it is tried on",
+    "compare/grader/judging/battery.py::_explain@146: any(c.answer is None for c in unexplained) -> "
+    "all((c.answer is None for c in unexplained))":
+        "run() hands every case its answer, so `c.answer is None` is never true, and the list is not empty here "
+        "(the failing cases are among the unexplained ones): any() and all() of it are both False",
+    "compare/grader/judging/harmless.py::_relu_at_zero_reference@118: np.array(case.y, dtype=np.int64) -> "
+    "np.array(case.y)": _CASE_DTYPES.format("y", "int64"),
+    "compare/grader/judging/harmless.py::_relu_at_zero_reference@119: F.cross_entropy(model.layers[-1](h), y) + "
+    "model.penalty(case.lambdas) -> F.cross_entropy(model.layers[-1](h), y) - model.penalty(case.lambdas)":
+        "only the zero-preactivation case is read under rect'(0) = 1, and its λs are all 0: its penalty is 0, "
+        "added or subtracted",
+    "compare/grader/judging/harmless.py::_relu_at_zero_reference@119: -1 -> 1": _ZERO_CASE_TWO_LAYERS,
 })
 
 
