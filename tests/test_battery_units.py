@@ -487,3 +487,24 @@ def test_an_accepted_difference_everywhere_is_a_pass_with_no_convention_read_int
     report = graded(dims(bug="log_eps", eps=1e-9), replace(DIMS, log_epsilon=1e-8))
     assert report.exit_code == 0 and report.conventions == [] and not report.explained
     assert len(report.accepted) == 1 and all(c.harmless and c.accepted for c in report.cases)
+
+
+def test_an_answer_in_shapes_no_layout_reads_is_no_agreement_on_the_probe():
+    """A submission taking X as columns that, given rows, answers with gradients of no readable shape: the probe
+    does not take that for agreement, and finds the columns it does read."""
+    class ColumnsOnly:
+        def __init__(self, *dims):
+            self.d, self.inner = dims[0], factory(call="dims", inputs="columns")(*dims)
+            self.params = self.inner.params
+
+        def loss_and_grads(self, X, y, lambdas):
+            if X.shape[0] != self.d:
+                return 0.0, {name: np.zeros((1, 1)) for name in self.params}
+            return self.inner.loss_and_grads(X, y, lambdas)
+
+    def TwoLayerNet(*dims):  # noqa: N802
+        return ColumnsOnly(*dims)
+
+    report = graded(TwoLayerNet)
+    assert report.exit_code == 1 and report.error is None
+    assert report.conventions == ["it takes X as (d, K) columns (5, 8) where the assignment gives (K, d) rows (8, 5)"]
