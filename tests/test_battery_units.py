@@ -508,3 +508,44 @@ def test_an_answer_in_shapes_no_layout_reads_is_no_agreement_on_the_probe():
     report = graded(TwoLayerNet)
     assert report.exit_code == 1 and report.error is None
     assert report.conventions == ["it takes X as (d, K) columns (5, 8) where the assignment gives (K, d) rows (8, 5)"]
+
+
+def test_a_submission_reading_either_layout_is_judged_in_the_assignments():
+    """X as rows or as columns, found by its shape: the assignment's own layout agrees first, and no other
+    convention is read into it."""
+    class EitherLayout:
+        def __init__(self, *dims):
+            self.d, self.inner = dims[0], factory(call="dims")(*dims)
+            self.params = self.inner.params
+
+        def loss_and_grads(self, X, y, lambdas):
+            return self.inner.loss_and_grads(X.T if X.shape[0] == self.d else X, y, lambdas)
+
+    def TwoLayerNet(*dims):  # noqa: N802
+        return EitherLayout(*dims)
+
+    report = graded(TwoLayerNet)
+    assert (report.exit_code, report.conventions) == (0, [])
+
+
+def test_a_probe_that_runs_out_of_time_once_is_the_error_even_if_later_calls_would_run():
+    calls = []
+
+    class SlowFirst:
+        def __init__(self, *dims):
+            self.inner = factory(call="dims")(*dims)
+            self.params = self.inner.params
+
+        def loss_and_grads(self, X, y, lambdas):
+            calls.append(1)
+            if len(calls) == 1:
+                release.wait(5)
+            return self.inner.loss_and_grads(X, y, lambdas)
+
+    release = threading.Event()
+    try:
+        report = validate(lambda *dims: SlowFirst(*dims), assignment=DIMS, timeout=0.3)
+    finally:
+        release.set()
+    assert report.exit_code == 2 and report.error_kind == "timeout" and report.error.startswith(
+        "loss_and_grads on the layout probe")
