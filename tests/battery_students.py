@@ -13,7 +13,7 @@ import numpy as np
 
 BUGS = (None, "no_penalty_grad", "transposed_W", "log_eps", "relu_ge", "half_b2", "row_bias_grad", "raise_on_tanh",
         "nan", "extra_key", "missing_b2", "bad_loss_shape", "accumulate", "ignores_params", "log_eps_by_K",
-        "tanh_narrow_only", "one_hidden_only")
+        "tanh_narrow_only", "one_hidden_only", "always_relu")
 
 
 def _act(name, a, relu_ge=False):
@@ -35,6 +35,8 @@ class Net:
         self.sizes, self.activation, self.c, self.reg = tuple(int(n) for n in sizes), activation, choices, reg
         if choices["bug"] == "raise_on_tanh" and activation == "tanh":
             raise NotImplementedError("only relu here")
+        if choices["bug"] == "always_relu":  # told tanh, sigmoid or softplus, it uses relu all the same
+            self.activation = "relu"
         if choices["bug"] == "one_hidden_only" and len(self.sizes) != 3:
             raise ValueError(f"one hidden layer only, got sizes {self.sizes}")
         if choices["bug"] == "tanh_narrow_only" and activation == "tanh" and self.sizes[0] > 100:

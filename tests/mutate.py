@@ -662,6 +662,12 @@ EQUIVALENT.update({
         "(its purpose), and an L2 factor of 0.5 or 2 changes every regularised case's W gradients",
     "compare/grader/judging/harmless.py::judge@148: if not failing: return -> if False: return":
         "a fast path: with no failing case, each of the three checks is handed an empty list and marks nothing",
+    "compare/grader/judging/battery.py::run@282: runner.make(key, call, args, a.method) -> "
+    "runner.make(call, key, args, a.method)": "key is call (one network per call, two lines above): the same two strings",
+    "compare/grader/judging/harmless.py::_relu_at_zero@168: C.ZERO_PREACT not in result.case.tags or "
+    "result.case.activation != \"relu\" -> C.ZERO_PREACT not in result.case.tags and result.case.activation != 'relu'":
+        "only relu's battery has an exact-zeros case, so this only adds relu cases without exact zeros, where the "
+        "rect'(0) = 1 reference is the reference itself, which the failing case already disagrees with",
 })
 
 

@@ -549,3 +549,19 @@ def test_a_probe_that_runs_out_of_time_once_is_the_error_even_if_later_calls_wou
         release.set()
     assert report.exit_code == 2 and report.error_kind == "timeout" and report.error.startswith(
         "loss_and_grads on the layout probe")
+
+
+def test_a_one_hidden_size_factory_told_its_activation_says_the_deep_case_once():
+    from battery_students import Net
+
+    def TwoLayerNet(input_dim, hidden_dim, num_classes, activation):  # noqa: N802
+        return Net((input_dim, hidden_dim, num_classes), activation, {
+            "weights": "out_in", "biases": "vector", "inputs": "rows", "labels": "int", "reduction": "mean",
+            "penalty": "elastic_net", "l2_factor": 1.0, "bug": None, "eps": 0.0})
+
+    told = Assignment(name="course", factory="TwoLayerNet", call="keywords",
+                      keywords=(("input_dim", "d"), ("hidden_dim", "h"), ("num_classes", "m"),
+                                ("activation", "activation")))
+    report = graded(TwoLayerNet, told)
+    assert report.exit_code == 0 and len(report.cases) == 33
+    assert report.skipped == ["two hidden layers (sizes of length 4): the assignment's TwoLayerNet takes one hidden size"]

@@ -203,3 +203,11 @@ def test_an_epsilon_is_found_behind_two_hidden_layers_too():
     report = validate(factory(call="sizes", only="relu", bug="log_eps", eps=1e-9), assignment=sizes)
     assert report.conventions == [EPSILON.format("1e-09") + CONVENTION]
     assert "relu/two-hidden" in explained(report) and len(explained(report)) == 10
+
+
+def test_relu_used_for_every_activation_is_a_bug_not_a_relu_convention():
+    """Told tanh, it computes relu: its numbers are a ReLU network's, yet only the relu exact-zeros case is ever
+    read under rect'(0) = 1, so the other activations' cases stay bugs."""
+    report = validate(factory(bug="always_relu"), assignment=Assignment(name="course"))
+    assert report.conventions == [] and explained(report) == {} and report.exit_code == 1
+    assert {c.case.activation for c in report.bug_cases} == {"tanh", "sigmoid", "softplus"}
