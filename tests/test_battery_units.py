@@ -565,3 +565,22 @@ def test_a_one_hidden_size_factory_told_its_activation_says_the_deep_case_once()
     report = graded(TwoLayerNet, told)
     assert report.exit_code == 0 and len(report.cases) == 33
     assert report.skipped == ["two hidden layers (sizes of length 4): the assignment's TwoLayerNet takes one hidden size"]
+
+
+def test_a_broken_answer_in_the_assignments_layout_sends_the_probe_to_the_next():
+    """Given rows, a columns submission answers with no pair at all (a broken contract): the probe goes on and
+    finds the columns."""
+    class ColumnsOnly:
+        def __init__(self, *dims):
+            self.d, self.inner = dims[0], factory(call="dims", inputs="columns")(*dims)
+            self.params = self.inner.params
+
+        def loss_and_grads(self, X, y, lambdas):
+            return None if X.shape[0] != self.d else self.inner.loss_and_grads(X, y, lambdas)
+
+    def TwoLayerNet(*dims):  # noqa: N802
+        return ColumnsOnly(*dims)
+
+    report = graded(TwoLayerNet)
+    assert report.exit_code == 1 and report.error is None
+    assert report.conventions == ["it takes X as (d, K) columns (5, 8) where the assignment gives (K, d) rows (8, 5)"]
