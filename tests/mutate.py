@@ -819,6 +819,132 @@ EQUIVALENT.update({
     _ISO + 'wait_gone@591: 0.01 -> 0.001':
         _WAIT_PACE,
 })
+# --- issue 20: compare/grader/judging/{reference,records,outcome,battery,harmless}.py, compare/grader/results/{report,gradescope}.py ---
+_FLOAT64_ALREADY = ("reference.TorchMLP's dtype defaults to torch.float64, the dtype asked for here: the same "
+                    "network either way")
+_CASE_DTYPES = ("every case's {} is {} already (cases.py builds them so, and test_reference_cache checks the "
+                "battery's): np.array of it makes the same array with or without the dtype")
+_TYPE_ONLY = ("an import needed only by annotations (postponed: `from __future__ import annotations`) done at run "
+              "time as well: compare.grader.{} imports nothing that imports this module back, so it loads the same")
+_TYPE_CHECKING_FALSE = "typing.TYPE_CHECKING is False at run time: `if False` is the same code"
+_BATTERIES_KEPT = ("how many (activation, seed) batteries the lru_cache keeps: one evicted is built again, the same "
+                   "cases (seeded), and their references are found again by content (REFERENCES)")
+_SCALAR_SYMMETRIC = ("compare_arrays of two scalars is symmetric: the error is judged on max(|a|, |e|, atol/rtol) (the "
+                     "scale floor, a fraction of |e|, never exceeds |e|), and only .passed is read")
+_NO_EPSILON_FAST = ("a fast path only: _log_epsilon is asked only about a case whose loss row failed, so the data "
+                    "term the student's loss implies (target) is off the NLL by more than the tolerance; a target "
+                    "that is not finite or not below the NLL then fails the closing check on the ε found (the data "
+                    "term is at most the NLL for every ε ≥ 0), and None is returned all the same")
+_BISECTION = ("the bisection on log10 ε has converged to the float's last digit long before: 80 halvings of 18 (or "
+              "198) decades leave 1e-22 of a decade, under float64's resolution, so one halving more or less, or a "
+              "wider start, lands on the same ε")
+_TOO_LARGE_FAST = ("a fast path only: an answer needing an ε over the largest (0.01) would otherwise be bisected to "
+                   "the bound itself, and the closing check (the data term at the ε found is the student's, within "
+                   "the tolerance) refuses it all the same; a looser bound (9⁻² = 0.0123, or 10·high, whose ε is "
+                   "negative and its data term NaN) only moves which of the two refuses it")
+_ZERO_CASE_TWO_LAYERS = ("only the zero-preactivation case is read under rect'(0) = 1, and it has two layers "
+                         "(4-6-3): its hidden layers, [:-1], are [:1]")
+_INFINITY_SIGN = ("only ±inf reach this test (NaN was taken just before): inf is > 0, >= 0 and > 1, and -inf is none "
+                  "of them")
+EQUIVALENT.update({
+    "compare/grader/judging/reference.py::reference_model@36: TorchMLP(case.sizes, activation or case.activation, "
+    "dtype=torch.float64) -> TorchMLP(case.sizes, activation or case.activation)": _FLOAT64_ALREADY,
+    "compare/grader/judging/reference.py::_tape@54: np.array(case.X, dtype=np.float64) -> np.array(case.X)":
+        _CASE_DTYPES.format("X", "float64"),
+    "compare/grader/judging/reference.py::_tape@61: np.array(case.y, dtype=np.int64) -> np.array(case.y)":
+        _CASE_DTYPES.format("y", "int64"),
+    "compare/grader/judging/records.py::<module>@20: if TYPE_CHECKING: from compare.grader.judging.outcome import "
+    "CaseOutcome -> if True: from compare.grader.judging.outcome import CaseOutcome": _TYPE_ONLY.format("judging.outcome"),
+    "compare/grader/judging/records.py::<module>@20: if TYPE_CHECKING: from compare.grader.judging.outcome import "
+    "CaseOutcome -> if False: from compare.grader.judging.outcome import CaseOutcome": _TYPE_CHECKING_FALSE,
+    "compare/grader/judging/records.py::json_safe@160: obj > 0 -> obj >= 0": _INFINITY_SIGN,
+    "compare/grader/judging/records.py::json_safe@160: 0 -> 1": _INFINITY_SIGN,
+    "compare/grader/results/report.py::<module>@12: if TYPE_CHECKING: from compare.grader.diagnosis.findings import "
+    "Finding -> if True: from compare.grader.diagnosis.findings import Finding": _TYPE_ONLY.format("diagnosis.findings"),
+    "compare/grader/results/report.py::<module>@12: if TYPE_CHECKING: from compare.grader.diagnosis.findings import "
+    "Finding -> if False: from compare.grader.diagnosis.findings import Finding": _TYPE_CHECKING_FALSE,
+    'compare/grader/results/report.py::format_markdown@110: ["", f"{passed} of {len(report.cases)} cases agree with '
+    'the reference " f"(float64, rtol {TOL.rtol:g}).", ""] -> [\'\', f\'{passed} of {len(report.cases)} cases agree '
+    "with the reference (float64, rtol {TOL.rtol:g}).']":
+        "the page's last line: the blank after it is cut by the rstrip() before the final newline either way",
+    "compare/grader/results/gradescope.py::<module>@40: 0 -> 1":
+        "a zip member's time is stored in DOS format, to 2 seconds: 00:00:01 is written as 00:00:00, the same bytes",
+    "compare/grader/results/gradescope.py::_add@198: False -> True":
+        "build_bundle, its one caller, passes `executable` for every member: the default is never used",
+    "compare/grader/results/gradescope.py::build_bundle@229: if os.path.exists(tmp): os.unlink(tmp) -> if True: "
+    "os.unlink(tmp)":
+        "mkstemp created tmp before the try, and only the os.replace that ends it removes it: whatever fails in "
+        "between, tmp is there to unlink",
+    "compare/grader/judging/battery.py::prepare@51: 0 -> 1":
+        "both callers (validation._run, classrun.grade) pass the run's seed: the default is never used",
+    "compare/grader/judging/battery.py::battery@35: 64 -> 65": _BATTERIES_KEPT,
+    "compare/grader/judging/battery.py::battery@35: 64 -> 63": _BATTERIES_KEPT,
+    "compare/grader/judging/harmless.py::_agrees@69: compare_arrays(loss, ref_loss, TOL) -> "
+    "compare_arrays(ref_loss, loss, TOL)": _SCALAR_SYMMETRIC,
+    "compare/grader/judging/harmless.py::_log_epsilon@84: if not np.isfinite(target) or not target < nll: return "
+    "None -> if False: return None": _NO_EPSILON_FAST,
+    "compare/grader/judging/harmless.py::_log_epsilon@84: not np.isfinite(target) or not target < nll -> "
+    "not np.isfinite(target) and (not target < nll)": _NO_EPSILON_FAST,
+    "compare/grader/judging/harmless.py::_log_epsilon@84: target < nll -> target <= nll": _NO_EPSILON_FAST,
+    "compare/grader/judging/harmless.py::_log_epsilon@87: logits.max(axis=1, keepdims=True) -> "
+    "logits.min(axis=1, keepdims=True)":
+        "softmax is the same whatever is subtracted from a row; it only guards exp against overflow, and no case's "
+        "row of logits spans more than 7 (measured over every activation's battery): exp(7) overflows nothing",
+    "compare/grader/judging/harmless.py::_log_epsilon@93: 20.0 -> 200.0": _BISECTION,
+    "compare/grader/judging/harmless.py::_log_epsilon@96: 80 -> 81": _BISECTION,
+    "compare/grader/judging/harmless.py::_log_epsilon@96: 80 -> 79": _BISECTION,
+    "compare/grader/judging/harmless.py::_log_epsilon@94: if data_term(10 ** high) > target: return None -> "
+    "if False: return None": _TOO_LARGE_FAST,
+    "compare/grader/judging/harmless.py::_log_epsilon@94: 10 ** high -> 10 * high": _TOO_LARGE_FAST,
+    "compare/grader/judging/harmless.py::_log_epsilon@94: 10 -> 9": _TOO_LARGE_FAST,
+    "compare/grader/judging/harmless.py::_log_epsilon@98: data_term(10 ** middle) > target -> "
+    "data_term(10 ** middle) >= target": _BISECTION,
+    "compare/grader/judging/harmless.py::_log_epsilon@100: if not compare_arrays(data_term(eps), target, TOL).passed: "
+    "return None -> if False: return None":
+        "a safety net only: target is below the NLL (line 84) and above the data term at the largest ε (line 94), "
+        "and the data term falls continuously from the NLL as ε grows, so the bisection ends on an ε whose data "
+        "term is the target to the float's last digits: the check never refuses one",
+    "compare/grader/judging/harmless.py::_log_epsilon@100: compare_arrays(data_term(eps), target, TOL) -> "
+    "compare_arrays(target, data_term(eps), TOL)": _SCALAR_SYMMETRIC,
+    "compare/grader/judging/harmless.py::_relu_at_zero_reference@114: np.array(case.X, dtype=np.float64) -> "
+    "np.array(case.X)": _CASE_DTYPES.format("X", "float64"),
+    "compare/grader/judging/harmless.py::_relu_at_zero_reference@115: -1 -> 1": _ZERO_CASE_TWO_LAYERS,
+    'compare/grader/judging/battery.py::_readings@129: if a.penalty != "none": def without_penalty(case, loss, '
+    'grads): loss, grads = V.read_back(a, case, loss, H.as_assignment -> if True: def without_penalty(case, loss, '
+    'grads): loss, grads = V.read_back(a, case, loss, H.as_assignment_shapes(a, case':
+        "under penalty = 'none' every canonical case has λ = 0, so the penalty's gradient added is 0: the reading is "
+        "the answer as it is, which disagrees on the failing cases it is tried on",
+    "compare/grader/judging/battery.py::_explain@146: any(c.answer is None for c in unexplained) -> "
+    "all((c.answer is None for c in unexplained))":
+        "run() hands every case its answer, so `c.answer is None` is never true, and the list is not empty here "
+        "(the failing cases are among the unexplained ones): any() and all() of it are both False",
+    "compare/grader/judging/harmless.py::_relu_at_zero_reference@118: np.array(case.y, dtype=np.int64) -> "
+    "np.array(case.y)": _CASE_DTYPES.format("y", "int64"),
+    "compare/grader/judging/harmless.py::_relu_at_zero_reference@119: F.cross_entropy(model.layers[-1](h), y) + "
+    "model.penalty(case.lambdas) -> F.cross_entropy(model.layers[-1](h), y) - model.penalty(case.lambdas)":
+        "only the zero-preactivation case is read under rect'(0) = 1, and its λs are all 0: its penalty is 0, "
+        "added or subtracted",
+    "compare/grader/judging/harmless.py::_relu_at_zero_reference@119: -1 -> 1": _ZERO_CASE_TWO_LAYERS,
+    "compare/grader/judging/battery.py::_explain@153: compare_arrays(loss, ref_loss, TOL) -> "
+    "compare_arrays(ref_loss, loss, TOL)": _SCALAR_SYMMETRIC,
+    "compare/grader/judging/battery.py::_agrees@174: compare_arrays(loss, ref_loss, TOL) -> "
+    "compare_arrays(ref_loss, loss, TOL)": _SCALAR_SYMMETRIC,
+    "compare/grader/judging/battery.py::run@258: 0 -> 1":
+        "validation._run and classrun pass the run's seed to battery.run: the default is never used",
+    "compare/grader/judging/harmless.py::judge@147: not c.passed and not c.harmless -> not c.passed or not c.harmless":
+        "the cases this adds agree with the reference as they are, and none of the three checks can explain one: "
+        "the ε is sought only where the loss row fails, rect'(0) = 1 changes the gradients of the exact-zeros case "
+        "(its purpose), and an L2 factor of 0.5 or 2 changes every regularised case's W gradients",
+    "compare/grader/judging/harmless.py::judge@148: if not failing: return -> if False: return":
+        "a fast path: with no failing case, each of the three checks is handed an empty list and marks nothing",
+    "compare/grader/judging/battery.py::run@282: runner.make(key, call, args, a.method) -> "
+    "runner.make(call, key, args, a.method)": "key is call (one network per call, two lines above): the same two strings",
+    "compare/grader/judging/harmless.py::_relu_at_zero@168: C.ZERO_PREACT not in result.case.tags or "
+    "result.case.activation != \"relu\" -> C.ZERO_PREACT not in result.case.tags and result.case.activation != 'relu'":
+        "only relu's battery has an exact-zeros case, so this only adds relu cases without exact zeros, where the "
+        "rect'(0) = 1 reference is the reference itself, which the failing case already disagrees with",
+})
+
 
 @dataclass
 class Mutant:

@@ -95,3 +95,101 @@ def test_canonical_cases_are_one_object_per_penalty_and_case():
 def test_a_case_cannot_be_asked_for_with_a_bad_layer():
     with pytest.raises(ValueError, match="layer must be an int from 1 to 2"):
         MINI.layer_lambdas(3)
+
+
+# ----------------------------------------------------------------------------- the numbers themselves
+REG = next(c for c in C.battery("tanh") if c.name == "tanh/regularised")
+DEEP = next(c for c in C.battery("tanh") if c.name == "tanh/two-hidden")
+
+
+def by_hand(case: C.Case) -> dict:
+    """The forward and backward pass written out in NumPy (W as (out, in), the mean NLL): each layer's
+    pre-activation a_l and δ_l = ∂NLL/∂a_l."""
+    assert case.activation == "tanh"
+    L, h, pre = case.n_layers, np.array(case.X), []
+    for layer in range(1, L + 1):
+        a = h @ case.params[f"W{layer}"].T + case.params[f"b{layer}"]
+        pre.append(a)
+        h = np.tanh(a)
+    logits = pre[-1]
+    p = np.exp(logits - logits.max(axis=1, keepdims=True))
+    p /= p.sum(axis=1, keepdims=True)
+    delta = [None] * L
+    delta[-1] = (p - np.eye(case.sizes[-1])[case.y]) / case.K
+    for layer in range(L - 1, 0, -1):
+        delta[layer - 1] = (delta[layer] @ case.params[f"W{layer + 1}"]) * (1 - np.tanh(pre[layer - 1]) ** 2)
+    return {"pre": pre, "delta": delta}
+
+
+@pytest.mark.parametrize("case", [MINI, DEEP], ids=lambda c: c.name)
+def test_the_tape_holds_every_layers_pre_activations_and_deltas(case):
+    """What the diagnosis reads (which layer's δ goes wrong first) is each layer's a_l and ∂NLL/∂a_l,
+    the logits last, in float64 copies a reader may keep."""
+    tanh_case = replace(case, activation="tanh") if case.activation != "tanh" else case
+    expected, found = by_hand(tanh_case), R.ReferenceCache().of(tanh_case)
+    tape = found.tape
+    assert sorted(tape) == ["delta", "pre"] and len(tape["pre"]) == len(tape["delta"]) == tanh_case.n_layers
+    for ours, theirs in zip(tape["pre"] + tape["delta"], expected["pre"] + expected["delta"], strict=True):
+        assert ours.dtype == np.float64 and ours.flags.writeable
+        np.testing.assert_allclose(ours, theirs, rtol=1e-12, atol=1e-15)
+    hidden = found.pre_activations
+    assert len(hidden) == tanh_case.n_layers - 1
+    for ours, theirs in zip(hidden, expected["pre"][:-1], strict=True):
+        np.testing.assert_allclose(ours, theirs, rtol=1e-12, atol=1e-15)
+    assert found.tape is tape  # computed once
+
+
+def test_the_reference_loss_includes_the_penalty_and_the_data_term_leaves_it_out():
+    """loss = mean NLL + Σ λ1‖W‖₁ + λ2‖W‖²: the default reading is the whole loss, ``data`` the NLL alone,
+    and ``penalty_grads`` the penalty's own gradient (λ1 sign W + 2 λ2 W, nothing for a bias)."""
+    from compare.grader.course import conventions as V
+
+    penalty, penalty_grads = V.penalty_parts(REG)
+    assert penalty > 0.05
+    loss, grads = R.reference_loss_and_grads(REG)
+    nll, nll_grads = R.reference_loss_and_grads(REG, with_penalty=False)
+    assert loss == pytest.approx(nll + penalty, rel=1e-12)
+    expected_nll = by_hand(REG)
+    p = np.exp(expected_nll["pre"][-1])
+    p /= p.sum(axis=1, keepdims=True)
+    assert nll == pytest.approx(float(np.mean(-np.log(p[np.arange(REG.K), REG.y]))), rel=1e-12)
+    found = R.ReferenceCache().of(REG)
+    assert found.loss == pytest.approx(loss, rel=1e-15) and found.data[0] == pytest.approx(nll, rel=1e-15)
+    for name in grads:
+        want = penalty_grads.get(name, np.zeros_like(grads[name]))
+        np.testing.assert_allclose(found.penalty_grads[name], want, rtol=1e-9, atol=1e-12)
+        np.testing.assert_allclose(grads[name] - nll_grads[name], want, rtol=1e-9, atol=1e-12)
+
+
+@pytest.mark.parametrize(("first", "second"), [
+    ("cs231n", "cs231n-2016"),  # one penalty, reg·‖W‖² then 0.5·reg·‖W‖²
+    ("cs231n-2016", "cs231n"),
+    ("cs231n", "no-penalty"),  # one l2_factor, the L2 penalty then none
+])
+def test_the_canonical_case_of_one_assignment_is_never_handed_to_another(first, second):
+    """A cache shared by a class (or an autograder process) that grades under two assignments: each gets
+    the case restated under its own penalty and factor (λ_l2 = reg·l2_factor; 0 without a penalty)."""
+    assignments = {"cs231n": preset("cs231n"), "cs231n-2016": preset("cs231n-2016"),
+                   "no-penalty": replace(preset("cs231n"), name="no-penalty", penalty="none")}
+    cache = R.ReferenceCache()
+    reg = next(c for c in C.battery("relu") if c.name == "relu/regularised")
+    l2 = reg.layer_lambdas(1)[1]
+    want = {"cs231n": (0.0, l2, 0.0, l2), "cs231n-2016": (0.0, l2 / 2, 0.0, l2 / 2), "no-penalty": (0.0,) * 4}
+    for name in (first, second, first):
+        assert cache.canonical(assignments[name], reg).lambdas == pytest.approx(want[name], rel=1e-15)
+
+
+def test_the_canonical_case_is_the_case_asked_for():
+    """Two cases under one assignment: each gets its own restatement (its own batch and parameters)."""
+    cache, cs231n = R.ReferenceCache(), preset("cs231n")
+    first, second = (next(c for c in C.battery("relu") if c.name == f"relu/{n}") for n in ("regularised", "minibatch"))
+    one, two = cache.canonical(cs231n, first), cache.canonical(cs231n, second)
+    assert one.name == first.name and two.name == second.name
+    np.testing.assert_array_equal(two.X, second.X)
+
+
+def test_every_case_holds_float64_inputs_and_int64_labels():
+    """What the reference's arrays are built from (the equivalents argued in tests/mutate.py rest on it)."""
+    for activation in C.ACTIVATIONS:
+        for case in C.battery(activation):
+            assert case.X.dtype == np.float64 and case.y.dtype == np.int64, case.name

@@ -81,7 +81,10 @@ def format_markdown(report: Report, student: str) -> str:
     Markdown of theirs reach the page."""
     from compare.grader.results.outputs import markdown_text as md
 
-    lines = [f"# {md(student, 200)}: {report.status}", "", f"**{md(report.verdict)}**", "",
+    # The verdict's first word is the grader's (PASS, FAIL, ERROR), kept as it is; the rest may quote the
+    # student, and is escaped (which also lowers any PASS or FAIL of theirs).
+    word, _, rest = report.verdict.partition(" — ")
+    lines = [f"# {md(student, 200)}: {report.status}", "", f"**{word} — {md(rest)}**", "",
              f"- implementation: {md(report.target, 300)}", f"- conventions: {md(report.assignment)}"]
     if report.isolation:
         lines.append(f"- ran in: {md(report.isolation)}")
