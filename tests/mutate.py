@@ -1197,7 +1197,8 @@ def make_mutants(source: str) -> list[tuple[Mutant, str]]:
     seen_keys: dict = {}
     for number, (mutant, _) in enumerate(mutants, start=1):
         mutant.number = number
-        mutant.twin = seen_keys[mutant.key] = seen_keys.get(mutant.key, 0) + 1
+        base = mutant.key  # twin 1: no "#n" yet
+        mutant.twin = seen_keys[base] = seen_keys.get(base, 0) + 1
     return mutants
 
 
