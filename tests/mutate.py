@@ -867,7 +867,7 @@ EQUIVALENT.update({
     'the reference " f"(float64, rtol {TOL.rtol:g}).", ""] -> [\'\', f\'{passed} of {len(report.cases)} cases agree '
     "with the reference (float64, rtol {TOL.rtol:g}).']":
         "the page's last line: the blank after it is cut by the rstrip() before the final newline either way",
-    "compare/grader/results/gradescope.py::<module>@40: 0 -> 1":
+    "compare/grader/results/gradescope.py::<module>@40#3: 0 -> 1":
         "a zip member's time is stored in DOS format, to 2 seconds: 00:00:01 is written as 00:00:00, the same bytes",
     "compare/grader/results/gradescope.py::_add@198: False -> True":
         "build_bundle, its one caller, passes `executable` for every member: the default is never used",
