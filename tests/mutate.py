@@ -263,6 +263,9 @@ _INTO_X = ("the first layer's input is X, which needs no gradient: how backprop 
            "W or Wᵀ) is never used, and the weight and bias gradients are the same either way")
 _SAME_AS_REFERENCE = ("{} equals the reference loss, and a loss is diagnosed only when it failed (it is not the "
                       "reference's): a candidate equal to the reference can never match it")
+_SWAPPED_MATCH = ("the student's loss is finite here (a non-finite one is told before), so swapped, matches() "
+                  "still refuses a non-finite candidate (compare_arrays counts NaN or inf against a finite number "
+                  "as the worst error), and two finite scalars agree to rtol the same way either side")
 _PERF_ONLY = ("computing a case-only hypothesis again (per submission, or at every call) gives the same "
               "numbers: it is deterministic and depends on the case alone; only the time changes")
 EQUIVALENT.update({
@@ -291,6 +294,10 @@ EQUIVALENT.update({
         _SAME_AS_REFERENCE.format("for K = 1 the sum is the mean, so each of these candidates"),
     "compare/grader/diagnosis/loss.py::loss_candidates@65: K > 1 -> K >= 1":
         _SAME_AS_REFERENCE.format("for K = 1 the sum is the mean, so each of these candidates"),
+    "compare/grader/diagnosis/loss.py::_loss_finding@91: matches(student_loss, value) -> matches(value, student_loss)":
+        _SWAPPED_MATCH,
+    "compare/grader/diagnosis/loss.py::_loss_finding@95: matches(student_loss, result[0]) -> "
+    "matches(result[0], student_loss)": _SWAPPED_MATCH,
     "compare/grader/diagnosis/variants.py::altered_loss_and_grads@65: np.array(case.X, dtype=np.float64) -> "
     "np.array(case.X)": "a case's X is float64 already (cases.py builds every X as float64): the same array",
     "compare/grader/diagnosis/variants.py::altered_loss_and_grads@66: np.array(case.y if labels is None else labels, "

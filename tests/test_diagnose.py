@@ -1019,6 +1019,10 @@ def test_a_loss_k_times_too_large_is_told_in_the_courses_reduction():
     assert mean_told.startswith("the loss is the sum over the batch instead of the mean"), mean_told
     assert sum_told.startswith("the loss is K times the sum over the batch"), sum_told
     assert str(ev.case.K) in mean_told and str(ev.case.K) in sum_told
+    f = diagnose_loss(ev, nll / ev.case.K + pen)
+    assert f.key == "mean-twice"
+    assert f.told(HOMEWORK).startswith("the loss is divided by K twice")
+    assert f.told(CourseWords.of(Assignment(reduction="sum"))).startswith("the loss is divided by K (1/K")
 
 
 def test_close():
