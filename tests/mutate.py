@@ -1414,6 +1414,8 @@ def main(argv=None) -> int:
                   f"{m.kind:<24} {m.before}  ->  {m.after}", flush=True)
     finally:
         target.write_text(original)
+        if not args.workdir:  # a scratch copy of our own making: gone with the run (a mutant may have
+            shutil.rmtree(workdir, ignore_errors=True)  # written anywhere in it)
 
     ran = [m for m, _ in chosen]
     counts = {s: sum(m.status == s for m in ran) for s in ("killed", "timeout", "survived", "equivalent")}
