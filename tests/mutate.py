@@ -220,14 +220,14 @@ EQUIVALENT: dict[str, str] = {
     " -> pass":
         "without the time of the last look, the grader looks at the worker's use on every pass of its "
         "wait instead of every 0.1 s: the same limits, found as soon, at a higher cost in CPU",
-    "compare/grader/workers/isolation.py::Worker.kill@263: 10 -> 11":
+    "compare/grader/workers/isolation.py::Worker.kill@262: 10 -> 11":
         "how long to wait for a worker sent SIGKILL before sending it again: the kernel ends it at once, "
         "so neither 10 s nor 11 s is ever reached",
-    "compare/grader/workers/isolation.py::Worker.kill@263: 10 -> 9": "as 10 -> 11: a bound that a SIGKILLed worker never reaches",
-    "compare/grader/workers/isolation.py::Worker.kill@265: _kill(self.process.pid) -> pass":
+    "compare/grader/workers/isolation.py::Worker.kill@262: 10 -> 9": "as 10 -> 11: a bound that a SIGKILLed worker never reaches",
+    "compare/grader/workers/isolation.py::Worker.kill@264: _kill(self.process.pid) -> pass":
         "only run when a worker outlives SIGKILL to its process group by 10 s, which the kernel does not "
         "let happen to a running process (the grader would then wait on it without the second signal)",
-    "compare/grader/workers/isolation.py::Worker.kill@266: self.process.wait() -> pass":
+    "compare/grader/workers/isolation.py::Worker.kill@265: self.process.wait() -> pass":
         "as the line above: only after a worker outlived SIGKILL by 10 s, which does not happen",
 }
 
@@ -313,8 +313,8 @@ EQUIVALENT.update({
 _PY311 = ("equivalent on the interpreter the tests run on (3.11 and newer): the mutated version test takes the "
           "same branch there and imports tomllib; only a 3.10 interpreter (tomli) could tell them apart")
 EQUIVALENT.update({
-    "compare/grader/workers/isolation.py::_bubblewrap_problem@99: 1 -> 2": _ONE_ENTRY,
-    "compare/grader/workers/isolation.py::throwaway_uid_works@134: 1 -> 2": _ONE_ENTRY,
+    "compare/grader/workers/isolation.py::_bubblewrap_problem@98: 1 -> 2": _ONE_ENTRY,
+    "compare/grader/workers/isolation.py::throwaway_uid_works@133: 1 -> 2": _ONE_ENTRY,
     "compare/grader/workers/runner.py::<module>@39: 0.1 -> 1.0": _LOOK_PERIOD,
     "compare/grader/workers/runner.py::<module>@39: 0.1 -> 0.01": _LOOK_PERIOD,
     "compare/grader/workers/runner.py::WorkerRunner.__init__@97: 0.0 -> 1.0":
@@ -323,18 +323,18 @@ EQUIVALENT.update({
     "compare/grader/workers/runner.py::<module>@40: (\"load\", \"forbidden\", \"raised\", \"contract\", \"channel\", "
     "\"timeout\", \"died\") -> ('load', 'forbidden', 'raised', 'channel', 'timeout', 'died')":
         "a kind missing from KINDS is read as 'contract': 'contract' itself comes out 'contract' either way",
-    "compare/grader/workers/isolation.py::_reap@350: 2.0 -> 20.0": _REAP_PACE,
-    "compare/grader/workers/isolation.py::_reap@355: time.monotonic() < deadline -> time.monotonic() <= deadline":
+    "compare/grader/workers/isolation.py::_reap@285: 2.0 -> 20.0": _REAP_PACE,
+    "compare/grader/workers/isolation.py::_reap@290: time.monotonic() < deadline -> time.monotonic() <= deadline":
         _REAP_PACE,
-    "compare/grader/workers/isolation.py::_reap@364: if pending: time.sleep(0.01) -> if False: time.sleep(0.01)":
+    "compare/grader/workers/isolation.py::_reap@299: if pending: time.sleep(0.01) -> if False: time.sleep(0.01)":
         _REAP_PACE,
-    "compare/grader/workers/isolation.py::_reap@365: time.sleep(0.01) -> pass": _REAP_PACE,
-    "compare/grader/workers/isolation.py::_reap@365: 0.01 -> 0.1": _REAP_PACE,
-    "compare/grader/workers/isolation.py::_process_tree@402: {root, me} -> {me}": _NEVER_IN_TREE,
-    "compare/grader/workers/isolation.py::_process_tree@402: {root, me} -> {root}": _NEVER_IN_TREE,
-    "compare/grader/workers/isolation.py::_become_subreaper@444: True -> False":
+    "compare/grader/workers/isolation.py::_reap@300: time.sleep(0.01) -> pass": _REAP_PACE,
+    "compare/grader/workers/isolation.py::_reap@300: 0.01 -> 0.1": _REAP_PACE,
+    "compare/grader/workers/isolation.py::_process_tree@337: {root, me} -> {me}": _NEVER_IN_TREE,
+    "compare/grader/workers/isolation.py::_process_tree@337: {root, me} -> {root}": _NEVER_IN_TREE,
+    "compare/grader/workers/isolation.py::_become_subreaper@379: True -> False":
         "use_errno only keeps errno for ctypes.get_errno(), which nothing reads: prctl is called the same",
-    "compare/grader/workers/isolation.py::_become_subreaper@444: 1 -> 2":
+    "compare/grader/workers/isolation.py::_become_subreaper@379: 1 -> 2":
         "PR_SET_CHILD_SUBREAPER takes any non-zero second argument as 'set'",
     "compare/grader/workers/runner.py::WorkerRunner._send@189: if not writable: continue -> if False: continue":
         "select says not writable only when its wait ran out; the send that follows on the full non-blocking "
@@ -769,61 +769,61 @@ _WAIT_DEFAULT = "wait_gone's default wait: every caller (the tests) passes its o
 _WAIT_PACE = ("how often and how long wait_gone looks (it is for the tests): True as soon as the worker is reaped, "
               "False once the wait is over, whatever the pace")
 EQUIVALENT.update({
-    _ISO + "_remove@301: os.path.samestat(os.fstat(here), identity) -> os.path.samestat(identity, os.fstat(here))":
+    "compare/grader/workers/removal.py::remove_folder@44: os.path.samestat(os.fstat(here), identity) -> os.path.samestat(identity, os.fstat(here))":
         "samestat compares two stat results' device and inode: symmetric",
-    _ISO + "_open_folder@318: if not stat.S_ISDIR(os.stat(name, dir_fd=dir_fd, follow_symlinks=False).st_mode): "
+    "compare/grader/workers/removal.py::_open_folder@61: if not stat.S_ISDIR(os.stat(name, dir_fd=dir_fd, follow_symlinks=False).st_mode): "
     "return None -> if False: return None": _LINK_REFUSED,
-    _ISO + "_open_folder@318: False -> True": _LINK_REFUSED + " (and a folder's stat is the same followed or not)",
-    _ISO + "_open_folder@320: 0o700 -> 449": _OPENED_AFTER,
-    _ISO + "_open_folder@320: 0o700 -> 447": _OPENED_AFTER,
-    _ISO + "_open_folder@325: 0o700 -> 449": _OTHERS_X,
-    _ISO + "_reap@350: 2.0 -> 0.2": _REAP_PACE,
-    _ISO + "_reap@358: 0 -> 1":
+    "compare/grader/workers/removal.py::_open_folder@61: False -> True": _LINK_REFUSED + " (and a folder's stat is the same followed or not)",
+    "compare/grader/workers/removal.py::_open_folder@63: 0o700 -> 449": _OPENED_AFTER,
+    "compare/grader/workers/removal.py::_open_folder@63: 0o700 -> 447": _OPENED_AFTER,
+    "compare/grader/workers/removal.py::_open_folder@68: 0o700 -> 449": _OTHERS_X,
+    _ISO + "_reap@285: 2.0 -> 0.2": _REAP_PACE,
+    _ISO + "_reap@293: 0 -> 1":
         "waitpid's status instead of its pid: a child killed by SIGKILL has status 9 (true, as its pid), a live "
         "one (0, 0); a child that exited 0 is found gone on the next look (ChildProcessError, no parent) and "
         "dropped then: the same processes reaped, one look later",
-    _ISO + "_reap@364: if pending: time.sleep(0.01) -> if True: time.sleep(0.01)": _REAP_PACE,
-    _ISO + "_reap@365: 0.01 -> 0.001": _REAP_PACE,
-    _ISO + "_signal_group@377: contextlib.suppress(ProcessLookupError, PermissionError) -> "
+    _ISO + "_reap@299: if pending: time.sleep(0.01) -> if True: time.sleep(0.01)": _REAP_PACE,
+    _ISO + "_reap@300: 0.01 -> 0.001": _REAP_PACE,
+    _ISO + "_signal_group@312: contextlib.suppress(ProcessLookupError, PermissionError) -> "
     "contextlib.suppress(PermissionError, ProcessLookupError)": "suppress takes a set of exception types: order is no matter",
-    _ISO + '_kill@382: contextlib.suppress(ProcessLookupError, PermissionError) -> contextlib.suppress(PermissionError, ProcessLookupError)':
+    _ISO + '_kill@317: contextlib.suppress(ProcessLookupError, PermissionError) -> contextlib.suppress(PermissionError, ProcessLookupError)':
         "suppress takes a set of exception types: order is no matter",
-    _ISO + '<module>@419: 1 -> 2':
+    _ISO + '<module>@354: 1 -> 2':
         ("the first tag drawn is one lower: tags stay distinct and below the grader's own; they differ only for a "
         "grader whose own hard RLIMIT_RTTIME is 3 µs, where the second count leaves no tag (the limit is unlimited "
         "by default and only lowered by hand)"),
-    _ISO + '_bubblewrap_argv@466: {"/usr", "/opt", "/opt/site", "/opt/grader"} -> {\'/opt\', \'/opt/site\', \'/opt/grader\'}':
+    _ISO + '_bubblewrap_argv@401: {"/usr", "/opt", "/opt/site", "/opt/grader"} -> {\'/opt\', \'/opt/site\', \'/opt/grader\'}':
         _NEVER_AN_ANCESTOR.format("/usr"),
-    _ISO + '_bubblewrap_argv@466: {"/usr", "/opt", "/opt/site", "/opt/grader"} -> {\'/usr\', \'/opt\', \'/opt/site\'}':
+    _ISO + '_bubblewrap_argv@401: {"/usr", "/opt", "/opt/site", "/opt/grader"} -> {\'/usr\', \'/opt\', \'/opt/site\'}':
         _NEVER_AN_ANCESTOR.format("/opt/grader"),
-    _ISO + '_bubblewrap_argv@474: made.add(link) -> pass':
+    _ISO + '_bubblewrap_argv@409: made.add(link) -> pass':
         _NEVER_AN_ANCESTOR.format("/bin, /lib and the other system folders"),
-    _ISO + '_bubblewrap_argv.bind@485: if any(dest == m or dest.startswith(m.rstrip("/") + "/") for m in ("/usr",)): argv.extend(["--ro-bind", source, dest]) r -> if False: argv.extend([\'--ro-bind\', source, dest]) return':
+    _ISO + '_bubblewrap_argv.bind@420: if any(dest == m or dest.startswith(m.rstrip("/") + "/") for m in ("/usr",)): argv.extend(["--ro-bind", source, dest]) r -> if False: argv.extend([\'--ro-bind\', source, dest]) return':
         _USR_BOUND,
-    _ISO + '_bubblewrap_argv.bind@485: any(dest == m or dest.startswith(m.rstrip("/") + "/") for m in ("/usr",)) -> all((dest == m or dest.startswith(m.rstrip(\'/\') + \'/\') for m in (\'/usr\',)))':
+    _ISO + '_bubblewrap_argv.bind@420: any(dest == m or dest.startswith(m.rstrip("/") + "/") for m in ("/usr",)) -> all((dest == m or dest.startswith(m.rstrip(\'/\') + \'/\') for m in (\'/usr\',)))':
         "any() and all() of a one-element tuple are the same test",
-    _ISO + '_bubblewrap_argv.bind@485: dest == m or dest.startswith(m.rstrip("/") + "/") -> dest == m and dest.startswith(m.rstrip(\'/\') + \'/\')':
+    _ISO + '_bubblewrap_argv.bind@420: dest == m or dest.startswith(m.rstrip("/") + "/") -> dest == m and dest.startswith(m.rstrip(\'/\') + \'/\')':
         _USR_BOUND,
-    _ISO + '_bubblewrap_argv.bind@486: argv.extend(["--ro-bind", source, dest]) -> pass':
+    _ISO + '_bubblewrap_argv.bind@421: argv.extend(["--ro-bind", source, dest]) -> pass':
         _USR_BOUND,
-    _ISO + '_bubblewrap_argv.bind@493: made.add(dest) -> pass':
+    _ISO + '_bubblewrap_argv.bind@428: made.add(dest) -> pass':
         _NEVER_AN_ANCESTOR.format("a folder bound (the installation, the interpreter's folder, a package, the grader)"),
-    _ISO + 'start_worker@577: True -> False':
+    _ISO + 'start_worker@512: True -> False':
         ("the folder was made by mkdtemp a moment before and holds only the copy the grader made: no student code "
         "ran, so removing it raises nothing for ignore_errors to ignore"),
-    _ISO + 'wait_gone@587: 5.0 -> 50.0':
+    _ISO + 'wait_gone@522: 5.0 -> 50.0':
         _WAIT_DEFAULT,
-    _ISO + 'wait_gone@587: 5.0 -> 0.5':
+    _ISO + 'wait_gone@522: 5.0 -> 0.5':
         _WAIT_DEFAULT,
-    _ISO + 'wait_gone@590: worker.process.poll() is None and time.monotonic() < end -> worker.process.poll() is None or time.monotonic() < end':
+    _ISO + 'wait_gone@525: worker.process.poll() is None and time.monotonic() < end -> worker.process.poll() is None or time.monotonic() < end':
         _WAIT_PACE + ' (with `or`, it returns the same answer once its whole wait is over)',
-    _ISO + 'wait_gone@590: time.monotonic() < end -> time.monotonic() <= end':
+    _ISO + 'wait_gone@525: time.monotonic() < end -> time.monotonic() <= end':
         _WAIT_PACE,
-    _ISO + 'wait_gone@591: time.sleep(0.01) -> pass':
+    _ISO + 'wait_gone@526: time.sleep(0.01) -> pass':
         _WAIT_PACE,
-    _ISO + 'wait_gone@591: 0.01 -> 0.1':
+    _ISO + 'wait_gone@526: 0.01 -> 0.1':
         _WAIT_PACE,
-    _ISO + 'wait_gone@591: 0.01 -> 0.001':
+    _ISO + 'wait_gone@526: 0.01 -> 0.001':
         _WAIT_PACE,
 })
 # --- issue 20: compare/grader/judging/{reference,records,outcome,battery,harmless}.py, compare/grader/results/{report,gradescope}.py ---

@@ -18,7 +18,7 @@ from pathlib import Path
 import pytest
 
 from compare.grader.submissions.submission import Submission
-from compare.grader.workers import isolation, usage
+from compare.grader.workers import isolation, removal, usage
 from compare.grader.workers.isolation import BUBBLEWRAP, PROCESS, IsolationUnavailable, Limits
 
 MiB = 1 << 20
@@ -997,7 +997,7 @@ def test_a_folder_made_unreadable_or_read_only_by_its_owner_is_removed_by_that_o
                 os.setgid(NOBODY)
                 os.setuid(NOBODY)
                 fds = os.listdir("/proc/self/fd")
-                isolation._remove(folder)
+                removal.remove_folder(folder)
                 os._exit(0 if not os.path.lexists(folder) and os.listdir("/proc/self/fd") == fds else 1)
             except BaseException:  # noqa: BLE001 - the child must not return into pytest
                 os._exit(2)
@@ -1023,7 +1023,7 @@ def test_folders_nested_deeper_than_pythons_recursion_limit_are_removed(tmp_path
     os.close(fd)
     fds = os.listdir("/proc/self/fd")
     try:
-        isolation._remove(folder)
+        removal.remove_folder(folder)
         assert not folder.exists() and tmp_path.exists() and os.listdir("/proc/self/fd") == fds
     finally:  # never left for pytest's own (recursive) clean-up of tmp_path
         subprocess.run(["rm", "-rf", str(folder)], check=True)
@@ -1035,9 +1035,9 @@ def test_a_folder_gone_before_it_is_opened_is_passed_over(tmp_path, monkeypatch)
     (folder / "a" / "b").mkdir(parents=True)
     (folder / "a" / "b" / "f").write_text("x")
     (folder / "x").mkdir()
-    real = isolation._files_removed
-    monkeypatch.setattr(isolation, "_files_removed", lambda fd: [*real(fd), "gone"])
-    isolation._remove(folder)
+    real = removal._files_removed
+    monkeypatch.setattr(removal, "_files_removed", lambda fd: [*real(fd), "gone"])
+    removal.remove_folder(folder)
     assert not folder.exists()
 
 
@@ -1050,7 +1050,7 @@ def test_a_folder_moved_while_it_is_removed_stops_the_removal_inside(tmp_path, m
     folder = parent / "backprop-grade-m"
     (folder / "a" / "b").mkdir(parents=True)
     (folder / "x").mkdir()
-    real = isolation._files_removed
+    real = removal._files_removed
 
     def files_removed(fd):
         names = sorted(real(fd), key=lambda name: name == "a")  # into a first, x left for later
@@ -1058,8 +1058,8 @@ def test_a_folder_moved_while_it_is_removed_stops_the_removal_inside(tmp_path, m
             os.rename(folder / "a" / "b", folder / "b")  # moved up one level while being emptied
         return names
 
-    monkeypatch.setattr(isolation, "_files_removed", files_removed)
-    isolation._remove(folder)
+    monkeypatch.setattr(removal, "_files_removed", files_removed)
+    removal.remove_folder(folder)
     assert (parent / "x" / "precious").read_text() == "the grader's"
     assert sorted(os.listdir(parent)) == ["backprop-grade-m", "x"]
 
@@ -1075,10 +1075,10 @@ def test_removing_never_changes_what_is_above_or_behind_a_link(tmp_path):
     (folder / "ro").mkdir(parents=True)
     (folder / "ro" / "link").symlink_to(outside)
     (folder / "ro").chmod(0o500)
-    isolation._remove(folder)
+    removal.remove_folder(folder)
     assert not folder.exists()
     assert os.stat(parent).st_mode & 0o7777 == 0o1777 and os.stat(outside).st_mode & 0o777 == 0o555
-    isolation._remove(folder)  # again: nothing there, nothing changed
+    removal.remove_folder(folder)  # again: nothing there, nothing changed
     assert os.stat(parent).st_mode & 0o7777 == 0o1777
 
 

@@ -29,7 +29,7 @@ import pytest
 from compare.grader.sandbox import wire
 from compare.grader.sandbox.errors import StudentError
 from compare.grader.submissions.submission import resolve
-from compare.grader.workers import isolation, packages, usage
+from compare.grader.workers import isolation, packages, removal, usage
 from compare.grader.workers.isolation import IsolationUnavailable, Limits
 from compare.grader.workers.runner import WorkerRunner
 
@@ -771,7 +771,7 @@ def test_removing_a_private_folder_twice_never_touches_its_parent(tmp_path):
     (folder / "submission").mkdir(parents=True)
     (folder / "submission" / "ro").mkdir()
     os.chmod(folder / "submission" / "ro", 0o500)  # made read-only by the submission
-    isolation._remove(folder)
+    removal.remove_folder(folder)
     assert not folder.exists()
-    isolation._remove(folder)  # again: already gone
+    removal.remove_folder(folder)  # again: already gone
     assert stat.S_IMODE(os.stat(parent).st_mode) == 0o1777
