@@ -16,12 +16,11 @@ from __future__ import annotations
 
 import importlib
 import json
-import sys
 
 import pytest
 
 from compare.grader.course.assignment import preset
-from compare.grader.sandbox.stubs import SHIMS, Stub, StubImports, StubModule, UnavailableModule
+from compare.grader.sandbox.stubs import SHIMS, Stub, StubModule, UnavailableModule
 from compare.grader.submissions.submission import resolve
 from compare.validate import validate
 
@@ -167,25 +166,6 @@ def write_notebook(path, cells):
 
 
 # ----------------------------------------------------------------------------- the stubs, in this process
-@pytest.fixture
-def stub_finder():
-    """``StubImports`` appended to this process's ``sys.meta_path`` for the test, then removed
-    with every module it made (and only those: a real module stays imported)."""
-    finders = []
-
-    def install(names, deny=()):
-        finder = StubImports(names, deny)
-        sys.meta_path.append(finder)
-        finders.append(finder)
-        return finder
-
-    yield install
-    for finder in finders:
-        sys.meta_path.remove(finder)
-    for name in [name for name, module in sys.modules.items() if isinstance(module, StubModule)]:
-        del sys.modules[name]
-
-
 def test_a_stub_module_loads_and_raises_only_when_called(stub_finder):
     stub_finder(["plotlib_not_here"])
     plt = importlib.import_module("plotlib_not_here.pyplot")

@@ -15,38 +15,19 @@ import sys
 
 import pytest
 
-from compare.grader.sandbox.stubs import SHIMS, Stub, StubImports, StubModule, UnavailableModule
-
-
-@pytest.fixture
-def stubbed():
-    """Install a ``StubImports`` for the test (last on ``sys.meta_path``), then remove it and
-    every module it made."""
-    finders = []
-
-    def install(names, deny=()):
-        finder = StubImports(names, deny)
-        sys.meta_path.append(finder)
-        finders.append(finder)
-        return finder
-
-    yield install
-    for finder in finders:
-        sys.meta_path.remove(finder)
-    for name in [name for name, module in sys.modules.items() if isinstance(module, StubModule)]:
-        del sys.modules[name]
+from compare.grader.sandbox.stubs import SHIMS, Stub, StubModule, UnavailableModule
 
 
 # ----------------------------------------------------------------------------- a stub module and its stubs
-def test_a_stub_is_named_by_the_path_the_code_took(stubbed):
-    stubbed(["plotting_not_here"])
+def test_a_stub_is_named_by_the_path_the_code_took(stub_finder):
+    stub_finder(["plotting_not_here"])
     plt = importlib.import_module("plotting_not_here.pyplot")
     assert repr(plt.cm.viridis) == "<stub of plotting_not_here.pyplot.cm.viridis: not available to graded code>"
     assert repr(plt.rcParams["figure.figsize"]) == "<stub of plotting_not_here.pyplot.rcParams[…]: not available to graded code>"
 
 
-def test_calling_a_stub_names_it_and_its_module(stubbed):
-    stubbed(["plotting_not_here"])
+def test_calling_a_stub_names_it_and_its_module(stub_finder):
+    stub_finder(["plotting_not_here"])
     plt = importlib.import_module("plotting_not_here.pyplot")
     with pytest.raises(UnavailableModule) as caught:
         plt.figure(figsize=(10, 8))
@@ -65,8 +46,8 @@ def test_a_stub_alone_names_what_comes_before_its_first_dot_or_bracket():
         Stub("tqdm")(range(3))
 
 
-def test_deriving_from_a_stub_names_it(stubbed):
-    stubbed(["layers_not_here"])
+def test_deriving_from_a_stub_names_it(stub_finder):
+    stub_finder(["layers_not_here"])
     module = importlib.import_module("layers_not_here")
     with pytest.raises(UnavailableModule) as caught:
         class Net(module.nn.Module):
@@ -75,8 +56,8 @@ def test_deriving_from_a_stub_names_it(stubbed):
                                  "available to graded code (stubbed so that the file loads)")
 
 
-def test_configuring_a_stub_does_nothing(stubbed):
-    stubbed(["plotting_not_here"])
+def test_configuring_a_stub_does_nothing(stub_finder):
+    stub_finder(["plotting_not_here"])
     plt = importlib.import_module("plotting_not_here.pyplot")
     plt.rcParams["figure.figsize"] = (10.0, 8.0)
     plt.rcParams.interactive = False
@@ -86,15 +67,15 @@ def test_configuring_a_stub_does_nothing(stubbed):
 
 
 @pytest.mark.parametrize("attr", ["__version", "version__", "_private", "x"])
-def test_attributes_that_are_not_dunders_are_stubs(stubbed, attr):
-    stubbed(["plotting_not_here"])
+def test_attributes_that_are_not_dunders_are_stubs(stub_finder, attr):
+    stub_finder(["plotting_not_here"])
     module = importlib.import_module("plotting_not_here")
     assert isinstance(getattr(module, attr), Stub) and isinstance(getattr(module.cm, attr), Stub)
 
 
 @pytest.mark.parametrize("attr", ["__array__", "__deepcopy__", "__all__", "__path_hooks__"])
-def test_dunders_are_absent_as_python_and_numpy_expect(stubbed, attr):
-    stubbed(["plotting_not_here"])
+def test_dunders_are_absent_as_python_and_numpy_expect(stub_finder, attr):
+    stub_finder(["plotting_not_here"])
     module = importlib.import_module("plotting_not_here")
     with pytest.raises(AttributeError):
         getattr(module.cm, attr)  # a stub
@@ -102,33 +83,33 @@ def test_dunders_are_absent_as_python_and_numpy_expect(stubbed, attr):
         getattr(module, attr)  # a stub module
 
 
-def test_a_stub_in_numpy_or_copy_is_an_ordinary_object(stubbed):
+def test_a_stub_in_numpy_or_copy_is_an_ordinary_object(stub_finder):
     import copy
 
     import numpy as np
 
-    stubbed(["plotting_not_here"])
+    stub_finder(["plotting_not_here"])
     cm = importlib.import_module("plotting_not_here").cm
     assert np.asarray(cm, dtype=object).shape == ()  # NumPy found no __array__ and took it as one object
     assert copy.copy(cm) is not None
 
 
-def test_a_module_attribute_is_a_stub_not_a_module(stubbed):
-    stubbed(["plotting_not_here"])
+def test_a_module_attribute_is_a_stub_not_a_module(stub_finder):
+    stub_finder(["plotting_not_here"])
     module = importlib.import_module("plotting_not_here")
     assert type(module.pyplot) is Stub
     assert type(importlib.import_module("plotting_not_here.pyplot")) is StubModule  # imported: a module
 
 
-def test_submodules_of_any_depth_are_stub_modules(stubbed):
-    stubbed(["plotting_not_here"])
+def test_submodules_of_any_depth_are_stub_modules(stub_finder):
+    stub_finder(["plotting_not_here"])
     deep = importlib.import_module("plotting_not_here.backends.backend_agg")
     assert isinstance(deep, StubModule) and deep.__name__ == "plotting_not_here.backends.backend_agg"
 
 
 # ----------------------------------------------------------------------------- which names are stubbed
-def test_only_listed_text_names_not_denied_are_stubbed(stubbed):
-    finder = stubbed(["listed_not_here", "denied_not_here", 3, None], deny=["denied_not_here"])
+def test_only_listed_text_names_not_denied_are_stubbed(stub_finder):
+    finder = stub_finder(["listed_not_here", "denied_not_here", 3, None], deny=["denied_not_here"])
     assert finder.names == frozenset({"listed_not_here"})
     assert isinstance(importlib.import_module("listed_not_here.sub"), StubModule)
     for missing in ("denied_not_here", "other_not_here", "listed_not_here_either"):
@@ -155,16 +136,16 @@ PYTHON3_OF = [
 
 
 @pytest.mark.parametrize(("module", "name", "python3"), PYTHON3_OF)
-def test_python2_names_are_their_python3_selves(stubbed, module, name, python3):
-    stubbed(["past", "six", "future"])
+def test_python2_names_are_their_python3_selves(stub_finder, module, name, python3):
+    stub_finder(["past", "six", "future"])
     namespace = {}
     exec(f"from {module} import {name}", namespace)
     value = namespace[name]
     assert value is python3 or (isinstance(python3, tuple) and value == python3)
 
 
-def test_cmp_old_div_and_the_dict_iterators_behave_as_in_python2(stubbed):
-    stubbed(["past", "six", "future"])
+def test_cmp_old_div_and_the_dict_iterators_behave_as_in_python2(stub_finder):
+    stub_finder(["past", "six", "future"])
     from past.builtins import cmp  # noqa: PLC0415
     from past.utils import old_div  # noqa: PLC0415
 
@@ -180,8 +161,8 @@ def test_cmp_old_div_and_the_dict_iterators_behave_as_in_python2(stubbed):
     assert importlib.import_module("future.standard_library").install_aliases() is None
 
 
-def test_shim_modules_are_modules_with_stubs_for_the_rest(stubbed):
-    stubbed(["past", "six", "future"])
+def test_shim_modules_are_modules_with_stubs_for_the_rest(stub_finder):
+    stub_finder(["past", "six", "future"])
     six = importlib.import_module("six")
     assert type(six.moves) is StubModule and six.moves.range is range  # a shim submodule, as the real one has
     assert isinstance(six.moves.urllib, Stub) and isinstance(importlib.import_module("past").builtins, StubModule)
