@@ -864,8 +864,8 @@ EQUIVALENT.update({
     "CaseOutcome -> if True: from compare.grader.judging.outcome import CaseOutcome": _TYPE_ONLY.format("judging.outcome"),
     "compare/grader/judging/records.py::<module>@20: if TYPE_CHECKING: from compare.grader.judging.outcome import "
     "CaseOutcome -> if False: from compare.grader.judging.outcome import CaseOutcome": _TYPE_CHECKING_FALSE,
-    "compare/grader/judging/records.py::json_safe@160: obj > 0 -> obj >= 0": _INFINITY_SIGN,
-    "compare/grader/judging/records.py::json_safe@160: 0 -> 1": _INFINITY_SIGN,
+    "compare/grader/judging/records.py::json_safe@166: obj > 0 -> obj >= 0": _INFINITY_SIGN,
+    "compare/grader/judging/records.py::json_safe@166: 0 -> 1": _INFINITY_SIGN,
     "compare/grader/results/report.py::<module>@12: if TYPE_CHECKING: from compare.grader.diagnosis.findings import "
     "Finding -> if True: from compare.grader.diagnosis.findings import Finding": _TYPE_ONLY.format("diagnosis.findings"),
     "compare/grader/results/report.py::<module>@12: if TYPE_CHECKING: from compare.grader.diagnosis.findings import "

@@ -289,7 +289,7 @@ def test_a_case_table_in_results_is_in_the_courses_layout_and_cannot_close_its_c
 def test_a_case_without_the_reports_words_is_told_in_the_homeworks():
     class Bare:  # a report from before words were kept: the homework's layout
         def __init__(self, report):
-            self.__dict__.update({k: getattr(report, k) for k in ("cases", "score", "verdict", "status", "target",
+            self.__dict__.update({k: getattr(report, k) for k in ("cases", "score", "verdict", "verdict_parts", "status", "target",
                                                                   "assignment", "isolation", "diagnosis", "conventions",
                                                                   "notes", "skipped", "exit_code", "error_kind")})
 
@@ -346,9 +346,10 @@ def test_the_summary_of_a_pass_and_of_an_error():
                                      "bubblewrap level)")
 
 
-def test_a_verdict_without_a_dash_is_shown_whole():
-    class Odd:
+def test_the_summary_heads_with_the_status_then_the_verdicts_sentence():
+    class Odd:  # the sentence is taken as the report gives it, never parsed back out of the verdict line
         verdict, status, score, target, assignment, isolation = "odd words", "fail", None, "t", "a", None
+        verdict_parts = ("FAIL", "odd words")
         diagnosis = conventions = notes = skipped = ()
 
     assert G.summary_markdown(Odd(), "process", None).splitlines()[0] == "## FAIL: odd words"

@@ -100,18 +100,24 @@ class Report:
 
     @property
     def verdict(self) -> str:
+        word, text = self.verdict_parts
+        return f"{word} — {text}"
+
+    @property
+    def verdict_parts(self) -> tuple[str, str]:
+        """(the grader's word: PASS, FAIL or ERROR; the sentence after it, which may quote the student)."""
         if self.error is not None:
-            return f"ERROR — cannot validate {self.target}: {self.error}"
+            return "ERROR", f"cannot validate {self.target}: {self.error}"
         n, bad = len(self.cases), len(self.bug_cases)
         tol = f"float64, rtol {TOL.rtol:g}"
         if self.conventions and (not bad or self.explained):
-            return (f"FAIL — the backprop is right (all {n} cases agree once read in its own conventions), but "
-                    f"{'; '.join(self.conventions)}")
+            return "FAIL", (f"the backprop is right (all {n} cases agree once read in its own conventions), but "
+                            f"{'; '.join(self.conventions)}")
         if bad:
             besides = f"; besides, {'; '.join(self.conventions)}" if self.conventions else ""
-            return f"FAIL — {bad} of {n} cases disagree with the torch reference ({tol}){besides}"
+            return "FAIL", f"{bad} of {n} cases disagree with the torch reference ({tol}){besides}"
         accepted = f"; accepted: {'; '.join(self.accepted)}" if self.accepted else ""
-        return f"PASS — all {n} cases agree with the torch reference ({tol}){accepted}"
+        return "PASS", f"all {n} cases agree with the torch reference ({tol}){accepted}"
 
     @property
     def summary(self) -> str:

@@ -257,9 +257,8 @@ def isolation_line(report, level: str, warning: str | None) -> str:
 
 def summary_markdown(report, level: str, warning: str | None) -> str:
     """The results' ``output``: the verdict, the points, what was graded, the diagnosis, the notes."""
-    # The verdict's first word is the grader's (PASS, FAIL, ERROR); the rest may quote the student.
-    _, _, rest = report.verdict.partition(" — ")
-    lines = [f"## {report.status.upper()}: {md(rest or report.verdict)}", ""]
+    _, rest = report.verdict_parts  # the status says the grader's word; the rest may quote the student
+    lines = [f"## {report.status.upper()}: {md(rest)}", ""]
     score = report.score
     if score is not None:
         passed = sum(1 for c in score.cases if c.status == "passed")

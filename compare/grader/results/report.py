@@ -81,9 +81,9 @@ def format_markdown(report: Report, student: str) -> str:
     Markdown of theirs reach the page."""
     from compare.grader.results.outputs import markdown_text as md
 
-    # The verdict's first word is the grader's (PASS, FAIL, ERROR), kept as it is; the rest may quote the
-    # student, and is escaped (which also lowers any PASS or FAIL of theirs).
-    word, _, rest = report.verdict.partition(" — ")
+    # The verdict's word is the grader's (PASS, FAIL, ERROR), kept as it is; the rest may quote the student,
+    # and is escaped (which also lowers any PASS or FAIL of theirs).
+    word, rest = report.verdict_parts
     lines = [f"# {md(student, 200)}: {report.status}", "", f"**{word} — {md(rest)}**", "",
              f"- implementation: {md(report.target, 300)}", f"- conventions: {md(report.assignment)}"]
     if report.isolation:
