@@ -605,6 +605,10 @@ def test_a_python_module_is_not_read_as_ipython(tmp_path):
     assert extracted.skipped == ["line 1: syntax error (invalid syntax), cell skipped"]
     path.write_text("import numpy as np\n!pip install torch\n")
     assert extract_module_definitions(path).skipped == ["line 2: syntax error (invalid syntax), cell skipped"]
+    path.write_text("import numpy as np\nX = np.loadtxt('d')\n%time train()\n")  # the whole file is one cell
+    extracted = extract_module_definitions(path)
+    assert extracted.source == ""
+    assert extracted.skipped == ["line 3: syntax error (invalid syntax), cell skipped"]
 
 
 def test_a_python_module_that_cannot_be_read_is_a_notebook_error(tmp_path):

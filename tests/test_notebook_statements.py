@@ -12,7 +12,7 @@ import json
 
 import pytest
 
-from compare.grader.submissions.notebook import extract_definitions, extract_module_definitions
+from compare.grader.submissions.notebook import extract_definitions
 from compare.grader.submissions.notebook_statements import MAX_DEPTH, MAX_NOTES, NOTE_LIMIT, SyntaxProblem
 
 SANDBOX = {"numpy", "math", "random", "functools", "__future__"}
@@ -499,14 +499,6 @@ def test_a_decorated_definition_starts_at_its_first_decorator(tmp_path):
                                   "    return 1\n")
     assert kept_lines(extracted)[1:] == ["@functools.lru_cache()", "@staticmethod", "def f():", "    return 1"]
     assert extracted.line_map[2] == (1, 3) and extracted.line_map[5] == (1, 6)
-
-
-def test_a_python_module_is_read_as_one_cell(tmp_path):
-    path = tmp_path / "hw.py"
-    path.write_text("import numpy as np\nX = np.loadtxt('d')\n%time train()\n")
-    extracted = extract_module_definitions(path)
-    assert extracted.source == ""
-    assert extracted.skipped == ["line 3: syntax error (invalid syntax), cell skipped"]
 
 
 @pytest.mark.parametrize("where", ["else:\n    data = load()\n", "finally:\n    train()\n"])
